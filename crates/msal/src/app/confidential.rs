@@ -1,0 +1,153 @@
+//! [`ConfidentialClientApplication`]: web apps, web APIs and daemons, which
+//! can keep a credential secret.
+
+use std::sync::Arc;
+
+use crate::authority::Authority;
+use crate::cache::TokenCache;
+use crate::credential::ClientCredential;
+use crate::error::{Error, Result};
+use crate::flows::client_credentials::{self, ClientCredentialsOptions};
+use crate::http::HttpClient;
+use crate::result::AuthenticationResult;
+use crate::secret::ClientSecret;
+
+use super::{ClientCore, CoreBuilder};
+
+/// An application that authenticates as itself: build it once with
+/// [`builder`](Self::builder) and reuse it; clones share the cache and the
+/// discovered endpoints.
+#[derive(Clone)]
+pub struct ConfidentialClientApplication {
+    core: Arc<ClientCore>,
+    credential: Arc<ClientCredential>,
+}
+
+impl ConfidentialClientApplication {
+    /// Starts building an application with this client (application) id.
+    pub fn builder(client_id: impl Into<String>) -> ConfidentialClientApplicationBuilder {
+        ConfidentialClientApplicationBuilder {
+            core: CoreBuilder::new(client_id),
+            credential: None,
+        }
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.core.client_id
+    }
+
+    /// The authority tokens are requested from.
+    pub fn authority(&self) -> &Authority {
+        &self.core.authority
+    }
+
+    /// The token cache this application reads and writes.
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.core.cache
+    }
+
+    /// A token for the application itself (client credentials grant), from
+    /// the cache when a valid one is there, else from the identity provider.
+    ///
+    /// `scopes` are resource scopes ending in `/.default`, such as
+    /// `https://graph.microsoft.com/.default`.
+    pub async fn acquire_token_for_client<I, S>(&self, scopes: I) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_for_client_with(scopes, &ClientCredentialsOptions::default())
+            .await
+    }
+
+    /// [`acquire_token_for_client`](Self::acquire_token_for_client) with options.
+    pub async fn acquire_token_for_client_with<I, S>(
+        &self,
+        scopes: I,
+        options: &ClientCredentialsOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        client_credentials::acquire(&self.core, &self.credential, scopes, options).await
+    }
+}
+
+impl std::fmt::Debug for ConfidentialClientApplication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfidentialClientApplication")
+            .field("client_id", &self.core.client_id)
+            .field("authority", &self.core.authority)
+            .field("credential", &self.credential)
+            .finish()
+    }
+}
+
+/// Builds a [`ConfidentialClientApplication`].
+pub struct ConfidentialClientApplicationBuilder {
+    core: CoreBuilder,
+    credential: Option<ClientCredential>,
+}
+
+impl ConfidentialClientApplicationBuilder {
+    /// An Entra-style authority, `https://host/tenant`. Only `https` is accepted.
+    pub fn authority(mut self, authority: &str) -> Self {
+        self.core.authority(Authority::parse(authority));
+        self
+    }
+
+    /// A generic OpenID Connect authority (its issuer URL).
+    pub fn oidc_authority(mut self, issuer: &str) -> Self {
+        self.core.authority(Authority::oidc(issuer));
+        self
+    }
+
+    /// Whether to validate an unknown Entra host through instance discovery
+    /// (default on). Turn off for hosts that do not serve it.
+    pub fn instance_discovery(mut self, enabled: bool) -> Self {
+        self.core.instance_discovery(enabled);
+        self
+    }
+
+    /// Authenticates with a client secret.
+    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
+        self.credential = Some(ClientCredential::Secret(secret));
+        self
+    }
+
+    /// Authenticates with any supported credential.
+    pub fn client_credential(mut self, credential: impl Into<ClientCredential>) -> Self {
+        self.credential = Some(credential.into());
+        self
+    }
+
+    /// Uses this token cache (shared with whoever else holds a clone).
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.core.token_cache(cache);
+        self
+    }
+
+    /// Sends requests through this transport instead of the default one.
+    pub fn http_client(mut self, http: impl HttpClient) -> Self {
+        self.core.http_client(Arc::new(http));
+        self
+    }
+
+    /// Builds the application. Fails on an invalid authority or a missing credential.
+    pub fn build(self) -> Result<ConfidentialClientApplication> {
+        let credential = self.credential.ok_or_else(|| {
+            Error::InvalidArgument("a confidential client needs a credential, such as a client secret".into())
+        })?;
+        Ok(ConfidentialClientApplication {
+            core: Arc::new(self.core.build()?),
+            credential: Arc::new(credential),
+        })
+    }
+
+    /// Builds the application behind the blocking facade.
+    pub fn build_blocking(self) -> Result<crate::blocking::ConfidentialClientApplication> {
+        crate::blocking::ConfidentialClientApplication::new(self.build()?)
+    }
+}

@@ -1,0 +1,125 @@
+use super::*;
+use crate::secret::CachedSecret;
+
+/// A cache as MSAL Python 1.39 writes it after a client-credentials call,
+/// plus fields and a section another MSAL added.
+const PYTHON_CACHE: &str = r#"{
+    "AccessToken": {
+        "-127.0.0.1-accesstoken-client-1-tenant-guid-https://graph.microsoft.com/.default": {
+            "credential_type": "AccessToken",
+            "secret": "at-secret-value",
+            "home_account_id": null,
+            "environment": "127.0.0.1",
+            "client_id": "client-1",
+            "target": "https://graph.microsoft.com/.default",
+            "realm": "tenant-guid",
+            "token_type": "Bearer",
+            "cached_at": "1000",
+            "expires_on": "4600",
+            "extended_expires_on": "4600",
+            "node_specific": {"kept": true}
+        }
+    },
+    "AppMetadata": {
+        "appmetadata-127.0.0.1-client-1": {"client_id": "client-1", "environment": "127.0.0.1"}
+    },
+    "GoOnlySection": {"x": 1}
+}"#;
+
+fn query() -> AccessTokenQuery<'static> {
+    AccessTokenQuery {
+        home_account_id: None,
+        environment: "127.0.0.1",
+        client_id: "client-1",
+        realm: "tenant-guid",
+    }
+}
+
+fn scopes(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn reads_msal_python_cache_and_finds_the_token() {
+    let cache = TokenCache::from_json(PYTHON_CACHE).unwrap();
+    let hit = cache
+        .find_access_token(&query(), &scopes(&["https://graph.microsoft.com/.default"]), 2000)
+        .unwrap();
+    assert_eq!(hit.secret.expose(), "at-secret-value");
+    assert_eq!(hit.expires_on, 4600);
+    // Within five minutes of expiry the token is not served.
+    assert!(cache.find_access_token(&query(), &scopes(&["https://graph.microsoft.com/.default"]), 4400).is_none());
+    // Another client, realm or an app token query with an account do not match.
+    let other = AccessTokenQuery { client_id: "client-2", ..query() };
+    assert!(cache.find_access_token(&other, &scopes(&["https://graph.microsoft.com/.default"]), 2000).is_none());
+    let user = AccessTokenQuery { home_account_id: Some("uid.utid"), ..query() };
+    assert!(cache.find_access_token(&user, &scopes(&["https://graph.microsoft.com/.default"]), 2000).is_none());
+}
+
+#[test]
+fn round_trip_keeps_unknown_fields_and_sections() {
+    let cache = TokenCache::from_json(PYTHON_CACHE).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&cache.serialize()).unwrap();
+    let original: serde_json::Value = serde_json::from_str(PYTHON_CACHE).unwrap();
+    for section in ["AccessToken", "AppMetadata", "GoOnlySection"] {
+        assert_eq!(out[section], original[section], "section {section}");
+    }
+    // Sections MSAL Python expects are present even when empty.
+    assert_eq!(out["RefreshToken"], serde_json::json!({}));
+}
+
+#[test]
+fn subset_scopes_match_a_wider_token() {
+    let cache = TokenCache::new();
+    let entry = AccessTokenEntry {
+        credential_type: "AccessToken".into(),
+        secret: CachedSecret::new("wide"),
+        environment: "127.0.0.1".into(),
+        client_id: "client-1".into(),
+        realm: "tenant-guid".into(),
+        target: target(&scopes(&["b", "a", "c"])),
+        expires_on: 10_000,
+        ..Default::default()
+    };
+    assert_eq!(entry.target, "a b c");
+    cache.add_access_token(entry);
+    assert!(cache.has_state_changed());
+    let hit = cache.find_access_token(&query(), &scopes(&["c", "a"]), 0).unwrap();
+    assert_eq!(hit.secret.expose(), "wide");
+    assert!(cache.find_access_token(&query(), &scopes(&["a", "d"]), 0).is_none());
+    let json: serde_json::Value = serde_json::from_str(&cache.serialize()).unwrap();
+    assert!(!cache.has_state_changed());
+    let key = "-127.0.0.1-accesstoken-client-1-tenant-guid-a b c";
+    assert_eq!(json["AccessToken"][key]["home_account_id"], serde_json::Value::Null);
+    assert_eq!(json["AccessToken"][key]["expires_on"], "10000");
+    assert_eq!(json["AppMetadata"]["appmetadata-127.0.0.1-client-1"]["client_id"], "client-1");
+}
+
+#[test]
+fn malformed_input_is_a_typed_error_and_changes_nothing() {
+    let cache = TokenCache::from_json(PYTHON_CACHE).unwrap();
+    for bad in [
+        "{not json",
+        "[]",
+        r#"{"AccessToken": "eyJ-token-in-the-wrong-place"}"#,
+        r#"{"AccessToken": {"k": {"expires_on": "tomorrow"}}}"#,
+    ] {
+        match cache.deserialize(bad) {
+            Err(CacheError::Malformed { line, reason, .. }) => {
+                assert!(line >= 1);
+                assert!(!reason.contains("eyJ-token"), "{reason}");
+            }
+            other => panic!("{bad:?} gave {other:?}"),
+        }
+        assert_eq!(cache.access_token_count(), 1, "cache changed after {bad:?}");
+    }
+    assert!(TokenCache::from_json("").unwrap().access_token_count() == 0);
+}
+
+#[test]
+fn debug_shows_counts_not_secrets() {
+    let cache = TokenCache::from_json(PYTHON_CACHE).unwrap();
+    let debug = format!("{cache:?}");
+    assert!(debug.contains("access_tokens: 1"));
+    assert!(!debug.contains("at-secret-value"));
+}

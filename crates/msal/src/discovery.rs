@@ -1,0 +1,124 @@
+//! Instance and tenant discovery: from an [`Authority`] to the endpoints
+//! its identity provider publishes in its OpenID configuration document.
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::authority::{Authority, AuthorityKind};
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+use crate::oauth2;
+
+/// The resolved endpoints of an authority, and the values the token cache
+/// keys its entries by.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AuthorityMetadata {
+    /// Where tokens are requested.
+    pub token_endpoint: Url,
+    /// Where users sign in, when the provider has one.
+    pub authorization_endpoint: Option<Url>,
+    /// The device code endpoint, when the provider has one.
+    pub device_authorization_endpoint: Option<Url>,
+    /// The issuer named in the configuration.
+    pub issuer: Option<String>,
+    /// The key set that signs the provider's tokens.
+    pub jwks_uri: Option<String>,
+    /// The cache `environment`: the authority's host, without the port.
+    pub environment: String,
+    /// The cache `realm`: the tenant segment of the token endpoint (the tenant
+    /// GUID for Entra), as MSAL Python derives it.
+    pub realm: String,
+    /// Other host names of the same cloud, from instance discovery.
+    pub aliases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct OpenIdConfiguration {
+    token_endpoint: String,
+    #[serde(default)]
+    authorization_endpoint: Option<String>,
+    #[serde(default)]
+    device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InstanceDiscovery {
+    tenant_discovery_endpoint: String,
+    #[serde(default)]
+    metadata: Vec<InstanceMetadata>,
+}
+
+#[derive(Deserialize)]
+struct InstanceMetadata {
+    #[serde(default)]
+    aliases: Vec<String>,
+}
+
+/// Resolves `authority`: instance discovery first (when `instance_discovery` is
+/// on and the host is not a known Microsoft cloud), then the OpenID
+/// configuration document.
+///
+/// Instance discovery asks the authority's own host rather than a hard-coded
+/// global endpoint, so private, sovereign and emulated clouds validate
+/// themselves; an unknown instance is an [`Error::Service`] (`invalid_instance`).
+pub(crate) async fn resolve(
+    http: &dyn HttpClient,
+    authority: &Authority,
+    instance_discovery: bool,
+    correlation_id: &str,
+) -> Result<AuthorityMetadata> {
+    let mut aliases = Vec::new();
+    let mut configuration_url = authority.openid_configuration_url();
+    if instance_discovery && authority.kind() == AuthorityKind::Aad && !authority.is_known_host() {
+        let mut url = parse_url(authority, &format!("https://{}/common/discovery/instance", authority.host_and_port()))?;
+        url.query_pairs_mut()
+            .append_pair("api-version", "1.1")
+            .append_pair("authorization_endpoint", &authority.authorization_endpoint_guess());
+        let discovery: InstanceDiscovery = oauth2::get_json(http, &url, correlation_id).await?;
+        configuration_url = discovery.tenant_discovery_endpoint;
+        aliases = discovery.metadata.into_iter().flat_map(|m| m.aliases).collect();
+    }
+    let url = parse_url(authority, &configuration_url)?;
+    let config: OpenIdConfiguration = oauth2::get_json(http, &url, correlation_id).await?;
+    let token_endpoint = parse_url(authority, &config.token_endpoint)?;
+    let realm = token_endpoint
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(AuthorityMetadata {
+        authorization_endpoint: config
+            .authorization_endpoint
+            .as_deref()
+            .map(|u| parse_url(authority, u))
+            .transpose()?,
+        device_authorization_endpoint: config
+            .device_authorization_endpoint
+            .as_deref()
+            .map(|u| parse_url(authority, u))
+            .transpose()?,
+        token_endpoint,
+        issuer: config.issuer,
+        jwks_uri: config.jwks_uri,
+        environment: authority.host().to_ascii_lowercase(),
+        realm,
+        aliases,
+    })
+}
+
+/// Endpoints from a discovery document must be https, like the authority.
+fn parse_url(authority: &Authority, url: &str) -> Result<Url> {
+    match Url::parse(url) {
+        Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => Ok(parsed),
+        _ => Err(Error::InvalidResponse {
+            endpoint: authority.openid_configuration_url(),
+            status: 200,
+            reason: format!("endpoint {url:?} is not an https URL"),
+        }),
+    }
+}

@@ -1,0 +1,168 @@
+//! Errors: one [`Error`] type for every fallible call, with the identity
+//! provider's own fields kept intact in [`ServiceError`].
+//!
+//! No variant carries a secret: request bodies, client secrets and tokens never
+//! reach an error message.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while acquiring a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The authority URL is not one this library accepts (e.g. not `https`).
+    /// Raised before any request is sent.
+    #[error("invalid authority '{authority}': {reason}")]
+    InvalidAuthority {
+        /// The authority as given (URLs carry no secrets).
+        authority: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A caller-supplied argument is invalid (empty scopes, reserved scopes, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The identity provider answered with an OAuth2 error.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The request did not complete: connection, TLS, timeout.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The identity provider answered, but not with anything this library understands.
+    #[error("unexpected response from {endpoint} (HTTP {status}): {reason}")]
+    InvalidResponse {
+        /// The endpoint URL that answered.
+        endpoint: String,
+        /// The HTTP status code.
+        status: u16,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The token cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The blocking facade was called from inside an async runtime, where it would deadlock.
+    #[error("the blocking API was called from within an async runtime; use the async API instead")]
+    BlockingInAsyncContext,
+}
+
+impl Error {
+    /// The identity provider's error, when this is one.
+    pub fn service_error(&self) -> Option<&ServiceError> {
+        match self {
+            Error::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// An OAuth2 / OpenID Connect error response from the identity provider, with
+/// the fields Entra ID sends (`error`, `error_description`, `error_codes`, ...).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceError {
+    /// HTTP status of the response.
+    #[serde(skip)]
+    pub status: u16,
+    /// The OAuth2 error code, such as `invalid_client`.
+    pub error: String,
+    /// Human readable description; for Entra it starts with the `AADSTS` code.
+    #[serde(default)]
+    pub error_description: Option<String>,
+    /// Entra's numeric error codes (the `AADSTS` numbers).
+    #[serde(default)]
+    pub error_codes: Vec<i64>,
+    /// When the error occurred, as the server formatted it.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// The server-side trace id.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// The correlation id (the `client-request-id` this library sent).
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// A link to the error's documentation.
+    #[serde(default)]
+    pub error_uri: Option<String>,
+    /// A finer-grained classification, such as `basic_action` or `consent_required`.
+    #[serde(default)]
+    pub suberror: Option<String>,
+    /// A claims challenge to pass to the next interactive request.
+    #[serde(default)]
+    pub claims: Option<String>,
+}
+
+impl ServiceError {
+    /// The first `AADSTS` code, e.g. `7000215` for an invalid client secret.
+    pub fn aadsts_code(&self) -> Option<i64> {
+        self.error_codes.first().copied()
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (HTTP {})", self.error, self.status)?;
+        if let Some(description) = &self.error_description {
+            write!(f, ": {description}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+/// What kind of failure a [`TransportError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Could not connect (refused, DNS, TLS handshake).
+    Connect,
+    /// The request did not complete in time.
+    Timeout,
+    /// The response was larger than this library accepts.
+    TooLarge,
+    /// Anything else.
+    Other,
+}
+
+/// A request that did not complete. The message never contains the request body.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("HTTP request to {url} failed ({kind:?}): {message}")]
+pub struct TransportError {
+    /// The failure's kind.
+    pub kind: TransportErrorKind,
+    /// The URL, without its query string.
+    pub url: String,
+    /// A description from the transport.
+    pub message: String,
+}
+
+/// The token cache could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The serialized cache is not valid: the cache is left as it was.
+    #[error("malformed token cache at line {line}, column {column}: {reason}")]
+    Malformed {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What the parser found.
+        reason: String,
+    },
+    /// Reading or writing a cache file failed.
+    #[error("token cache file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}

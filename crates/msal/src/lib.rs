@@ -1,0 +1,59 @@
+//! # msal: the Microsoft Authentication Library for Rust
+//!
+//! Acquire tokens from the Microsoft identity platform (Entra ID) and other
+//! OpenID Connect providers, with a token cache in the unified MSAL format
+//! that MSAL Python and the other MSALs share.
+//!
+//! The three-step MSAL pattern:
+//!
+//! ```no_run
+//! # async fn run() -> msal::Result<()> {
+//! use msal::{ClientSecret, ConfidentialClientApplication};
+//!
+//! // 1. Build the application once, and reuse it.
+//! let app = ConfidentialClientApplication::builder("my-client-id")
+//!     .authority("https://login.microsoftonline.com/contoso.onmicrosoft.com")
+//!     .client_secret(ClientSecret::new(std::env::var("CLIENT_SECRET").unwrap_or_default()))
+//!     .build()?;
+//!
+//! // 2 and 3. Ask for a token: the cache answers when it can, the identity provider otherwise.
+//! let result = app.acquire_token_for_client(["https://graph.microsoft.com/.default"]).await?;
+//! println!("token from {:?}, expires in {:?}", result.token_source, result.expires_in());
+//! # Ok(()) }
+//! ```
+//!
+//! Programs without an async runtime use [`blocking`].
+//!
+//! ## Layout
+//! [`authority`] parses authorities, [`discovery`] resolves their endpoints,
+//! [`http`] is the transport, `oauth2` the wire protocol, [`cache`] the token
+//! cache, [`credential`] and [`secret`] what proves identity, [`flows`] the
+//! grants, [`app`] the public applications.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod authority;
+pub mod blocking;
+pub mod cache;
+pub mod credential;
+pub mod discovery;
+pub mod error;
+pub mod flows;
+pub mod http;
+mod oauth2;
+pub mod result;
+pub mod secret;
+pub mod telemetry;
+mod time;
+
+pub use app::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
+pub use authority::{Authority, AuthorityKind};
+pub use cache::TokenCache;
+pub use credential::ClientCredential;
+pub use error::{CacheError, Error, Result, ServiceError, TransportError};
+pub use flows::client_credentials::ClientCredentialsOptions;
+pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
+pub use result::{AuthenticationResult, TokenSource};
+pub use secret::{AccessToken, ClientSecret};

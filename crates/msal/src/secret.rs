@@ -1,0 +1,119 @@
+//! Types that hold secrets: they redact themselves in `Debug` and `Display`
+//! and zero their memory on drop, so a secret never lands in a log line, an
+//! error message or a panic.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+const REDACTED: &str = "[REDACTED]";
+
+/// A confidential client's secret, as registered with the identity provider.
+#[derive(Clone)]
+pub struct ClientSecret(SecretString);
+
+impl ClientSecret {
+    /// Wraps a secret string.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(SecretString::from(secret.into()))
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientSecret({REDACTED})")
+    }
+}
+
+/// An access token: a bearer credential for the resource it was issued for.
+#[derive(Clone)]
+pub struct AccessToken(SecretString);
+
+impl AccessToken {
+    /// Wraps a token string.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(SecretString::from(token.into()))
+    }
+
+    /// The token, to put in an `Authorization: Bearer` header.
+    pub fn secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccessToken({REDACTED})")
+    }
+}
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.secret() == other.secret()
+    }
+}
+
+impl Eq for AccessToken {}
+
+/// A secret held in the token cache (access, refresh and ID tokens). It is
+/// written to the serialized cache as a plain string, as every MSAL does, and
+/// redacted everywhere else.
+#[derive(Clone, Default)]
+pub(crate) struct CachedSecret(SecretString);
+
+impl CachedSecret {
+    pub(crate) fn new(secret: impl Into<String>) -> Self {
+        Self(SecretString::from(secret.into()))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for CachedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl PartialEq for CachedSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Serialize for CachedSecret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for CachedSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let s = ClientSecret::new("p@ssw0rd-value");
+        let t = AccessToken::new("eyJhbGciOi.payload.sig");
+        let c = CachedSecret::new("refresh-token-value");
+        let all = format!("{s:?} {t:?} {c:?} {:?}", Some(&t));
+        assert!(!all.contains("p@ssw0rd") && !all.contains("payload") && !all.contains("refresh-token-value"), "{all}");
+        assert_eq!(s.expose_secret(), "p@ssw0rd-value");
+        assert_eq!(t.secret(), "eyJhbGciOi.payload.sig");
+        assert_eq!(serde_json::to_string(&c).unwrap(), "\"refresh-token-value\"");
+    }
+}

@@ -1,0 +1,120 @@
+//! Server-side telemetry headers in MSAL's schema 4, shared with MSAL Python:
+//! `x-client-current-telemetry` names the API and why the cache was bypassed;
+//! `x-client-last-telemetry` reports cache hits and failures since the last
+//! request, so the identity provider sees the library's health.
+
+use std::sync::Mutex;
+
+/// Which public API made a request (MSAL's API ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiId {
+    /// `acquire_token_silent`.
+    AcquireTokenSilent = 84,
+    /// `acquire_token_by_refresh_token`.
+    AcquireTokenByRefreshToken = 85,
+    /// `acquire_token_for_client`.
+    AcquireTokenForClient = 730,
+}
+
+/// Why a request went to the network instead of the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshReason {
+    /// Not a silent call.
+    NonSilent = 0,
+    /// The caller forced a refresh (or sent a claims challenge).
+    ForceRefresh = 1,
+    /// No access token was cached.
+    AccessTokenAbsent = 2,
+    /// The cached access token had expired.
+    AccessTokenExpired = 3,
+    /// The cached access token was past its `refresh_on`.
+    AccessTokenAging = 4,
+}
+
+/// Largest failure list sent in `x-client-last-telemetry`, as MSAL does.
+const LAST_HEADER_LIMIT: usize = 350;
+
+#[derive(Debug, Default)]
+struct Buffer {
+    cache_hits: u64,
+    failures: Vec<(u32, String, String)>,
+    failure_size: usize,
+}
+
+/// The telemetry an application accumulates between requests.
+#[derive(Debug, Default)]
+pub(crate) struct Telemetry {
+    buffer: Mutex<Buffer>,
+}
+
+impl Telemetry {
+    /// Records a request served from the cache.
+    pub(crate) fn cache_hit(&self) {
+        if let Ok(mut buffer) = self.buffer.lock() {
+            buffer.cache_hits += 1;
+        }
+    }
+
+    /// The two telemetry headers for a request.
+    pub(crate) fn headers(&self, api: ApiId, reason: RefreshReason) -> [(String, String); 2] {
+        let current = format!("4|{},{}|", api as u32, reason as u32);
+        let last = match self.buffer.lock() {
+            Ok(buffer) => {
+                let requests: Vec<String> = buffer
+                    .failures
+                    .iter()
+                    .map(|(api, correlation, _)| format!("{api},{correlation}"))
+                    .collect();
+                let errors: Vec<&str> = buffer.failures.iter().map(|(_, _, e)| e.as_str()).collect();
+                format!("4|{}|{}|{}|", buffer.cache_hits, requests.join(","), errors.join(","))
+            }
+            Err(_) => "4|0|||".to_owned(),
+        };
+        [
+            ("x-client-current-telemetry".to_owned(), current),
+            ("x-client-last-telemetry".to_owned(), last),
+        ]
+    }
+
+    /// Records the outcome of a request: success clears the buffer, a failure is remembered.
+    pub(crate) fn record(&self, api: ApiId, correlation_id: &str, error: Option<&str>) {
+        let Ok(mut buffer) = self.buffer.lock() else {
+            return;
+        };
+        match error {
+            None => *buffer = Buffer::default(),
+            Some(error) => {
+                let size = format!(",{},{correlation_id},{error}", api as u32).len();
+                if buffer.failure_size + size < LAST_HEADER_LIMIT {
+                    buffer.failure_size += size;
+                    buffer
+                        .failures
+                        .push((api as u32, correlation_id.to_owned(), error.to_owned()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_follow_schema_4() {
+        let t = Telemetry::default();
+        t.cache_hit();
+        t.cache_hit();
+        let [(_, current), (_, last)] = t.headers(ApiId::AcquireTokenForClient, RefreshReason::AccessTokenAbsent);
+        assert_eq!(current, "4|730,2|");
+        assert_eq!(last, "4|2|||");
+        t.record(ApiId::AcquireTokenForClient, "c1", Some("invalid_client"));
+        let [_, (_, last)] = t.headers(ApiId::AcquireTokenForClient, RefreshReason::NonSilent);
+        assert_eq!(last, "4|2|730,c1|invalid_client|");
+        t.record(ApiId::AcquireTokenForClient, "c2", None);
+        let [_, (_, last)] = t.headers(ApiId::AcquireTokenForClient, RefreshReason::NonSilent);
+        assert_eq!(last, "4|0|||");
+    }
+}
