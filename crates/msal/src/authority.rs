@@ -57,7 +57,12 @@ impl Authority {
             .and_then(|mut segments| segments.next())
             .filter(|segment| !segment.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| invalid(authority, "the path must name a tenant, as in https://login.microsoftonline.com/contoso"))?;
+            .ok_or_else(|| {
+                invalid(
+                    authority,
+                    "the path must name a tenant, as in https://login.microsoftonline.com/contoso",
+                )
+            })?;
         let kind = if tenant.eq_ignore_ascii_case("adfs") {
             AuthorityKind::Adfs
         } else {
@@ -183,7 +188,10 @@ mod tests {
     #[test]
     fn parses_aad_authorities() {
         let a = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com/").unwrap();
-        assert_eq!(a.url(), "https://login.microsoftonline.com/contoso.onmicrosoft.com");
+        assert_eq!(
+            a.url(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+        );
         assert_eq!(a.tenant(), Some("contoso.onmicrosoft.com"));
         assert_eq!(a.kind(), AuthorityKind::Aad);
         assert!(a.is_known_host());
@@ -196,7 +204,10 @@ mod tests {
         assert_eq!(local.host(), "127.0.0.1");
         assert_eq!(local.host_and_port(), "127.0.0.1:8443");
         assert!(!local.is_known_host());
-        assert_eq!(Authority::parse("https://adfs.contoso.com/adfs").unwrap().kind(), AuthorityKind::Adfs);
+        assert_eq!(
+            Authority::parse("https://adfs.contoso.com/adfs").unwrap().kind(),
+            AuthorityKind::Adfs
+        );
     }
 
     #[test]
@@ -215,13 +226,19 @@ mod tests {
                 other => panic!("{bad:?} gave {other:?}"),
             }
         }
-        assert!(matches!(Authority::oidc("http://op.example/"), Err(Error::InvalidAuthority { .. })));
+        assert!(matches!(
+            Authority::oidc("http://op.example/"),
+            Err(Error::InvalidAuthority { .. })
+        ));
     }
 
     #[test]
     fn oidc_authority_keeps_its_path() {
         let a = Authority::oidc("https://127.0.0.1:9000/op/").unwrap();
         assert_eq!(a.url(), "https://127.0.0.1:9000/op");
-        assert_eq!(a.openid_configuration_url(), "https://127.0.0.1:9000/op/.well-known/openid-configuration");
+        assert_eq!(
+            a.openid_configuration_url(),
+            "https://127.0.0.1:9000/op/.well-known/openid-configuration"
+        );
     }
 }

@@ -75,10 +75,16 @@ pub(crate) async fn resolve(
     let mut aliases = Vec::new();
     let mut configuration_url = authority.openid_configuration_url();
     if instance_discovery && authority.kind() == AuthorityKind::Aad && !authority.is_known_host() {
-        let mut url = parse_url(authority, &format!("https://{}/common/discovery/instance", authority.host_and_port()))?;
+        let mut url = parse_url(
+            authority,
+            &format!("https://{}/common/discovery/instance", authority.host_and_port()),
+        )?;
         url.query_pairs_mut()
             .append_pair("api-version", "1.1")
-            .append_pair("authorization_endpoint", &authority.authorization_endpoint_guess());
+            .append_pair(
+                "authorization_endpoint",
+                &authority.authorization_endpoint_guess(),
+            );
         let discovery: InstanceDiscovery = oauth2::get_json(http, &url, correlation_id).await?;
         configuration_url = discovery.tenant_discovery_endpoint;
         aliases = discovery.metadata.into_iter().flat_map(|m| m.aliases).collect();

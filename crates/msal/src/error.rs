@@ -11,8 +11,9 @@ use serde::Deserialize;
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong while acquiring a token.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong while acquiring a token. It is `Clone` so
+/// that one failed request can be reported to every caller that waited on it.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The authority URL is not one this library accepts (e.g. not `https`).
@@ -27,9 +28,10 @@ pub enum Error {
     /// A caller-supplied argument is invalid (empty scopes, reserved scopes, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// The identity provider answered with an OAuth2 error.
+    /// The identity provider answered with an OAuth2 error. Boxed: it is
+    /// by far the largest variant, and errors travel through every `Result`.
     #[error(transparent)]
-    Service(#[from] ServiceError),
+    Service(Box<ServiceError>),
     /// The request did not complete: connection, TLS, timeout.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -49,6 +51,12 @@ pub enum Error {
     /// The blocking facade was called from inside an async runtime, where it would deadlock.
     #[error("the blocking API was called from within an async runtime; use the async API instead")]
     BlockingInAsyncContext,
+}
+
+impl From<ServiceError> for Error {
+    fn from(e: ServiceError) -> Self {
+        Error::Service(Box::new(e))
+    }
 }
 
 impl Error {
@@ -143,7 +151,7 @@ pub struct TransportError {
 }
 
 /// The token cache could not be read or written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CacheError {
     /// The serialized cache is not valid: the cache is left as it was.
@@ -163,6 +171,6 @@ pub enum CacheError {
         path: String,
         /// The underlying error.
         #[source]
-        source: std::io::Error,
+        source: std::sync::Arc<std::io::Error>,
     },
 }

@@ -2,9 +2,10 @@
 //! error responses. Every request this library sends is built here, so the
 //! protocol lives in one place and the flows stay thin.
 
-use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer};
 use url::Url;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, ServiceError};
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
@@ -68,31 +69,29 @@ pub(crate) fn library_headers(correlation_id: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// A token request's form body. Values may be secrets; the body is never logged.
+/// A token request's form body. Values may be secrets: they are zeroed when
+/// the form is dropped, and the body is never logged.
 #[derive(Default)]
 pub(crate) struct Form {
-    serializer: Option<url::form_urlencoded::Serializer<'static, String>>,
+    pairs: Vec<(&'static str, Zeroizing<String>)>,
 }
 
 impl Form {
     pub(crate) fn new() -> Self {
-        Self {
-            serializer: Some(url::form_urlencoded::Serializer::new(String::new())),
-        }
+        Self::default()
     }
 
-    pub(crate) fn add(mut self, name: &str, value: &str) -> Self {
-        if let Some(s) = self.serializer.as_mut() {
-            s.append_pair(name, value);
-        }
+    pub(crate) fn add(mut self, name: &'static str, value: &str) -> Self {
+        self.pairs.push((name, Zeroizing::new(value.to_owned())));
         self
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        self.serializer
-            .take()
-            .map(|mut s| s.finish().into_bytes())
-            .unwrap_or_default()
+    fn finish(self) -> Vec<u8> {
+        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &self.pairs {
+            serializer.append_pair(name, value);
+        }
+        serializer.finish().into_bytes()
     }
 }
 
@@ -156,7 +155,7 @@ fn parse_json_response<T: DeserializeOwned>(url: &Url, response: &HttpResponse) 
             if error.correlation_id.is_none() {
                 error.correlation_id = response.header("client-request-id").map(str::to_owned);
             }
-            Err(Error::Service(error))
+            Err(Error::from(error))
         }
         _ => Err(Error::InvalidResponse {
             endpoint: endpoint(),
@@ -206,7 +205,11 @@ mod tests {
         let service = err.service_error().unwrap();
         assert_eq!(service.status, 401);
         assert_eq!(service.aadsts_code(), Some(7000215));
-        let html = HttpResponse { status: 502, headers: vec![], body: b"<html>bad gateway</html>".to_vec() };
+        let html = HttpResponse {
+            status: 502,
+            headers: vec![],
+            body: b"<html>bad gateway</html>".to_vec(),
+        };
         assert!(matches!(
             parse_json_response::<TokenResponse>(&url, &html),
             Err(Error::InvalidResponse { status: 502, .. })

@@ -111,7 +111,10 @@ mod tests {
         let t = AccessToken::new("eyJhbGciOi.payload.sig");
         let c = CachedSecret::new("refresh-token-value");
         let all = format!("{s:?} {t:?} {c:?} {:?}", Some(&t));
-        assert!(!all.contains("p@ssw0rd") && !all.contains("payload") && !all.contains("refresh-token-value"), "{all}");
+        assert!(
+            !all.contains("p@ssw0rd") && !all.contains("payload") && !all.contains("refresh-token-value"),
+            "{all}"
+        );
         assert_eq!(s.expose_secret(), "p@ssw0rd-value");
         assert_eq!(t.secret(), "eyJhbGciOi.payload.sig");
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"refresh-token-value\"");

@@ -68,7 +68,12 @@ impl Telemetry {
                     .map(|(api, correlation, _)| format!("{api},{correlation}"))
                     .collect();
                 let errors: Vec<&str> = buffer.failures.iter().map(|(_, _, e)| e.as_str()).collect();
-                format!("4|{}|{}|{}|", buffer.cache_hits, requests.join(","), errors.join(","))
+                format!(
+                    "4|{}|{}|{}|",
+                    buffer.cache_hits,
+                    requests.join(","),
+                    errors.join(",")
+                )
             }
             Err(_) => "4|0|||".to_owned(),
         };
@@ -107,7 +112,8 @@ mod tests {
         let t = Telemetry::default();
         t.cache_hit();
         t.cache_hit();
-        let [(_, current), (_, last)] = t.headers(ApiId::AcquireTokenForClient, RefreshReason::AccessTokenAbsent);
+        let [(_, current), (_, last)] =
+            t.headers(ApiId::AcquireTokenForClient, RefreshReason::AccessTokenAbsent);
         assert_eq!(current, "4|730,2|");
         assert_eq!(last, "4|2|||");
         t.record(ApiId::AcquireTokenForClient, "c1", Some("invalid_client"));

@@ -3,6 +3,7 @@
 //! transport, cache and telemetry. Flows in [`crate::flows`] work on the core.
 
 mod confidential;
+mod single_flight;
 
 pub use confidential::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
 
@@ -15,7 +16,10 @@ use crate::cache::TokenCache;
 use crate::discovery::{self, AuthorityMetadata};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, ReqwestHttpClient};
+use crate::result::AuthenticationResult;
 use crate::telemetry::Telemetry;
+
+pub(crate) use single_flight::SingleFlight;
 
 /// The authority every application uses unless told otherwise.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/common";
@@ -28,6 +32,8 @@ pub(crate) struct ClientCore {
     pub http: Arc<dyn HttpClient>,
     pub cache: TokenCache,
     pub telemetry: Telemetry,
+    /// Token requests in flight, so concurrent callers for one token share one request.
+    pub flights: SingleFlight<Result<AuthenticationResult>>,
     /// Discovered once, on first use; concurrent first callers share one discovery.
     metadata: OnceCell<AuthorityMetadata>,
 }
@@ -54,7 +60,12 @@ impl ClientCore {
     pub(crate) async fn metadata(&self, correlation_id: &str) -> Result<&AuthorityMetadata> {
         self.metadata
             .get_or_try_init(|| {
-                discovery::resolve(self.http.as_ref(), &self.authority, self.instance_discovery, correlation_id)
+                discovery::resolve(
+                    self.http.as_ref(),
+                    &self.authority,
+                    self.instance_discovery,
+                    correlation_id,
+                )
             })
             .await
     }
@@ -116,6 +127,7 @@ impl CoreBuilder {
             http,
             cache: self.cache.unwrap_or_default(),
             telemetry: Telemetry::default(),
+            flights: SingleFlight::default(),
             metadata: OnceCell::new(),
         })
     }

@@ -5,6 +5,7 @@
 //! Reads take a shared lock and never block each other; a token response is
 //! added under one short exclusive lock.
 
+mod file;
 mod schema;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -154,7 +155,9 @@ impl TokenCache {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

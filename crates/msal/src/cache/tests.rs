@@ -48,12 +48,30 @@ fn reads_msal_python_cache_and_finds_the_token() {
     assert_eq!(hit.secret.expose(), "at-secret-value");
     assert_eq!(hit.expires_on, 4600);
     // Within five minutes of expiry the token is not served.
-    assert!(cache.find_access_token(&query(), &scopes(&["https://graph.microsoft.com/.default"]), 4400).is_none());
+    assert!(
+        cache
+            .find_access_token(&query(), &scopes(&["https://graph.microsoft.com/.default"]), 4400)
+            .is_none()
+    );
     // Another client, realm or an app token query with an account do not match.
-    let other = AccessTokenQuery { client_id: "client-2", ..query() };
-    assert!(cache.find_access_token(&other, &scopes(&["https://graph.microsoft.com/.default"]), 2000).is_none());
-    let user = AccessTokenQuery { home_account_id: Some("uid.utid"), ..query() };
-    assert!(cache.find_access_token(&user, &scopes(&["https://graph.microsoft.com/.default"]), 2000).is_none());
+    let other = AccessTokenQuery {
+        client_id: "client-2",
+        ..query()
+    };
+    assert!(
+        cache
+            .find_access_token(&other, &scopes(&["https://graph.microsoft.com/.default"]), 2000)
+            .is_none()
+    );
+    let user = AccessTokenQuery {
+        home_account_id: Some("uid.utid"),
+        ..query()
+    };
+    assert!(
+        cache
+            .find_access_token(&user, &scopes(&["https://graph.microsoft.com/.default"]), 2000)
+            .is_none()
+    );
 }
 
 #[test]
@@ -84,15 +102,27 @@ fn subset_scopes_match_a_wider_token() {
     assert_eq!(entry.target, "a b c");
     cache.add_access_token(entry);
     assert!(cache.has_state_changed());
-    let hit = cache.find_access_token(&query(), &scopes(&["c", "a"]), 0).unwrap();
+    let hit = cache
+        .find_access_token(&query(), &scopes(&["c", "a"]), 0)
+        .unwrap();
     assert_eq!(hit.secret.expose(), "wide");
-    assert!(cache.find_access_token(&query(), &scopes(&["a", "d"]), 0).is_none());
+    assert!(
+        cache
+            .find_access_token(&query(), &scopes(&["a", "d"]), 0)
+            .is_none()
+    );
     let json: serde_json::Value = serde_json::from_str(&cache.serialize()).unwrap();
     assert!(!cache.has_state_changed());
     let key = "-127.0.0.1-accesstoken-client-1-tenant-guid-a b c";
-    assert_eq!(json["AccessToken"][key]["home_account_id"], serde_json::Value::Null);
+    assert_eq!(
+        json["AccessToken"][key]["home_account_id"],
+        serde_json::Value::Null
+    );
     assert_eq!(json["AccessToken"][key]["expires_on"], "10000");
-    assert_eq!(json["AppMetadata"]["appmetadata-127.0.0.1-client-1"]["client_id"], "client-1");
+    assert_eq!(
+        json["AppMetadata"]["appmetadata-127.0.0.1-client-1"]["client_id"],
+        "client-1"
+    );
 }
 
 #[test]
@@ -122,4 +152,30 @@ fn debug_shows_counts_not_secrets() {
     let debug = format!("{cache:?}");
     assert!(debug.contains("access_tokens: 1"));
     assert!(!debug.contains("at-secret-value"));
+}
+
+#[test]
+fn file_round_trip_and_malformed_file_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested").join("cache.json");
+    assert_eq!(TokenCache::load_from_file(&path).unwrap().access_token_count(), 0);
+    TokenCache::from_json(PYTHON_CACHE)
+        .unwrap()
+        .save_to_file(&path)
+        .unwrap();
+    assert_eq!(TokenCache::load_from_file(&path).unwrap().access_token_count(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    std::fs::write(&path, "{\"AccessToken\": {").unwrap();
+    assert!(matches!(
+        TokenCache::load_from_file(&path),
+        Err(CacheError::Malformed { .. })
+    ));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"AccessToken\": {");
 }

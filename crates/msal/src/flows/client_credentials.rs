@@ -42,7 +42,14 @@ where
     let scopes = super::normalize_scopes(scopes)?;
     let correlation_id = uuid::Uuid::new_v4().to_string();
     if options.force_refresh {
-        return request(core, credential, &scopes, &correlation_id, RefreshReason::ForceRefresh).await;
+        return request(
+            core,
+            credential,
+            &scopes,
+            &correlation_id,
+            RefreshReason::ForceRefresh,
+        )
+        .await;
     }
 
     // Look in the cache before any discovery when the realm is known offline,
@@ -61,27 +68,77 @@ where
         }
     }
 
-    let Some(entry) = cached else {
-        return request(core, credential, &scopes, &correlation_id, RefreshReason::AccessTokenAbsent).await;
-    };
-    match entry.refresh_on {
+    match cached {
+        Some(entry) if entry.refresh_on.is_none_or(|refresh_on| refresh_on > now) => {
+            core.telemetry.cache_hit();
+            tracing::debug!(client_id = %core.client_id, "access token served from the cache");
+            Ok(from_cache(entry))
+        }
         // Past refresh_on: refresh now, but keep the still-valid token as a fallback.
-        Some(refresh_on) if refresh_on <= now => {
-            match request(core, credential, &scopes, &correlation_id, RefreshReason::AccessTokenAging).await {
+        Some(entry) => {
+            match shared_request(
+                core,
+                credential,
+                &scopes,
+                &correlation_id,
+                RefreshReason::AccessTokenAging,
+            )
+            .await
+            {
                 Ok(fresh) => Ok(fresh),
                 Err(Error::Service(_) | Error::Transport(_)) => Ok(from_cache(entry)),
                 Err(other) => Err(other),
             }
         }
-        _ => {
-            core.telemetry.cache_hit();
-            tracing::debug!(client_id = %core.client_id, "access token served from the cache");
-            Ok(from_cache(entry))
+        None => {
+            shared_request(
+                core,
+                credential,
+                &scopes,
+                &correlation_id,
+                RefreshReason::AccessTokenAbsent,
+            )
+            .await
         }
     }
 }
 
-fn lookup(core: &ClientCore, environment: &str, realm: &str, scopes: &[String], now: u64) -> Option<AccessTokenEntry> {
+/// One request per token at a time: callers that arrive while it is in
+/// flight wait for it and share its result instead of stampeding the IdP.
+async fn shared_request(
+    core: &ClientCore,
+    credential: &ClientCredential,
+    scopes: &[String],
+    correlation_id: &str,
+    reason: RefreshReason,
+) -> Result<AuthenticationResult> {
+    let metadata = core.metadata(correlation_id).await?;
+    let key = format!(
+        "{}|{}|{}",
+        metadata.environment,
+        metadata.realm,
+        cache::target(scopes)
+    );
+    core.flights
+        .run(&key, || async {
+            // A flight that just landed may have filled the cache.
+            if reason == RefreshReason::AccessTokenAbsent
+                && let Some(entry) = lookup(core, &metadata.environment, &metadata.realm, scopes, now_epoch())
+            {
+                return Ok(from_cache(entry));
+            }
+            request(core, credential, scopes, correlation_id, reason).await
+        })
+        .await
+}
+
+fn lookup(
+    core: &ClientCore,
+    environment: &str,
+    realm: &str,
+    scopes: &[String],
+    now: u64,
+) -> Option<AccessTokenEntry> {
     let query = AccessTokenQuery {
         home_account_id: None,
         environment,
@@ -109,7 +166,8 @@ async fn request(
         .add("client_info", "1");
     let form = credential.apply(form);
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "requesting an app token");
-    let response = oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await;
+    let response =
+        oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await;
     let response = match response {
         Ok(r) => {
             core.telemetry.record(api, correlation_id, None);

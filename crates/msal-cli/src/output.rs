@@ -1,0 +1,54 @@
+//! How results and errors are printed: plain text for people, JSON for scripts.
+//! Nothing printed here ever includes a secret other than the token asked for.
+
+use std::process::ExitCode;
+use std::time::UNIX_EPOCH;
+
+use msal::{AuthenticationResult, Error};
+use serde_json::{Value, json};
+
+/// A result as JSON, with MSAL Python's field names.
+pub fn result_json(result: &AuthenticationResult) -> Value {
+    let epoch = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    json!({
+        "access_token": result.access_token.secret(),
+        "token_type": result.token_type,
+        "expires_in": result.expires_in().as_secs(),
+        "expires_on": epoch(result.expires_on),
+        "refresh_on": result.refresh_on.map(epoch),
+        "scope": result.scopes.join(" "),
+        "token_source": result.token_source.as_str(),
+        "tenant_id": result.tenant_id,
+        "correlation_id": result.correlation_id,
+    })
+}
+
+/// An error as JSON: the identity provider's fields when it sent them.
+pub fn error_json(error: &Error) -> Value {
+    match error.service_error() {
+        Some(e) => json!({
+            "error": e.error,
+            "error_description": e.error_description,
+            "error_codes": e.error_codes,
+            "status": e.status,
+            "timestamp": e.timestamp,
+            "trace_id": e.trace_id,
+            "correlation_id": e.correlation_id,
+        }),
+        None => json!({ "error": "client_error", "error_description": error.to_string() }),
+    }
+}
+
+/// Reports an error and gives the exit code: 1 for errors from the identity
+/// provider or the network, 2 for bad input.
+pub fn fail(error: &Error, as_json: bool) -> ExitCode {
+    if as_json {
+        println!("{}", error_json(error));
+    } else {
+        eprintln!("error: {error}");
+    }
+    match error {
+        Error::InvalidArgument(_) | Error::InvalidAuthority { .. } | Error::Cache(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}

@@ -1,0 +1,115 @@
+//! `msal token`: an application token through the client credentials flow,
+//! from the cache file when it holds a valid one.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use msal::{
+    ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error, ReqwestHttpClient,
+    TokenCache,
+};
+
+use crate::output;
+
+/// Environment variable holding the client secret.
+pub const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
+
+/// Arguments of `msal token`.
+#[derive(Args)]
+pub struct TokenArgs {
+    /// Authority URL, e.g. https://login.microsoftonline.com/contoso.onmicrosoft.com (https only).
+    #[arg(long)]
+    pub authority: String,
+    /// The application (client) id.
+    #[arg(long)]
+    pub client_id: String,
+    /// A scope to ask for, e.g. https://graph.microsoft.com/.default (repeat for several).
+    #[arg(long = "scope", required = true, num_args = 1)]
+    pub scopes: Vec<String>,
+    /// Token cache file in the unified MSAL format (shared with MSAL Python and others).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust, such as the emulator's.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// File holding the client secret (instead of the MSAL_CLIENT_SECRET environment variable).
+    #[arg(long)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Print the whole result as JSON instead of only the token.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask the identity provider even when the cache holds a valid token.
+    #[arg(long)]
+    pub force_refresh: bool,
+    /// Skip instance discovery (for hosts that do not serve it).
+    #[arg(long)]
+    pub no_instance_discovery: bool,
+}
+
+pub async fn run(args: TokenArgs) -> Result<(), ExitCode> {
+    let json = args.json;
+    acquire(args).await.map_err(|e| output::fail(&e, json))
+}
+
+async fn acquire(args: TokenArgs) -> Result<(), Error> {
+    let secret = read_secret(args.client_secret_file.as_deref())?;
+    let cache = match &args.cache {
+        Some(path) => TokenCache::load_from_file(path)?,
+        None => TokenCache::new(),
+    };
+    let app = ConfidentialClientApplication::builder(&args.client_id)
+        .authority(&args.authority)
+        .instance_discovery(!args.no_instance_discovery)
+        .client_secret(secret)
+        .token_cache(cache.clone())
+        .http_client(http_client(args.ca_cert.as_deref())?)
+        .build()?;
+    let options = ClientCredentialsOptions::default().force_refresh(args.force_refresh);
+    let result = app.acquire_token_for_client_with(&args.scopes, &options).await?;
+    if let Some(path) = &args.cache
+        && cache.has_state_changed()
+    {
+        cache.save_to_file(path)?;
+    }
+    if args.json {
+        println!("{}", output::result_json(&result));
+    } else {
+        println!("{}", result.access_token.secret());
+    }
+    Ok(())
+}
+
+/// The default transport, trusting `ca_cert` in addition to the system roots.
+pub fn http_client(ca_cert: Option<&Path>) -> Result<ReqwestHttpClient, Error> {
+    let mut builder = ReqwestHttpClient::builder();
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::InvalidArgument(format!("cannot read CA certificate {}: {e}", path.display()))
+        })?;
+        builder = builder.add_root_certificates_pem(&pem)?;
+    }
+    builder.build()
+}
+
+/// The secret from a file (first line, surrounding whitespace trimmed) or the environment.
+fn read_secret(file: Option<&Path>) -> Result<ClientSecret, Error> {
+    let secret = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "cannot read the client secret file {}: {e}",
+                    path.display()
+                ))
+            })?
+            .trim()
+            .to_owned(),
+        None => std::env::var(SECRET_ENV).unwrap_or_default(),
+    };
+    if secret.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "no client secret: set {SECRET_ENV} or pass --client-secret-file"
+        )));
+    }
+    Ok(ClientSecret::new(secret))
+}

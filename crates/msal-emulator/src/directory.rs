@@ -1,0 +1,574 @@
+//! The emulated directory: tenants, app registrations and users.
+//!
+//! Owns the data model, its JSON form (load, parse with field-precise errors,
+//! pretty print), validation, and the lookups the endpoints need (tenant by
+//! name/domain/GUID, app by client id, resource by identifier).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Default access-token lifetime, the value Entra reports in `expires_in`.
+pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3599;
+
+/// Longest token lifetime a directory may ask for (one day).
+const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+
+/// Tenant segments Entra reserves for multi-tenant authorities.
+pub const RESERVED_TENANT_SEGMENTS: [&str; 3] = ["common", "organizations", "consumers"];
+
+/// Microsoft Graph's application id, the same in every tenant.
+pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// Microsoft Graph's application ID URI.
+pub const MICROSOFT_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// A whole emulated directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    /// The tenants (Entra directories).
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+    /// App registrations, each with a home tenant.
+    #[serde(default)]
+    pub apps: Vec<App>,
+    /// User accounts, each in one tenant.
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Lifetime of issued access tokens in seconds (`expires_in`).
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_secs: u64,
+}
+
+fn default_token_lifetime() -> u64 {
+    DEFAULT_TOKEN_LIFETIME_SECS
+}
+
+/// A tenant: one Entra directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    /// Tenant id, a GUID; endpoints and the `tid` claim use it.
+    pub id: String,
+    /// Short name (`contoso`); accepted as the authority's tenant segment.
+    pub name: String,
+    /// Human-readable name used in error messages; defaults to `name`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    /// Verified domains (`contoso.onmicrosoft.com`); each also names the tenant.
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+impl Tenant {
+    /// The name Entra shows for the directory in messages.
+    pub fn shown_name(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.name
+        } else {
+            &self.display_name
+        }
+    }
+
+    /// Whether `key` (name, domain or GUID, any case) names this tenant.
+    pub fn is_named(&self, key: &str) -> bool {
+        self.id.eq_ignore_ascii_case(key)
+            || self.name.eq_ignore_ascii_case(key)
+            || self.domains.iter().any(|d| d.eq_ignore_ascii_case(key))
+    }
+}
+
+/// Whether an app can keep a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// Desktop, mobile or CLI app: no credentials.
+    Public,
+    /// Web app, web API or daemon: authenticates with a secret (or, later, a certificate).
+    #[default]
+    Confidential,
+}
+
+/// Application permissions (app roles) an app was granted on one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPermission {
+    /// The resource: an application ID URI (`https://graph.microsoft.com`,
+    /// `api://…`) or the resource app's client id.
+    pub resource: String,
+    /// Granted role values (`User.Read.All`); they land in the token's `roles`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// An app registration (and its service principal in the tenants it is used in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Application (client) id, a GUID.
+    pub client_id: String,
+    /// Display name shown in messages.
+    #[serde(default)]
+    pub display_name: String,
+    /// Home tenant: its name, a domain or its GUID.
+    pub tenant: String,
+    /// Public or confidential client.
+    #[serde(default)]
+    pub kind: AppKind,
+    /// Whether tenants other than the home tenant may use the app.
+    #[serde(default)]
+    pub multi_tenant: bool,
+    /// Client secrets (plain text: this is an emulator).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Registered redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Application ID URIs (`api://<client id>`), under which the app is a resource.
+    #[serde(default)]
+    pub identifier_uris: Vec<String>,
+    /// App roles the app exposes as a resource (values).
+    #[serde(default)]
+    pub app_roles: Vec<String>,
+    /// Application permissions granted to this app, per resource.
+    #[serde(default)]
+    pub app_permissions: Vec<AppPermission>,
+}
+
+impl App {
+    /// Whether the app may be used in `tenant` (its home tenant, or any if multi-tenant).
+    pub fn usable_in(&self, tenant: &Tenant) -> bool {
+        self.multi_tenant || tenant.is_named(&self.tenant)
+    }
+
+    /// Whether `resource` (an identifier URI or the client id) names this app.
+    pub fn is_resource_named(&self, resource: &str) -> bool {
+        let resource = trim_one_slash(resource);
+        self.client_id.eq_ignore_ascii_case(resource)
+            || self
+                .identifier_uris
+                .iter()
+                .any(|u| trim_one_slash(u).eq_ignore_ascii_case(resource))
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// User principal name (`alice@contoso.onmicrosoft.com`).
+    pub upn: String,
+    /// Password (plain text: this is an emulator).
+    pub password: String,
+    /// Object id, a GUID (the `oid` claim).
+    pub object_id: String,
+    /// Display name (the `name` claim).
+    #[serde(default)]
+    pub display_name: String,
+    /// The user's tenant: its name, a domain or its GUID.
+    pub tenant: String,
+}
+
+/// A resource a token can be issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource<'a> {
+    /// Microsoft Graph, present in every tenant as in Entra.
+    MicrosoftGraph,
+    /// An app in this directory exposing an API.
+    App(&'a App),
+}
+
+impl Resource<'_> {
+    /// Whether `identifier` (from an `app_permissions` entry) names this resource.
+    pub fn is_named(&self, identifier: &str) -> bool {
+        match self {
+            Resource::MicrosoftGraph => is_graph(identifier),
+            Resource::App(app) => app.is_resource_named(identifier),
+        }
+    }
+}
+
+fn is_graph(identifier: &str) -> bool {
+    let identifier = trim_one_slash(identifier);
+    identifier.eq_ignore_ascii_case(MICROSOFT_GRAPH_RESOURCE)
+        || identifier.eq_ignore_ascii_case(MICROSOFT_GRAPH_APP_ID)
+}
+
+/// `https://graph.microsoft.com/` and `https://graph.microsoft.com` name the same resource.
+fn trim_one_slash(s: &str) -> &str {
+    s.strip_suffix('/').unwrap_or(s)
+}
+
+/// Why a directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// The file could not be read.
+    #[error("cannot read directory file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A problem in a directory file.
+    #[error("directory file {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<DirectoryError>,
+    },
+    /// The JSON is malformed or does not match the schema.
+    #[error("invalid directory JSON at `{field}`: {message}")]
+    Json {
+        /// Path of the offending field, e.g. `apps[1].kind` (`.` for the top level).
+        field: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message, including line and column.
+        message: String,
+    },
+    /// The JSON parsed but the content is inconsistent.
+    #[error("invalid directory at `{field}`: {message}")]
+    Invalid {
+        /// Path of the offending field, e.g. `apps[0].tenant`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> DirectoryError {
+    DirectoryError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Directory {
+    /// The built-in directory: see [`crate::builtin`].
+    pub fn builtin() -> Directory {
+        crate::builtin::directory()
+    }
+
+    /// Parses and validates a directory from JSON.
+    pub fn from_json(json: &str) -> Result<Directory, DirectoryError> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let directory: Directory =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| DirectoryError::Json {
+                field: e.path().to_string(),
+                line: e.inner().line(),
+                column: e.inner().column(),
+                message: e.inner().to_string(),
+            })?;
+        // Reject trailing garbage after the top-level object.
+        de.end().map_err(|e| DirectoryError::Json {
+            field: ".".into(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        directory.validate()?;
+        Ok(directory)
+    }
+
+    /// Reads, parses and validates a directory JSON file.
+    pub fn load(path: &Path) -> Result<Directory, DirectoryError> {
+        let json = std::fs::read_to_string(path).map_err(|source| DirectoryError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Directory::from_json(&json).map_err(|e| DirectoryError::File {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    /// The directory as pretty-printed JSON (the format [`Directory::from_json`] reads).
+    pub fn to_json_pretty(&self) -> String {
+        // Plain structs with string keys: serialization cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks ids, references and uniqueness; [`crate::Emulator::start`] calls it too.
+    pub fn validate(&self) -> Result<(), DirectoryError> {
+        if self.token_lifetime_secs == 0 || self.token_lifetime_secs > MAX_TOKEN_LIFETIME_SECS {
+            return Err(invalid(
+                "token_lifetime_secs",
+                format!(
+                    "must be between 1 and {MAX_TOKEN_LIFETIME_SECS}, got {}",
+                    self.token_lifetime_secs
+                ),
+            ));
+        }
+        self.validate_tenants()?;
+        self.validate_apps()?;
+        self.validate_users()
+    }
+
+    fn validate_tenants(&self) -> Result<(), DirectoryError> {
+        // Every name, domain and id must identify exactly one tenant.
+        let mut keys = HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            check_guid(&format!("tenants[{i}].id"), &t.id)?;
+            if t.name.trim().is_empty() {
+                return Err(invalid(format!("tenants[{i}].name"), "must not be empty"));
+            }
+            let names = std::iter::once((format!("tenants[{i}].id"), &t.id))
+                .chain(std::iter::once((format!("tenants[{i}].name"), &t.name)))
+                .chain(
+                    t.domains
+                        .iter()
+                        .enumerate()
+                        .map(|(j, d)| (format!("tenants[{i}].domains[{j}]"), d)),
+                );
+            for (field, key) in names {
+                let lower = key.to_ascii_lowercase();
+                if RESERVED_TENANT_SEGMENTS.contains(&lower.as_str()) {
+                    return Err(invalid(field, format!("'{key}' is reserved by Entra")));
+                }
+                if lower.contains('/') || lower.trim().is_empty() {
+                    return Err(invalid(field, format!("'{key}' is not a valid tenant name")));
+                }
+                if !keys.insert(lower) {
+                    return Err(invalid(field, format!("'{key}' already names another tenant")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_apps(&self) -> Result<(), DirectoryError> {
+        let mut client_ids = HashSet::new();
+        let mut uris = HashSet::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let at = |f: &str| format!("apps[{i}].{f}");
+            check_guid(&at("client_id"), &app.client_id)?;
+            if !client_ids.insert(app.client_id.to_ascii_lowercase()) {
+                return Err(invalid(at("client_id"), "duplicate client id"));
+            }
+            if self.tenant(&app.tenant).is_none() {
+                return Err(invalid(at("tenant"), format!("no tenant named '{}'", app.tenant)));
+            }
+            if app.kind == AppKind::Public && !app.secrets.is_empty() {
+                return Err(invalid(at("secrets"), "a public client has no secrets"));
+            }
+            if let Some(j) = app.secrets.iter().position(|s| s.is_empty()) {
+                return Err(invalid(at(&format!("secrets[{j}]")), "must not be empty"));
+            }
+            for (j, uri) in app.identifier_uris.iter().enumerate() {
+                if is_graph(uri) || !uris.insert(trim_one_slash(uri).to_ascii_lowercase()) {
+                    return Err(invalid(
+                        at(&format!("identifier_uris[{j}]")),
+                        format!("'{uri}' is already used by another app"),
+                    ));
+                }
+            }
+        }
+        // Grants are checked once every app is known, so order does not matter.
+        for (i, app) in self.apps.iter().enumerate() {
+            for (j, grant) in app.app_permissions.iter().enumerate() {
+                let field = format!("apps[{i}].app_permissions[{j}]");
+                match self.resource_named(&grant.resource) {
+                    None => {
+                        return Err(invalid(
+                            format!("{field}.resource"),
+                            format!("no resource named '{}'", grant.resource),
+                        ));
+                    }
+                    Some(Resource::App(resource)) => {
+                        if let Some(role) = grant
+                            .roles
+                            .iter()
+                            .find(|r| !resource.app_roles.iter().any(|x| x == *r))
+                        {
+                            return Err(invalid(
+                                format!("{field}.roles"),
+                                format!("app '{}' exposes no app role '{role}'", resource.client_id),
+                            ));
+                        }
+                    }
+                    // Graph's role catalogue is not modelled: any role can be granted.
+                    Some(Resource::MicrosoftGraph) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_users(&self) -> Result<(), DirectoryError> {
+        let mut upns = HashSet::new();
+        let mut oids = HashSet::new();
+        for (i, user) in self.users.iter().enumerate() {
+            let at = |f: &str| format!("users[{i}].{f}");
+            if !user.upn.contains('@') {
+                return Err(invalid(
+                    at("upn"),
+                    format!("'{}' is not a user principal name (name@domain)", user.upn),
+                ));
+            }
+            if !upns.insert(user.upn.to_ascii_lowercase()) {
+                return Err(invalid(at("upn"), "duplicate user principal name"));
+            }
+            check_guid(&at("object_id"), &user.object_id)?;
+            if !oids.insert(user.object_id.to_ascii_lowercase()) {
+                return Err(invalid(at("object_id"), "duplicate object id"));
+            }
+            if self.tenant(&user.tenant).is_none() {
+                return Err(invalid(
+                    at("tenant"),
+                    format!("no tenant named '{}'", user.tenant),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tenant named `key`: its GUID, name or one of its domains (any case).
+    pub fn tenant(&self, key: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.is_named(key))
+    }
+
+    /// The app with this client id (any case).
+    pub fn app(&self, client_id: &str) -> Option<&App> {
+        self.apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    /// The user with this user principal name (any case).
+    pub fn user(&self, upn: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.upn.eq_ignore_ascii_case(upn))
+    }
+
+    /// The resource named by an application ID URI or client id, in any tenant.
+    pub fn resource_named(&self, identifier: &str) -> Option<Resource<'_>> {
+        if is_graph(identifier) {
+            return Some(Resource::MicrosoftGraph);
+        }
+        self.apps
+            .iter()
+            .find(|a| a.is_resource_named(identifier))
+            .map(Resource::App)
+    }
+}
+
+fn check_guid(field: &str, value: &str) -> Result<(), DirectoryError> {
+    uuid::Uuid::try_parse(value)
+        .map(|_| ())
+        .map_err(|_| invalid(field, format!("'{value}' is not a GUID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_is_valid_and_round_trips() {
+        let dir = Directory::builtin();
+        dir.validate().unwrap();
+        let json = dir.to_json_pretty();
+        assert_eq!(Directory::from_json(&json).unwrap(), dir);
+    }
+
+    #[test]
+    fn minimal_config_uses_defaults() {
+        let json = r#"{
+          "tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}],
+          "apps": [{"client_id": "0cc28077-b601-4ac0-b90a-0248da2c1127", "tenant": "tiny",
+                    "secrets": ["s3cret"],
+                    "app_permissions": [{"resource": "https://graph.microsoft.com", "roles": ["User.Read.All"]}]}]
+        }"#;
+        let dir = Directory::from_json(json).unwrap();
+        assert_eq!(dir.token_lifetime_secs, 3599);
+        assert_eq!(dir.apps[0].kind, AppKind::Confidential);
+        assert!(!dir.apps[0].multi_tenant);
+        assert!(dir.users.is_empty());
+        assert_eq!(
+            dir.tenant("TINY").map(|t| t.id.as_str()),
+            Some(dir.tenants[0].id.as_str())
+        );
+    }
+
+    #[test]
+    fn lookups_by_name_domain_and_guid() {
+        let dir = Directory::builtin();
+        let by_guid = dir.tenant(crate::builtin::CONTOSO_TENANT_ID).unwrap();
+        assert_eq!(dir.tenant("Contoso"), Some(by_guid));
+        assert_eq!(dir.tenant("CONTOSO.onmicrosoft.com"), Some(by_guid));
+        assert!(dir.tenant("nope").is_none());
+        assert_eq!(
+            dir.resource_named("https://graph.microsoft.com/"),
+            Some(Resource::MicrosoftGraph)
+        );
+    }
+
+    #[test]
+    fn type_error_names_field_and_line() {
+        let json = "{\n  \"tenants\": [],\n  \"apps\": [\n    {\"client_id\": \"x\", \"tenant\": \"t\", \"kind\": \"daemon\"}\n  ]\n}";
+        match Directory::from_json(json) {
+            Err(DirectoryError::Json {
+                field, line, message, ..
+            }) => {
+                assert_eq!(field, "apps[0].kind");
+                assert_eq!(line, 4);
+                assert!(message.contains("unknown variant `daemon`"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_field_and_typo_are_reported() {
+        let missing = r#"{"tenants": [{"name": "x"}]}"#;
+        let err = Directory::from_json(missing).unwrap_err().to_string();
+        assert!(
+            err.contains("tenants[0]") && err.contains("missing field `id`"),
+            "{err}"
+        );
+
+        let typo = r#"{"tenants": [], "app": []}"#;
+        let err = Directory::from_json(typo).unwrap_err().to_string();
+        assert!(err.contains("unknown field `app`"), "{err}");
+
+        let syntax = "{\"tenants\": [\n}";
+        match Directory::from_json(syntax) {
+            Err(DirectoryError::Json { line, .. }) => assert_eq!(line, 2),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn inconsistent_content_is_reported() {
+        let mut dir = Directory::builtin();
+        dir.apps[0].tenant = "nowhere".into();
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(err.contains("apps[0].tenant") && err.contains("nowhere"), "{err}");
+
+        let mut dir = Directory::builtin();
+        dir.tenants[1].domains.push("contoso.onmicrosoft.com".into());
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(err.contains("already names another tenant"), "{err}");
+
+        let mut dir = Directory::builtin();
+        dir.users[0].object_id = "not-a-guid".into();
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(err.contains("users[0].object_id"), "{err}");
+    }
+
+    #[test]
+    fn load_reports_file_and_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dir.json");
+        std::fs::write(&path, "{\"tenants\": 5}").unwrap();
+        let err = Directory::load(&path).unwrap_err().to_string();
+        assert!(err.contains("dir.json") && err.contains("`tenants`"), "{err}");
+        let err = Directory::load(&dir.path().join("absent.json")).unwrap_err();
+        assert!(matches!(err, DirectoryError::Io { .. }));
+    }
+}

@@ -1,0 +1,284 @@
+//! Entra-style OAuth error responses and the catalogue of AADSTS errors the
+//! emulator returns.
+//!
+//! Every error body has Entra's shape: `error`, `error_description` (the
+//! AADSTS code, a message, then trace id, correlation id and timestamp),
+//! `error_codes`, `timestamp`, `trace_id`, `correlation_id` and `error_uri`.
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+
+use crate::clock;
+use crate::context::RequestContext;
+use crate::reply;
+
+/// One Entra error: HTTP status, OAuth `error`, AADSTS code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EntraError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) code: u32,
+    pub(crate) message: String,
+}
+
+impl EntraError {
+    fn new(status: StatusCode, error: &'static str, code: u32, message: impl Into<String>) -> Self {
+        EntraError {
+            status,
+            error,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The full Entra response for this error in the context of one request.
+    pub(crate) fn to_response(&self, ctx: &RequestContext) -> Response {
+        let timestamp = clock::entra_timestamp();
+        let description = format!(
+            "AADSTS{}: {} Trace ID: {} Correlation ID: {} Timestamp: {}",
+            self.code, self.message, ctx.trace_id, ctx.correlation_id, timestamp
+        );
+        let body = json!({
+            "error": self.error,
+            "error_description": description,
+            "error_codes": [self.code],
+            "timestamp": timestamp,
+            "trace_id": ctx.trace_id.to_string(),
+            "correlation_id": ctx.correlation_id,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
+        });
+        tracing::debug!(
+            status = self.status.as_u16(),
+            error = self.error,
+            code = self.code,
+            trace_id = %ctx.trace_id,
+            "request rejected"
+        );
+        reply::json(self.status, &body)
+    }
+
+    /// Discovery of a tenant that does not exist.
+    pub(crate) fn invalid_tenant(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            tenant_not_found_message(tenant),
+        )
+    }
+
+    /// A token request to a tenant that does not exist.
+    pub(crate) fn token_tenant_not_found(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            tenant_not_found_message(tenant),
+        )
+    }
+
+    /// A required parameter is absent or empty.
+    pub(crate) fn missing_parameter(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{name}'."),
+        )
+    }
+
+    /// The request cannot be understood (body, encoding, headers).
+    pub(crate) fn malformed(detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002313,
+            format!("Invalid request. Request is malformed or invalid. {detail}"),
+        )
+    }
+
+    /// The request body exceeds the emulator's limit.
+    pub(crate) fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            9002313,
+            format!(
+                "Invalid request. Request is malformed or invalid. The request body is larger than {limit} bytes."
+            ),
+        )
+    }
+
+    /// The request took too long (slow client).
+    pub(crate) fn timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            9002313,
+            "Invalid request. Request is malformed or invalid. The request was not completed in time.",
+        )
+    }
+
+    /// A `grant_type` the emulator does not implement.
+    pub(crate) fn unsupported_grant_type(grant_type: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant_type}'."),
+        )
+    }
+
+    /// No such app, or a single-tenant app used outside its home tenant.
+    pub(crate) fn app_not_found(client_id: &str, directory: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{directory}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        )
+    }
+
+    /// A secret that matches none of the app's secrets.
+    pub(crate) fn invalid_client_secret(client_id: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        )
+    }
+
+    /// A confidential client that sent no credential.
+    pub(crate) fn missing_client_credential() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    }
+
+    /// A client assertion (not yet supported by the emulator).
+    pub(crate) fn client_assertion_unsupported() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            "Client assertion failed: client assertions (private_key_jwt) are not supported by this emulator yet.",
+        )
+    }
+
+    /// A public client used a grant only confidential clients may use.
+    pub(crate) fn public_client_not_allowed(grant_type: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700025,
+            format!(
+                "Client is public so neither 'client_assertion' nor 'client_secret' should be presented, and the '{grant_type}' grant requires a confidential client."
+            ),
+        )
+    }
+
+    /// A client-credentials scope without the `/.default` suffix.
+    pub(crate) fn client_credentials_scope(scope: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        )
+    }
+
+    /// A scope value that cannot be honoured (e.g. several resources at once).
+    pub(crate) fn invalid_scope(scope: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
+        )
+    }
+
+    /// A resource that does not exist in the tenant.
+    pub(crate) fn invalid_resource(resource: &str, tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        )
+    }
+
+    /// Instance discovery for a host this emulator does not serve.
+    pub(crate) fn invalid_instance() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_instance",
+            50049,
+            "Unknown or invalid instance.",
+        )
+    }
+
+    /// An `api-version` the endpoint does not support.
+    pub(crate) fn unsupported_api_version(version: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002313,
+            format!(
+                "Invalid request. Request is malformed or invalid. The api-version '{version}' is not supported; use '1.0' or '1.1'."
+            ),
+        )
+    }
+
+    /// A path the emulator does not serve.
+    pub(crate) fn not_found(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            9002313,
+            format!(
+                "Invalid request. Request is malformed or invalid. The path '{path}' is not served by this emulator."
+            ),
+        )
+    }
+
+    /// A known path used with the wrong HTTP method.
+    pub(crate) fn method_not_allowed(allowed: &Method, received: &Method) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            900561,
+            format!("The endpoint only accepts {allowed} requests. Received a {received} request."),
+        )
+    }
+
+    /// The emulator itself failed (e.g. signing).
+    pub(crate) fn server_error() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            50000,
+            "There was an error issuing a token or an issue with our sign-in service.",
+        )
+    }
+}
+
+fn tenant_not_found_message(tenant: &str) -> String {
+    format!(
+        "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+    )
+}

@@ -1,0 +1,40 @@
+//! A local Microsoft identity platform (Entra ID) emulator.
+//!
+//! The emulator speaks Entra's real wire protocol over HTTPS on `127.0.0.1`:
+//! OpenID Connect discovery, instance discovery, the JWKS endpoint and the
+//! v2.0 token endpoint, with Entra's paths, response shapes and error bodies.
+//! Every start generates a fresh local CA, a TLS certificate for `127.0.0.1`
+//! and `localhost` signed by it, and an RSA token-signing key.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), msal_emulator::EmulatorError> {
+//! use msal_emulator::{Emulator, EmulatorConfig, Endpoint, builtin};
+//!
+//! let emulator = Emulator::start(EmulatorConfig::default()).await?;
+//! let authority = emulator.authority(builtin::CONTOSO_TENANT_NAME);
+//! // ... point a client at `authority`, trusting `emulator.ca_cert_pem()` ...
+//! assert_eq!(emulator.request_count(Endpoint::Token), 0);
+//! emulator.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod builtin;
+mod cert;
+mod clock;
+mod context;
+pub mod directory;
+mod discovery;
+mod error;
+mod keys;
+mod reply;
+mod server;
+mod stats;
+mod token;
+
+pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};
+pub use server::{Emulator, EmulatorConfig, EmulatorError};
+pub use stats::Endpoint;

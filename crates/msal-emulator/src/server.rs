@@ -1,0 +1,319 @@
+//! The HTTPS server: configuration, router, start and stop, and the
+//! [`Emulator`] handle tests and the CLI hold.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodRouter, get, post};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinHandle;
+
+use crate::context::{self, RequestContext};
+use crate::directory::{Directory, DirectoryError};
+use crate::error::EntraError;
+use crate::keys::SigningKey;
+use crate::stats::{Endpoint, Stats};
+use crate::{cert, discovery, token};
+
+/// How long [`Emulator::shutdown`] lets in-flight requests finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How to run an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// The directory to serve.
+    pub directory: Directory,
+    /// Port on `127.0.0.1`; `0` picks any free port.
+    pub port: u16,
+}
+
+impl Default for EmulatorConfig {
+    /// The built-in directory on any free port.
+    fn default() -> Self {
+        EmulatorConfig {
+            directory: Directory::builtin(),
+            port: 0,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// A config serving `directory` on any free port.
+    pub fn new(directory: Directory) -> Self {
+        EmulatorConfig { directory, port: 0 }
+    }
+
+    /// The same config on `port` (`0` = any free port).
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// The directory is inconsistent.
+    #[error("invalid directory: {0}")]
+    Directory(#[from] DirectoryError),
+    /// The port could not be bound.
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind {
+        /// The requested port.
+        port: u16,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// Generating certificates or keys, or configuring TLS, failed.
+    #[error("cannot set up {what}: {message}")]
+    Crypto {
+        /// What was being set up.
+        what: &'static str,
+        /// The underlying error.
+        message: String,
+    },
+    /// The server stopped before it accepted connections.
+    #[error("the server stopped before it was ready: {0}")]
+    NotReady(String),
+}
+
+fn crypto(what: &'static str) -> impl FnOnce(String) -> EmulatorError {
+    move |message| EmulatorError::Crypto { what, message }
+}
+
+/// State shared by every request handler.
+pub(crate) struct AppState {
+    pub(crate) directory: Directory,
+    pub(crate) signing_key: SigningKey,
+    pub(crate) stats: Stats,
+    pub(crate) port: u16,
+    /// `https://127.0.0.1:PORT`.
+    pub(crate) url: String,
+}
+
+impl AppState {
+    /// Whether `authority` (`host:port`, lowercase) addresses this emulator.
+    pub(crate) fn serves_host(&self, authority: &str) -> bool {
+        let port = self.port.to_string();
+        authority
+            .rsplit_once(':')
+            .is_some_and(|(host, p)| p == port && (host == "127.0.0.1" || host == "localhost"))
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+pub struct Emulator {
+    state: Arc<AppState>,
+    ca_cert_pem: String,
+    handle: Handle<SocketAddr>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("url", &self.state.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Generates TLS and signing keys, binds `127.0.0.1:{port}` and serves
+    /// HTTPS; returns once the server accepts connections. Needs a Tokio runtime.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        config.directory.validate()?;
+        // Key generation is CPU-bound (RSA); keep it off the async workers.
+        let (tls, signing_key) = tokio::task::spawn_blocking(|| {
+            let tls = cert::generate().map_err(|e| crypto("TLS certificates")(e.to_string()))?;
+            let key = SigningKey::generate().map_err(|e| crypto("the token signing key")(e.to_string()))?;
+            Ok::<_, EmulatorError>((tls, key))
+        })
+        .await
+        .map_err(|e| crypto("keys")(e.to_string()))??;
+
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).map_err(|source| EmulatorError::Bind {
+                port: config.port,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                port: config.port,
+                source,
+            })?
+            .port();
+        let rustls = RustlsConfig::from_pem(tls.chain_pem.into_bytes(), tls.key_pem.into_bytes())
+            .await
+            .map_err(|e| crypto("TLS")(e.to_string()))?;
+
+        let state = Arc::new(AppState {
+            directory: config.directory,
+            signing_key,
+            stats: Stats::default(),
+            port,
+            url: format!("https://127.0.0.1:{port}"),
+        });
+        let handle = Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, rustls)
+            .map_err(|source| EmulatorError::Bind {
+                port: config.port,
+                source,
+            })?
+            .handle(handle.clone());
+        let app = router(state.clone());
+        let task = tokio::spawn(server.serve(app.into_make_service()));
+        if handle.listening().await.is_none() {
+            let reason = match task.await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => "stopped".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            return Err(EmulatorError::NotReady(reason));
+        }
+        tracing::info!(url = %state.url, "emulator listening");
+        Ok(Emulator {
+            state,
+            ca_cert_pem: tls.ca_cert_pem,
+            handle,
+            task: Some(task),
+        })
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.state.url.clone()
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.state.port
+    }
+
+    /// The authority URL for `tenant`: `https://127.0.0.1:PORT/{tenant}`.
+    pub fn authority(&self, tenant: &str) -> String {
+        format!("{}/{tenant}", self.state.url)
+    }
+
+    /// The CA certificate (PEM) that signed the server certificate; clients trust it.
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.ca_cert_pem
+    }
+
+    /// Writes [`Emulator::ca_cert_pem`] to `path`.
+    pub fn write_ca_cert(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, &self.ca_cert_pem)
+    }
+
+    /// The directory being served.
+    pub fn directory(&self) -> &Directory {
+        &self.state.directory
+    }
+
+    /// How many requests `endpoint` served so far, whatever their status.
+    pub fn request_count(&self, endpoint: Endpoint) -> u64 {
+        self.state.stats.count(endpoint)
+    }
+
+    /// How many requests all endpoints served so far.
+    pub fn total_requests(&self) -> u64 {
+        self.state.stats.total()
+    }
+
+    /// Sets every request counter back to zero.
+    pub fn reset_counts(&self) {
+        self.state.stats.reset();
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to a
+    /// few seconds) and waits for the server to stop.
+    pub async fn shutdown(mut self) {
+        self.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "emulator server stopped with an error");
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Stop the server task so a dropped emulator never leaks its port.
+        if self.task.is_some() {
+            self.handle.shutdown();
+        }
+    }
+}
+
+/// Every route, each counted under its [`Endpoint`].
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            counted(
+                &state,
+                Endpoint::OpenIdConfiguration,
+                Method::GET,
+                get(discovery::openid_configuration),
+            ),
+        )
+        .route(
+            "/{tenant}/discovery/instance",
+            counted(
+                &state,
+                Endpoint::InstanceDiscovery,
+                Method::GET,
+                get(discovery::instance_discovery),
+            ),
+        )
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            counted(&state, Endpoint::Jwks, Method::GET, get(discovery::jwks)),
+        )
+        .route(
+            "/{tenant}/discovery/keys",
+            counted(&state, Endpoint::Jwks, Method::GET, get(discovery::jwks)),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            counted(&state, Endpoint::Token, Method::POST, post(token::token_endpoint)),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), context::middleware))
+        .with_state(state)
+}
+
+/// Adds an Entra-style 405 for other methods and counts every request.
+fn counted(
+    state: &Arc<AppState>,
+    endpoint: Endpoint,
+    allowed: Method,
+    route: MethodRouter<Arc<AppState>>,
+) -> MethodRouter<Arc<AppState>> {
+    let stats = state.clone();
+    route
+        .fallback(move |ctx: RequestContext, request: Request| async move {
+            EntraError::method_not_allowed(&allowed, request.method()).to_response(&ctx)
+        })
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            stats.stats.record(endpoint);
+            next.run(request)
+        }))
+}
+
+/// Any path the emulator does not serve.
+async fn not_found(State(state): State<Arc<AppState>>, ctx: RequestContext, request: Request) -> Response {
+    state.stats.record(Endpoint::Other);
+    EntraError::not_found(request.uri().path()).to_response(&ctx)
+}

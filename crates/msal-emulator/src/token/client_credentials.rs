@@ -1,0 +1,125 @@
+//! The `client_credentials` grant: an app-only token for a confidential
+//! client, for the resource of a single `{resource}/.default` scope, carrying
+//! the app roles the client was granted on it.
+
+use serde_json::Value;
+
+use super::TokenRequest;
+use super::client_auth::{self, ClientAuth};
+use super::issue::{self, AppToken};
+use crate::directory::{AppKind, Resource};
+use crate::error::EntraError;
+
+/// OpenID Connect scopes MSAL may add; they do not name a resource.
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
+
+const DEFAULT_SUFFIX: &str = "/.default";
+
+/// Handles `grant_type=client_credentials`.
+pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
+    let auth = ClientAuth::read(req.form, req.headers)?;
+    let scope = req.form.required("scope")?;
+    let client = client_auth::find_client(req.state, req.tenant, &auth.client_id)?;
+    if client.kind == AppKind::Public {
+        return Err(EntraError::public_client_not_allowed("client_credentials"));
+    }
+    client_auth::authenticate_confidential(client, &auth.credential)?;
+
+    let resource_id = default_scope_resource(scope)?;
+    let resource = req
+        .state
+        .directory
+        .resource_named(resource_id)
+        .filter(|r| match r {
+            Resource::MicrosoftGraph => true,
+            Resource::App(app) => app.usable_in(req.tenant),
+        })
+        .ok_or_else(|| EntraError::invalid_resource(resource_id, req.tenant.shown_name()))?;
+
+    let mut roles: Vec<String> = Vec::new();
+    for grant in client
+        .app_permissions
+        .iter()
+        .filter(|g| resource.is_named(&g.resource))
+    {
+        for role in &grant.roles {
+            if !roles.contains(role) {
+                roles.push(role.clone());
+            }
+        }
+    }
+    issue::app_token(
+        req.state,
+        &req.ctx.base_url,
+        &AppToken {
+            tenant: req.tenant,
+            client,
+            audience: audience(&resource, resource_id),
+            roles: &roles,
+        },
+    )
+}
+
+/// The resource of the one `{resource}/.default` scope in `scope`.
+fn default_scope_resource(scope: &str) -> Result<&str, EntraError> {
+    let scopes: Vec<&str> = scope
+        .split_whitespace()
+        .filter(|s| !OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s)))
+        .collect();
+    let [single] = scopes.as_slice() else {
+        return Err(if scopes.is_empty() {
+            EntraError::client_credentials_scope(scope)
+        } else {
+            EntraError::invalid_scope(scope)
+        });
+    };
+    let split = single.len().saturating_sub(DEFAULT_SUFFIX.len());
+    match single.get(split..) {
+        Some(suffix) if split > 0 && suffix.eq_ignore_ascii_case(DEFAULT_SUFFIX) => Ok(&single[..split]),
+        _ => Err(EntraError::client_credentials_scope(single)),
+    }
+}
+
+/// The `aud` claim: the resource's registered spelling of what was asked for.
+fn audience<'a>(resource: &Resource<'a>, requested: &'a str) -> &'a str {
+    match resource {
+        Resource::MicrosoftGraph if requested.trim_end_matches('/').contains("://") => {
+            crate::directory::MICROSOFT_GRAPH_RESOURCE
+        }
+        Resource::MicrosoftGraph => crate::directory::MICROSOFT_GRAPH_APP_ID,
+        Resource::App(app) => app
+            .identifier_uris
+            .iter()
+            .find(|u| {
+                u.trim_end_matches('/')
+                    .eq_ignore_ascii_case(requested.trim_end_matches('/'))
+            })
+            .map(String::as_str)
+            .unwrap_or(app.client_id.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_default_scope_resource() {
+        assert_eq!(
+            default_scope_resource("https://graph.microsoft.com/.default").unwrap(),
+            "https://graph.microsoft.com"
+        );
+        assert_eq!(
+            default_scope_resource("openid api://x/.DEFAULT offline_access").unwrap(),
+            "api://x"
+        );
+        assert_eq!(default_scope_resource("User.Read").unwrap_err().code, 1002012);
+        assert_eq!(default_scope_resource("/.default").unwrap_err().code, 1002012);
+        assert_eq!(default_scope_resource("openid").unwrap_err().code, 1002012);
+        assert_eq!(
+            default_scope_resource("a/.default b/.default").unwrap_err().code,
+            70011
+        );
+        assert_eq!(default_scope_resource("é").unwrap_err().code, 1002012);
+    }
+}

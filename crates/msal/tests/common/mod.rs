@@ -1,0 +1,42 @@
+//! Shared test setup: an emulator on a free port and applications that trust it.
+
+#![allow(dead_code)]
+
+pub mod python;
+
+use msal::{ClientSecret, ConfidentialClientApplication, ReqwestHttpClient, TokenCache};
+use msal_emulator::{Emulator, EmulatorConfig, builtin};
+
+pub const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
+
+pub async fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator starts")
+}
+
+/// A transport that trusts only the emulator's CA.
+pub fn http(emulator: &Emulator) -> ReqwestHttpClient {
+    ReqwestHttpClient::builder()
+        .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())
+        .expect("CA parses")
+        .only_added_roots(true)
+        .build()
+        .expect("client builds")
+}
+
+/// The built-in daemon app against `tenant`, with `secret` and `cache`.
+pub fn daemon(
+    emulator: &Emulator,
+    tenant: &str,
+    secret: &str,
+    cache: &TokenCache,
+) -> ConfidentialClientApplication {
+    ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
+        .authority(&emulator.authority(tenant))
+        .client_secret(ClientSecret::new(secret))
+        .token_cache(cache.clone())
+        .http_client(http(emulator))
+        .build()
+        .expect("app builds")
+}

@@ -1,0 +1,138 @@
+//! Interop with the real MSAL Python 1.39.0: it accepts our emulator, and
+//! the two libraries serve each other's cache files.
+
+mod common;
+
+use common::{GRAPH_DEFAULT, daemon, emulator, python};
+use msal::{TokenCache, TokenSource};
+use msal_emulator::{Endpoint, builtin};
+use serde_json::json;
+
+#[tokio::test]
+async fn msal_python_gets_a_token_from_the_emulator() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (i, authority) in [
+        json!({ "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME) }),
+        json!({ "oidc_authority": format!("{}/v2.0", emulator.authority(builtin::CONTOSO_TENANT_ID)) }),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut args = authority;
+        args["client_id"] = json!(builtin::DAEMON_CLIENT_ID);
+        args["scopes"] = json!([GRAPH_DEFAULT]);
+        args["cache_path"] = json!(dir.path().join(format!("cache{i}.json")));
+        let out = python::run(
+            &emulator,
+            "client_credentials.py",
+            &args,
+            builtin::DAEMON_CLIENT_SECRET,
+        )
+        .await;
+        assert_eq!(out["error"], json!(null), "{out}");
+        assert_eq!(out["token_source"], "identity_provider", "{out}");
+        assert_eq!(out["token_type"], "Bearer");
+        assert_eq!(out["access_token"].as_str().unwrap().split('.').count(), 3);
+        // The same app, a new process, the cache file: served from it.
+        let again = python::run(
+            &emulator,
+            "client_credentials.py",
+            &args,
+            builtin::DAEMON_CLIENT_SECRET,
+        )
+        .await;
+        assert_eq!(again["token_source"], "cache", "{again}");
+        assert_eq!(again["access_token"], out["access_token"]);
+    }
+    assert_eq!(emulator.request_count(Endpoint::Token), 2);
+
+    // MSAL Python sees the emulator's errors as Entra's.
+    let args = json!({
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::DAEMON_CLIENT_ID,
+        "scopes": [GRAPH_DEFAULT],
+    });
+    let out = python::run(&emulator, "client_credentials.py", &args, "wrong-secret").await;
+    assert_eq!(out["error"], "invalid_client", "{out}");
+    assert_eq!(out["error_codes"], json!([7000215]));
+}
+
+#[tokio::test]
+async fn rust_serves_a_token_from_a_cache_msal_python_wrote() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache_path = dir.path().join("python-cache.json");
+    let args = json!({
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::DAEMON_CLIENT_ID,
+        "scopes": [GRAPH_DEFAULT],
+        "cache_path": cache_path,
+    });
+    let out = python::run(
+        &emulator,
+        "client_credentials.py",
+        &args,
+        builtin::DAEMON_CLIENT_SECRET,
+    )
+    .await;
+    assert_eq!(out["wrote_cache"], true, "{out}");
+    emulator.reset_counts();
+
+    let cache = TokenCache::load_from_file(&cache_path).unwrap();
+    let app = daemon(
+        &emulator,
+        builtin::CONTOSO_TENANT_ID,
+        builtin::DAEMON_CLIENT_SECRET,
+        &cache,
+    );
+    let result = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(result.token_source, TokenSource::Cache);
+    assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
+    assert_eq!(emulator.total_requests(), 0, "served with zero requests");
+
+    // With the tenant's name the realm needs one discovery, and still no token request.
+    let by_name = daemon(
+        &emulator,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::DAEMON_CLIENT_SECRET,
+        &cache,
+    );
+    let result = by_name.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(result.token_source, TokenSource::Cache);
+    assert_eq!(emulator.request_count(Endpoint::Token), 0);
+}
+
+#[tokio::test]
+async fn msal_python_serves_a_token_from_a_cache_rust_wrote() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache_path = dir.path().join("rust-cache.json");
+    let cache = TokenCache::new();
+    let app = daemon(
+        &emulator,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::DAEMON_CLIENT_SECRET,
+        &cache,
+    );
+    let result = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
+    cache.save_to_file(&cache_path).unwrap();
+    emulator.reset_counts();
+
+    let args = json!({
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::DAEMON_CLIENT_ID,
+        "scopes": [GRAPH_DEFAULT],
+        "cache_path": cache_path,
+    });
+    let out = python::run(
+        &emulator,
+        "client_credentials.py",
+        &args,
+        builtin::DAEMON_CLIENT_SECRET,
+    )
+    .await;
+    assert_eq!(out["token_source"], "cache", "{out}");
+    assert_eq!(out["access_token"].as_str(), Some(result.access_token.secret()));
+    assert_eq!(emulator.request_count(Endpoint::Token), 0);
+}
