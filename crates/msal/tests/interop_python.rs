@@ -53,7 +53,7 @@ async fn msal_python_gets_a_token_from_the_emulator() {
         "client_id": builtin::DAEMON_CLIENT_ID,
         "scopes": [GRAPH_DEFAULT],
     });
-    let out = python::run(&emulator, "client_credentials.py", &args, "wrong-secret").await;
+    let out = python::run(&emulator, "client_credentials.py", &args, Some("wrong-secret")).await;
     assert_eq!(out["error"], "invalid_client", "{out}");
     assert_eq!(out["error_codes"], json!([7000215]));
 }

@@ -34,11 +34,11 @@ pub fn interpreter() -> PathBuf {
 const PEER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `script` (in tests/python) with `args` as JSON and the secret in the
-/// environment; returns the JSON line it prints.
+/// environment (none for public clients); returns the JSON line it prints.
 ///
 /// The peer runs on a blocking thread so that the in-process emulator, on the
 /// test's runtime, keeps serving it; it is killed after [`PEER_TIMEOUT`].
-pub async fn run(emulator: &Emulator, script: &str, args: &Value, secret: &str) -> Value {
+pub async fn run(emulator: &Emulator, script: &str, args: &Value, secret: Option<&str>) -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
     let ca = dir.path().join("emulator-ca.pem");
     emulator.write_ca_cert(&ca).expect("CA written");
@@ -53,9 +53,12 @@ pub async fn run(emulator: &Emulator, script: &str, args: &Value, secret: &str) 
         .env("REQUESTS_CA_BUNDLE", &ca)
         .env("SSL_CERT_FILE", &ca)
         .env("CURL_CA_BUNDLE", &ca)
-        .env("MSAL_CLIENT_SECRET", secret)
+        .env_remove("MSAL_CLIENT_SECRET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(secret) = secret {
+        command.env("MSAL_CLIENT_SECRET", secret);
+    }
     let out = tokio::task::spawn_blocking(move || run_with_timeout(command))
         .await
         .expect("peer thread");

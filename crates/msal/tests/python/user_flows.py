@@ -1,0 +1,104 @@
+"""Drives MSAL Python's user flows against the emulator for the interop tests.
+
+Usage: python user_flows.py '<json args>'. Args: action, authority, client_id,
+scopes, cache_path, and per action:
+  sign_in   username, password, redirect_uri: initiate_auth_code_flow, sign in
+            on the emulator's page (as a browser would: GET the page, POST its
+            form), then acquire_token_by_auth_code_flow.
+  accounts  username (optional): get_accounts, then acquire_token_silent for
+            the first account.
+A confidential web app's secret comes from MSAL_CLIENT_SECRET. Prints one JSON
+line; writes the cache file back when it changed.
+"""
+import html.parser
+import json
+import os
+import sys
+import urllib.parse
+
+import msal
+import requests
+
+
+class FormReader(html.parser.HTMLParser):
+    """Collects the sign-in form's action and input values."""
+
+    def __init__(self):
+        super().__init__()
+        self.action = None
+        self.fields = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and attrs.get("id") == "signin-form":
+            self.action = attrs.get("action")
+        elif tag == "input" and attrs.get("name"):
+            self.fields[attrs["name"]] = attrs.get("value") or ""
+
+
+def sign_in_on_page(auth_uri, username, password):
+    """What a user does in the browser; returns the redirect's parameters."""
+    session = requests.Session()
+    page = session.get(auth_uri, allow_redirects=False, timeout=30)
+    page.raise_for_status()
+    form = FormReader()
+    form.feed(page.text)
+    if not form.action:
+        raise RuntimeError("no sign-in form on the page: " + page.text[:500])
+    form.fields["username"] = username
+    form.fields["password"] = password
+    done = session.post(urllib.parse.urljoin(auth_uri, form.action), data=form.fields,
+                        allow_redirects=False, timeout=30)
+    if done.status_code != 302:
+        raise RuntimeError("sign-in did not redirect: %s %s" % (done.status_code, done.text[:500]))
+    query = urllib.parse.urlparse(done.headers["Location"]).query
+    return dict(urllib.parse.parse_qsl(query))
+
+
+def main():
+    args = json.loads(sys.argv[1])
+    cache = msal.SerializableTokenCache()
+    cache_path = args["cache_path"]
+    if os.path.exists(cache_path):
+        with open(cache_path) as f:
+            cache.deserialize(f.read())
+    common = dict(authority=args["authority"], instance_discovery=False, token_cache=cache)
+    secret = os.environ.get("MSAL_CLIENT_SECRET")
+    if secret:
+        app = msal.ConfidentialClientApplication(args["client_id"], client_credential=secret, **common)
+    else:
+        app = msal.PublicClientApplication(args["client_id"], **common)
+
+    out = {}
+    if args["action"] == "sign_in":
+        flow = app.initiate_auth_code_flow(args["scopes"], redirect_uri=args["redirect_uri"])
+        auth_response = sign_in_on_page(flow["auth_uri"], args["username"], args["password"])
+        result = app.acquire_token_by_auth_code_flow(flow, auth_response)
+        out = {
+            "error": result.get("error"),
+            "error_description": result.get("error_description"),
+            "access_token": result.get("access_token"),
+            "token_source": result.get("token_source"),
+            "id_token_claims": result.get("id_token_claims"),
+        }
+    elif args["action"] == "accounts":
+        accounts = app.get_accounts(username=args.get("username"))
+        out["accounts"] = accounts
+        if accounts:
+            result = app.acquire_token_silent(args["scopes"], account=accounts[0]) or {}
+            out["silent"] = {
+                "access_token": result.get("access_token"),
+                "token_source": result.get("token_source"),
+                "error": result.get("error"),
+            }
+    else:
+        raise SystemExit("unknown action " + args["action"])
+
+    if cache.has_state_changed:
+        with open(cache_path, "w") as f:
+            f.write(cache.serialize())
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
