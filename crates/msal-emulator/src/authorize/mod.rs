@@ -402,17 +402,10 @@ fn from_session(
     if request.prompt == Some(Prompt::Login) {
         return request.page(ctx, login_hint, None);
     }
-    let session = session_id.and_then(|id| {
-        state
-            .store
-            .sessions()
-            .get(id)
-            .cloned()
-            .map(|s| (id.to_owned(), s))
-    });
+    let session = session_id.and_then(|id| state.store.sessions().get(id).cloned());
     let now = state.clock.now();
     let mut candidates = Vec::new();
-    if let Some((id, session)) = &session {
+    if let Some(session) = &session {
         for signed_in in &session.users {
             let Some((user, home)) = user_and_home(state, &signed_in.upn) else {
                 continue;
@@ -422,13 +415,7 @@ fn from_session(
                 .as_deref()
                 .is_none_or(|h| h.eq_ignore_ascii_case(&user.upn));
             if hinted && request.authority.admits(home) && request.client.usable_in(home) {
-                candidates.push((
-                    id.clone(),
-                    session.session_state.clone(),
-                    signed_in.clone(),
-                    user,
-                    home,
-                ));
+                candidates.push((session.session_state.as_str(), signed_in, user, home));
             }
         }
     }
@@ -439,7 +426,7 @@ fn from_session(
     };
     match (request.prompt, candidates.as_slice()) {
         (Some(Prompt::None), []) => request.reply.error(&EntraError::login_required(), ctx),
-        (Some(Prompt::None), [(_, session_state, signed_in, user, home)]) => {
+        (Some(Prompt::None), [(session_state, signed_in, user, home)]) => {
             if fresh(signed_in.auth_time) {
                 issue_code(
                     state,
@@ -456,7 +443,7 @@ fn from_session(
         }
         (Some(Prompt::None), _) => request.reply.error(&EntraError::interaction_required(), ctx),
         // One signed-in user who may use the app: Entra signs them in again silently.
-        (_, [(_, session_state, signed_in, user, home)]) if fresh(signed_in.auth_time) => issue_code(
+        (_, [(session_state, signed_in, user, home)]) if fresh(signed_in.auth_time) => issue_code(
             state,
             request,
             user,
