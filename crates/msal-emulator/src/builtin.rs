@@ -40,6 +40,8 @@ pub const API_DISPLAY_NAME: &str = "Contoso Orders API";
 pub const API_IDENTIFIER_URI: &str = "api://7351786e-0dac-4468-bf34-f1235f4eb15e";
 /// App roles the web API exposes.
 pub const API_APP_ROLES: [&str; 2] = ["Orders.Read.All", "Orders.ReadWrite.All"];
+/// Delegated permissions (scopes) the web API exposes to signed-in users.
+pub const API_SCOPES: [&str; 2] = ["Orders.Read", "Orders.ReadWrite"];
 /// The web API's client secret (it is confidential, e.g. for on-behalf-of).
 pub const API_CLIENT_SECRET: &str = "api-secret-Contoso~2";
 
@@ -47,8 +49,11 @@ pub const API_CLIENT_SECRET: &str = "api-secret-Contoso~2";
 pub const PUBLIC_CLIENT_ID: &str = "c78dd7b7-8e8b-4105-8d0d-b50d7ea15ccb";
 /// Display name of the public client app.
 pub const PUBLIC_DISPLAY_NAME: &str = "Contoso Desktop";
-/// The public client's redirect URI.
+/// The public client's redirect URI (loopback: any port matches).
 pub const PUBLIC_REDIRECT_URI: &str = "http://localhost";
+/// The public client's redirect URIs: `http://localhost` and `http://127.0.0.1`,
+/// each matching on any port.
+pub const PUBLIC_REDIRECT_URIS: [&str; 2] = [PUBLIC_REDIRECT_URI, "http://127.0.0.1"];
 
 /// Client id of the confidential web app (authorization code) in Contoso.
 pub const WEBAPP_CLIENT_ID: &str = "e1e7ed2d-44c1-4c62-af66-0603c75622b8";
@@ -116,6 +121,7 @@ pub fn directory() -> Directory {
         redirect_uris: Vec::new(),
         identifier_uris: Vec::new(),
         app_roles: Vec::new(),
+        scopes: Vec::new(),
         app_permissions: Vec::new(),
     };
     let apps = vec![
@@ -137,10 +143,11 @@ pub fn directory() -> Directory {
             secrets: strings(&[API_CLIENT_SECRET]),
             identifier_uris: strings(&[API_IDENTIFIER_URI]),
             app_roles: strings(&API_APP_ROLES),
+            scopes: strings(&API_SCOPES),
             ..app(API_CLIENT_ID, API_DISPLAY_NAME, AppKind::Confidential)
         },
         App {
-            redirect_uris: strings(&[PUBLIC_REDIRECT_URI]),
+            redirect_uris: strings(&PUBLIC_REDIRECT_URIS),
             ..app(PUBLIC_CLIENT_ID, PUBLIC_DISPLAY_NAME, AppKind::Public)
         },
         App {

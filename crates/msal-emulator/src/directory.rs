@@ -123,7 +123,8 @@ pub struct App {
     /// Client secrets (plain text: this is an emulator).
     #[serde(default)]
     pub secrets: Vec<String>,
-    /// Registered redirect URIs.
+    /// Registered redirect URIs. Loopback ones (`http://localhost`,
+    /// `http://127.0.0.1`) match a request on any port, as in Entra.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Application ID URIs (`api://<client id>`), under which the app is a resource.
@@ -132,6 +133,10 @@ pub struct App {
     /// App roles the app exposes as a resource (values).
     #[serde(default)]
     pub app_roles: Vec<String>,
+    /// Delegated permissions (scope values such as `Orders.Read`) the app
+    /// exposes as a resource; users' tokens for it carry them in `scp`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
     /// Application permissions granted to this app, per resource.
     #[serde(default)]
     pub app_permissions: Vec<AppPermission>,
@@ -361,6 +366,22 @@ impl Directory {
             if let Some(j) = app.secrets.iter().position(|s| s.is_empty()) {
                 return Err(invalid(at(&format!("secrets[{j}]")), "must not be empty"));
             }
+            for (j, uri) in app.redirect_uris.iter().enumerate() {
+                check_redirect_uri(&at(&format!("redirect_uris[{j}]")), uri)?;
+            }
+            let mut scopes = HashSet::new();
+            for (j, scope) in app.scopes.iter().enumerate() {
+                let field = at(&format!("scopes[{j}]"));
+                if scope.is_empty() || scope.contains(char::is_whitespace) || scope.contains('/') {
+                    return Err(invalid(field, format!("'{scope}' is not a valid scope value")));
+                }
+                if scope.eq_ignore_ascii_case(".default") {
+                    return Err(invalid(field, "'.default' is reserved by Entra"));
+                }
+                if !scopes.insert(scope.to_ascii_lowercase()) {
+                    return Err(invalid(field, format!("duplicate scope '{scope}'")));
+                }
+            }
             for (j, uri) in app.identifier_uris.iter().enumerate() {
                 if is_graph(uri) || !uris.insert(trim_one_slash(uri).to_ascii_lowercase()) {
                     return Err(invalid(
@@ -455,6 +476,37 @@ impl Directory {
             .iter()
             .find(|a| a.is_resource_named(identifier))
             .map(Resource::App)
+    }
+}
+
+/// Entra's rules for a redirect URI: absolute, no fragment, and `https`
+/// unless it is a loopback `http` URI.
+fn check_redirect_uri(field: &str, value: &str) -> Result<(), DirectoryError> {
+    let url = url::Url::parse(value)
+        .map_err(|e| invalid(field, format!("'{value}' is not an absolute URI: {e}")))?;
+    if url.fragment().is_some() {
+        return Err(invalid(field, format!("'{value}' must not have a fragment")));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(invalid(
+            field,
+            format!("'{value}': plain http is only allowed for localhost and 127.0.0.1"),
+        )),
+        // Custom schemes (`msal{client_id}://auth`) are how mobile apps register.
+        _ if url.cannot_be_a_base() => Err(invalid(field, format!("'{value}' is not a redirect URI"))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `url` points at the loopback interface (`localhost`, `127.0.0.1`, `[::1]`).
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -554,6 +606,22 @@ mod tests {
         dir.tenants[1].domains.push("contoso.onmicrosoft.com".into());
         let err = dir.validate().unwrap_err().to_string();
         assert!(err.contains("already names another tenant"), "{err}");
+
+        let mut dir = Directory::builtin();
+        dir.apps[0].redirect_uris.push("http://example.com/cb".into());
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("apps[0].redirect_uris[0]") && err.contains("plain http"),
+            "{err}"
+        );
+
+        let mut dir = Directory::builtin();
+        dir.apps[0].scopes = vec!["A".into(), "a".into()];
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("apps[0].scopes[1]") && err.contains("duplicate"),
+            "{err}"
+        );
 
         let mut dir = Directory::builtin();
         dir.users[0].object_id = "not-a-guid".into();

@@ -32,13 +32,19 @@ impl EntraError {
         }
     }
 
+    /// Entra's `error_description`: the AADSTS code, the message, then the
+    /// trace id, correlation id and `timestamp`.
+    pub(crate) fn description(&self, ctx: &RequestContext, timestamp: &str) -> String {
+        format!(
+            "AADSTS{}: {} Trace ID: {} Correlation ID: {} Timestamp: {}",
+            self.code, self.message, ctx.trace_id, ctx.correlation_id, timestamp
+        )
+    }
+
     /// The full Entra response for this error in the context of one request.
     pub(crate) fn to_response(&self, ctx: &RequestContext) -> Response {
         let timestamp = clock::entra_timestamp();
-        let description = format!(
-            "AADSTS{}: {} Trace ID: {} Correlation ID: {} Timestamp: {}",
-            self.code, self.message, ctx.trace_id, ctx.correlation_id, timestamp
-        );
+        let description = self.description(ctx, &timestamp);
         let body = json!({
             "error": self.error,
             "error_description": description,
@@ -256,13 +262,197 @@ impl EntraError {
         )
     }
 
-    /// A known path used with the wrong HTTP method.
-    pub(crate) fn method_not_allowed(allowed: &Method, received: &Method) -> Self {
+    /// A known path used with the wrong HTTP method; `allowed` reads like
+    /// `POST` or `GET or POST`.
+    pub(crate) fn method_not_allowed(allowed: &str, received: &Method) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request",
             900561,
             format!("The endpoint only accepts {allowed} requests. Received a {received} request."),
+        )
+    }
+
+    /// A token request to `common`/`organizations` for a grant that names no user.
+    pub(crate) fn tenant_required() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50059,
+            "No tenant-identifying information found in either the request or implied by any provided credentials.",
+        )
+    }
+
+    /// A public client presented a secret or assertion.
+    pub(crate) fn public_client_with_credential() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700025,
+            "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        )
+    }
+
+    /// A redirect URI that is not registered for the app.
+    pub(crate) fn redirect_uri_mismatch(redirect_uri: &str, client_id: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50011,
+            format!(
+                "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal."
+            ),
+        )
+    }
+
+    /// A `response_type` other than `code`.
+    pub(crate) fn unsupported_response_type(response_type: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_response_type",
+            70005,
+            format!("response_type '{response_type}' is not enabled for the application."),
+        )
+    }
+
+    /// A public client's authorize request without a PKCE challenge.
+    pub(crate) fn pkce_required() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002325,
+            "Proof Key for Code Exchange is required for this client. Send a code_challenge with code_challenge_method=S256.",
+        )
+    }
+
+    /// `prompt=none` and nobody is signed in (or the session is too old).
+    pub(crate) fn login_required() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "login_required",
+            50058,
+            "A silent sign-in request was sent but no user is signed in.",
+        )
+    }
+
+    /// `prompt=none` and several signed-in users could answer.
+    pub(crate) fn interaction_required() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "interaction_required",
+            16000,
+            "Either multiple user identities are available for the current request or selected account is not supported for the scenario.",
+        )
+    }
+
+    /// A sign-in with a user name the directory does not know.
+    pub(crate) fn user_not_found(upn: &str, directory: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50034,
+            format!(
+                "The user account {upn} does not exist in the {directory} directory. To sign into this application, the account must be added to the directory."
+            ),
+        )
+    }
+
+    /// A sign-in with the wrong password.
+    pub(crate) fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        )
+    }
+
+    /// A user signing in to a tenant (or app) outside their home tenant.
+    pub(crate) fn user_not_in_tenant(upn: &str, tenant: &str, client_id: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50020,
+            format!(
+                "User account '{upn}' from identity provider 'https://sts.windows.net/' does not exist in tenant '{tenant}' and cannot access the application '{client_id}' in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account."
+            ),
+        )
+    }
+
+    /// A delegated scope the resource app does not expose.
+    pub(crate) fn scope_not_found(scope: &str, client_id: &str, resource: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            650053,
+            format!(
+                "The application '{client_id}' asked for scope '{scope}' that doesn't exist on the resource '{resource}'. Contact the app vendor."
+            ),
+        )
+    }
+
+    /// Scopes of more than one resource in one token request.
+    pub(crate) fn multiple_resources(scope: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            28000,
+            format!(
+                "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid."
+            ),
+        )
+    }
+
+    /// A code or refresh token the emulator never issued, revoked, or issued
+    /// to someone else.
+    pub(crate) fn invalid_grant(detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70000,
+            format!("Provided grant is invalid or malformed. {detail}"),
+        )
+    }
+
+    /// An authorization code past its lifetime.
+    pub(crate) fn code_expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+        )
+    }
+
+    /// An authorization code presented a second time.
+    pub(crate) fn code_redeemed() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        )
+    }
+
+    /// A PKCE verifier that does not hash to the code's challenge.
+    pub(crate) fn code_verifier_mismatch() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+        )
+    }
+
+    /// A refresh token unused for longer than its inactivity lifetime.
+    pub(crate) fn refresh_token_expired(issued: &str, inactive_days: u64) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            700082,
+            format!(
+                "The refresh token has expired due to inactivity. The token was issued on {issued} and was inactive for {inactive_days}.00:00:00."
+            ),
         )
     }
 

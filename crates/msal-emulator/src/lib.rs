@@ -1,8 +1,10 @@
 //! A local Microsoft identity platform (Entra ID) emulator.
 //!
 //! The emulator speaks Entra's real wire protocol over HTTPS on `127.0.0.1`:
-//! OpenID Connect discovery, instance discovery, the JWKS endpoint and the
-//! v2.0 token endpoint, with Entra's paths, response shapes and error bodies.
+//! OpenID Connect discovery, instance discovery, the JWKS endpoint, the v2.0
+//! authorize endpoint with a real HTML sign-in page, and the v2.0 token
+//! endpoint (client credentials, authorization code with PKCE, refresh
+//! token), with Entra's paths, response shapes and error bodies.
 //! Every start generates a fresh local CA, a TLS certificate for `127.0.0.1`
 //! and `localhost` signed by it, and an RSA token-signing key.
 //!
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod authorize;
 pub mod builtin;
 mod cert;
 mod clock;
@@ -31,8 +34,10 @@ mod discovery;
 mod error;
 mod keys;
 mod reply;
+mod scopes;
 mod server;
 mod stats;
+mod store;
 mod token;
 
 pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};

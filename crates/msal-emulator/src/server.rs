@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
@@ -16,12 +15,14 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::context::{self, RequestContext};
 use crate::directory::{Directory, DirectoryError};
 use crate::error::EntraError;
 use crate::keys::SigningKey;
 use crate::stats::{Endpoint, Stats};
-use crate::{cert, discovery, token};
+use crate::store::Store;
+use crate::{authorize, cert, discovery, token};
 
 /// How long [`Emulator::shutdown`] lets in-flight requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -95,6 +96,10 @@ pub(crate) struct AppState {
     pub(crate) directory: Directory,
     pub(crate) signing_key: SigningKey,
     pub(crate) stats: Stats,
+    /// Sessions, authorization codes and refresh tokens.
+    pub(crate) store: Store,
+    /// "Now" for tokens, codes, sessions and refresh tokens.
+    pub(crate) clock: Clock,
     pub(crate) port: u16,
     /// `https://127.0.0.1:PORT`.
     pub(crate) url: String,
@@ -160,6 +165,8 @@ impl Emulator {
             directory: config.directory,
             signing_key,
             stats: Stats::default(),
+            store: Store::default(),
+            clock: Clock::default(),
             port,
             url: format!("https://127.0.0.1:{port}"),
         });
@@ -229,6 +236,27 @@ impl Emulator {
         self.state.stats.total()
     }
 
+    /// Revokes every refresh token issued to the user `upn` (any case), as an
+    /// administrator's "revoke sessions" does; returns how many were revoked.
+    /// Redeeming one afterwards fails with `invalid_grant` (AADSTS70000).
+    pub fn revoke_refresh_tokens(&self, upn: &str) -> usize {
+        let revoked = self
+            .state
+            .store
+            .refresh_tokens()
+            .retain(|rt| !rt.upn.eq_ignore_ascii_case(upn));
+        tracing::info!(upn, revoked, "revoked refresh tokens");
+        revoked
+    }
+
+    /// Moves the emulator's clock forward by `by` (whole seconds), so tests
+    /// can expire authorization codes (10 minutes), sign-in sessions
+    /// (`max_age`) and refresh tokens (90 days) without waiting. Timestamps in
+    /// tokens issued afterwards use the moved clock too. It never goes back.
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by.as_secs());
+    }
+
     /// Sets every request counter back to zero.
     pub fn reset_counts(&self) {
         self.state.stats.reset();
@@ -264,7 +292,7 @@ fn router(state: Arc<AppState>) -> Router {
             counted(
                 &state,
                 Endpoint::OpenIdConfiguration,
-                Method::GET,
+                "GET",
                 get(discovery::openid_configuration),
             ),
         )
@@ -273,21 +301,30 @@ fn router(state: Arc<AppState>) -> Router {
             counted(
                 &state,
                 Endpoint::InstanceDiscovery,
-                Method::GET,
+                "GET",
                 get(discovery::instance_discovery),
             ),
         )
         .route(
             "/{tenant}/discovery/v2.0/keys",
-            counted(&state, Endpoint::Jwks, Method::GET, get(discovery::jwks)),
+            counted(&state, Endpoint::Jwks, "GET", get(discovery::jwks)),
         )
         .route(
             "/{tenant}/discovery/keys",
-            counted(&state, Endpoint::Jwks, Method::GET, get(discovery::jwks)),
+            counted(&state, Endpoint::Jwks, "GET", get(discovery::jwks)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            counted(&state, Endpoint::Token, Method::POST, post(token::token_endpoint)),
+            counted(&state, Endpoint::Token, "POST", post(token::token_endpoint)),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            counted(
+                &state,
+                Endpoint::Authorize,
+                "GET or POST",
+                get(authorize::authorize).post(authorize::authorize),
+            ),
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), context::middleware))
@@ -298,13 +335,13 @@ fn router(state: Arc<AppState>) -> Router {
 fn counted(
     state: &Arc<AppState>,
     endpoint: Endpoint,
-    allowed: Method,
+    allowed: &'static str,
     route: MethodRouter<Arc<AppState>>,
 ) -> MethodRouter<Arc<AppState>> {
     let stats = state.clone();
     route
         .fallback(move |ctx: RequestContext, request: Request| async move {
-            EntraError::method_not_allowed(&allowed, request.method()).to_response(&ctx)
+            EntraError::method_not_allowed(allowed, request.method()).to_response(&ctx)
         })
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             stats.stats.record(endpoint);

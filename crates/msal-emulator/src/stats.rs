@@ -14,17 +14,20 @@ pub enum Endpoint {
     Jwks,
     /// `/{tenant}/oauth2/v2.0/token`.
     Token,
+    /// `/{tenant}/oauth2/v2.0/authorize` (the sign-in page and its form posts).
+    Authorize,
     /// Any other path (answered with 404).
     Other,
 }
 
 impl Endpoint {
     /// Every endpoint kind, in counter order.
-    const ALL: [Endpoint; 5] = [
+    const ALL: [Endpoint; 6] = [
         Endpoint::OpenIdConfiguration,
         Endpoint::InstanceDiscovery,
         Endpoint::Jwks,
         Endpoint::Token,
+        Endpoint::Authorize,
         Endpoint::Other,
     ];
 
@@ -34,7 +37,8 @@ impl Endpoint {
             Endpoint::InstanceDiscovery => 1,
             Endpoint::Jwks => 2,
             Endpoint::Token => 3,
-            Endpoint::Other => 4,
+            Endpoint::Authorize => 4,
+            Endpoint::Other => 5,
         }
     }
 }
@@ -79,9 +83,11 @@ mod tests {
         stats.record(Endpoint::Token);
         stats.record(Endpoint::Token);
         stats.record(Endpoint::Other);
+        stats.record(Endpoint::Authorize);
         assert_eq!(stats.count(Endpoint::Token), 2);
+        assert_eq!(stats.count(Endpoint::Authorize), 1);
         assert_eq!(stats.count(Endpoint::Jwks), 0);
-        assert_eq!(stats.total(), 3);
+        assert_eq!(stats.total(), 4);
         stats.reset();
         assert_eq!(stats.total(), 0);
     }

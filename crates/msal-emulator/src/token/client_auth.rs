@@ -97,8 +97,18 @@ pub(crate) fn authenticate_confidential(app: &App, credential: &ClientCredential
     }
 }
 
+/// Authenticates a client of a user grant: a public client presents no
+/// credential, a confidential one its secret.
+pub(crate) fn authenticate(app: &App, credential: &ClientCredential) -> Result<(), EntraError> {
+    match (app.kind, credential) {
+        (AppKind::Public, ClientCredential::None) => Ok(()),
+        (AppKind::Public, _) => Err(EntraError::public_client_with_credential()),
+        (AppKind::Confidential, credential) => authenticate_confidential(app, credential),
+    }
+}
+
 /// Compares digests so the time taken does not depend on where strings differ.
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -9,9 +9,7 @@ use super::client_auth::{self, ClientAuth};
 use super::issue::{self, AppToken};
 use crate::directory::{AppKind, Resource};
 use crate::error::EntraError;
-
-/// OpenID Connect scopes MSAL may add; they do not name a resource.
-const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
+use crate::scopes::{OIDC_SCOPES, audience};
 
 const DEFAULT_SUFFIX: &str = "/.default";
 
@@ -19,7 +17,9 @@ const DEFAULT_SUFFIX: &str = "/.default";
 pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     let auth = ClientAuth::read(req.form, req.headers)?;
     let scope = req.form.required("scope")?;
-    let client = client_auth::find_client(req.state, req.tenant, &auth.client_id)?;
+    // Client credentials name no user, so nothing says which tenant `common` means.
+    let tenant = req.tenant.ok_or_else(EntraError::tenant_required)?;
+    let client = client_auth::find_client(req.state, tenant, &auth.client_id)?;
     if client.kind == AppKind::Public {
         return Err(EntraError::public_client_not_allowed("client_credentials"));
     }
@@ -32,9 +32,9 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .resource_named(resource_id)
         .filter(|r| match r {
             Resource::MicrosoftGraph => true,
-            Resource::App(app) => app.usable_in(req.tenant),
+            Resource::App(app) => app.usable_in(tenant),
         })
-        .ok_or_else(|| EntraError::invalid_resource(resource_id, req.tenant.shown_name()))?;
+        .ok_or_else(|| EntraError::invalid_resource(resource_id, tenant.shown_name()))?;
 
     let mut roles: Vec<String> = Vec::new();
     for grant in client
@@ -52,7 +52,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         req.state,
         &req.ctx.base_url,
         &AppToken {
-            tenant: req.tenant,
+            tenant,
             client,
             audience: audience(&resource, resource_id),
             roles: &roles,
@@ -77,25 +77,6 @@ fn default_scope_resource(scope: &str) -> Result<&str, EntraError> {
     match single.get(split..) {
         Some(suffix) if split > 0 && suffix.eq_ignore_ascii_case(DEFAULT_SUFFIX) => Ok(&single[..split]),
         _ => Err(EntraError::client_credentials_scope(single)),
-    }
-}
-
-/// The `aud` claim: the resource's registered spelling of what was asked for.
-fn audience<'a>(resource: &Resource<'a>, requested: &'a str) -> &'a str {
-    match resource {
-        Resource::MicrosoftGraph if requested.trim_end_matches('/').contains("://") => {
-            crate::directory::MICROSOFT_GRAPH_RESOURCE
-        }
-        Resource::MicrosoftGraph => crate::directory::MICROSOFT_GRAPH_APP_ID,
-        Resource::App(app) => app
-            .identifier_uris
-            .iter()
-            .find(|u| {
-                u.trim_end_matches('/')
-                    .eq_ignore_ascii_case(requested.trim_end_matches('/'))
-            })
-            .map(String::as_str)
-            .unwrap_or(app.client_id.as_str()),
     }
 }
 

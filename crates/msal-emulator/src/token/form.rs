@@ -1,4 +1,5 @@
-//! Reading a token request's `application/x-www-form-urlencoded` body.
+//! Reading `application/x-www-form-urlencoded` parameters: a token
+//! request's body, or an authorize request's query string or body.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
@@ -34,6 +35,11 @@ impl TokenForm {
         TokenForm::parse(&bytes)
     }
 
+    /// Decodes a query string (without the `?`) with the same rules as a body.
+    pub(crate) fn from_query(query: &str) -> Result<TokenForm, EntraError> {
+        TokenForm::parse(query.as_bytes())
+    }
+
     fn parse(bytes: &[u8]) -> Result<TokenForm, EntraError> {
         if std::str::from_utf8(bytes).is_err() {
             return Err(EntraError::malformed("The request body is not valid UTF-8."));
@@ -58,6 +64,19 @@ impl TokenForm {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The parameter's value as sent, even if empty.
+    pub(crate) fn raw(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every parameter, in the order sent.
+    pub(crate) fn params(&self) -> &[(String, String)] {
+        &self.params
     }
 
     /// The parameter's value, or Entra's missing-parameter error.

@@ -5,10 +5,15 @@
 //! or an [`EntraError`]; adding a grant is a new [`GrantType`] variant, a
 //! module and one match arm.
 
+mod authorization_code;
 mod client_auth;
 mod client_credentials;
-mod form;
+pub(crate) mod form;
 mod issue;
+mod refresh_token;
+
+pub(crate) use client_auth::constant_time_eq;
+pub(crate) use issue::client_info;
 
 use std::sync::Arc;
 
@@ -30,12 +35,18 @@ use form::TokenForm;
 enum GrantType {
     /// `client_credentials`: an app token for a daemon.
     ClientCredentials,
+    /// `authorization_code`: redeems a code from the authorize endpoint.
+    AuthorizationCode,
+    /// `refresh_token`: new tokens for a signed-in user.
+    RefreshToken,
 }
 
 impl GrantType {
     fn parse(value: &str) -> Option<GrantType> {
         match value {
             "client_credentials" => Some(GrantType::ClientCredentials),
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
             _ => None,
         }
     }
@@ -45,7 +56,9 @@ impl GrantType {
 pub(crate) struct TokenRequest<'a> {
     pub(crate) state: &'a AppState,
     pub(crate) ctx: &'a RequestContext,
-    pub(crate) tenant: &'a Tenant,
+    /// The authority's tenant; `None` for `common` and `organizations`,
+    /// where the user's home tenant (from the grant) is used.
+    pub(crate) tenant: Option<&'a Tenant>,
     pub(crate) form: &'a TokenForm,
     pub(crate) headers: &'a HeaderMap,
 }
@@ -69,10 +82,16 @@ async fn handle(
     tenant: &str,
     request: Request,
 ) -> Result<Value, EntraError> {
-    let tenant = state
-        .directory
-        .tenant(tenant)
-        .ok_or_else(|| EntraError::token_tenant_not_found(tenant))?;
+    let tenant = if is_multi_tenant(tenant) {
+        None
+    } else {
+        Some(
+            state
+                .directory
+                .tenant(tenant)
+                .ok_or_else(|| EntraError::token_tenant_not_found(tenant))?,
+        )
+    };
     let (parts, body) = request.into_parts();
     let form = TokenForm::read(&parts.headers, body).await?;
     let grant_type = form.required("grant_type")?;
@@ -86,5 +105,30 @@ async fn handle(
     };
     match grant {
         GrantType::ClientCredentials => client_credentials::grant(&request),
+        GrantType::AuthorizationCode => authorization_code::grant(&request),
+        GrantType::RefreshToken => refresh_token::grant(&request),
+    }
+}
+
+/// Whether a tenant segment is `common` or `organizations`: the signed-in
+/// user's home tenant is meant. (`consumers` is for Microsoft accounts,
+/// which the emulator does not have.)
+pub(crate) fn is_multi_tenant(segment: &str) -> bool {
+    segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations")
+}
+
+impl TokenRequest<'_> {
+    /// The user's home tenant, checked against the authority's tenant: a
+    /// grant issued in one tenant cannot be redeemed at another.
+    fn user_tenant(&self, tenant_id: &str) -> Result<&Tenant, EntraError> {
+        if self.tenant.is_some_and(|t| !t.id.eq_ignore_ascii_case(tenant_id)) {
+            return Err(EntraError::invalid_grant(
+                "The grant was issued in another tenant than the one in the request.",
+            ));
+        }
+        self.state
+            .directory
+            .tenant(tenant_id)
+            .ok_or_else(|| EntraError::invalid_grant("The grant's tenant no longer exists."))
     }
 }
