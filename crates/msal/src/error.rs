@@ -51,6 +51,29 @@ pub enum Error {
     /// The blocking facade was called from inside an async runtime, where it would deadlock.
     #[error("the blocking API was called from within an async runtime; use the async API instead")]
     BlockingInAsyncContext,
+    /// Interactive sign-in did not complete: no authorization response reached
+    /// the local redirect listener within the allowed time.
+    #[error("no authorization response arrived within {after:?}")]
+    InteractionTimeout {
+        /// How long the listener waited.
+        after: std::time::Duration,
+    },
+    /// The local redirect listener for interactive sign-in could not be
+    /// started, for instance because the port is already in use.
+    #[error("loopback redirect listener on port {port}: {source}")]
+    LoopbackListener {
+        /// The port that was asked for (0 means any free port).
+        port: u16,
+        /// The operating system's error.
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
+    /// The system browser could not be opened to show the sign-in page.
+    #[error("could not open a browser: {reason}")]
+    BrowserUnavailable {
+        /// Why, as the platform reported it.
+        reason: String,
+    },
 }
 
 impl From<ServiceError> for Error {

@@ -42,6 +42,7 @@ pub mod discovery;
 pub mod error;
 pub mod flows;
 pub mod http;
+pub mod loopback;
 mod oauth2;
 pub mod result;
 pub mod secret;

@@ -1,0 +1,1203 @@
+//! Loopback redirect receiver for interactive sign-in.
+//!
+//! This module owns the local end of `acquire_token_interactive`: a tiny
+//! HTTP/1.1 listener on `127.0.0.1` that the browser is redirected to
+//! ([`LoopbackListener`]), the pages shown to the user when the sign-in
+//! response arrives ([`ResponsePages`]), and the way the authorization URI is
+//! handed to a browser ([`BrowserLauncher`], [`open_browser`]).
+//!
+//! The listener is deliberately minimal and defensive, because anything on the
+//! machine can connect to it while the user signs in:
+//!
+//! - it binds the loopback interface only (RFC 8252 §8.3), never all interfaces;
+//! - a response whose `state` is not the expected one gets HTTP 400 and the
+//!   listener keeps waiting, so a stray or forged request cannot end the flow;
+//! - requests that are not authorization responses (`/favicon.ico`, a bare
+//!   `GET /`) get 404 and are ignored;
+//! - every connection has a read deadline and size limits, at most a few are
+//!   served at once, and each is closed after one response;
+//! - values substituted into the pages are HTML-escaped.
+//!
+//! The HTTP parsing is hand written on purpose: the library only needs to read
+//! one small request per connection, and a server framework would be a large
+//! dependency for that.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Largest request line plus headers accepted. A browser's redirect is well
+/// under 8 KiB; anything bigger is refused with 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Largest request body accepted (by `Content-Length`). A `form_post`
+/// response with an authorization code and an ID token is a few KiB; anything
+/// bigger is refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Time one connection has to deliver its request and receive the answer.
+/// It bounds what a slow or idle client ("slow loris") can hold on to.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Connections served at the same time. More than one, so that a browser's
+/// speculative or idle connection cannot delay the real redirect; few, so that
+/// a local flood cannot exhaust memory or file descriptors.
+const MAX_CONCURRENT_CONNECTIONS: usize = 8;
+/// After refusing a request we did not read completely, keep reading (and
+/// discarding) for this long before closing. Closing a socket with unread data
+/// makes the kernel send a reset, which can destroy the error response before
+/// the client reads it.
+const LINGER_TIME: Duration = Duration::from_millis(500);
+/// Most bytes discarded while lingering.
+const LINGER_MAX_BYTES: usize = 256 * 1024;
+/// Pause after a failed `accept` (e.g. out of file descriptors), so that a
+/// persistent failure does not turn the loop into a busy spin.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Default page shown when sign-in succeeded.
+const DEFAULT_SUCCESS_HTML: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+<title>Authentication complete</title></head><body>\
+<p>Authentication complete. You can close this window and return to the application.</p>\
+</body></html>\n";
+
+/// Default page shown when the identity provider returned an error. The
+/// placeholders are filled with the (escaped) values of the response.
+const DEFAULT_ERROR_HTML: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+<title>Authentication failed</title></head><body>\
+<p>Authentication failed. You can close this window and return to the application.</p>\
+<p>Error: $error</p><p>$error_description</p></body></html>\n";
+
+/// OAuth2 error fields that templates may use even when the response lacks
+/// them; they render as empty text rather than as a literal `$error_uri`.
+const DEFAULTED_PLACEHOLDERS: [&str; 3] = ["error", "error_description", "error_uri"];
+
+/// The pages shown in the browser when the authorization response arrives.
+///
+/// Each is an HTML template: `$name` or `${name}` is replaced by the response
+/// parameter `name` (for instance `$error` and `$error_description`, see
+/// RFC 6749 §4.1.2.1), HTML-escaped; `$$` is a literal `$`. `$error`,
+/// `$error_description` and `$error_uri` render as empty text when absent;
+/// other unknown placeholders are left as written. `None` selects the
+/// built-in page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponsePages {
+    /// Shown when the response carries an authorization code.
+    pub success_html: Option<String>,
+    /// Shown when the response carries an `error`.
+    pub error_html: Option<String>,
+}
+
+impl ResponsePages {
+    fn success_template(&self) -> &str {
+        self.success_html.as_deref().unwrap_or(DEFAULT_SUCCESS_HTML)
+    }
+
+    fn error_template(&self) -> &str {
+        self.error_html.as_deref().unwrap_or(DEFAULT_ERROR_HTML)
+    }
+}
+
+/// A listener on `127.0.0.1` that receives the browser's redirect at the end of
+/// interactive sign-in.
+///
+/// ```no_run
+/// # async fn run() -> msal::Result<()> {
+/// use std::time::Duration;
+/// use msal::loopback::{LoopbackListener, ResponsePages};
+///
+/// let listener = LoopbackListener::bind(0).await?;
+/// let redirect_uri = listener.redirect_uri(); // e.g. http://localhost:53187
+/// // ... send the user to the authorization URI built with `redirect_uri` ...
+/// let params = listener
+///     .wait_for_auth_response("the-state-sent", Duration::from_secs(300), &ResponsePages::default())
+///     .await?;
+/// let code = params.get("code");
+/// # let _ = (redirect_uri, code); Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct LoopbackListener {
+    listener: TcpListener,
+    port: u16,
+    require_form_post: bool,
+    connection_deadline: Duration,
+}
+
+impl LoopbackListener {
+    /// Listens on `127.0.0.1:port`; port 0 picks any free port.
+    ///
+    /// Only the IPv4 loopback interface is bound, as RFC 8252 recommends: the
+    /// redirect URI still says `localhost`, which browsers resolve to it.
+    ///
+    /// # Errors
+    /// [`Error::LoopbackListener`] when the port cannot be bound (typically
+    /// because it is in use).
+    pub async fn bind(port: u16) -> Result<Self> {
+        let io_error = |source: std::io::Error| Error::LoopbackListener {
+            port,
+            source: Arc::new(source),
+        };
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            .await
+            .map_err(io_error)?;
+        let bound_port = listener.local_addr().map_err(io_error)?.port();
+        Ok(Self {
+            listener,
+            port: bound_port,
+            require_form_post: false,
+            connection_deadline: CONNECTION_DEADLINE,
+        })
+    }
+
+    /// When `true`, an authorization code that arrives in a query string (a
+    /// `GET` redirect, `response_mode=query`) is refused with 400 and the
+    /// listener keeps waiting: only `form_post` delivers a code. This is what
+    /// current MSAL Python does, since codes in URLs end up in browser history.
+    /// Error responses are accepted either way. Off by default.
+    #[must_use]
+    pub fn require_form_post(mut self, required: bool) -> Self {
+        self.require_form_post = required;
+        self
+    }
+
+    /// The port actually listened on (never 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The redirect URI to register and send: `http://localhost:{port}`, the
+    /// form every MSAL uses (no trailing slash).
+    pub fn redirect_uri(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+
+    /// Serves requests until an authorization response whose `state` equals
+    /// `expected_state` arrives, answers it with the success page (or the
+    /// error page, when the response carries `error`) and returns its
+    /// parameters, e.g. `code` and `state`, or `error` and
+    /// `error_description`.
+    ///
+    /// Both response shapes are accepted on any path: `form_post` (a `POST`
+    /// with an `application/x-www-form-urlencoded` body) and `query` (a `GET`
+    /// with a query string; see [`require_form_post`](Self::require_form_post)).
+    /// A response with a wrong or missing `state` gets HTTP 400 and the wait
+    /// goes on; requests without `code` or `error` get 404 and are ignored.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `expected_state` is empty (the state
+    /// check is what ties the response to this request), and
+    /// [`Error::InteractionTimeout`] when no matching response arrived within
+    /// `timeout`.
+    pub async fn wait_for_auth_response(
+        &self,
+        expected_state: &str,
+        timeout: Duration,
+        pages: &ResponsePages,
+    ) -> Result<HashMap<String, String>> {
+        if expected_state.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the expected state of an interactive sign-in must not be empty".into(),
+            ));
+        }
+        let context = Arc::new(ConnectionContext {
+            expected_state: expected_state.to_owned(),
+            pages: pages.clone(),
+            require_form_post: self.require_form_post,
+            deadline: self.connection_deadline,
+        });
+        // Dropping the serving future on timeout drops its JoinSet, which
+        // aborts every connection still in progress.
+        match tokio::time::timeout(timeout, self.serve(context)).await {
+            Ok(params) => Ok(params),
+            Err(_elapsed) => Err(Error::InteractionTimeout { after: timeout }),
+        }
+    }
+
+    /// Accepts and serves connections until one yields the awaited response.
+    async fn serve(&self, context: Arc<ConnectionContext>) -> HashMap<String, String> {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept(), if connections.len() < MAX_CONCURRENT_CONNECTIONS => {
+                    match accepted {
+                        Ok((stream, _peer)) => {
+                            let context = Arc::clone(&context);
+                            connections.spawn(handle_connection(stream, context));
+                        }
+                        Err(e) => {
+                            // Accept errors are per connection or transient
+                            // (aborted handshake, descriptor exhaustion): the
+                            // listener itself stays usable, so keep waiting.
+                            tracing::debug!(error = %e, "loopback listener: accept failed");
+                            tokio::time::sleep(ACCEPT_RETRY_PAUSE).await;
+                        }
+                    }
+                }
+                Some(joined) = connections.join_next() => {
+                    match joined {
+                        Ok(Some(params)) => return params,
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!(error = %e, "loopback listener: connection task failed"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What every connection of one wait needs to know.
+struct ConnectionContext {
+    expected_state: String,
+    pages: ResponsePages,
+    require_form_post: bool,
+    deadline: Duration,
+}
+
+/// Serves one connection within its deadline; returns the parameters when it
+/// carried the awaited authorization response.
+async fn handle_connection(
+    mut stream: TcpStream,
+    context: Arc<ConnectionContext>,
+) -> Option<HashMap<String, String>> {
+    match tokio::time::timeout(context.deadline, serve_connection(&mut stream, &context)).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => {
+            tracing::debug!("loopback listener: connection closed at its deadline");
+            None
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: &mut TcpStream,
+    context: &ConnectionContext,
+) -> Option<HashMap<String, String>> {
+    let request = match read_request(stream).await {
+        Ok(request) => request,
+        Err(ReadFailure::Gone) => return None,
+        Err(ReadFailure::Refused(reply)) => {
+            tracing::debug!(
+                status = reply.status,
+                "loopback listener: malformed request refused"
+            );
+            write_reply(stream, &reply).await;
+            linger(stream).await;
+            return None;
+        }
+    };
+    let (reply, params) = decide(&request, context);
+    tracing::debug!(
+        method = %request.method,
+        path = %request.path(),
+        status = reply.status,
+        "loopback listener: request served"
+    );
+    write_reply(stream, &reply).await;
+    params
+}
+
+/// A parsed request: only what the receiver looks at.
+#[derive(Debug)]
+struct Request {
+    method: String,
+    target: String,
+    /// Header names are lowercase.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The target without its query: safe to log (the query can hold a code).
+    fn path(&self) -> &str {
+        self.target.split(['?', '#']).next().unwrap_or_default()
+    }
+
+    /// The raw query string; browsers never send the fragment, but a
+    /// hand-made request might.
+    fn query(&self) -> &str {
+        match self.target.split_once('?') {
+            Some((_, query)) => query.split('#').next().unwrap_or_default(),
+            None => "",
+        }
+    }
+}
+
+/// An HTTP answer: status and HTML body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn page(status: u16, title: &str, message: &str) -> Self {
+        Reply {
+            status,
+            body: format!(
+                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+                 <body><p>{message}</p></body></html>\n",
+                title = html_escape(title),
+                message = html_escape(message),
+            ),
+        }
+    }
+}
+
+enum ReadFailure {
+    /// The client went away or the socket failed: nobody to answer.
+    Gone,
+    /// The request is refused with this answer.
+    Refused(Reply),
+}
+
+fn refused(status: u16, message: &str) -> ReadFailure {
+    ReadFailure::Refused(Reply::page(status, reason_phrase(status), message))
+}
+
+/// Reads one request: head up to [`MAX_HEAD_BYTES`], then a body of exactly
+/// `Content-Length` bytes up to [`MAX_BODY_BYTES`].
+async fn read_request(stream: &mut TcpStream) -> Result<Request, ReadFailure> {
+    let mut buffer = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let read = stream.read(&mut chunk).await.map_err(|_| ReadFailure::Gone)?;
+        if read == 0 {
+            return Err(ReadFailure::Gone);
+        }
+        // Start the search a little before the new bytes: the blank line
+        // may straddle two reads.
+        let search_from = buffer.len().saturating_sub(3);
+        buffer.extend_from_slice(chunk.get(..read).unwrap_or_default());
+        if let Some(offset) = find_blank_line(buffer.get(search_from..).unwrap_or_default()) {
+            let end = search_from + offset + 4;
+            if end > MAX_HEAD_BYTES {
+                return Err(refused(431, "The request headers are too large."));
+            }
+            break end;
+        }
+        if buffer.len() > MAX_HEAD_BYTES {
+            return Err(refused(431, "The request headers are too large."));
+        }
+    };
+
+    // Both slices are in bounds: head_end - 4 < head_end <= buffer.len().
+    let head = std::str::from_utf8(buffer.get(..head_end - 4).unwrap_or_default())
+        .map_err(|_| refused(400, "The request is not valid HTTP."))?;
+    let (method, target, headers) = parse_head(head)?;
+
+    if headers.iter().any(|(name, _)| name == "transfer-encoding") {
+        return Err(refused(411, "Chunked request bodies are not supported."));
+    }
+    let content_length = content_length(&headers)?;
+    if content_length > MAX_BODY_BYTES {
+        return Err(refused(413, "The request body is too large."));
+    }
+
+    let mut body = buffer.split_off(head_end);
+    // Bytes past the body would belong to a pipelined request, which this
+    // one-request-per-connection server never reads.
+    body.truncate(content_length);
+    let already = body.len();
+    body.resize(content_length, 0);
+    if let Some(rest) = body.get_mut(already..) {
+        stream.read_exact(rest).await.map_err(|_| ReadFailure::Gone)?;
+    }
+    Ok(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(4).position(|window| window == b"\r\n\r\n")
+}
+
+type Head = (String, String, Vec<(String, String)>);
+
+/// Parses the request line and header fields (RFC 9112 §3 and §5), strictly:
+/// anything unusual is refused rather than guessed at.
+fn parse_head(head: &str) -> Result<Head, ReadFailure> {
+    let malformed = || refused(400, "The request is not valid HTTP.");
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().ok_or_else(malformed)?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    if method.is_empty() || !method.bytes().all(is_token_byte) || target.is_empty() {
+        return Err(malformed());
+    }
+    if target.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(malformed());
+    }
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(malformed());
+    }
+    let mut headers = Vec::new();
+    for line in lines {
+        // A colon is required; whitespace before it and obsolete line
+        // folding are refused, as RFC 9112 §5.1-5.2 asks of servers.
+        let (name, value) = line.split_once(':').ok_or_else(malformed)?;
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(malformed());
+        }
+        headers.push((
+            name.to_ascii_lowercase(),
+            value.trim_matches([' ', '\t']).to_owned(),
+        ));
+    }
+    Ok((method.to_owned(), target.to_owned(), headers))
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The body length: 0 when absent; refused when malformed or ambiguous.
+fn content_length(headers: &[(String, String)]) -> Result<usize, ReadFailure> {
+    let mut length: Option<usize> = None;
+    for (_, value) in headers.iter().filter(|(name, _)| name == "content-length") {
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(refused(400, "Invalid Content-Length."));
+        }
+        // Digits only, so a parse failure means the number overflowed: it
+        // is too large either way.
+        let parsed = value
+            .parse::<usize>()
+            .map_err(|_| refused(413, "The request body is too large."))?;
+        if length.is_some_and(|previous| previous != parsed) {
+            return Err(refused(400, "Conflicting Content-Length headers."));
+        }
+        length = Some(parsed);
+    }
+    Ok(length.unwrap_or(0))
+}
+
+/// Chooses the answer to a well-formed request, and whether it ends the wait.
+fn decide(request: &Request, context: &ConnectionContext) -> (Reply, Option<HashMap<String, String>>) {
+    let (raw, is_form_post) = match request.method.as_str() {
+        "GET" => (request.query().as_bytes(), false),
+        "POST" => {
+            let is_form = request.header("content-type").is_none_or(|content_type| {
+                let media_type = content_type.split(';').next().unwrap_or_default().trim();
+                media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+            if !is_form {
+                return (
+                    Reply::page(415, "Unsupported Media Type", "Expected a form-encoded body."),
+                    None,
+                );
+            }
+            (request.body.as_slice(), true)
+        }
+        _ => {
+            return (
+                Reply::page(405, "Method Not Allowed", "Method not allowed."),
+                None,
+            );
+        }
+    };
+
+    let Some(params) = parse_params(raw) else {
+        return (Reply::page(400, "Bad Request", "A parameter is repeated."), None);
+    };
+
+    let has = |name: &str| params.get(name).is_some_and(|value| !value.is_empty());
+    if !has("code") && !has("error") {
+        // Not an authorization response: the browser's favicon request, a
+        // user opening the redirect URI by hand, a port scanner.
+        return (Reply::page(404, "Not Found", "Not found."), None);
+    }
+    if context.require_form_post && !is_form_post && has("code") {
+        return (
+            Reply::page(
+                400,
+                "Bad Request",
+                "This application accepts the sign-in response only with response_mode=form_post.",
+            ),
+            None,
+        );
+    }
+    let state_matches = params
+        .get("state")
+        .is_some_and(|state| constant_time_eq(state.as_bytes(), context.expected_state.as_bytes()));
+    if !state_matches {
+        // Possibly forged (a login CSRF attempt) or left over from an earlier
+        // sign-in: refuse it without ending the wait, and echo nothing back.
+        return (
+            Reply::page(
+                400,
+                "Bad Request",
+                "This sign-in response does not belong to the sign-in in progress.",
+            ),
+            None,
+        );
+    }
+    let template = if has("error") {
+        context.pages.error_template()
+    } else {
+        context.pages.success_template()
+    };
+    let body = render_template(template, &params);
+    (Reply { status: 200, body }, Some(params))
+}
+
+/// Decodes `application/x-www-form-urlencoded` data; `None` when a name is
+/// repeated, since two `state`s or two `code`s would be ambiguous.
+fn parse_params(raw: &[u8]) -> Option<HashMap<String, String>> {
+    let mut params = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(raw) {
+        if params.insert(name.into_owned(), value.into_owned()).is_some() {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Compares without an early exit, so that timing does not reveal how much of
+/// a guessed state was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Fills `$name` and `${name}` placeholders with HTML-escaped values; `$$` is
+/// a literal `$`; unknown placeholders stay as written.
+fn render_template(template: &str, values: &HashMap<String, String>) -> String {
+    let lookup = |name: &str| -> Option<&str> {
+        values
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| DEFAULTED_PLACEHOLDERS.contains(&name).then_some(""))
+    };
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+            continue;
+        }
+        // (name, bytes after the `$` that the placeholder spans)
+        let placeholder = match after.strip_prefix('{') {
+            Some(braced) => braced
+                .find('}')
+                .filter(|&end| end > 0 && identifier_len(&braced[..end]) == end)
+                .map(|end| (&braced[..end], end + 2)),
+            None => match identifier_len(after) {
+                0 => None,
+                len => Some((&after[..len], len)),
+            },
+        };
+        match placeholder.and_then(|(name, span)| lookup(name).map(|value| (value, span))) {
+            Some((value, span)) => {
+                out.push_str(&html_escape(value));
+                rest = &after[span..];
+            }
+            None => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Length of the ASCII identifier (`[_A-Za-z][_A-Za-z0-9]*`) that starts
+/// `text`; ASCII only, so the result is always a char boundary.
+fn identifier_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    match bytes.first() {
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => bytes
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+            .unwrap_or(bytes.len()),
+        _ => 0,
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        431 => "Request Header Fields Too Large",
+        _ => "Error",
+    }
+}
+
+/// Writes the reply and closes our side. Failures are only logged: the client
+/// may have gone, and there is nobody else to tell.
+async fn write_reply(stream: &mut TcpStream, reply: &Reply) {
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {length}\r\n\
+         Cache-Control: no-store\r\n\
+         X-Content-Type-Options: nosniff\r\n\
+         Referrer-Policy: no-referrer\r\n\
+         Connection: close\r\n\r\n",
+        status = reply.status,
+        reason = reason_phrase(reply.status),
+        length = reply.body.len(),
+    );
+    let written = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(reply.body.as_bytes()).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    }
+    .await;
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "loopback listener: could not send the reply");
+    }
+}
+
+/// Discards what the client still sends, briefly, so that closing does not
+/// reset the connection before the client has read our error reply.
+async fn linger(stream: &mut TcpStream) {
+    let drain = async {
+        let mut scratch = [0u8; 4096];
+        let mut discarded = 0usize;
+        while discarded < LINGER_MAX_BYTES {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => discarded += read,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// A function that sends the user to the authorization URI, for
+/// [`BrowserLauncher::Callback`].
+pub type BrowserCallback = dyn Fn(&Url) -> Result<()> + Send + Sync;
+
+/// How the authorization URI reaches the user.
+#[derive(Clone, Default)]
+pub enum BrowserLauncher {
+    /// Open the system's default browser ([`open_browser`]).
+    #[default]
+    System,
+    /// Hand the URI to this function instead: for headless programs (print
+    /// it, show a QR code), embedded web views, and tests that drive the
+    /// sign-in themselves.
+    Callback(Arc<BrowserCallback>),
+}
+
+impl BrowserLauncher {
+    /// A launcher that calls `launch` with the authorization URI.
+    pub fn callback(launch: impl Fn(&Url) -> Result<()> + Send + Sync + 'static) -> Self {
+        BrowserLauncher::Callback(Arc::new(launch))
+    }
+
+    /// Sends the user to `uri`. The URI is checked as [`open_browser`]
+    /// checks it, whichever launcher is used, so that a callback never
+    /// receives what the system launcher would refuse.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a URI that is not plain `http`/`https`,
+    /// [`Error::BrowserUnavailable`] when the system browser cannot be
+    /// opened, or whatever the callback returns.
+    pub fn launch(&self, uri: &Url) -> Result<()> {
+        check_browser_uri(uri.as_str())?;
+        match self {
+            BrowserLauncher::System => open_browser(uri),
+            BrowserLauncher::Callback(launch) => launch(uri),
+        }
+    }
+}
+
+impl fmt::Debug for BrowserLauncher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrowserLauncher::System => f.write_str("BrowserLauncher::System"),
+            BrowserLauncher::Callback(_) => f.write_str("BrowserLauncher::Callback(..)"),
+        }
+    }
+}
+
+/// Opens `uri` in the system's default browser.
+///
+/// Only `http` and `https` URIs without CR, LF or TAB are opened: the URI
+/// is handed to the operating system's opener, which would also run
+/// `javascript:`, `file:` or custom scheme handlers, and control characters
+/// could smuggle extra arguments into it. This call may block briefly while
+/// the opener starts; from async code, run it with `spawn_blocking`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a URI that is refused, and
+/// [`Error::BrowserUnavailable`] when no browser could be opened (for
+/// instance on a headless machine).
+pub fn open_browser(uri: &Url) -> Result<()> {
+    check_browser_uri(uri.as_str())?;
+    webbrowser::open(uri.as_str()).map_err(|e| Error::BrowserUnavailable {
+        reason: e.to_string(),
+    })
+}
+
+/// The check behind [`open_browser`], on the text actually handed over. (A
+/// parsed `Url` already drops tabs and newlines, so checking the text again
+/// costs nothing and keeps the rule true even if that changes.)
+fn check_browser_uri(uri: &str) -> Result<()> {
+    let lowercase = uri.to_ascii_lowercase();
+    if !(lowercase.starts_with("http://") || lowercase.starts_with("https://")) {
+        return Err(Error::InvalidArgument(
+            "only http and https URIs can be opened in a browser".into(),
+        ));
+    }
+    if uri.contains(['\r', '\n', '\t']) {
+        return Err(Error::InvalidArgument(
+            "a URI to open in a browser must not contain CR, LF or TAB".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    const STATE: &str = "s-7f3a";
+    const WAIT: Duration = Duration::from_secs(10);
+
+    type Waiter = JoinHandle<Result<HashMap<String, String>>>;
+
+    fn start(listener: LoopbackListener, pages: ResponsePages) -> Waiter {
+        tokio::spawn(async move { listener.wait_for_auth_response(STATE, WAIT, &pages).await })
+    }
+
+    async fn bind_and_start() -> (u16, Waiter) {
+        let listener = LoopbackListener::bind(0).await.unwrap();
+        let port = listener.port();
+        (port, start(listener, ResponsePages::default()))
+    }
+
+    async fn connect(port: u16) -> TcpStream {
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// Sends `request` one byte per write, as a pathological client would,
+    /// then reads the whole answer.
+    async fn send_bytewise(port: u16, request: &[u8]) -> String {
+        let mut stream = connect(port).await;
+        for byte in request {
+            stream.write_all(std::slice::from_ref(byte)).await.unwrap();
+        }
+        read_to_end(&mut stream).await
+    }
+
+    /// Sends `request` in one write and reads the whole answer.
+    async fn send(port: u16, request: &[u8]) -> String {
+        let mut stream = connect(port).await;
+        stream.write_all(request).await.unwrap();
+        read_to_end(&mut stream).await
+    }
+
+    async fn read_to_end(stream: &mut TcpStream) -> String {
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .expect("the listener answers and closes")
+            .unwrap();
+        String::from_utf8(answer).unwrap()
+    }
+
+    fn status_of(answer: &str) -> u16 {
+        answer
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or(0)
+    }
+
+    async fn assert_still_waiting(waiter: &Waiter) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "the listener must keep waiting");
+    }
+
+    fn form_post(body: &str) -> Vec<u8> {
+        format!(
+            "POST /callback HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn query_response_succeeds() {
+        let (port, waiter) = bind_and_start().await;
+        let answer = send_bytewise(
+            port,
+            format!("GET /?code=abc%20def&state={STATE} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&answer), 200, "{answer}");
+        assert!(answer.contains("Connection: close"));
+        assert!(answer.contains("Authentication complete"));
+        let params = waiter.await.unwrap().unwrap();
+        assert_eq!(params.get("code").map(String::as_str), Some("abc def"));
+        assert_eq!(params.get("state").map(String::as_str), Some(STATE));
+    }
+
+    #[tokio::test]
+    async fn form_post_response_succeeds() {
+        let (port, waiter) = bind_and_start().await;
+        let answer = send_bytewise(
+            port,
+            &form_post(&format!("code=c0de&state={STATE}&id_token=x.y.z")),
+        )
+        .await;
+        assert_eq!(status_of(&answer), 200, "{answer}");
+        let params = waiter.await.unwrap().unwrap();
+        assert_eq!(params.get("code").map(String::as_str), Some("c0de"));
+        assert_eq!(params.get("id_token").map(String::as_str), Some("x.y.z"));
+    }
+
+    #[tokio::test]
+    async fn wrong_or_missing_state_is_refused_and_the_wait_goes_on() {
+        let (port, waiter) = bind_and_start().await;
+        let wrong = send(port, b"GET /?code=evil&state=other HTTP/1.1\r\n\r\n").await;
+        assert_eq!(status_of(&wrong), 400, "{wrong}");
+        assert!(
+            !wrong.contains("evil") && !wrong.contains("other"),
+            "nothing is echoed"
+        );
+        assert_still_waiting(&waiter).await;
+
+        let missing = send(port, &form_post("code=evil")).await;
+        assert_eq!(status_of(&missing), 400, "{missing}");
+        assert_still_waiting(&waiter).await;
+
+        let good = send(port, &form_post(&format!("code=good&state={STATE}"))).await;
+        assert_eq!(status_of(&good), 200, "{good}");
+        let params = waiter.await.unwrap().unwrap();
+        assert_eq!(params.get("code").map(String::as_str), Some("good"));
+    }
+
+    #[tokio::test]
+    async fn error_response_shows_the_escaped_error_page() {
+        let (port, waiter) = bind_and_start().await;
+        let body = format!(
+            "error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={STATE}"
+        );
+        let answer = send_bytewise(port, &form_post(&body)).await;
+        assert_eq!(status_of(&answer), 200, "{answer}");
+        assert!(answer.contains("access_denied"));
+        assert!(
+            answer.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{answer}"
+        );
+        assert!(!answer.contains("<script>"));
+        let params = waiter.await.unwrap().unwrap();
+        assert_eq!(params.get("error").map(String::as_str), Some("access_denied"));
+        assert_eq!(
+            params.get("error_description").map(String::as_str),
+            Some("<script>alert(1)</script>")
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_that_are_not_auth_responses_are_ignored() {
+        let (port, waiter) = bind_and_start().await;
+        for request in [
+            &b"GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET /?state=s-7f3a HTTP/1.0\r\n\r\n",
+            &form_post("foo=bar")[..],
+        ] {
+            let answer = send(port, request).await;
+            assert_eq!(status_of(&answer), 404, "{answer}");
+            assert_still_waiting(&waiter).await;
+        }
+        let answer = send(
+            port,
+            format!("GET /?code=c&state={STATE} HTTP/1.1\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&answer), 200);
+        assert!(waiter.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn oversize_and_malformed_requests_are_refused() {
+        let (port, waiter) = bind_and_start().await;
+
+        let mut huge_head = b"GET /?code=c HTTP/1.1\r\nX-Filler: ".to_vec();
+        huge_head.extend(std::iter::repeat_n(b'a', MAX_HEAD_BYTES + 1));
+        huge_head.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(status_of(&send(port, &huge_head).await), 431);
+
+        let huge_body = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        assert_eq!(status_of(&send(port, huge_body.as_bytes()).await), 413);
+        let overflowing = b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n";
+        assert_eq!(status_of(&send(port, overflowing).await), 413);
+
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ncode=\r\n0\r\n\r\n";
+        assert_eq!(status_of(&send(port, chunked).await), 411);
+
+        for malformed in [
+            &b"\xff\xfe\x00garbage\r\n\r\n"[..],
+            b"GET /\r\n\r\n",
+            b"GET / HTTP/2.0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nNo-Colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+        ] {
+            let answer = send(port, malformed).await;
+            assert_eq!(status_of(&answer), 400, "{malformed:?} -> {answer}");
+        }
+        let duplicate = format!("GET /?code=a&code=b&state={STATE} HTTP/1.1\r\n\r\n");
+        assert_eq!(status_of(&send(port, duplicate.as_bytes()).await), 400);
+
+        // A client that sends half a request and leaves gets no answer and
+        // does not disturb the listener.
+        let mut gone = connect(port).await;
+        gone.write_all(b"GET /?code=").await.unwrap();
+        drop(gone);
+
+        assert_still_waiting(&waiter).await;
+        let answer = send(port, &form_post(&format!("code=ok&state={STATE}"))).await;
+        assert_eq!(status_of(&answer), 200);
+        assert!(waiter.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn slow_connection_does_not_block_a_good_request() {
+        let (port, waiter) = bind_and_start().await;
+        let mut slow = connect(port).await;
+        slow.write_all(b"GET /?code=slow").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let started = Instant::now();
+        let answer = send(
+            port,
+            format!("GET /?code=c&state={STATE} HTTP/1.1\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&answer), 200);
+        assert!(waiter.await.unwrap().is_ok());
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(slow);
+    }
+
+    #[tokio::test]
+    async fn slow_connection_is_cut_at_its_deadline() {
+        let mut listener = LoopbackListener::bind(0).await.unwrap();
+        listener.connection_deadline = Duration::from_millis(200);
+        let port = listener.port();
+        let waiter = start(listener, ResponsePages::default());
+
+        let started = Instant::now();
+        let mut slow = connect(port).await;
+        slow.write_all(b"GET /?co").await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(3), slow.read_to_end(&mut rest))
+            .await
+            .expect("the listener closes the slow connection");
+        assert!(read.is_ok_and(|n| n == 0), "closed without an answer");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_still_waiting(&waiter).await;
+        waiter.abort();
+    }
+
+    #[tokio::test]
+    async fn timeout_returns_the_typed_error_promptly() {
+        let listener = LoopbackListener::bind(0).await.unwrap();
+        let port = listener.port();
+        // An idle connection must not keep the wait alive past its timeout.
+        let _idle = connect(port).await;
+        let started = Instant::now();
+        let outcome = listener
+            .wait_for_auth_response(STATE, Duration::from_millis(200), &ResponsePages::default())
+            .await;
+        assert!(
+            matches!(outcome, Err(Error::InteractionTimeout { after }) if after == Duration::from_millis(200)),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn empty_expected_state_is_refused() {
+        let listener = LoopbackListener::bind(0).await.unwrap();
+        let outcome = listener
+            .wait_for_auth_response("", WAIT, &ResponsePages::default())
+            .await;
+        assert!(matches!(outcome, Err(Error::InvalidArgument(_))), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn binds_the_loopback_interface_only() {
+        let listener = LoopbackListener::bind(0).await.unwrap();
+        let address = listener.listener.local_addr().unwrap();
+        assert_eq!(address.ip(), Ipv4Addr::LOCALHOST);
+        assert_ne!(listener.port(), 0);
+        assert_eq!(address.port(), listener.port());
+        assert_eq!(
+            listener.redirect_uri(),
+            format!("http://localhost:{}", listener.port())
+        );
+
+        // The same port cannot be taken twice: a typed error, not a panic.
+        let outcome = LoopbackListener::bind(listener.port()).await;
+        assert!(
+            matches!(&outcome, Err(Error::LoopbackListener { port, .. }) if *port == listener.port()),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn form_post_can_be_required() {
+        let listener = LoopbackListener::bind(0).await.unwrap().require_form_post(true);
+        let port = listener.port();
+        let waiter = start(listener, ResponsePages::default());
+        let answer = send(
+            port,
+            format!("GET /?code=c&state={STATE} HTTP/1.1\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&answer), 400);
+        assert!(answer.contains("form_post"));
+        assert_still_waiting(&waiter).await;
+        let answer = send(port, &form_post(&format!("code=c&state={STATE}"))).await;
+        assert_eq!(status_of(&answer), 200);
+        assert!(waiter.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn custom_pages_are_used_with_escaped_values() {
+        let listener = LoopbackListener::bind(0).await.unwrap();
+        let port = listener.port();
+        let pages = ResponsePages {
+            success_html: None,
+            error_html: Some("<h1>Oops: ${error}</h1><p>$error_description</p>".into()),
+        };
+        let waiter = start(listener, pages);
+        let query = format!("error=%3Cscript%3Ex%3C%2Fscript%3E&state={STATE}");
+        let answer = send(port, format!("GET /?{query} HTTP/1.1\r\n\r\n").as_bytes()).await;
+        assert!(
+            answer.ends_with("<h1>Oops: &lt;script&gt;x&lt;/script&gt;</h1><p></p>"),
+            "{answer}"
+        );
+        assert!(waiter.await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn templates_escape_and_follow_placeholder_rules() {
+        let values = HashMap::from([
+            ("error".to_owned(), "<script>alert('x')</script>".to_owned()),
+            ("state".to_owned(), "a&b\"".to_owned()),
+        ]);
+        assert_eq!(
+            render_template(
+                "$error|${state}|$$error|$unknown|${error_uri}|$|${}|$1|${bad",
+                &values
+            ),
+            "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;|a&amp;b&quot;|$error|$unknown||$|${}|$1|${bad"
+        );
+        assert_eq!(render_template("€ $error_description €", &HashMap::new()), "€  €");
+        let page = render_template(DEFAULT_ERROR_HTML, &values);
+        assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn open_browser_refuses_unsafe_uris() {
+        for uri in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "ms-settings:privacy",
+            "data:text/html,x",
+        ] {
+            let url = Url::parse(uri).unwrap();
+            assert!(
+                matches!(open_browser(&url), Err(Error::InvalidArgument(_))),
+                "{uri}"
+            );
+        }
+        for uri in [
+            "https://a.example/\r\nX: y",
+            "https://a.example/\nx",
+            "https://a.example/\tx",
+        ] {
+            assert!(
+                matches!(check_browser_uri(uri), Err(Error::InvalidArgument(_))),
+                "{uri:?}"
+            );
+        }
+        assert!(
+            check_browser_uri("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?x=1").is_ok()
+        );
+        assert!(check_browser_uri("HTTP://localhost:8080/").is_ok());
+    }
+
+    #[test]
+    fn callback_launcher_receives_the_uri() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let launcher = BrowserLauncher::callback(move |uri: &Url| {
+            record.lock().unwrap().push(uri.to_string());
+            Ok(())
+        });
+        let uri = Url::parse("https://login.example/authorize?state=1").unwrap();
+        launcher.launch(&uri).unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![uri.to_string()]);
+        // The same check applies to callbacks.
+        let refused = launcher.launch(&Url::parse("javascript:alert(1)").unwrap());
+        assert!(matches!(refused, Err(Error::InvalidArgument(_))));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(format!("{launcher:?}"), "BrowserLauncher::Callback(..)");
+    }
+}
