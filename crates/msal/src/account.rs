@@ -92,3 +92,189 @@ pub(crate) fn remove_account(core: &ClientCore, account: &Account) {
         .remove_account(&account.environment, &account.home_account_id, &core.client_id);
     tracing::debug!(client_id = %core.client_id, removed, "account removed from the cache");
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::testing::{AUTHORITY, CLIENT_ID, ENVIRONMENT, FakeIdp, TENANT_ID};
+    use crate::{PublicClientApplication, TokenCache};
+
+    const ALICE: &str = "alice-oid.72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const BOB: &str = "bob-oid.72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const FAMILY_APP: &str = "family-app-client-id";
+    const OTHER_APP: &str = "unrelated-client-id";
+    const GUEST_TENANT: &str = "guest-tenant-id";
+
+    fn account(hid: &str, env: &str, realm: &str, username: &str) -> (String, Value) {
+        (
+            format!("{hid}-{env}-{realm}"),
+            json!({
+                "home_account_id": hid, "environment": env, "realm": realm,
+                "local_account_id": hid.split('.').next(), "username": username,
+                "authority_type": "MSSTS", "account_source": "authorization_code",
+            }),
+        )
+    }
+
+    fn rt(hid: &str, client_id: &str, family: Option<&str>) -> (String, Value) {
+        let mut entry = json!({
+            "credential_type": "RefreshToken", "secret": format!("rt-{hid}-{client_id}"),
+            "home_account_id": hid, "environment": ENVIRONMENT, "client_id": client_id,
+            "target": "User.Read", "last_modification_time": "1000",
+        });
+        if let Some(family) = family {
+            entry["family_id"] = json!(family);
+        }
+        (
+            format!("{hid}-{ENVIRONMENT}-refreshtoken-{client_id}--user.read"),
+            entry,
+        )
+    }
+
+    fn at(hid: &str, client_id: &str, realm: &str) -> (String, Value) {
+        (
+            format!("{hid}-{ENVIRONMENT}-accesstoken-{client_id}-{realm}-user.read"),
+            json!({
+                "credential_type": "AccessToken", "secret": "at", "home_account_id": hid,
+                "environment": ENVIRONMENT, "client_id": client_id, "target": "User.Read",
+                "realm": realm, "token_type": "Bearer", "cached_at": "1000", "expires_on": "99999999999",
+            }),
+        )
+    }
+
+    fn idt(hid: &str, client_id: &str, realm: &str) -> (String, Value) {
+        (
+            format!("{hid}-{ENVIRONMENT}-idtoken-{client_id}-{realm}-"),
+            json!({
+                "credential_type": "IdToken", "secret": "eyJ.idt.sig", "home_account_id": hid,
+                "environment": ENVIRONMENT, "realm": realm, "client_id": client_id,
+            }),
+        )
+    }
+
+    fn section(entries: Vec<(String, Value)>) -> Value {
+        Value::Object(entries.into_iter().collect())
+    }
+
+    /// Alice signed in to this app (home and guest tenant), to a family app
+    /// and to an unrelated app; Bob to this app only; plus an app-only token.
+    fn shared_cache() -> TokenCache {
+        let (app_key, app_only) = at("", CLIENT_ID, TENANT_ID);
+        let mut app_only = app_only;
+        app_only["home_account_id"] = Value::Null;
+        let doc = json!({
+            "Account": section(vec![
+                account(ALICE, ENVIRONMENT, TENANT_ID, "Alice@Contoso.com"),
+                account(ALICE, ENVIRONMENT, GUEST_TENANT, "Alice@Contoso.com"),
+                account(BOB, ENVIRONMENT, TENANT_ID, "bob@contoso.com"),
+                {
+                    let (k, mut v) = account("adfs-user", ENVIRONMENT, "adfs", "x@fabrikam.com");
+                    v["authority_type"] = json!("CLOUDSHELL");
+                    (k, v)
+                },
+            ]),
+            "RefreshToken": section(vec![
+                rt(ALICE, CLIENT_ID, Some("1")),
+                rt(ALICE, FAMILY_APP, Some("1")),
+                rt(ALICE, OTHER_APP, None),
+                rt(BOB, CLIENT_ID, Some("1")),
+            ]),
+            "AccessToken": section(vec![
+                at(ALICE, CLIENT_ID, TENANT_ID),
+                at(ALICE, CLIENT_ID, GUEST_TENANT),
+                at(ALICE, OTHER_APP, TENANT_ID),
+                at(BOB, CLIENT_ID, TENANT_ID),
+                (app_key, app_only),
+            ]),
+            "IdToken": section(vec![
+                idt(ALICE, CLIENT_ID, TENANT_ID),
+                idt(ALICE, OTHER_APP, TENANT_ID),
+                idt(BOB, CLIENT_ID, TENANT_ID),
+            ]),
+            "AppMetadata": {
+                format!("appmetadata-{ENVIRONMENT}-{CLIENT_ID}"):
+                    {"client_id": CLIENT_ID, "environment": ENVIRONMENT, "family_id": "1"}
+            },
+        });
+        TokenCache::from_json(&doc.to_string()).unwrap()
+    }
+
+    fn app(cache: &TokenCache, authority: &str) -> PublicClientApplication {
+        PublicClientApplication::builder(CLIENT_ID)
+            .authority(authority)
+            .http_client(FakeIdp::new())
+            .token_cache(cache.clone())
+            .build()
+            .unwrap()
+    }
+
+    fn keys(json: &Value, section: &str) -> Vec<String> {
+        json[section].as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn accounts_are_grouped_by_home_account_and_filtered_by_username() {
+        let cache = shared_cache();
+        let app = app(&cache, AUTHORITY);
+        let accounts = app.get_accounts(None);
+        let mut hids: Vec<&str> = accounts.iter().map(|a| a.home_account_id.as_str()).collect();
+        hids.sort_unstable();
+        // Alice's two realms make one account; the CLOUDSHELL entry is not listed.
+        assert_eq!(hids, [ALICE, BOB]);
+        let alice = app.get_accounts(Some("alice@CONTOSO.com"));
+        assert_eq!(alice.len(), 1);
+        assert_eq!(alice[0].username, "Alice@Contoso.com");
+        assert_eq!(alice[0].environment, ENVIRONMENT);
+        assert!(app.get_accounts(Some("carol@contoso.com")).is_empty());
+        // Listing changes nothing.
+        assert!(!cache.has_state_changed());
+    }
+
+    #[test]
+    fn accounts_of_an_alias_host_are_found() {
+        let cache = shared_cache();
+        // login.windows.net is the same cloud as login.microsoftonline.com.
+        let app = app(&cache, "https://login.windows.net/contoso.onmicrosoft.com");
+        assert_eq!(app.get_accounts(None).len(), 2);
+        let no_discovery = PublicClientApplication::builder(CLIENT_ID)
+            .authority("https://login.windows.net/contoso.onmicrosoft.com")
+            .instance_discovery(false)
+            .http_client(FakeIdp::new())
+            .token_cache(cache)
+            .build()
+            .unwrap();
+        assert!(no_discovery.get_accounts(None).is_empty());
+    }
+
+    #[test]
+    fn remove_account_signs_out_of_this_app_and_its_family_only() {
+        let cache = shared_cache();
+        let app = app(&cache, AUTHORITY);
+        let alice = app.get_accounts(Some("alice@contoso.com")).remove(0);
+        app.remove_account(&alice);
+        assert!(cache.has_state_changed());
+        let json: Value = serde_json::from_str(&cache.serialize()).unwrap();
+        let rt_key = |hid: &str, client: &str| rt(hid, client, None).0.to_lowercase();
+        // This app's and its family's refresh tokens go; an unrelated app keeps its own.
+        let mut expected_rts = vec![rt_key(ALICE, OTHER_APP), rt_key(BOB, CLIENT_ID)];
+        expected_rts.sort();
+        assert_eq!(keys(&json, "RefreshToken"), expected_rts);
+        // Every access token, ID token and account entry of Alice goes, in every realm.
+        let mut expected_ats = vec![
+            at(BOB, CLIENT_ID, TENANT_ID).0.to_lowercase(),
+            at("", CLIENT_ID, TENANT_ID).0.to_lowercase(),
+        ];
+        expected_ats.sort();
+        assert_eq!(keys(&json, "AccessToken"), expected_ats);
+        assert_eq!(
+            keys(&json, "IdToken"),
+            [idt(BOB, CLIENT_ID, TENANT_ID).0.to_lowercase()]
+        );
+        assert_eq!(app.get_accounts(None).len(), 1);
+        assert_eq!(app.get_accounts(None)[0].home_account_id, BOB);
+        // Removing again changes nothing.
+        app.remove_account(&alice);
+        assert!(!cache.has_state_changed());
+    }
+}

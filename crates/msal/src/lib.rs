@@ -48,6 +48,8 @@ mod oauth2;
 pub mod result;
 pub mod secret;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 mod time;
 
 pub use account::Account;

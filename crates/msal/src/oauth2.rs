@@ -418,7 +418,7 @@ mod tests {
         // RFC 7636 appendix B.
         assert_eq!(
             code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCQ3r6pM1fvSxz6FX29OZ4WM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert_eq!(
             nonce_hash("abc"),
