@@ -85,7 +85,8 @@ pub(crate) fn get_accounts(core: &ClientCore, username: Option<&str>) -> Vec<Acc
 }
 
 /// Signs `account` out of this application and forgets it; see
-/// [`TokenCache`](crate::TokenCache) for what is removed.
+/// [`PublicClientApplication::remove_account`](crate::PublicClientApplication::remove_account)
+/// for what is removed.
 pub(crate) fn remove_account(core: &ClientCore, account: &Account) {
     let removed = core
         .cache

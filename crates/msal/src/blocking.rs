@@ -188,3 +188,29 @@ fn block_on<F: std::future::Future>(runtime: &Runtime, future: F) -> Result<F::O
     }
     Ok(runtime.block_on(future))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::flows::auth_code::AuthCodeFlowOptions;
+    use crate::testing::{AUTHORITY, CLIENT_ID, FakeIdp, REDIRECT_URI};
+    use crate::{Error, PublicClientApplication};
+
+    #[test]
+    fn public_client_works_blocking_and_refuses_inside_a_runtime() {
+        let app = PublicClientApplication::builder(CLIENT_ID)
+            .authority(AUTHORITY)
+            .http_client(FakeIdp::new())
+            .build_blocking()
+            .unwrap();
+        let flow = app
+            .initiate_auth_code_flow(["User.Read"], REDIRECT_URI, &AuthCodeFlowOptions::default())
+            .unwrap();
+        assert!(flow.auth_uri().contains("code_challenge="));
+        assert!(app.get_accounts(None).is_empty());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let inside = runtime.block_on(async {
+            app.initiate_auth_code_flow(["User.Read"], REDIRECT_URI, &AuthCodeFlowOptions::default())
+        });
+        assert!(matches!(inside, Err(Error::BlockingInAsyncContext)));
+    }
+}

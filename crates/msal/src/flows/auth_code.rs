@@ -1,12 +1,14 @@
 //! The authorization code flow with PKCE (RFC 6749 4.1, RFC 7636, OIDC Core
-//! 3.1): [`initiate`] builds the URL the user signs in at and the
-//! [`AuthCodeFlow`] to keep until the identity provider redirects back;
-//! [`acquire`] checks the redirect's parameters against the flow and redeems
-//! the code.
+//! 3.1): `initiate_auth_code_flow` builds the URL the user signs in at and
+//! the [`AuthCodeFlow`] to keep until the identity provider redirects back;
+//! `acquire_token_by_auth_code_flow` checks the redirect's parameters
+//! ([`AuthResponse`]) against the flow and redeems the code. Both
+//! application types expose the pair.
 //!
-//! Both application types expose it (`initiate_auth_code_flow`,
-//! `acquire_token_by_auth_code_flow`); interactive sign-in is the same two
-//! steps around a loopback listener.
+//! Interactive sign-in is the same two steps around a loopback listener:
+//! `initiate` with `response_mode=form_post` and `http://localhost:{port}`,
+//! the listener's form fields into [`AuthResponse`], then `acquire` with
+//! [`ApiId::AcquireTokenInteractive`](crate::telemetry::ApiId).
 
 use std::collections::HashMap;
 use std::fmt;
