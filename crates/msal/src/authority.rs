@@ -23,6 +23,36 @@ pub const KNOWN_AUTHORITY_HOSTS: &[&str] = &[
     "login.microsoftonline.de",
 ];
 
+/// Host names that are one cloud, as Entra's instance discovery groups them:
+/// a cache written through one is valid through the others.
+const KNOWN_ALIAS_GROUPS: &[&[&str]] = &[
+    &[
+        "login.microsoftonline.com",
+        "login.windows.net",
+        "login.microsoft.com",
+        "sts.windows.net",
+    ],
+    &["login.partner.microsoftonline.cn", "login.chinacloudapi.cn"],
+    &["login.microsoftonline.de"],
+    &["login.microsoftonline.us", "login.usgovcloudapi.net"],
+    &["login-us.microsoftonline.com"],
+];
+
+/// The other hosts of a known Microsoft cloud (empty for other hosts).
+pub(crate) fn known_aliases(host: &str) -> Vec<String> {
+    KNOWN_ALIAS_GROUPS
+        .iter()
+        .find(|group| group.iter().any(|h| h.eq_ignore_ascii_case(host)))
+        .map(|group| {
+            group
+                .iter()
+                .filter(|h| !h.eq_ignore_ascii_case(host))
+                .map(|h| (*h).to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What kind of identity provider an [`Authority`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

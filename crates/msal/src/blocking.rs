@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use tokio::runtime::Runtime;
 
+use crate::account::Account;
 use crate::cache::TokenCache;
 use crate::error::{Error, Result};
+use crate::flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::ClientCredentialsOptions;
 use crate::result::AuthenticationResult;
 
@@ -24,13 +26,9 @@ pub struct ConfidentialClientApplication {
 impl ConfidentialClientApplication {
     /// Wraps an async application.
     pub fn new(inner: crate::ConfidentialClientApplication) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::InvalidArgument(format!("cannot start the blocking runtime: {e}")))?;
         Ok(Self {
             inner,
-            runtime: Arc::new(runtime),
+            runtime: new_runtime()?,
         })
     }
 
@@ -63,13 +61,156 @@ impl ConfidentialClientApplication {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.block_on(self.inner.acquire_token_for_client_with(scopes, options))?
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_for_client_with(scopes, options),
+        )?
     }
 
-    fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::BlockingInAsyncContext);
-        }
-        Ok(self.runtime.block_on(future))
+    /// See [`crate::ConfidentialClientApplication::initiate_auth_code_flow`].
+    pub fn initiate_auth_code_flow<I, S>(
+        &self,
+        scopes: I,
+        redirect_uri: &str,
+        options: &AuthCodeFlowOptions,
+    ) -> Result<AuthCodeFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.initiate_auth_code_flow(scopes, redirect_uri, options),
+        )?
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_by_auth_code_flow`].
+    pub fn acquire_token_by_auth_code_flow(
+        &self,
+        flow: &AuthCodeFlow,
+        auth_response: &AuthResponse,
+    ) -> Result<AuthenticationResult> {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_by_auth_code_flow(flow, auth_response),
+        )?
+    }
+
+    /// See [`crate::ConfidentialClientApplication::get_accounts`].
+    pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
+        self.inner.get_accounts(username)
+    }
+
+    /// See [`crate::ConfidentialClientApplication::remove_account`].
+    pub fn remove_account(&self, account: &Account) {
+        self.inner.remove_account(account);
+    }
+}
+
+/// The blocking form of [`crate::PublicClientApplication`]. Build it with
+/// [`crate::PublicClientApplicationBuilder::build_blocking`].
+#[derive(Clone, Debug)]
+pub struct PublicClientApplication {
+    inner: crate::PublicClientApplication,
+    runtime: Arc<Runtime>,
+}
+
+impl PublicClientApplication {
+    /// Wraps an async application.
+    pub fn new(inner: crate::PublicClientApplication) -> Result<Self> {
+        Ok(Self {
+            inner,
+            runtime: new_runtime()?,
+        })
+    }
+
+    /// The async application behind this facade.
+    pub fn as_async(&self) -> &crate::PublicClientApplication {
+        &self.inner
+    }
+
+    /// The token cache.
+    pub fn token_cache(&self) -> &TokenCache {
+        self.inner.token_cache()
+    }
+
+    /// See [`crate::PublicClientApplication::initiate_auth_code_flow`].
+    pub fn initiate_auth_code_flow<I, S>(
+        &self,
+        scopes: I,
+        redirect_uri: &str,
+        options: &AuthCodeFlowOptions,
+    ) -> Result<AuthCodeFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.initiate_auth_code_flow(scopes, redirect_uri, options),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_auth_code_flow`].
+    pub fn acquire_token_by_auth_code_flow(
+        &self,
+        flow: &AuthCodeFlow,
+        auth_response: &AuthResponse,
+    ) -> Result<AuthenticationResult> {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_by_auth_code_flow(flow, auth_response),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::get_accounts`].
+    pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
+        self.inner.get_accounts(username)
+    }
+
+    /// See [`crate::PublicClientApplication::remove_account`].
+    pub fn remove_account(&self, account: &Account) {
+        self.inner.remove_account(account);
+    }
+}
+
+fn new_runtime() -> Result<Arc<Runtime>> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::InvalidArgument(format!("cannot start the blocking runtime: {e}")))
+}
+
+fn block_on<F: std::future::Future>(runtime: &Runtime, future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::BlockingInAsyncContext);
+    }
+    Ok(runtime.block_on(future))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::flows::auth_code::AuthCodeFlowOptions;
+    use crate::testing::{AUTHORITY, CLIENT_ID, FakeIdp, REDIRECT_URI};
+    use crate::{Error, PublicClientApplication};
+
+    #[test]
+    fn public_client_works_blocking_and_refuses_inside_a_runtime() {
+        let app = PublicClientApplication::builder(CLIENT_ID)
+            .authority(AUTHORITY)
+            .http_client(FakeIdp::new())
+            .build_blocking()
+            .unwrap();
+        let flow = app
+            .initiate_auth_code_flow(["User.Read"], REDIRECT_URI, &AuthCodeFlowOptions::default())
+            .unwrap();
+        assert!(flow.auth_uri().contains("code_challenge="));
+        assert!(app.get_accounts(None).is_empty());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let inside = runtime.block_on(async {
+            app.initiate_auth_code_flow(["User.Read"], REDIRECT_URI, &AuthCodeFlowOptions::default())
+        });
+        assert!(matches!(inside, Err(Error::BlockingInAsyncContext)));
     }
 }

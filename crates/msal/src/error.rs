@@ -48,6 +48,36 @@ pub enum Error {
     /// The token cache could not be read or written.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The authorization response's `state` is not the one the auth code flow
+    /// sent: the response may be forged (cross-site request forgery) or belong
+    /// to another sign-in. Nothing was redeemed.
+    #[error(
+        "state mismatch: the authorization response does not belong to this auth code flow \
+         (possible cross-site request forgery)"
+    )]
+    StateMismatch,
+    /// The authorization response holds neither a `code` nor an `error`.
+    #[error("invalid authorization response: {0}")]
+    InvalidAuthResponse(String),
+    /// The ID token's `nonce` is not the one the auth code flow sent: the
+    /// token may be replayed or injected. Nothing was cached.
+    #[error("nonce mismatch: the ID token was not issued for this auth code flow")]
+    NonceMismatch,
+    /// The flow asked for `max_age`, and the user last authenticated longer
+    /// ago than it allows (with two minutes of clock skew). Nothing was cached.
+    #[error(
+        "the user last authenticated at {auth_time} (epoch seconds), longer ago than max_age={max_age}s allows"
+    )]
+    MaxAgeExceeded {
+        /// The ID token's `auth_time`, in epoch seconds.
+        auth_time: u64,
+        /// The `max_age` the flow asked for, in seconds.
+        max_age: u64,
+    },
+    /// The identity provider sent an ID token this library cannot use (not a
+    /// JWT with a JSON payload, or missing a claim the flow needs).
+    #[error("invalid ID token: {0}")]
+    InvalidIdToken(String),
     /// The blocking facade was called from inside an async runtime, where it would deadlock.
     #[error("the blocking API was called from within an async runtime; use the async API instead")]
     BlockingInAsyncContext,
@@ -97,7 +127,8 @@ impl Error {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServiceError {
-    /// HTTP status of the response.
+    /// HTTP status of the response; `0` when the error came back in the
+    /// authorization response (a redirect), not from an HTTP request.
     #[serde(skip)]
     pub status: u16,
     /// The OAuth2 error code, such as `invalid_client`.
@@ -137,7 +168,11 @@ impl ServiceError {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (HTTP {})", self.error, self.status)?;
+        if self.status == 0 {
+            write!(f, "{} (in the authorization response)", self.error)?;
+        } else {
+            write!(f, "{} (HTTP {})", self.error, self.status)?;
+        }
         if let Some(description) = &self.error_description {
             write!(f, ": {description}")?;
         }

@@ -27,12 +27,14 @@
 //! ## Layout
 //! [`authority`] parses authorities, [`discovery`] resolves their endpoints,
 //! [`http`] is the transport, `oauth2` the wire protocol, [`cache`] the token
-//! cache, [`credential`] and [`secret`] what proves identity, [`flows`] the
-//! grants, [`app`] the public applications.
+//! cache, [`account`] the users it remembers, [`credential`] and [`secret`]
+//! what proves identity, [`flows`] the grants, [`app`] the public
+//! applications.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod app;
 pub mod authority;
 pub mod blocking;
@@ -47,14 +49,21 @@ mod oauth2;
 pub mod result;
 pub mod secret;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 mod time;
 
-pub use app::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
+pub use account::Account;
+pub use app::{
+    ConfidentialClientApplication, ConfidentialClientApplicationBuilder, PublicClientApplication,
+    PublicClientApplicationBuilder,
+};
 pub use authority::{Authority, AuthorityKind};
 pub use cache::TokenCache;
 pub use credential::ClientCredential;
 pub use error::{CacheError, Error, Result, ServiceError, TransportError};
+pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
-pub use result::{AuthenticationResult, TokenSource};
-pub use secret::{AccessToken, ClientSecret};
+pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
+pub use secret::{AccessToken, ClientSecret, IdToken};

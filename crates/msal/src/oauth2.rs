@@ -2,8 +2,12 @@
 //! error responses. Every request this library sends is built here, so the
 //! protocol lives in one place and the flows stay thin.
 
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use url::Url;
 use zeroize::Zeroizing;
 
@@ -33,6 +37,28 @@ pub(crate) struct TokenResponse {
     pub expires_on: Option<u64>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// Present when `offline_access` was granted.
+    #[serde(default)]
+    pub refresh_token: Option<CachedSecret>,
+    /// Present when `openid` was granted.
+    #[serde(default)]
+    pub id_token: Option<CachedSecret>,
+    /// base64url JSON `{"uid": ..., "utid": ...}`, sent because requests carry `client_info=1`.
+    #[serde(default)]
+    pub client_info: Option<String>,
+    /// The family of client ids (FOCI) the refresh token is shared with, e.g. `"1"`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub foci: Option<String>,
+}
+
+/// `foci` is a string in Entra's responses; accept a bare number too.
+fn lenient_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(de::Error::custom("expected a string")),
+    }
 }
 
 /// Entra sometimes sends numbers as strings (`"3599"`): accept both.
@@ -168,9 +194,265 @@ fn parse_json_response<T: DeserializeOwned>(url: &Url, response: &HttpResponse) 
     }
 }
 
+/// base64url as JWTs and `client_info` use it: encoded without padding,
+/// decoded with or without, tolerating non-canonical trailing bits.
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// The JSON object in a JWT's payload, decoded WITHOUT checking the
+/// signature: the token came straight from the token endpoint over TLS (OIDC
+/// Core 3.1.3.7 step 6), and MSAL Python (>= 1.38) does the same. `None` for
+/// anything that is not three dot-separated parts with a JSON object in the
+/// middle.
+pub(crate) fn decode_jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
+    let mut parts = jwt.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = BASE64URL.decode(payload).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(claims) => Some(claims),
+        _ => None,
+    }
+}
+
+/// The `uid` and `utid` of a `client_info` value: the user's object id and
+/// home tenant id, which form the cache's `home_account_id` (`uid.utid`).
+/// `None` when the value does not decode or lacks either field.
+pub(crate) fn decode_client_info(client_info: &str) -> Option<(String, String)> {
+    let bytes = BASE64URL.decode(client_info.trim()).ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    let field = |name: &str| value.get(name)?.as_str().map(str::to_owned);
+    Some((field("uid")?, field("utid")?))
+}
+
+/// `len` bytes from the operating system's CSPRNG. uuid's v4 generator reads
+/// `getrandom`, which this crate already depends on through it, so no crypto
+/// dependency is added; bytes 6 and 8 of each UUID carry its fixed version
+/// and variant bits and are skipped.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 16);
+    while out.len() < len {
+        let uuid = uuid::Uuid::new_v4().into_bytes();
+        out.extend(
+            uuid.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 6 && *i != 8)
+                .map(|(_, b)| *b),
+        );
+    }
+    out.truncate(len);
+    out
+}
+
+/// A random, URL-safe string carrying `bytes` bytes of entropy.
+pub(crate) fn random_urlsafe(bytes: usize) -> String {
+    BASE64URL.encode(random_bytes(bytes))
+}
+
+/// A new PKCE code verifier (RFC 7636): 32 random bytes as 43 base64url
+/// characters, the shortest length the RFC allows and the one MSAL uses.
+pub(crate) fn new_code_verifier() -> String {
+    random_urlsafe(32)
+}
+
+/// The S256 code challenge of a verifier: base64url(sha256(verifier)).
+pub(crate) fn code_challenge(verifier: &str) -> String {
+    BASE64URL.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// What the authorize request sends as `nonce`: the lowercase hex SHA-256 of
+/// the flow's secret nonce, as MSAL Python does, so the value the browser
+/// sees is not the one kept in the flow.
+pub(crate) fn nonce_hash(nonce: &str) -> String {
+    Sha256::digest(nonce.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The `claims` request parameter: the caller's claims challenge (a JSON
+/// object) with the client capabilities merged in as
+/// `{"access_token": {"xms_cc": {"values": [...]}}}`, as MSAL does. `None`
+/// when there is neither.
+pub(crate) fn merge_claims(capabilities: &[String], challenge: Option<&str>) -> Result<Option<String>> {
+    let challenge = challenge.map(str::trim).filter(|c| !c.is_empty());
+    if capabilities.is_empty() {
+        // Sent as given: the resource's challenge must reach the IdP byte for byte.
+        if let Some(challenge) = challenge {
+            parse_claims(challenge)?;
+        }
+        return Ok(challenge.map(str::to_owned));
+    }
+    let mut claims = match challenge {
+        Some(challenge) => parse_claims(challenge)?,
+        None => Map::new(),
+    };
+    let access_token = claims
+        .entry("access_token")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !access_token.is_object() {
+        return Err(Error::InvalidArgument(
+            "the claims challenge's \"access_token\" member must be a JSON object".into(),
+        ));
+    }
+    if let Value::Object(access_token) = access_token {
+        access_token.insert("xms_cc".into(), serde_json::json!({ "values": capabilities }));
+    }
+    Ok(Some(Value::Object(claims).to_string()))
+}
+
+fn parse_claims(challenge: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str(challenge) {
+        Ok(Value::Object(claims)) => Ok(claims),
+        _ => Err(Error::InvalidArgument(
+            "the claims challenge must be a JSON object, as sent in the resource's WWW-Authenticate header"
+                .into(),
+        )),
+    }
+}
+
+/// The parameters of an authorization request (OIDC Core 3.1.2.1 with PKCE).
+pub(crate) struct AuthorizeRequest<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    /// Space separated, sorted.
+    pub scope: &'a str,
+    pub state: &'a str,
+    pub code_challenge: &'a str,
+    /// The hash of the flow's nonce, see [`nonce_hash`].
+    pub nonce: &'a str,
+    pub login_hint: Option<&'a str>,
+    pub prompt: Option<&'a str>,
+    pub domain_hint: Option<&'a str>,
+    pub claims: Option<&'a str>,
+    pub max_age: Option<u64>,
+    pub response_mode: Option<&'a str>,
+}
+
+/// The URL the user's browser visits to sign in: the authorization endpoint
+/// with the request's parameters, in MSAL Python's order. Optional ones are
+/// omitted when absent, never sent empty.
+pub(crate) fn authorize_url(endpoint: &Url, request: &AuthorizeRequest<'_>) -> Url {
+    let mut url = endpoint.clone();
+    let max_age = request.max_age.map(|m| m.to_string());
+    // MSAL Python puts its CCS routing hint in the query too; Entra uses it to route the request.
+    let anchor = request.login_hint.map(|hint| format!("UPN:{hint}"));
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("client_id", request.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", request.redirect_uri)
+            .append_pair("scope", request.scope)
+            .append_pair("state", request.state)
+            .append_pair("code_challenge", request.code_challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("nonce", request.nonce)
+            .append_pair("client_info", "1");
+        let optional = [
+            ("login_hint", request.login_hint),
+            ("X-AnchorMailbox", anchor.as_deref()),
+            ("prompt", request.prompt),
+            ("domain_hint", request.domain_hint),
+            ("claims", request.claims),
+            ("max_age", max_age.as_deref()),
+            ("response_mode", request.response_mode),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+    }
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwt_payloads_and_client_info_decode_and_junk_is_none() {
+        let payload = BASE64URL.encode(br#"{"sub":"s","tid":"t","n":1}"#);
+        let claims = decode_jwt_payload(&format!("eyJhbGciOiJub25lIn0.{payload}.sig")).unwrap();
+        assert_eq!(claims["sub"], "s");
+        // Padded payloads are accepted too.
+        let padded = base64::engine::general_purpose::URL_SAFE.encode(br#"{"a":"bc"}"#);
+        assert!(padded.ends_with('='));
+        assert!(decode_jwt_payload(&format!("h.{padded}.s")).is_some());
+        let not_object = BASE64URL.encode(b"[1,2]");
+        for junk in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "a.!!!.c",
+            &format!("a.{not_object}.c"),
+            "\u{0}.\u{ffff}.x",
+            "...",
+        ] {
+            assert!(decode_jwt_payload(junk).is_none(), "{junk:?}");
+        }
+        let info = BASE64URL.encode(br#"{"uid":"u-1","utid":"t-1"}"#);
+        assert_eq!(decode_client_info(&info), Some(("u-1".into(), "t-1".into())));
+        assert_eq!(decode_client_info(&BASE64URL.encode(br#"{"uid":"u"}"#)), None);
+        assert_eq!(decode_client_info("%%%"), None);
+    }
+
+    #[test]
+    fn pkce_state_and_nonce() {
+        let verifier = new_code_verifier();
+        assert_eq!(verifier.len(), 43);
+        assert!(
+            verifier
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(verifier, new_code_verifier());
+        // RFC 7636 appendix B.
+        assert_eq!(
+            code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(
+            nonce_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(random_urlsafe(16).len(), 22);
+    }
+
+    #[test]
+    fn claims_merge_capabilities_like_msal() {
+        assert_eq!(merge_claims(&[], None).unwrap(), None);
+        assert_eq!(
+            merge_claims(&[], Some(r#"{"id_token":{"auth_time":null}}"#))
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"id_token":{"auth_time":null}}"#)
+        );
+        let caps = vec!["cp1".to_owned()];
+        assert_eq!(
+            merge_claims(&caps, None).unwrap().as_deref(),
+            Some(r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#)
+        );
+        let merged = merge_claims(&caps, Some(r#"{"access_token":{"nbf":{"essential":true}}}"#))
+            .unwrap()
+            .unwrap();
+        let merged: Value = serde_json::from_str(&merged).unwrap();
+        assert_eq!(merged["access_token"]["nbf"]["essential"], true);
+        assert_eq!(merged["access_token"]["xms_cc"]["values"][0], "cp1");
+        assert!(matches!(
+            merge_claims(&[], Some("not json")),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(merge_claims(&caps, Some(r#"{"access_token":1}"#)).is_err());
+    }
 
     #[test]
     fn token_response_accepts_numbers_and_numeric_strings() {

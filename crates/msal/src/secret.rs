@@ -61,6 +61,31 @@ impl PartialEq for AccessToken {
 
 impl Eq for AccessToken {}
 
+/// An ID token: the identity provider's signed statement of who signed in.
+/// It is a credential for some APIs (e.g. as `id_token_hint`), so it is
+/// redacted like the other tokens; its decoded claims are in
+/// [`IdTokenClaims`](crate::result::IdTokenClaims).
+#[derive(Clone)]
+pub struct IdToken(SecretString);
+
+impl IdToken {
+    /// Wraps a token string.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(SecretString::from(token.into()))
+    }
+
+    /// The raw JWT.
+    pub fn secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdToken({REDACTED})")
+    }
+}
+
 /// A secret held in the token cache (access, refresh and ID tokens). It is
 /// written to the serialized cache as a plain string, as every MSAL does, and
 /// redacted everywhere else.
@@ -110,9 +135,13 @@ mod tests {
         let s = ClientSecret::new("p@ssw0rd-value");
         let t = AccessToken::new("eyJhbGciOi.payload.sig");
         let c = CachedSecret::new("refresh-token-value");
-        let all = format!("{s:?} {t:?} {c:?} {:?}", Some(&t));
+        let i = IdToken::new("eyJ.idtoken-payload.sig");
+        let all = format!("{s:?} {t:?} {c:?} {i:?} {:?}", Some(&t));
         assert!(
-            !all.contains("p@ssw0rd") && !all.contains("payload") && !all.contains("refresh-token-value"),
+            !all.contains("p@ssw0rd")
+                && !all.contains("payload")
+                && !all.contains("refresh-token-value")
+                && !all.contains("idtoken-payload"),
             "{all}"
         );
         assert_eq!(s.expose_secret(), "p@ssw0rd-value");

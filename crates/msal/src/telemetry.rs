@@ -15,6 +15,10 @@ pub enum ApiId {
     AcquireTokenByRefreshToken = 85,
     /// `acquire_token_for_client`.
     AcquireTokenForClient = 730,
+    /// `acquire_token_by_auth_code_flow`.
+    AcquireTokenByAuthCode = 832,
+    /// `acquire_token_interactive`.
+    AcquireTokenInteractive = 169,
 }
 
 /// Why a request went to the network instead of the cache.

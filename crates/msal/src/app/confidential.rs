@@ -3,14 +3,17 @@
 
 use std::sync::Arc;
 
+use crate::account::{self, Account};
 use crate::authority::Authority;
 use crate::cache::TokenCache;
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
+use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::{self, ClientCredentialsOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
 use crate::secret::ClientSecret;
+use crate::telemetry::ApiId;
 
 use super::{ClientCore, CoreBuilder};
 
@@ -73,6 +76,52 @@ impl ConfidentialClientApplication {
     {
         client_credentials::acquire(&self.core, &self.credential, scopes, options).await
     }
+
+    /// Starts an authorization code flow to sign a user in to this web app;
+    /// see [`PublicClientApplication::initiate_auth_code_flow`](crate::PublicClientApplication::initiate_auth_code_flow).
+    /// Keep the flow in the user's session until the redirect arrives.
+    pub async fn initiate_auth_code_flow<I, S>(
+        &self,
+        scopes: I,
+        redirect_uri: &str,
+        options: &AuthCodeFlowOptions,
+    ) -> Result<AuthCodeFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        auth_code::initiate(&self.core, scopes, redirect_uri, options).await
+    }
+
+    /// Completes an authorization code flow, authenticating with the
+    /// application's credential; see
+    /// [`PublicClientApplication::acquire_token_by_auth_code_flow`](crate::PublicClientApplication::acquire_token_by_auth_code_flow).
+    pub async fn acquire_token_by_auth_code_flow(
+        &self,
+        flow: &AuthCodeFlow,
+        auth_response: &AuthResponse,
+    ) -> Result<AuthenticationResult> {
+        auth_code::acquire(
+            &self.core,
+            Some(&self.credential),
+            flow,
+            auth_response,
+            ApiId::AcquireTokenByAuthCode,
+        )
+        .await
+    }
+
+    /// The accounts in the cache for this application's cloud, one per user,
+    /// optionally only those with this username (case-insensitive).
+    pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
+        account::get_accounts(&self.core, username)
+    }
+
+    /// Signs the account out of this application and forgets it; see
+    /// [`PublicClientApplication::remove_account`](crate::PublicClientApplication::remove_account).
+    pub fn remove_account(&self, account: &Account) {
+        account::remove_account(&self.core, account);
+    }
 }
 
 impl std::fmt::Debug for ConfidentialClientApplication {
@@ -108,6 +157,17 @@ impl ConfidentialClientApplicationBuilder {
     /// (default on). Turn off for hosts that do not serve it.
     pub fn instance_discovery(mut self, enabled: bool) -> Self {
         self.core.instance_discovery(enabled);
+        self
+    }
+
+    /// Capabilities the client declares to the identity provider, such as `cp1`.
+    pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.core
+            .client_capabilities(capabilities.into_iter().map(Into::into).collect());
         self
     }
 

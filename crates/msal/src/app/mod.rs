@@ -1,17 +1,20 @@
-//! Applications: the public types ([`ConfidentialClientApplication`]) are
-//! thin handles over one shared core that owns the client id, authority,
-//! transport, cache and telemetry. Flows in [`crate::flows`] work on the core.
+//! Applications: the public types ([`PublicClientApplication`] and
+//! [`ConfidentialClientApplication`]) are thin handles over one shared core
+//! that owns the client id, authority, transport, cache and telemetry. Flows
+//! in [`crate::flows`] work on the core.
 
 mod confidential;
+mod public;
 mod single_flight;
 
 pub use confidential::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
+pub use public::{PublicClientApplication, PublicClientApplicationBuilder};
 
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::authority::Authority;
+use crate::authority::{self, Authority};
 use crate::cache::TokenCache;
 use crate::discovery::{self, AuthorityMetadata};
 use crate::error::{Error, Result};
@@ -29,6 +32,8 @@ pub(crate) struct ClientCore {
     pub client_id: String,
     pub authority: Authority,
     pub instance_discovery: bool,
+    /// Capabilities the client declares (e.g. `cp1` for CAE), sent in `claims`.
+    pub client_capabilities: Vec<String>,
     pub http: Arc<dyn HttpClient>,
     pub cache: TokenCache,
     pub telemetry: Telemetry,
@@ -55,6 +60,36 @@ impl ClientCore {
         (!multi_tenant).then(|| (self.authority.host().to_ascii_lowercase(), tenant.to_owned()))
     }
 
+    /// The cache `environment` of this application's authority: its host.
+    pub(crate) fn environment(&self) -> String {
+        match self.metadata.get() {
+            Some(metadata) => metadata.environment.clone(),
+            None => self.authority.host().to_ascii_lowercase(),
+        }
+    }
+
+    /// Other hosts of the authority's cloud, where an older cache may have
+    /// put its entries: the known Microsoft clouds' aliases, and those
+    /// instance discovery reported. None when instance discovery is off, as
+    /// in MSAL Python (the authority is then the developer's own business).
+    pub(crate) fn environment_aliases(&self) -> Vec<String> {
+        if !self.instance_discovery {
+            return Vec::new();
+        }
+        let environment = self.environment();
+        let mut aliases = authority::known_aliases(&environment);
+        if let Some(metadata) = self.metadata.get() {
+            for alias in &metadata.aliases {
+                if !alias.eq_ignore_ascii_case(&environment)
+                    && !aliases.iter().any(|a| a.eq_ignore_ascii_case(alias))
+                {
+                    aliases.push(alias.to_ascii_lowercase());
+                }
+            }
+        }
+        aliases
+    }
+
     /// The authority's endpoints, discovering them on first use. A failed
     /// discovery is not remembered, so the next call tries again.
     pub(crate) async fn metadata(&self, correlation_id: &str) -> Result<&AuthorityMetadata> {
@@ -76,6 +111,7 @@ pub(crate) struct CoreBuilder {
     client_id: String,
     authority: Option<Result<Authority>>,
     instance_discovery: bool,
+    client_capabilities: Vec<String>,
     http: Option<Arc<dyn HttpClient>>,
     cache: Option<TokenCache>,
 }
@@ -86,6 +122,7 @@ impl CoreBuilder {
             client_id: client_id.into(),
             authority: None,
             instance_discovery: true,
+            client_capabilities: Vec::new(),
             http: None,
             cache: None,
         }
@@ -97,6 +134,15 @@ impl CoreBuilder {
 
     pub(crate) fn instance_discovery(&mut self, enabled: bool) {
         self.instance_discovery = enabled;
+    }
+
+    pub(crate) fn client_capabilities(&mut self, capabilities: Vec<String>) {
+        // Blank entries would only produce an odd `claims` parameter.
+        self.client_capabilities = capabilities
+            .into_iter()
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
     }
 
     pub(crate) fn http_client(&mut self, http: Arc<dyn HttpClient>) {
@@ -124,6 +170,7 @@ impl CoreBuilder {
             client_id,
             authority,
             instance_discovery: self.instance_discovery,
+            client_capabilities: self.client_capabilities,
             http,
             cache: self.cache.unwrap_or_default(),
             telemetry: Telemetry::default(),

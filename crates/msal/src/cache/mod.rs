@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::Serialize;
 
 use crate::error::CacheError;
-pub(crate) use schema::AccessTokenEntry;
+pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
 
 /// An access token is treated as expired this many seconds before it does,
@@ -31,6 +31,22 @@ pub struct TokenCache {
 struct State {
     data: CacheData,
     changed: bool,
+}
+
+/// `authority_type` of accounts signed in through Entra ID (work, school and
+/// personal Microsoft accounts).
+pub(crate) const AUTHORITY_TYPE_MSSTS: &str = "MSSTS";
+/// `authority_type` of accounts signed in through AD FS.
+pub(crate) const AUTHORITY_TYPE_ADFS: &str = "ADFS";
+
+/// Everything one token response adds to the cache, as MSAL Python's
+/// `TokenCache.add` writes it: each entry replaces the one with its key.
+pub(crate) struct CacheWrite {
+    pub access_token: Option<AccessTokenEntry>,
+    pub refresh_token: Option<RefreshTokenEntry>,
+    pub id_token: Option<IdTokenEntry>,
+    pub account: Option<AccountEntry>,
+    pub app_metadata: AppMetadataEntry,
 }
 
 /// What identifies an access token besides its scopes.
@@ -131,22 +147,122 @@ impl TokenCache {
 
     /// Stores an access token (replacing the one with the same key) and the
     /// app's metadata entry, as MSAL Python's `TokenCache.add` does for an
-    /// app-only token response.
+    /// app-only token response. Flows go through [`add`](Self::add).
+    #[cfg(test)]
     pub(crate) fn add_access_token(&self, entry: AccessTokenEntry) {
-        let key = key::access_token(
-            entry.home_account_id.as_deref(),
-            &entry.environment,
-            &entry.client_id,
-            &entry.realm,
-            &entry.target,
-        );
-        let app_key = key::app_metadata(&entry.environment, &entry.client_id);
+        let app_metadata = AppMetadataEntry {
+            client_id: entry.client_id.clone(),
+            environment: entry.environment.clone(),
+            ..Default::default()
+        };
+        self.add(CacheWrite {
+            access_token: Some(entry),
+            refresh_token: None,
+            id_token: None,
+            account: None,
+            app_metadata,
+        });
+    }
+
+    /// Stores the entries of one token response under one lock, so readers
+    /// never see an account without its tokens.
+    pub(crate) fn add(&self, write: CacheWrite) {
         let mut state = self.write();
-        let metadata = state.data.app_metadata.entry(app_key).or_default();
-        metadata.client_id.clone_from(&entry.client_id);
-        metadata.environment.clone_from(&entry.environment);
-        state.data.access_tokens.insert(key, entry);
+        let data = &mut state.data;
+        if let Some(entry) = write.access_token {
+            let key = key::access_token(
+                entry.home_account_id.as_deref(),
+                &entry.environment,
+                &entry.client_id,
+                &entry.realm,
+                &entry.target,
+            );
+            data.access_tokens.insert(key, entry);
+        }
+        if let Some(entry) = write.account {
+            let key = key::account(entry.home_account_id.as_deref(), &entry.environment, &entry.realm);
+            data.accounts.insert(key, entry);
+        }
+        if let Some(entry) = write.id_token {
+            let key = key::id_token(
+                entry.home_account_id.as_deref(),
+                &entry.environment,
+                &entry.client_id,
+                &entry.realm,
+            );
+            data.id_tokens.insert(key, entry);
+        }
+        if let Some(entry) = write.refresh_token {
+            let key = key::refresh_token(
+                entry.home_account_id.as_deref(),
+                &entry.environment,
+                &entry.client_id,
+                entry.target.as_deref(),
+            );
+            data.refresh_tokens.insert(key, entry);
+        }
+        let entry = write.app_metadata;
+        let key = key::app_metadata(&entry.environment, &entry.client_id);
+        data.app_metadata.insert(key, entry);
         state.changed = true;
+    }
+
+    /// The `Account` entries of `environment` whose authority type is one
+    /// this library signs in with (Entra ID or AD FS). A linear scan: the
+    /// account section is small, and an index can replace it without
+    /// changing callers.
+    pub(crate) fn accounts(&self, environment: &str) -> Vec<AccountEntry> {
+        self.read()
+            .data
+            .accounts
+            .values()
+            .filter(|a| a.environment.eq_ignore_ascii_case(environment))
+            .filter(|a| [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&a.authority_type.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Signs an account out of `client_id` and forgets it, as MSAL Python's
+    /// `remove_account` does, in every realm of `environment`: the refresh
+    /// tokens of this client and of its family (other apps' own refresh
+    /// tokens stay, so their single sign-on keeps working), every access
+    /// token, ID token and account entry of the home account. Returns whether
+    /// anything was removed.
+    pub(crate) fn remove_account(&self, environment: &str, home_account_id: &str, client_id: &str) -> bool {
+        let mut state = self.write();
+        let data = &mut state.data;
+        let owned = |hid: &Option<String>, env: &str| {
+            hid.as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
+                && env.eq_ignore_ascii_case(environment)
+        };
+        let family = data
+            .app_metadata
+            .get(&key::app_metadata(environment, client_id))
+            .and_then(|m| m.family_id.clone())
+            .filter(|f| !f.is_empty());
+        let before =
+            data.refresh_tokens.len() + data.access_tokens.len() + data.id_tokens.len() + data.accounts.len();
+        data.refresh_tokens.retain(|_, rt| {
+            let mine =
+                rt.client_id.eq_ignore_ascii_case(client_id) || (family.is_some() && rt.family_id == family);
+            !(mine && owned(&rt.home_account_id, &rt.environment))
+        });
+        // Every client's access tokens go: without this client's refresh token the
+        // account is signed out here, and other apps keep their refresh tokens anyway.
+        data.access_tokens
+            .retain(|_, at| !owned(&at.home_account_id, &at.environment));
+        data.id_tokens
+            .retain(|_, idt| !owned(&idt.home_account_id, &idt.environment));
+        data.accounts
+            .retain(|_, account| !owned(&account.home_account_id, &account.environment));
+        let after =
+            data.refresh_tokens.len() + data.access_tokens.len() + data.id_tokens.len() + data.accounts.len();
+        let removed = after < before;
+        if removed {
+            state.changed = true;
+        }
+        removed
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -167,6 +283,7 @@ impl std::fmt::Debug for TokenCache {
         f.debug_struct("TokenCache")
             .field("access_tokens", &state.data.access_tokens.len())
             .field("refresh_tokens", &state.data.refresh_tokens.len())
+            .field("id_tokens", &state.data.id_tokens.len())
             .field("accounts", &state.data.accounts.len())
             .finish()
     }

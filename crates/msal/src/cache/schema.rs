@@ -165,6 +165,44 @@ pub(crate) mod key {
         ])
     }
 
+    /// Refresh tokens are not tenant-specific: the realm slot stays empty.
+    pub(crate) fn refresh_token(
+        home_account_id: Option<&str>,
+        environment: &str,
+        client_id: &str,
+        target: Option<&str>,
+    ) -> String {
+        join(&[
+            home_account_id.unwrap_or_default(),
+            environment,
+            "RefreshToken",
+            client_id,
+            "",
+            target.unwrap_or_default(),
+        ])
+    }
+
+    /// The schema keeps an (always empty) target slot at the end.
+    pub(crate) fn id_token(
+        home_account_id: Option<&str>,
+        environment: &str,
+        client_id: &str,
+        realm: &str,
+    ) -> String {
+        join(&[
+            home_account_id.unwrap_or_default(),
+            environment,
+            "IdToken",
+            client_id,
+            realm,
+            "",
+        ])
+    }
+
+    pub(crate) fn account(home_account_id: Option<&str>, environment: &str, realm: &str) -> String {
+        join(&[home_account_id.unwrap_or_default(), environment, realm])
+    }
+
     /// Not lowercased: MSAL Python does not lowercase this one.
     pub(crate) fn app_metadata(environment: &str, client_id: &str) -> String {
         format!("appmetadata-{environment}-{client_id}")

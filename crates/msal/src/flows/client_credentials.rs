@@ -10,8 +10,7 @@ use crate::secret::AccessToken;
 use crate::telemetry::{ApiId, RefreshReason};
 use crate::time::{from_epoch, now_epoch};
 
-/// Lifetime assumed when the identity provider omits `expires_in` (RFC 6749 allows it; MSAL uses 600 s).
-const DEFAULT_EXPIRES_IN: u64 = 600;
+use super::tokens::{self, Issued};
 
 /// Options of [`acquire_token_for_client_with`](crate::ConfidentialClientApplication::acquire_token_for_client_with).
 #[derive(Clone, Debug, Default)]
@@ -164,6 +163,10 @@ async fn request(
         .add("grant_type", "client_credentials")
         .add("scope", &cache::target(scopes))
         .add("client_info", "1");
+    let form = match oauth2::merge_claims(&core.client_capabilities, None)? {
+        Some(claims) => form.add("claims", &claims),
+        None => form,
+    };
     let form = credential.apply(form);
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "requesting an app token");
     let response =
@@ -180,53 +183,15 @@ async fn request(
             return Err(e);
         }
     };
-    let Some(access_token) = response.access_token.as_ref() else {
-        return Err(Error::InvalidResponse {
-            endpoint: metadata.token_endpoint.to_string(),
-            status: 200,
-            reason: "the token response has no access_token".into(),
-        });
+    let issued = Issued {
+        core,
+        metadata,
+        requested: scopes,
+        grant_type: "client_credentials",
+        correlation_id,
     };
-
-    let now = now_epoch();
-    let expires_in = response
-        .expires_in
-        .or_else(|| response.expires_on.map(|on| on.saturating_sub(now)))
-        .unwrap_or(DEFAULT_EXPIRES_IN);
-    let ext_expires_in = response.ext_expires_in.unwrap_or(expires_in);
-    // The cache target is what the IdP granted when it says so, else what was asked.
-    let granted: Vec<String> = match &response.scope {
-        Some(scope) if !scope.trim().is_empty() => scope.split_whitespace().map(str::to_owned).collect(),
-        _ => scopes.to_vec(),
-    };
-    let token_type = response.token_type.clone().unwrap_or_else(|| "Bearer".to_owned());
-    let entry = AccessTokenEntry {
-        credential_type: "AccessToken".to_owned(),
-        secret: access_token.clone(),
-        home_account_id: None,
-        environment: metadata.environment.clone(),
-        client_id: core.client_id.clone(),
-        target: cache::target(&granted),
-        realm: metadata.realm.clone(),
-        token_type: Some(token_type.clone()),
-        cached_at: now,
-        expires_on: now + expires_in,
-        extended_expires_on: Some(now + ext_expires_in),
-        refresh_on: response.refresh_in.map(|r| now + r),
-        extra: Default::default(),
-    };
-    core.cache.add_access_token(entry);
-    Ok(AuthenticationResult {
-        access_token: AccessToken::new(access_token.expose()),
-        token_type,
-        expires_on: from_epoch(now + expires_in),
-        extended_expires_on: Some(from_epoch(now + ext_expires_in)),
-        refresh_on: response.refresh_in.map(|r| from_epoch(now + r)),
-        scopes: granted,
-        token_source: TokenSource::IdentityProvider,
-        tenant_id: Some(metadata.realm.clone()),
-        correlation_id: Some(correlation_id.to_owned()),
-    })
+    // App tokens carry no ID token to decode or validate.
+    tokens::save(&issued, response, None)
 }
 
 fn from_cache(entry: AccessTokenEntry) -> AuthenticationResult {
@@ -240,5 +205,8 @@ fn from_cache(entry: AccessTokenEntry) -> AuthenticationResult {
         token_source: TokenSource::Cache,
         tenant_id: Some(entry.realm),
         correlation_id: None,
+        id_token: None,
+        id_token_claims: None,
+        account: None,
     }
 }

@@ -1,13 +1,57 @@
 //! Flows: one module per OAuth2 grant, each a short sequence of cache
 //! lookups and protocol calls over the application core.
 
+pub mod auth_code;
 pub mod client_credentials;
+pub(crate) mod tokens;
 
 use crate::error::{Error, Result};
+
+/// The OpenID Connect scopes every user flow asks for, as MSAL does: `openid`
+/// and `profile` for the ID token and account, `offline_access` for the
+/// refresh token that silent calls need. Callers may not pass them.
+pub(crate) const RESERVED_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
 /// Checks and normalizes caller scopes: trimmed, non-empty, no whitespace
 /// inside, duplicates removed, original order kept.
 pub(crate) fn normalize_scopes<I, S>(scopes: I) -> Result<Vec<String>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let out = normalize_scope_list(scopes)?;
+    if out.is_empty() {
+        return Err(Error::InvalidArgument("at least one scope is required".into()));
+    }
+    Ok(out)
+}
+
+/// The scopes a user flow sends: the caller's (normalized; none at all just
+/// signs the user in) plus [`RESERVED_SCOPES`]. Passing a reserved scope is
+/// an error, as in MSAL Python: the library adds them, and an app that
+/// thinks it controls them would wonder where its refresh token went.
+/// Compared case-insensitively, so `OpenID` cannot sneak in a duplicate.
+pub(crate) fn decorate_scopes<I, S>(scopes: I) -> Result<Vec<String>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out = normalize_scope_list(scopes)?;
+    let reserved: Vec<&String> = out
+        .iter()
+        .filter(|s| RESERVED_SCOPES.iter().any(|r| r.eq_ignore_ascii_case(s)))
+        .collect();
+    if !reserved.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "scopes {reserved:?} are reserved: the library always adds {RESERVED_SCOPES:?} \
+             to user sign-ins, so pass only the scopes of the API you call"
+        )));
+    }
+    out.extend(RESERVED_SCOPES.iter().map(|s| (*s).to_owned()));
+    Ok(out)
+}
+
+fn normalize_scope_list<I, S>(scopes: I) -> Result<Vec<String>>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
@@ -27,9 +71,6 @@ where
             out.push(scope.to_owned());
         }
     }
-    if out.is_empty() {
-        return Err(Error::InvalidArgument("at least one scope is required".into()));
-    }
     Ok(out)
 }
 
@@ -43,5 +84,28 @@ mod tests {
         assert!(normalize_scopes(Vec::<String>::new()).is_err());
         assert!(normalize_scopes([""]).is_err());
         assert!(normalize_scopes(["a b"]).is_err());
+    }
+
+    #[test]
+    fn user_scopes_are_decorated_and_reserved_ones_refused() {
+        assert_eq!(
+            decorate_scopes(["User.Read", "Mail.Read"]).unwrap(),
+            vec!["User.Read", "Mail.Read", "openid", "profile", "offline_access"]
+        );
+        // No scope at all signs the user in (ID token only).
+        assert_eq!(
+            decorate_scopes(Vec::<String>::new()).unwrap(),
+            vec!["openid", "profile", "offline_access"]
+        );
+        for reserved in ["openid", "profile", "offline_access", "OpenID"] {
+            match decorate_scopes(["User.Read", reserved]) {
+                Err(Error::InvalidArgument(message)) => {
+                    assert!(message.contains("reserved"), "{message}");
+                    assert!(message.contains(reserved), "{message}");
+                }
+                other => panic!("{reserved}: {other:?}"),
+            }
+        }
+        assert!(decorate_scopes(["a b"]).is_err());
     }
 }

@@ -1,0 +1,281 @@
+//! Accounts: the users who signed in through this application, as the token
+//! cache remembers them. [`Account`] is what [`get_accounts`] returns and
+//! [`remove_account`] takes, on both application types.
+//!
+//! [`get_accounts`]: crate::PublicClientApplication::get_accounts
+//! [`remove_account`]: crate::PublicClientApplication::remove_account
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::ClientCore;
+use crate::cache::AccountEntry;
+
+/// A user known to the token cache. Serializable, so a web app can keep the
+/// signed-in account in its session; it holds no secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Account {
+    /// The account's id in its home tenant, `uid.utid` (object id and tenant
+    /// id), the same in every tenant the user visits and in every MSAL.
+    pub home_account_id: String,
+    /// The cloud host the account signed in to, e.g. `login.microsoftonline.com`.
+    pub environment: String,
+    /// The sign-in name (`preferred_username`, else `upn`); empty when the ID
+    /// token carried neither (the `profile` scope was not granted).
+    pub username: String,
+    /// The user's object id in the tenant of [`realm`](Self::realm) (`oid`, else `sub`).
+    pub local_account_id: Option<String>,
+    /// The tenant the account entry is for (the cache realm).
+    pub realm: String,
+    /// `MSSTS` for Entra ID, `ADFS` for AD FS.
+    pub authority_type: String,
+    /// The grant that first established the account, e.g. `authorization_code`.
+    pub account_source: Option<String>,
+}
+
+impl Account {
+    pub(crate) fn from_entry(entry: AccountEntry) -> Option<Self> {
+        Some(Self {
+            // An entry without a home account id (another SDK's leftover) cannot be
+            // looked up or removed by account, so it is not listed.
+            home_account_id: entry.home_account_id.filter(|h| !h.is_empty())?,
+            environment: entry.environment,
+            username: entry.username,
+            local_account_id: entry.local_account_id,
+            realm: entry.realm,
+            authority_type: entry.authority_type,
+            account_source: entry.account_source,
+        })
+    }
+}
+
+/// The accounts of the application's cloud, one per home account, optionally
+/// only those whose username matches (case-insensitively, as federated
+/// usernames come back in mixed case). Like MSAL Python: the authority's
+/// host first and, when it has none, the first alias of the same cloud that
+/// has some. Accounts are not filtered by client: every MSAL app sharing the
+/// cache sees them, and silent calls for an account without this client's
+/// tokens simply fail over to interaction.
+pub(crate) fn get_accounts(core: &ClientCore, username: Option<&str>) -> Vec<Account> {
+    let mut entries = core.cache.accounts(&core.environment());
+    if entries.is_empty() {
+        for alias in core.environment_aliases() {
+            entries = core.cache.accounts(&alias);
+            if !entries.is_empty() {
+                break;
+            }
+        }
+    }
+    // One account per home account: an account that visited several tenants
+    // has an entry per realm, and the last one stands for it, as in MSAL Python.
+    let mut accounts: Vec<Account> = Vec::new();
+    for account in entries.into_iter().filter_map(Account::from_entry) {
+        match accounts
+            .iter_mut()
+            .find(|a| a.home_account_id == account.home_account_id)
+        {
+            Some(existing) => *existing = account,
+            None => accounts.push(account),
+        }
+    }
+    if let Some(username) = username {
+        accounts.retain(|a| a.username.to_lowercase() == username.to_lowercase());
+    }
+    accounts
+}
+
+/// Signs `account` out of this application and forgets it; see
+/// [`PublicClientApplication::remove_account`](crate::PublicClientApplication::remove_account)
+/// for what is removed.
+pub(crate) fn remove_account(core: &ClientCore, account: &Account) {
+    let removed = core
+        .cache
+        .remove_account(&account.environment, &account.home_account_id, &core.client_id);
+    tracing::debug!(client_id = %core.client_id, removed, "account removed from the cache");
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::testing::{AUTHORITY, CLIENT_ID, ENVIRONMENT, FakeIdp, TENANT_ID};
+    use crate::{PublicClientApplication, TokenCache};
+
+    const ALICE: &str = "alice-oid.72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const BOB: &str = "bob-oid.72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const FAMILY_APP: &str = "family-app-client-id";
+    const OTHER_APP: &str = "unrelated-client-id";
+    const GUEST_TENANT: &str = "guest-tenant-id";
+
+    fn account(hid: &str, env: &str, realm: &str, username: &str) -> (String, Value) {
+        (
+            format!("{hid}-{env}-{realm}"),
+            json!({
+                "home_account_id": hid, "environment": env, "realm": realm,
+                "local_account_id": hid.split('.').next(), "username": username,
+                "authority_type": "MSSTS", "account_source": "authorization_code",
+            }),
+        )
+    }
+
+    fn rt(hid: &str, client_id: &str, family: Option<&str>) -> (String, Value) {
+        let mut entry = json!({
+            "credential_type": "RefreshToken", "secret": format!("rt-{hid}-{client_id}"),
+            "home_account_id": hid, "environment": ENVIRONMENT, "client_id": client_id,
+            "target": "User.Read", "last_modification_time": "1000",
+        });
+        if let Some(family) = family {
+            entry["family_id"] = json!(family);
+        }
+        (
+            format!("{hid}-{ENVIRONMENT}-refreshtoken-{client_id}--user.read"),
+            entry,
+        )
+    }
+
+    fn at(hid: &str, client_id: &str, realm: &str) -> (String, Value) {
+        (
+            format!("{hid}-{ENVIRONMENT}-accesstoken-{client_id}-{realm}-user.read"),
+            json!({
+                "credential_type": "AccessToken", "secret": "at", "home_account_id": hid,
+                "environment": ENVIRONMENT, "client_id": client_id, "target": "User.Read",
+                "realm": realm, "token_type": "Bearer", "cached_at": "1000", "expires_on": "99999999999",
+            }),
+        )
+    }
+
+    fn idt(hid: &str, client_id: &str, realm: &str) -> (String, Value) {
+        (
+            format!("{hid}-{ENVIRONMENT}-idtoken-{client_id}-{realm}-"),
+            json!({
+                "credential_type": "IdToken", "secret": "eyJ.idt.sig", "home_account_id": hid,
+                "environment": ENVIRONMENT, "realm": realm, "client_id": client_id,
+            }),
+        )
+    }
+
+    fn section(entries: Vec<(String, Value)>) -> Value {
+        Value::Object(entries.into_iter().collect())
+    }
+
+    /// Alice signed in to this app (home and guest tenant), to a family app
+    /// and to an unrelated app; Bob to this app only; plus an app-only token.
+    fn shared_cache() -> TokenCache {
+        let (app_key, app_only) = at("", CLIENT_ID, TENANT_ID);
+        let mut app_only = app_only;
+        app_only["home_account_id"] = Value::Null;
+        let doc = json!({
+            "Account": section(vec![
+                account(ALICE, ENVIRONMENT, TENANT_ID, "Alice@Contoso.com"),
+                account(ALICE, ENVIRONMENT, GUEST_TENANT, "Alice@Contoso.com"),
+                account(BOB, ENVIRONMENT, TENANT_ID, "bob@contoso.com"),
+                {
+                    let (k, mut v) = account("adfs-user", ENVIRONMENT, "adfs", "x@fabrikam.com");
+                    v["authority_type"] = json!("CLOUDSHELL");
+                    (k, v)
+                },
+            ]),
+            "RefreshToken": section(vec![
+                rt(ALICE, CLIENT_ID, Some("1")),
+                rt(ALICE, FAMILY_APP, Some("1")),
+                rt(ALICE, OTHER_APP, None),
+                rt(BOB, CLIENT_ID, Some("1")),
+            ]),
+            "AccessToken": section(vec![
+                at(ALICE, CLIENT_ID, TENANT_ID),
+                at(ALICE, CLIENT_ID, GUEST_TENANT),
+                at(ALICE, OTHER_APP, TENANT_ID),
+                at(BOB, CLIENT_ID, TENANT_ID),
+                (app_key, app_only),
+            ]),
+            "IdToken": section(vec![
+                idt(ALICE, CLIENT_ID, TENANT_ID),
+                idt(ALICE, OTHER_APP, TENANT_ID),
+                idt(BOB, CLIENT_ID, TENANT_ID),
+            ]),
+            "AppMetadata": {
+                format!("appmetadata-{ENVIRONMENT}-{CLIENT_ID}"):
+                    {"client_id": CLIENT_ID, "environment": ENVIRONMENT, "family_id": "1"}
+            },
+        });
+        TokenCache::from_json(&doc.to_string()).unwrap()
+    }
+
+    fn app(cache: &TokenCache, authority: &str) -> PublicClientApplication {
+        PublicClientApplication::builder(CLIENT_ID)
+            .authority(authority)
+            .http_client(FakeIdp::new())
+            .token_cache(cache.clone())
+            .build()
+            .unwrap()
+    }
+
+    fn keys(json: &Value, section: &str) -> Vec<String> {
+        json[section].as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn accounts_are_grouped_by_home_account_and_filtered_by_username() {
+        let cache = shared_cache();
+        let app = app(&cache, AUTHORITY);
+        let accounts = app.get_accounts(None);
+        let mut hids: Vec<&str> = accounts.iter().map(|a| a.home_account_id.as_str()).collect();
+        hids.sort_unstable();
+        // Alice's two realms make one account; the CLOUDSHELL entry is not listed.
+        assert_eq!(hids, [ALICE, BOB]);
+        let alice = app.get_accounts(Some("alice@CONTOSO.com"));
+        assert_eq!(alice.len(), 1);
+        assert_eq!(alice[0].username, "Alice@Contoso.com");
+        assert_eq!(alice[0].environment, ENVIRONMENT);
+        assert!(app.get_accounts(Some("carol@contoso.com")).is_empty());
+        // Listing changes nothing.
+        assert!(!cache.has_state_changed());
+    }
+
+    #[test]
+    fn accounts_of_an_alias_host_are_found() {
+        let cache = shared_cache();
+        // login.windows.net is the same cloud as login.microsoftonline.com.
+        let app = app(&cache, "https://login.windows.net/contoso.onmicrosoft.com");
+        assert_eq!(app.get_accounts(None).len(), 2);
+        let no_discovery = PublicClientApplication::builder(CLIENT_ID)
+            .authority("https://login.windows.net/contoso.onmicrosoft.com")
+            .instance_discovery(false)
+            .http_client(FakeIdp::new())
+            .token_cache(cache)
+            .build()
+            .unwrap();
+        assert!(no_discovery.get_accounts(None).is_empty());
+    }
+
+    #[test]
+    fn remove_account_signs_out_of_this_app_and_its_family_only() {
+        let cache = shared_cache();
+        let app = app(&cache, AUTHORITY);
+        let alice = app.get_accounts(Some("alice@contoso.com")).remove(0);
+        app.remove_account(&alice);
+        assert!(cache.has_state_changed());
+        let json: Value = serde_json::from_str(&cache.serialize()).unwrap();
+        let rt_key = |hid: &str, client: &str| rt(hid, client, None).0.to_lowercase();
+        // This app's and its family's refresh tokens go; an unrelated app keeps its own.
+        let mut expected_rts = vec![rt_key(ALICE, OTHER_APP), rt_key(BOB, CLIENT_ID)];
+        expected_rts.sort();
+        assert_eq!(keys(&json, "RefreshToken"), expected_rts);
+        // Every access token, ID token and account entry of Alice goes, in every realm.
+        let mut expected_ats = vec![
+            at(BOB, CLIENT_ID, TENANT_ID).0.to_lowercase(),
+            at("", CLIENT_ID, TENANT_ID).0.to_lowercase(),
+        ];
+        expected_ats.sort();
+        assert_eq!(keys(&json, "AccessToken"), expected_ats);
+        assert_eq!(
+            keys(&json, "IdToken"),
+            [idt(BOB, CLIENT_ID, TENANT_ID).0.to_lowercase()]
+        );
+        assert_eq!(app.get_accounts(None).len(), 1);
+        assert_eq!(app.get_accounts(None)[0].home_account_id, BOB);
+        // Removing again changes nothing.
+        app.remove_account(&alice);
+        assert!(!cache.has_state_changed());
+    }
+}

@@ -1,0 +1,172 @@
+//! [`PublicClientApplication`]: desktop, mobile and command-line apps, which
+//! run on the user's device and cannot keep a secret.
+
+use std::sync::Arc;
+
+use crate::account::{self, Account};
+use crate::authority::Authority;
+use crate::cache::TokenCache;
+use crate::error::Result;
+use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
+use crate::http::HttpClient;
+use crate::result::AuthenticationResult;
+use crate::telemetry::ApiId;
+
+use super::{ClientCore, CoreBuilder};
+
+/// An application that signs users in without a credential of its own:
+/// build it once with [`builder`](Self::builder) and reuse it; clones share
+/// the cache and the discovered endpoints.
+#[derive(Clone)]
+pub struct PublicClientApplication {
+    core: Arc<ClientCore>,
+}
+
+impl PublicClientApplication {
+    /// Starts building an application with this client (application) id.
+    pub fn builder(client_id: impl Into<String>) -> PublicClientApplicationBuilder {
+        PublicClientApplicationBuilder {
+            core: CoreBuilder::new(client_id),
+        }
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.core.client_id
+    }
+
+    /// The authority tokens are requested from.
+    pub fn authority(&self) -> &Authority {
+        &self.core.authority
+    }
+
+    /// The token cache this application reads and writes.
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.core.cache
+    }
+
+    /// Starts an authorization code flow (with PKCE) for `scopes`, the
+    /// scopes of one API, such as `User.Read`. `openid`, `profile` and
+    /// `offline_access` are added, and passing them is an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    ///
+    /// Send the user to [`AuthCodeFlow::auth_uri`]; when the identity
+    /// provider redirects to `redirect_uri`, pass the flow and the redirect's
+    /// parameters to [`acquire_token_by_auth_code_flow`](Self::acquire_token_by_auth_code_flow).
+    pub async fn initiate_auth_code_flow<I, S>(
+        &self,
+        scopes: I,
+        redirect_uri: &str,
+        options: &AuthCodeFlowOptions,
+    ) -> Result<AuthCodeFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        auth_code::initiate(&self.core, scopes, redirect_uri, options).await
+    }
+
+    /// Completes an authorization code flow: checks `auth_response` against
+    /// `flow` (state, then the identity provider's error if any), redeems the
+    /// code, checks the ID token's nonce and `auth_time`, and caches the
+    /// tokens and the account.
+    pub async fn acquire_token_by_auth_code_flow(
+        &self,
+        flow: &AuthCodeFlow,
+        auth_response: &AuthResponse,
+    ) -> Result<AuthenticationResult> {
+        auth_code::acquire(
+            &self.core,
+            None,
+            flow,
+            auth_response,
+            ApiId::AcquireTokenByAuthCode,
+        )
+        .await
+    }
+
+    /// The accounts in the cache for this application's cloud, one per user,
+    /// optionally only those with this username (case-insensitive).
+    pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
+        account::get_accounts(&self.core, username)
+    }
+
+    /// Signs the account out of this application and forgets it: its refresh
+    /// tokens for this client (and its family), all its access tokens, ID
+    /// tokens and account entries. [`TokenCache::has_state_changed`] then
+    /// tells whether to persist the cache.
+    pub fn remove_account(&self, account: &Account) {
+        account::remove_account(&self.core, account);
+    }
+}
+
+impl std::fmt::Debug for PublicClientApplication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicClientApplication")
+            .field("client_id", &self.core.client_id)
+            .field("authority", &self.core.authority)
+            .finish()
+    }
+}
+
+/// Builds a [`PublicClientApplication`].
+pub struct PublicClientApplicationBuilder {
+    core: CoreBuilder,
+}
+
+impl PublicClientApplicationBuilder {
+    /// An Entra-style authority, `https://host/tenant`. Only `https` is accepted.
+    pub fn authority(mut self, authority: &str) -> Self {
+        self.core.authority(Authority::parse(authority));
+        self
+    }
+
+    /// A generic OpenID Connect authority (its issuer URL).
+    pub fn oidc_authority(mut self, issuer: &str) -> Self {
+        self.core.authority(Authority::oidc(issuer));
+        self
+    }
+
+    /// Whether to validate an unknown Entra host through instance discovery
+    /// (default on). Turn off for hosts that do not serve it.
+    pub fn instance_discovery(mut self, enabled: bool) -> Self {
+        self.core.instance_discovery(enabled);
+        self
+    }
+
+    /// Capabilities the client declares to the identity provider, such as
+    /// `cp1` (it handles claims challenges, so it can get long-lived CAE tokens).
+    pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.core
+            .client_capabilities(capabilities.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Uses this token cache (shared with whoever else holds a clone).
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.core.token_cache(cache);
+        self
+    }
+
+    /// Sends requests through this transport instead of the default one.
+    pub fn http_client(mut self, http: impl HttpClient) -> Self {
+        self.core.http_client(Arc::new(http));
+        self
+    }
+
+    /// Builds the application. Fails on an invalid authority or client id.
+    pub fn build(self) -> Result<PublicClientApplication> {
+        Ok(PublicClientApplication {
+            core: Arc::new(self.core.build()?),
+        })
+    }
+
+    /// Builds the application behind the blocking facade.
+    pub fn build_blocking(self) -> Result<crate::blocking::PublicClientApplication> {
+        crate::blocking::PublicClientApplication::new(self.build()?)
+    }
+}

@@ -1,0 +1,200 @@
+//! What a token response becomes, for every grant: its ID token decoded, its
+//! tokens, account and app metadata written to the cache exactly as MSAL
+//! Python's `TokenCache.add` writes them, and the [`AuthenticationResult`]
+//! handed back. Grants validate what is theirs to validate (nonce, max_age)
+//! between [`id_token_claims`] and [`save`], so nothing unchecked is cached.
+
+use crate::account::Account;
+use crate::app::ClientCore;
+use crate::cache::{
+    self, AUTHORITY_TYPE_ADFS, AUTHORITY_TYPE_MSSTS, AccessTokenEntry, AccountEntry, AppMetadataEntry,
+    CacheWrite, IdTokenEntry, RefreshTokenEntry,
+};
+use crate::discovery::AuthorityMetadata;
+use crate::error::{Error, Result};
+use crate::oauth2::{self, TokenResponse};
+use crate::result::{AuthenticationResult, IdTokenClaims, TokenSource};
+use crate::secret::{AccessToken, IdToken};
+use crate::time::{from_epoch, now_epoch};
+
+/// Lifetime assumed when the identity provider omits `expires_in` (RFC 6749 allows it; MSAL uses 600 s).
+pub(crate) const DEFAULT_EXPIRES_IN: u64 = 600;
+
+/// Grants after which MSAL Python records how the account was established.
+const ACCOUNT_SOURCES: [&str; 3] = [
+    "authorization_code",
+    "password",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
+
+/// The request a token response answers.
+pub(crate) struct Issued<'a> {
+    pub core: &'a ClientCore,
+    pub metadata: &'a AuthorityMetadata,
+    /// The scopes asked for: the cache target when the response names none.
+    pub requested: &'a [String],
+    pub grant_type: &'a str,
+    pub correlation_id: &'a str,
+}
+
+/// The claims of the response's ID token, if it has one. A token that does
+/// not decode is an error rather than a panic or a silently claim-less
+/// account: the account's identity comes from it.
+pub(crate) fn id_token_claims(response: &TokenResponse) -> Result<Option<IdTokenClaims>> {
+    let Some(id_token) = &response.id_token else {
+        return Ok(None);
+    };
+    oauth2::decode_jwt_payload(id_token.expose())
+        .map(|claims| Some(IdTokenClaims::new(claims)))
+        .ok_or_else(|| Error::InvalidIdToken("it is not a JWT with a JSON object payload".into()))
+}
+
+/// Caches what `response` carries and returns the result.
+pub(crate) fn save(
+    issued: &Issued<'_>,
+    response: TokenResponse,
+    claims: Option<IdTokenClaims>,
+) -> Result<AuthenticationResult> {
+    let Issued {
+        core,
+        metadata,
+        requested,
+        grant_type,
+        correlation_id,
+    } = issued;
+    let Some(access_token) = response.access_token.clone() else {
+        return Err(Error::InvalidResponse {
+            endpoint: metadata.token_endpoint.to_string(),
+            status: 200,
+            reason: "the token response has no access_token".into(),
+        });
+    };
+
+    let now = now_epoch();
+    let environment = metadata.environment.clone();
+    // MSAL Python's realm is the tenant segment of the token endpoint (the
+    // tenant id for a tenant authority, `common` for `common`), so caches
+    // written here and there find each other's entries.
+    let realm = metadata.realm.clone();
+    let expires_in = response
+        .expires_in
+        .or_else(|| response.expires_on.map(|on| on.saturating_sub(now)))
+        .unwrap_or(DEFAULT_EXPIRES_IN);
+    let ext_expires_in = response.ext_expires_in.unwrap_or(expires_in);
+    // The cache target is what the IdP granted when it says so, else what was asked.
+    let granted: Vec<String> = match &response.scope {
+        Some(scope) if !scope.trim().is_empty() => scope.split_whitespace().map(str::to_owned).collect(),
+        _ => requested.to_vec(),
+    };
+    let target = cache::target(&granted);
+    let token_type = response.token_type.clone().unwrap_or_else(|| "Bearer".to_owned());
+
+    // uid.utid from client_info; else the ID token's subject (AD FS sends no
+    // client_info); else no account at all (app-only tokens).
+    let from_client_info = response.client_info.as_deref().and_then(|info| {
+        let decoded = oauth2::decode_client_info(info);
+        if decoded.is_none() {
+            tracing::warn!("the token response's client_info does not decode; using the ID token's subject");
+        }
+        decoded
+    });
+    let home_account_id = match from_client_info {
+        Some((uid, utid)) => Some(format!("{uid}.{utid}")),
+        None => claims.as_ref().and_then(|c| c.subject()).map(str::to_owned),
+    };
+
+    let account = home_account_id.as_ref().map(|hid| AccountEntry {
+        home_account_id: Some(hid.clone()),
+        environment: environment.clone(),
+        realm: realm.clone(),
+        local_account_id: claims
+            .as_ref()
+            .and_then(|c| c.object_id().or_else(|| c.subject()))
+            .map(str::to_owned),
+        username: claims
+            .as_ref()
+            .and_then(|c| c.preferred_username().or_else(|| c.get_str("upn")))
+            .unwrap_or_default()
+            .to_owned(),
+        authority_type: if realm.eq_ignore_ascii_case("adfs") {
+            AUTHORITY_TYPE_ADFS
+        } else {
+            AUTHORITY_TYPE_MSSTS
+        }
+        .to_owned(),
+        account_source: ACCOUNT_SOURCES
+            .contains(grant_type)
+            .then(|| (*grant_type).to_owned()),
+        extra: Default::default(),
+    });
+
+    let write = CacheWrite {
+        access_token: Some(AccessTokenEntry {
+            credential_type: "AccessToken".to_owned(),
+            secret: access_token.clone(),
+            home_account_id: home_account_id.clone(),
+            environment: environment.clone(),
+            client_id: core.client_id.clone(),
+            target: target.clone(),
+            realm: realm.clone(),
+            token_type: Some(token_type.clone()),
+            cached_at: now,
+            expires_on: now + expires_in,
+            extended_expires_on: Some(now + ext_expires_in),
+            refresh_on: response.refresh_in.map(|r| now + r),
+            extra: Default::default(),
+        }),
+        id_token: response.id_token.as_ref().map(|id_token| IdTokenEntry {
+            credential_type: "IdToken".to_owned(),
+            secret: id_token.clone(),
+            home_account_id: home_account_id.clone(),
+            environment: environment.clone(),
+            realm: realm.clone(),
+            client_id: core.client_id.clone(),
+            extra: Default::default(),
+        }),
+        refresh_token: response
+            .refresh_token
+            .as_ref()
+            .map(|refresh_token| RefreshTokenEntry {
+                credential_type: "RefreshToken".to_owned(),
+                secret: refresh_token.clone(),
+                home_account_id: home_account_id.clone(),
+                environment: environment.clone(),
+                client_id: core.client_id.clone(),
+                target: Some(target.clone()),
+                last_modification_time: Some(now),
+                family_id: response.foci.clone(),
+                extra: Default::default(),
+            }),
+        account: account.clone(),
+        app_metadata: AppMetadataEntry {
+            client_id: core.client_id.clone(),
+            environment: environment.clone(),
+            family_id: response.foci.clone(),
+            extra: Default::default(),
+        },
+    };
+    core.cache.add(write);
+
+    Ok(AuthenticationResult {
+        access_token: AccessToken::new(access_token.expose()),
+        token_type,
+        expires_on: from_epoch(now + expires_in),
+        extended_expires_on: Some(from_epoch(now + ext_expires_in)),
+        refresh_on: response.refresh_in.map(|r| from_epoch(now + r)),
+        scopes: granted,
+        token_source: TokenSource::IdentityProvider,
+        // The tenant that issued the token, even when the authority was `common`.
+        tenant_id: Some(
+            claims
+                .as_ref()
+                .and_then(|c| c.tenant_id())
+                .map_or(realm, str::to_owned),
+        ),
+        correlation_id: Some((*correlation_id).to_owned()),
+        id_token: response.id_token.as_ref().map(|t| IdToken::new(t.expose())),
+        id_token_claims: claims,
+        account: account.and_then(Account::from_entry),
+    })
+}
