@@ -13,6 +13,7 @@ use crate::cache::TokenCache;
 use crate::error::{Error, Result};
 use crate::flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::ClientCredentialsOptions;
+use crate::flows::interactive::InteractiveOptions;
 use crate::result::AuthenticationResult;
 
 /// The blocking form of [`crate::ConfidentialClientApplication`]. Build it
@@ -160,6 +161,22 @@ impl PublicClientApplication {
         block_on(
             &self.runtime,
             self.inner.acquire_token_by_auth_code_flow(flow, auth_response),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_interactive`].
+    pub fn acquire_token_interactive<I, S>(
+        &self,
+        scopes: I,
+        options: &InteractiveOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_interactive(scopes, options),
         )?
     }
 

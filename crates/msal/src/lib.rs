@@ -64,6 +64,8 @@ pub use credential::ClientCredential;
 pub use error::{CacheError, Error, Result, ServiceError, TransportError};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;
+pub use flows::interactive::InteractiveOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
+pub use loopback::{BrowserLauncher, ResponsePages};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
 pub use secret::{AccessToken, ClientSecret, IdToken};

@@ -8,6 +8,7 @@ use crate::authority::Authority;
 use crate::cache::TokenCache;
 use crate::error::Result;
 use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
+use crate::flows::interactive::{self, InteractiveOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
 use crate::telemetry::ApiId;
@@ -83,6 +84,29 @@ impl PublicClientApplication {
             ApiId::AcquireTokenByAuthCode,
         )
         .await
+    }
+
+    /// Signs a user in through the browser: listens on a loopback port,
+    /// opens the authorization URI (in the system browser, or through the
+    /// launcher in `options`), waits for the redirect and redeems the code.
+    /// The tokens and the account land in the cache, so later calls can be
+    /// silent.
+    ///
+    /// Fails with [`Error::InteractionTimeout`](crate::Error::InteractionTimeout)
+    /// when the user does not finish within `options.timeout`, and with
+    /// [`Error::Service`](crate::Error::Service) when the identity provider
+    /// answers with an error (the user declined, `prompt=none` without a
+    /// session, ...).
+    pub async fn acquire_token_interactive<I, S>(
+        &self,
+        scopes: I,
+        options: &InteractiveOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        interactive::acquire(&self.core, scopes, options).await
     }
 
     /// The accounts in the cache for this application's cloud, one per user,

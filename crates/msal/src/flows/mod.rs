@@ -3,6 +3,7 @@
 
 pub mod auth_code;
 pub mod client_credentials;
+pub mod interactive;
 pub(crate) mod tokens;
 
 use crate::error::{Error, Result};
