@@ -27,7 +27,7 @@ async fn msal_python_gets_a_token_from_the_emulator() {
             &emulator,
             "client_credentials.py",
             &args,
-            builtin::DAEMON_CLIENT_SECRET,
+            Some(builtin::DAEMON_CLIENT_SECRET),
         )
         .await;
         assert_eq!(out["error"], json!(null), "{out}");
@@ -39,7 +39,7 @@ async fn msal_python_gets_a_token_from_the_emulator() {
             &emulator,
             "client_credentials.py",
             &args,
-            builtin::DAEMON_CLIENT_SECRET,
+            Some(builtin::DAEMON_CLIENT_SECRET),
         )
         .await;
         assert_eq!(again["token_source"], "cache", "{again}");
@@ -73,7 +73,7 @@ async fn rust_serves_a_token_from_a_cache_msal_python_wrote() {
         &emulator,
         "client_credentials.py",
         &args,
-        builtin::DAEMON_CLIENT_SECRET,
+        Some(builtin::DAEMON_CLIENT_SECRET),
     )
     .await;
     assert_eq!(out["wrote_cache"], true, "{out}");
@@ -129,7 +129,7 @@ async fn msal_python_serves_a_token_from_a_cache_rust_wrote() {
         &emulator,
         "client_credentials.py",
         &args,
-        builtin::DAEMON_CLIENT_SECRET,
+        Some(builtin::DAEMON_CLIENT_SECRET),
     )
     .await;
     assert_eq!(out["token_source"], "cache", "{out}");
