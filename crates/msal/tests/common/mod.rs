@@ -3,8 +3,12 @@
 #![allow(dead_code)]
 
 pub mod python;
+pub mod user_agent;
+pub mod webdriver;
 
-use msal::{ClientSecret, ConfidentialClientApplication, ReqwestHttpClient, TokenCache};
+use msal::{
+    ClientSecret, ConfidentialClientApplication, PublicClientApplication, ReqwestHttpClient, TokenCache,
+};
 use msal_emulator::{Emulator, EmulatorConfig, builtin};
 
 pub const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
@@ -35,6 +39,27 @@ pub fn daemon(
     ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
         .authority(&emulator.authority(tenant))
         .client_secret(ClientSecret::new(secret))
+        .token_cache(cache.clone())
+        .http_client(http(emulator))
+        .build()
+        .expect("app builds")
+}
+
+/// The built-in public client (desktop/CLI) against `tenant`, with `cache`.
+pub fn public_app(emulator: &Emulator, tenant: &str, cache: &TokenCache) -> PublicClientApplication {
+    PublicClientApplication::builder(builtin::PUBLIC_CLIENT_ID)
+        .authority(&emulator.authority(tenant))
+        .token_cache(cache.clone())
+        .http_client(http(emulator))
+        .build()
+        .expect("app builds")
+}
+
+/// The built-in confidential web app against `tenant`, with `cache`.
+pub fn web_app(emulator: &Emulator, tenant: &str, cache: &TokenCache) -> ConfidentialClientApplication {
+    ConfidentialClientApplication::builder(builtin::WEBAPP_CLIENT_ID)
+        .authority(&emulator.authority(tenant))
+        .client_secret(ClientSecret::new(builtin::WEBAPP_CLIENT_SECRET))
         .token_cache(cache.clone())
         .http_client(http(emulator))
         .build()

@@ -85,10 +85,7 @@ impl Browser {
             _profile: profile,
         };
         let created = browser.call("POST", "/session", Some(capabilities)).await;
-        browser.session = created["sessionId"]
-            .as_str()
-            .expect("a session id")
-            .to_owned();
+        browser.session = created["sessionId"].as_str().expect("a session id").to_owned();
         browser
     }
 
@@ -168,8 +165,12 @@ impl Browser {
     pub async fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).await;
         self.call("POST", &format!("/element/{id}/clear"), None).await;
-        self.call("POST", &format!("/element/{id}/value"), Some(json!({ "text": text })))
-            .await;
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
     }
 
     /// Clicks the element matching `css`.
@@ -181,7 +182,9 @@ impl Browser {
     /// The `value` property of the element matching `css`.
     pub async fn value_of(&self, css: &str) -> String {
         let id = self.find(css).await;
-        let value = self.call("GET", &format!("/element/{id}/property/value"), None).await;
+        let value = self
+            .call("GET", &format!("/element/{id}/property/value"), None)
+            .await;
         value.as_str().unwrap_or_default().to_owned()
     }
 
