@@ -136,3 +136,76 @@ async fn msal_python_serves_a_token_from_a_cache_rust_wrote() {
     assert_eq!(out["access_token"].as_str(), Some(result.access_token.secret()));
     assert_eq!(emulator.request_count(Endpoint::Token), 0);
 }
+
+/// The public client's loopback redirect URI for scripted sign-ins.
+const LOOPBACK: &str = "http://localhost:8765";
+
+#[tokio::test]
+async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache_path = dir.path().join("rust-user-cache.json");
+    let cache = TokenCache::new();
+    let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
+    let options = msal::AuthCodeFlowOptions::default().response_mode(msal::ResponseMode::Query);
+    let flow = app.initiate_auth_code_flow(["User.Read"], LOOPBACK, &options).await.unwrap();
+    let response =
+        common::user_agent::sign_in(&emulator, flow.auth_uri(), builtin::ALICE_UPN, builtin::ALICE_PASSWORD).await;
+    let result = app.acquire_token_by_auth_code_flow(&flow, &response).await.unwrap();
+    cache.save_to_file(&cache_path).unwrap();
+    emulator.reset_counts();
+
+    let args = json!({
+        "action": "accounts",
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::PUBLIC_CLIENT_ID,
+        "scopes": ["User.Read"],
+        "cache_path": cache_path,
+    });
+    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    let accounts = out["accounts"].as_array().expect("accounts listed");
+    assert_eq!(accounts.len(), 1, "{out}");
+    // Field for field what Rust's get_accounts returns.
+    let rust_account = serde_json::to_value(result.account.as_ref().unwrap()).unwrap();
+    assert_eq!(accounts[0], rust_account);
+    assert_eq!(out["silent"]["token_source"], "cache", "{out}");
+    assert_eq!(out["silent"]["access_token"].as_str(), Some(result.access_token.secret()));
+    assert_eq!(emulator.request_count(Endpoint::Token), 0);
+}
+
+#[tokio::test]
+async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache_path = dir.path().join("python-user-cache.json");
+    let args = json!({
+        "action": "sign_in",
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::PUBLIC_CLIENT_ID,
+        "scopes": ["User.Read"],
+        "cache_path": cache_path,
+        "redirect_uri": LOOPBACK,
+        "username": builtin::BOB_UPN,
+        "password": builtin::BOB_PASSWORD,
+    });
+    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    assert_eq!(out["error"], json!(null), "{out}");
+    assert_eq!(out["token_source"], "identity_provider");
+    emulator.reset_counts();
+
+    let cache = TokenCache::load_from_file(&cache_path).unwrap();
+    let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
+    let accounts = app.get_accounts(None);
+    assert_eq!(accounts.len(), 1);
+    let account = &accounts[0];
+    assert_eq!(account.username, builtin::BOB_UPN);
+    assert_eq!(
+        account.home_account_id,
+        format!("{}.{}", builtin::BOB_OBJECT_ID, builtin::CONTOSO_TENANT_ID)
+    );
+    assert_eq!(account.account_source.as_deref(), Some("authorization_code"));
+    let result = app.acquire_token_silent(["User.Read"], account).await.unwrap();
+    assert_eq!(result.token_source, TokenSource::Cache);
+    assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
+    assert_eq!(emulator.total_requests(), 0, "served from Python's cache with zero requests");
+}
