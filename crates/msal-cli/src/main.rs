@@ -4,8 +4,11 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
+mod cache_file;
 mod demo;
 mod emulator;
+mod login;
 mod output;
 mod token;
 
@@ -29,6 +32,28 @@ enum Command {
     /// The client secret is read from the MSAL_CLIENT_SECRET environment variable
     /// or from --client-secret-file, never from a flag, which would show in `ps`.
     Token(token::TokenArgs),
+    /// Sign a user in through the browser and keep their tokens in the token cache.
+    ///
+    /// Opens the system browser at the sign-in page (with --no-browser, or when no
+    /// browser opens, prints the URL on stderr instead) and waits for the redirect
+    /// to http://localhost:PORT. The tokens and the account go to the cache file,
+    /// which is written only when it changed.
+    ///
+    /// Prints "Signed in as USER (home account id ID)" on stdout; no token is printed
+    /// unless --json is given, which prints the result (access token included) and
+    /// the account as JSON. Exit codes: 0 signed in, 1 sign-in failed or timed out,
+    /// 2 invalid arguments or an unusable cache file.
+    Login(login::LoginArgs),
+    /// List the accounts in the token cache (no network requests).
+    ///
+    /// Text: one line per account, tab-separated: username, home account id,
+    /// environment, realm. --json: an array of accounts with MSAL Python's field names.
+    Accounts(accounts::AccountsArgs),
+    /// Sign an account out: remove its tokens and account entry from the token cache
+    /// (no network requests).
+    ///
+    /// Exit code 2 when no account has that username.
+    Logout(accounts::LogoutArgs),
     /// Run the local Entra ID emulator over HTTPS on 127.0.0.1.
     ///
     /// Prints one JSON line when ready: {"url": "https://127.0.0.1:PORT", "ca_cert": "PATH"}.
@@ -70,6 +95,9 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Token(args) => token::run(args).await,
+            Command::Login(args) => login::run(args).await,
+            Command::Accounts(args) => accounts::run_accounts(args),
+            Command::Logout(args) => accounts::run_logout(args),
             Command::Emulator(EmulatorCommand {
                 action: Some(EmulatorAction::Defaults),
                 ..

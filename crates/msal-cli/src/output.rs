@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::UNIX_EPOCH;
 
-use msal::{AuthenticationResult, Error};
+use msal::{Account, AuthenticationResult, Error};
 use serde_json::{Value, json};
 
 /// A result as JSON, with MSAL Python's field names.
@@ -20,6 +20,20 @@ pub fn result_json(result: &AuthenticationResult) -> Value {
         "token_source": result.token_source.as_str(),
         "tenant_id": result.tenant_id,
         "correlation_id": result.correlation_id,
+    })
+}
+
+/// An account as JSON, with the field names of MSAL Python's `get_accounts`.
+/// Accounts hold no secret.
+pub fn account_json(account: &Account) -> Value {
+    json!({
+        "home_account_id": account.home_account_id,
+        "environment": account.environment,
+        "realm": account.realm,
+        "local_account_id": account.local_account_id,
+        "username": account.username,
+        "authority_type": account.authority_type,
+        "account_source": account.account_source,
     })
 }
 

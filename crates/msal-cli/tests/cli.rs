@@ -264,6 +264,9 @@ fn every_command_has_help() {
         &["token", "--help"],
         &["emulator", "--help"],
         &["demo", "--help"],
+        &["login", "--help"],
+        &["accounts", "--help"],
+        &["logout", "--help"],
     ] {
         let out = Command::new(MSAL).args(args).output().unwrap();
         assert!(out.status.success());

@@ -1,0 +1,165 @@
+//! `msal accounts` and `msal logout`: the users the token cache file
+//! remembers. Both work on the file alone and never send a request.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use msal::{Account, Error, TokenCache};
+
+use crate::{cache_file, output};
+
+/// Arguments of `msal accounts`.
+#[derive(Args)]
+pub struct AccountsArgs {
+    /// Token cache file [default: $XDG_CACHE_HOME/msal/token_cache.json, else
+    /// $HOME/.cache/msal/token_cache.json].
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+    /// Only the accounts of this authority's cloud (and its known aliases)
+    /// [default: every cloud in the cache].
+    #[arg(long)]
+    pub authority: Option<String>,
+    /// Accepted for symmetry with `login`: accounts are shared by every app
+    /// using the cache, so every client's accounts are listed anyway.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Print a JSON array with MSAL Python's field names.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `msal logout`.
+#[derive(Args)]
+pub struct LogoutArgs {
+    /// The username of the account to sign out, as `msal accounts` lists it.
+    #[arg(long, value_name = "USERNAME")]
+    pub account: String,
+    /// Token cache file [default: $XDG_CACHE_HOME/msal/token_cache.json, else
+    /// $HOME/.cache/msal/token_cache.json].
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+    /// Sign out of this application (and its family) only, as MSAL's
+    /// remove_account does: other apps keep their refresh tokens
+    /// [default: every application in the cache].
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Only the account in this authority's cloud (and its known aliases)
+    /// [default: every cloud in the cache].
+    #[arg(long)]
+    pub authority: Option<String>,
+}
+
+pub fn run_accounts(args: AccountsArgs) -> Result<(), ExitCode> {
+    let json = args.json;
+    list(args).map_err(|e| output::fail(&e, json))
+}
+
+pub fn run_logout(args: LogoutArgs) -> Result<(), ExitCode> {
+    logout(args).map_err(|e| output::fail(&e, false))
+}
+
+fn list(args: AccountsArgs) -> Result<(), Error> {
+    let path = cache_file::cache_path(args.cache.as_deref())?;
+    let cache = TokenCache::load_from_file(&path)?;
+    let client_id = args
+        .client_id
+        .as_deref()
+        .unwrap_or(cache_file::PLACEHOLDER_CLIENT_ID);
+    let accounts = find_accounts(&cache, client_id, args.authority.as_deref(), None)?;
+    if args.json {
+        let list: Vec<_> = accounts.iter().map(output::account_json).collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else if accounts.is_empty() {
+        eprintln!("No accounts in the token cache {}", path.display());
+    } else {
+        for account in &accounts {
+            println!(
+                "{}\t{}\t{}\t{}",
+                account.username, account.home_account_id, account.environment, account.realm
+            );
+        }
+    }
+    Ok(())
+}
+
+fn logout(args: LogoutArgs) -> Result<(), Error> {
+    let path = cache_file::cache_path(args.cache.as_deref())?;
+    let cache = TokenCache::load_from_file(&path)?;
+    // Taken before anything is removed: it tells which clients hold the
+    // user's refresh tokens, which the library does not expose.
+    let snapshot = cache_file::snapshot(&cache);
+    let lookup_client = args
+        .client_id
+        .as_deref()
+        .unwrap_or(cache_file::PLACEHOLDER_CLIENT_ID);
+    let accounts = find_accounts(
+        &cache,
+        lookup_client,
+        args.authority.as_deref(),
+        Some(&args.account),
+    )?;
+    if accounts.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "no account '{}' in the token cache {} (`msal accounts` lists them)",
+            args.account,
+            path.display()
+        )));
+    }
+    for account in &accounts {
+        // remove_account drops the refresh tokens of one client (and its
+        // family) only; without --client-id the user is signed out of every
+        // app that holds one, so no refresh token is left behind.
+        let mut clients = match &args.client_id {
+            Some(client_id) => vec![client_id.clone()],
+            None => {
+                cache_file::refresh_token_clients(&snapshot, &account.home_account_id, &account.environment)
+            }
+        };
+        if clients.is_empty() {
+            // Access and ID tokens and the account entry still go.
+            clients.push(cache_file::PLACEHOLDER_CLIENT_ID.to_owned());
+        }
+        let authority = environment_authority(&account.environment);
+        for client_id in &clients {
+            cache_file::offline_app(client_id, &authority, false, &cache)?.remove_account(account);
+        }
+        println!(
+            "Signed out {} (home account id {})",
+            account.username, account.home_account_id
+        );
+    }
+    cache_file::save_if_changed(&cache, &path)?;
+    Ok(())
+}
+
+/// The accounts of `authority`'s cloud, or of every cloud in the cache,
+/// optionally only those with this username (case-insensitive).
+fn find_accounts(
+    cache: &TokenCache,
+    client_id: &str,
+    authority: Option<&str>,
+    username: Option<&str>,
+) -> Result<Vec<Account>, Error> {
+    if let Some(authority) = authority {
+        // Instance discovery on: an account cached under an alias of a
+        // Microsoft cloud (login.windows.net) is found, as in MSAL.
+        return Ok(cache_file::offline_app(client_id, authority, true, cache)?.get_accounts(username));
+    }
+    let mut accounts = Vec::new();
+    for environment in cache_file::account_environments(&cache_file::snapshot(cache)) {
+        // Exactly this cloud: every other one is visited in its own turn.
+        match cache_file::offline_app(client_id, &environment_authority(&environment), false, cache) {
+            Ok(app) => accounts.extend(app.get_accounts(username)),
+            // A hand-edited entry must not hide the accounts of the other clouds.
+            Err(e) => eprintln!("warning: skipping accounts of environment '{environment}': {e}"),
+        }
+    }
+    Ok(accounts)
+}
+
+/// An authority naming a cloud host: all the library needs to look up and
+/// remove that cloud's accounts.
+fn environment_authority(environment: &str) -> String {
+    format!("https://{environment}/common")
+}

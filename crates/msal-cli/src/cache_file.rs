@@ -1,0 +1,225 @@
+//! The token cache file of the user commands (`login`, `accounts`, `logout`):
+//! where it lives by default, how it is saved, and an application that can
+//! read it without ever touching the network.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use msal::error::TransportErrorKind;
+use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
+use msal::{CacheError, Error, PublicClientApplication, TokenCache, TransportError};
+use serde_json::Value;
+
+/// The cache file's name inside the `msal` cache directory.
+const CACHE_FILE_NAME: &str = "token_cache.json";
+
+/// The client id used where one is needed only to build an application:
+/// listing accounts reads entries of every client, so any id will do.
+pub const PLACEHOLDER_CLIENT_ID: &str = "msal-cli";
+
+/// The cache file to use: `explicit` when given, else the user's cache
+/// directory, `$XDG_CACHE_HOME/msal/token_cache.json` or
+/// `$HOME/.cache/msal/token_cache.json`.
+pub fn cache_path(explicit: Option<&Path>) -> Result<PathBuf, Error> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    default_cache_path(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME")).ok_or_else(|| {
+        Error::InvalidArgument(
+            "no default token cache location: set XDG_CACHE_HOME or HOME, or pass --cache".into(),
+        )
+    })
+}
+
+/// The default path from the values of `XDG_CACHE_HOME` and `HOME`.
+fn default_cache_path(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    // The XDG base directory spec says relative values are invalid and must be ignored.
+    let xdg = xdg_cache_home.map(PathBuf::from).filter(|p| p.is_absolute());
+    let base = match xdg {
+        Some(dir) => dir,
+        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(".cache"),
+    };
+    Some(base.join("msal").join(CACHE_FILE_NAME))
+}
+
+/// Creates the directory the cache file goes in, before the user spends
+/// time signing in, so a path that cannot be written fails first. New
+/// directories are owner-only: the file holds credentials.
+pub fn prepare_dir(path: &Path) -> Result<(), Error> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| {
+        Error::Cache(CacheError::Io {
+            path: dir.display().to_string(),
+            source: Arc::new(e),
+        })
+    })
+}
+
+/// Writes the cache to `path` when entries were added or removed, so that a
+/// command that changed nothing leaves the file (and its timestamp) alone.
+pub fn save_if_changed(cache: &TokenCache, path: &Path) -> Result<bool, Error> {
+    if !cache.has_state_changed() {
+        return Ok(false);
+    }
+    cache.save_to_file(path)?;
+    Ok(true)
+}
+
+/// A transport that refuses every request: the commands that only read or
+/// edit the cache use it, so they provably never reach the network.
+#[derive(Clone, Copy, Debug)]
+struct OfflineHttp;
+
+impl HttpClient for OfflineHttp {
+    fn execute(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        let mut url = request.url;
+        url.set_query(None);
+        Box::pin(async move {
+            Err(TransportError {
+                kind: TransportErrorKind::Other,
+                url: url.to_string(),
+                message: "this command works on the token cache only and sends no requests".into(),
+            })
+        })
+    }
+}
+
+/// An application over `cache` that never sends a request. Instance
+/// discovery only decides whether the known aliases of a Microsoft cloud
+/// are searched too; it never causes a request here.
+pub fn offline_app(
+    client_id: &str,
+    authority: &str,
+    instance_discovery: bool,
+    cache: &TokenCache,
+) -> Result<PublicClientApplication, Error> {
+    PublicClientApplication::builder(client_id)
+        .authority(authority)
+        .instance_discovery(instance_discovery)
+        .token_cache(cache.clone())
+        .http_client(OfflineHttp)
+        .build()
+}
+
+/// The cache as JSON, to read what the library has no accessor for (which
+/// clouds hold accounts, which clients hold a user's refresh tokens).
+/// Serializing resets [`TokenCache::has_state_changed`]: take the snapshot
+/// before changing the cache.
+pub fn snapshot(cache: &TokenCache) -> Value {
+    serde_json::from_str(&cache.serialize()).unwrap_or(Value::Null)
+}
+
+/// The distinct `environment`s (cloud hosts) of the account entries, in
+/// order of first appearance.
+pub fn account_environments(snapshot: &Value) -> Vec<String> {
+    let mut environments: Vec<String> = Vec::new();
+    let entries = snapshot
+        .get("Account")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|section| section.values());
+    for entry in entries {
+        if let Some(env) = entry.get("environment").and_then(Value::as_str)
+            && !env.is_empty()
+            && !environments.iter().any(|e| e.eq_ignore_ascii_case(env))
+        {
+            environments.push(env.to_ascii_lowercase());
+        }
+    }
+    environments
+}
+
+/// The client ids holding a refresh token of this account in this cloud.
+pub fn refresh_token_clients(snapshot: &Value, home_account_id: &str, environment: &str) -> Vec<String> {
+    let mut clients: Vec<String> = Vec::new();
+    let entries = snapshot
+        .get("RefreshToken")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|section| section.values());
+    let field = |entry: &Value, name: &str| entry.get(name).and_then(Value::as_str).map(str::to_owned);
+    for entry in entries {
+        let owned = field(entry, "home_account_id").is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
+            && field(entry, "environment").is_some_and(|e| e.eq_ignore_ascii_case(environment));
+        if let Some(client) = field(entry, "client_id").filter(|_| owned)
+            && !clients.iter().any(|c| c.eq_ignore_ascii_case(&client))
+        {
+            clients.push(client);
+        }
+    }
+    clients
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn default_path_prefers_an_absolute_xdg_cache_home() {
+        let path = default_cache_path(Some("/x/cache".into()), Some("/home/u".into()));
+        assert_eq!(path, Some(PathBuf::from("/x/cache/msal/token_cache.json")));
+        let relative = default_cache_path(Some("rel".into()), Some("/home/u".into()));
+        assert_eq!(
+            relative,
+            Some(PathBuf::from("/home/u/.cache/msal/token_cache.json"))
+        );
+        let empty = default_cache_path(Some("".into()), Some("/home/u".into()));
+        assert_eq!(empty, Some(PathBuf::from("/home/u/.cache/msal/token_cache.json")));
+        assert_eq!(default_cache_path(None, None), None);
+        assert_eq!(default_cache_path(None, Some("".into())), None);
+    }
+
+    #[test]
+    fn explicit_path_wins() {
+        assert_eq!(
+            cache_path(Some(Path::new("c.json"))).unwrap(),
+            PathBuf::from("c.json")
+        );
+    }
+
+    #[test]
+    fn environments_and_clients_come_from_the_snapshot() {
+        let doc = json!({
+            "Account": {
+                "a": {"environment": "login.microsoftonline.com"},
+                "b": {"environment": "127.0.0.1"},
+                "c": {"environment": "LOGIN.microsoftonline.com"},
+            },
+            "RefreshToken": {
+                "r1": {"home_account_id": "u.t", "environment": "127.0.0.1", "client_id": "one"},
+                "r2": {"home_account_id": "U.T", "environment": "127.0.0.1", "client_id": "two"},
+                "r3": {"home_account_id": "other", "environment": "127.0.0.1", "client_id": "three"},
+                "r4": {"home_account_id": "u.t", "environment": "elsewhere", "client_id": "four"},
+            },
+        });
+        assert_eq!(
+            account_environments(&doc),
+            ["login.microsoftonline.com", "127.0.0.1"]
+        );
+        assert_eq!(refresh_token_clients(&doc, "u.t", "127.0.0.1"), ["one", "two"]);
+        assert!(account_environments(&Value::Null).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_offline_transport_refuses_requests() {
+        let request = HttpRequest {
+            method: msal::http::Method::Get,
+            url: "https://example.com/x?secret=1".parse().unwrap(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        let error = OfflineHttp.execute(request).await.unwrap_err();
+        assert_eq!(error.url, "https://example.com/x");
+    }
+}

@@ -1,0 +1,178 @@
+//! `msal login`: signs a user in through the browser (authorization code
+//! flow with PKCE and a loopback redirect) and keeps the tokens and the
+//! account in the token cache file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use msal::{
+    AuthenticationResult, BrowserLauncher, Error, InteractiveOptions, Prompt, PublicClientApplication,
+};
+
+use crate::{cache_file, output, token};
+
+/// The authority when none is given: any work or school or personal account.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/common";
+
+/// Arguments of `msal login`.
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Authority URL (https only): .../common, .../organizations, .../consumers or a tenant.
+    #[arg(long, default_value = DEFAULT_AUTHORITY)]
+    pub authority: String,
+    /// The application (client) id of a public client app registration.
+    #[arg(long)]
+    pub client_id: String,
+    /// A scope to ask for, e.g. User.Read (repeat for several). openid, profile and
+    /// offline_access are always added.
+    #[arg(long = "scope", required = true, num_args = 1)]
+    pub scopes: Vec<String>,
+    /// Token cache file [default: $XDG_CACHE_HOME/msal/token_cache.json, else
+    /// $HOME/.cache/msal/token_cache.json].
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust, such as the emulator's.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Skip instance discovery (for hosts that do not serve it).
+    #[arg(long)]
+    pub no_instance_discovery: bool,
+    /// Pre-fill the username on the sign-in page.
+    #[arg(long)]
+    pub login_hint: Option<String>,
+    /// What the sign-in page must do even when the user has a session.
+    #[arg(long, value_enum)]
+    pub prompt: Option<PromptArg>,
+    /// Loopback port for the redirect (http://localhost:PORT); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Seconds to wait for the user to finish signing in.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Do not open a browser: print the sign-in URL on stderr and wait for the redirect.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Print the whole result as JSON, access token and account included.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `prompt` values a user can ask for.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PromptArg {
+    /// Ask for credentials even when a session exists.
+    Login,
+    /// No interaction at all: fail if the user would have to act.
+    None,
+    /// Show the consent screen even when consent was given.
+    Consent,
+    /// Let the user pick an account, or add one.
+    #[value(name = "select_account")]
+    SelectAccount,
+}
+
+impl From<PromptArg> for Prompt {
+    fn from(prompt: PromptArg) -> Self {
+        match prompt {
+            PromptArg::Login => Prompt::Login,
+            PromptArg::None => Prompt::None,
+            PromptArg::Consent => Prompt::Consent,
+            PromptArg::SelectAccount => Prompt::SelectAccount,
+        }
+    }
+}
+
+pub async fn run(args: LoginArgs) -> Result<(), ExitCode> {
+    let json = args.json;
+    match login(args).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let code = output::fail(&e, json);
+            if matches!(e, Error::InteractionTimeout { .. }) && !json {
+                eprintln!("hint: nobody finished signing in; a longer --timeout gives more time");
+            }
+            Err(code)
+        }
+    }
+}
+
+async fn login(args: LoginArgs) -> Result<(), Error> {
+    let path = cache_file::cache_path(args.cache.as_deref())?;
+    let cache = msal::TokenCache::load_from_file(&path)?;
+    cache_file::prepare_dir(&path)?;
+    let app = PublicClientApplication::builder(&args.client_id)
+        .authority(&args.authority)
+        .instance_discovery(!args.no_instance_discovery)
+        .token_cache(cache.clone())
+        .http_client(token::http_client(args.ca_cert.as_deref())?)
+        .build()?;
+
+    let mut options = InteractiveOptions::default()
+        .port(args.port)
+        .timeout(Duration::from_secs(args.timeout))
+        .browser(launcher(args.no_browser));
+    if let Some(hint) = &args.login_hint {
+        options = options.login_hint(hint);
+    }
+    if let Some(prompt) = args.prompt {
+        options = options.prompt(prompt.into());
+    }
+    let result = app.acquire_token_interactive(&args.scopes, &options).await?;
+    cache_file::save_if_changed(&cache, &path)?;
+
+    if args.json {
+        println!("{}", login_json(&result));
+    } else {
+        let (username, home_account_id) = match &result.account {
+            Some(account) => (account.username.as_str(), account.home_account_id.as_str()),
+            None => (
+                result
+                    .id_token_claims
+                    .as_ref()
+                    .and_then(|c| c.preferred_username())
+                    .unwrap_or_default(),
+                "unknown",
+            ),
+        };
+        println!("Signed in as {username} (home account id {home_account_id})");
+    }
+    Ok(())
+}
+
+/// Who opens the sign-in URL. Either way the URL is printed when no browser
+/// opens it, so a headless machine (SSH, containers) can still sign in from
+/// another device's browser as long as it can reach the loopback port.
+fn launcher(no_browser: bool) -> BrowserLauncher {
+    BrowserLauncher::callback(move |url| {
+        if no_browser {
+            eprintln!("Open this URL in a browser to sign in:\n{url}");
+            return Ok(());
+        }
+        match msal::loopback::open_browser(url) {
+            Ok(()) => eprintln!("Opened a browser to sign in; waiting for you to finish there."),
+            Err(e) => {
+                eprintln!("Could not open a browser ({e}).\nOpen this URL in a browser to sign in:\n{url}")
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The result as `msal token --json` prints it, plus the account and the ID
+/// token's claims (personal data, not credentials; the ID token itself is left out).
+fn login_json(result: &AuthenticationResult) -> serde_json::Value {
+    let mut json = output::result_json(result);
+    json["account"] = result
+        .account
+        .as_ref()
+        .map(output::account_json)
+        .unwrap_or_default();
+    json["id_token_claims"] = result
+        .id_token_claims
+        .as_ref()
+        .map(|c| serde_json::Value::Object(c.as_map().clone()))
+        .unwrap_or_default();
+    json
+}
