@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::ClientCredentialsOptions;
 use crate::flows::interactive::InteractiveOptions;
+use crate::flows::silent::SilentOptions;
 use crate::result::AuthenticationResult;
 
 /// The blocking form of [`crate::ConfidentialClientApplication`]. Build it
@@ -97,6 +98,32 @@ impl ConfidentialClientApplication {
         )?
     }
 
+    /// See [`crate::ConfidentialClientApplication::acquire_token_silent`].
+    pub fn acquire_token_silent<I, S>(&self, scopes: I, account: &Account) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_silent_with`].
+    pub fn acquire_token_silent_with<I, S>(
+        &self,
+        scopes: I,
+        account: &Account,
+        options: &SilentOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_silent_with(scopes, account, options),
+        )?
+    }
+
     /// See [`crate::ConfidentialClientApplication::get_accounts`].
     pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
         self.inner.get_accounts(username)
@@ -177,6 +204,32 @@ impl PublicClientApplication {
         block_on(
             &self.runtime,
             self.inner.acquire_token_interactive(scopes, options),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_silent`].
+    pub fn acquire_token_silent<I, S>(&self, scopes: I, account: &Account) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_silent_with`].
+    pub fn acquire_token_silent_with<I, S>(
+        &self,
+        scopes: I,
+        account: &Account,
+        options: &SilentOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_silent_with(scopes, account, options),
         )?
     }
 

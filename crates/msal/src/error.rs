@@ -104,7 +104,78 @@ pub enum Error {
         /// Why, as the platform reported it.
         reason: String,
     },
+    /// A silent call cannot get a token without the user: sign the user in
+    /// interactively (or with another user flow), passing the service
+    /// error's [`claims`](ServiceError::claims) as the claims challenge when
+    /// there is one. The message names no token.
+    #[error("{}", interaction_message(*reason, service.as_deref()))]
+    InteractionRequired {
+        /// Why the cache and the refresh tokens were not enough.
+        reason: InteractionReason,
+        /// The identity provider's answer, when it refused a refresh token.
+        service: Option<Box<ServiceError>>,
+    },
 }
+
+/// Why a silent call needs the user: see [`Error::InteractionRequired`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InteractionReason {
+    /// The cache does not know the account (never signed in here, or removed).
+    NoAccount,
+    /// The account is known but no refresh token this application may use
+    /// is cached for it (and no usable access token either).
+    NoRefreshToken,
+    /// The identity provider refused every usable refresh token
+    /// (`invalid_grant`: expired, revoked, password changed, ...).
+    RefreshTokenRejected,
+    /// The identity provider asks for a claims challenge to be satisfied
+    /// (conditional access such as MFA, or continuous access evaluation).
+    ClaimsChallenge,
+    /// The user must consent to the scopes (`consent_required`).
+    ConsentRequired,
+    /// The user must sign in again (`login_required`, `interaction_required`).
+    LoginRequired,
+}
+
+impl InteractionReason {
+    /// A short description, for messages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InteractionReason::NoAccount => "the account is not in the token cache",
+            InteractionReason::NoRefreshToken => "no refresh token is cached for the account",
+            InteractionReason::RefreshTokenRejected => "the identity provider rejected the refresh token",
+            InteractionReason::ClaimsChallenge => "the identity provider requires a claims challenge",
+            InteractionReason::ConsentRequired => "the user must consent to the scopes",
+            InteractionReason::LoginRequired => "the user must sign in again",
+        }
+    }
+}
+
+impl fmt::Display for InteractionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The message of [`Error::InteractionRequired`]. Only the IdP's error code
+/// and description appear (Entra never echoes a token in them), never the
+/// request, so no token or secret can leak into logs through it.
+fn interaction_message(reason: InteractionReason, service: Option<&ServiceError>) -> String {
+    let mut message = format!("interaction required: a user must sign in interactively ({reason})");
+    if let Some(service) = service {
+        message.push_str(&format!("; the identity provider said: {service}"));
+    }
+    message
+}
+
+/// OAuth2 errors that only the user can resolve, by signing in again.
+const INTERACTION_ERRORS: [&str; 4] = [
+    "invalid_grant",
+    "interaction_required",
+    "login_required",
+    "consent_required",
+];
 
 impl From<ServiceError> for Error {
     fn from(e: ServiceError) -> Self {
@@ -118,6 +189,18 @@ impl Error {
         match self {
             Error::Service(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// Whether a user must sign in interactively to get past this error:
+    /// [`Error::InteractionRequired`], and identity provider errors
+    /// `invalid_grant`, `interaction_required`, `login_required` and
+    /// `consent_required`.
+    pub fn is_interaction_required(&self) -> bool {
+        match self {
+            Error::InteractionRequired { .. } => true,
+            Error::Service(e) => e.requires_interaction(),
+            _ => false,
         }
     }
 }
@@ -157,12 +240,43 @@ pub struct ServiceError {
     /// A claims challenge to pass to the next interactive request.
     #[serde(default)]
     pub claims: Option<String>,
+    /// Entra's extra classification, such as `client_mismatch` when a
+    /// family refresh token is redeemed by an app outside the family.
+    #[serde(default, deserialize_with = "lenient_strings")]
+    pub error_additional_info: Vec<String>,
+}
+
+/// `error_additional_info` is a list of strings in Entra's answers; a single
+/// string is accepted, and any other shape is ignored rather than turning
+/// the whole error into an unreadable response.
+fn lenient_strings<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(deserializer)? {
+        Some(serde_json::Value::String(s)) => vec![s],
+        Some(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|item| item.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 impl ServiceError {
     /// The first `AADSTS` code, e.g. `7000215` for an invalid client secret.
     pub fn aadsts_code(&self) -> Option<i64> {
         self.error_codes.first().copied()
+    }
+
+    /// Whether only the user can resolve this error, by signing in again
+    /// (`invalid_grant`, `interaction_required`, `login_required`, `consent_required`).
+    pub fn requires_interaction(&self) -> bool {
+        INTERACTION_ERRORS.contains(&self.error.as_str())
+    }
+
+    /// Whether Entra refused a family refresh token because this client is
+    /// not (or no longer) in the family.
+    pub(crate) fn is_client_mismatch(&self) -> bool {
+        self.suberror.as_deref() == Some("client_mismatch")
+            || self.error_additional_info.iter().any(|i| i == "client_mismatch")
     }
 }
 

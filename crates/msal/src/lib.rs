@@ -61,10 +61,11 @@ pub use app::{
 pub use authority::{Authority, AuthorityKind};
 pub use cache::TokenCache;
 pub use credential::ClientCredential;
-pub use error::{CacheError, Error, Result, ServiceError, TransportError};
+pub use error::{CacheError, Error, InteractionReason, Result, ServiceError, TransportError};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;
 pub use flows::interactive::InteractiveOptions;
+pub use flows::silent::SilentOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
 pub use loopback::{BrowserLauncher, ResponsePages};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};

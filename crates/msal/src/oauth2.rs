@@ -95,6 +95,16 @@ pub(crate) fn library_headers(correlation_id: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// The `X-AnchorMailbox` header value for a signed-in user, `Oid:{uid}@{utid}`,
+/// built from the cache's `home_account_id` (`uid.utid`). Entra's cache
+/// service (CCS) routes the request to the user's home region with it, as
+/// MSAL Python sends it on refresh token requests. `None` for ids of
+/// another shape (AD FS subjects), which carry no routing information.
+pub(crate) fn anchor_mailbox(home_account_id: &str) -> Option<String> {
+    let (uid, utid) = home_account_id.rsplit_once('.')?;
+    (!uid.is_empty() && !utid.is_empty()).then(|| format!("Oid:{uid}@{utid}"))
+}
+
 /// A token request's form body. Values may be secrets: they are zeroed when
 /// the form is dropped, and the body is never logged.
 #[derive(Default)]

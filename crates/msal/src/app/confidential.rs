@@ -10,6 +10,7 @@ use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::{self, ClientCredentialsOptions};
+use crate::flows::silent::{self, SilentOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
 use crate::secret::ClientSecret;
@@ -107,6 +108,51 @@ impl ConfidentialClientApplication {
             flow,
             auth_response,
             ApiId::AcquireTokenByAuthCode,
+        )
+        .await
+    }
+
+    /// A token for `account` without the user: the cached access token when
+    /// one covers `scopes` (API scopes such as `User.Read`; `openid`,
+    /// `profile` and `offline_access` are added and may not be passed),
+    /// else new tokens for one of the account's cached refresh tokens.
+    /// Concurrent calls that need the same refresh share one request. The
+    /// refresh request carries the application's credential.
+    ///
+    /// Fails with [`Error::InteractionRequired`](crate::Error::InteractionRequired)
+    /// when only the user can help (no refresh token, or the identity
+    /// provider refused it): then sign the user in interactively.
+    pub async fn acquire_token_silent<I, S>(
+        &self,
+        scopes: I,
+        account: &Account,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
+            .await
+    }
+
+    /// [`acquire_token_silent`](Self::acquire_token_silent) with options:
+    /// force a refresh, pass a claims challenge, or name another authority.
+    pub async fn acquire_token_silent_with<I, S>(
+        &self,
+        scopes: I,
+        account: &Account,
+        options: &SilentOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        silent::acquire(
+            &self.core,
+            Some(self.credential.as_ref()),
+            scopes,
+            account,
+            options,
         )
         .await
     }

@@ -10,7 +10,8 @@ mod single_flight;
 pub use confidential::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
 pub use public::{PublicClientApplication, PublicClientApplicationBuilder};
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::OnceCell;
 
@@ -23,6 +24,25 @@ use crate::result::AuthenticationResult;
 use crate::telemetry::Telemetry;
 
 pub(crate) use single_flight::SingleFlight;
+
+/// How many per-call authorities' endpoints an application remembers.
+const MAX_OTHER_AUTHORITIES: usize = 32;
+
+/// The cache location a tenant-specific authority implies without discovery:
+/// its host and tenant. `None` for `common`, `organizations`, `consumers`
+/// and OIDC authorities, whose realm only discovery tells.
+fn tenant_location(authority: &Authority) -> Option<(String, String)> {
+    let tenant = authority.tenant()?;
+    let multi_tenant = ["common", "organizations", "consumers"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(tenant));
+    (!multi_tenant).then(|| (authority.host().to_ascii_lowercase(), tenant.to_owned()))
+}
+
+/// A lock that survives a panic elsewhere: the map holds whole entries only.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The authority every application uses unless told otherwise.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/common";
@@ -41,6 +61,8 @@ pub(crate) struct ClientCore {
     pub flights: SingleFlight<Result<AuthenticationResult>>,
     /// Discovered once, on first use; concurrent first callers share one discovery.
     metadata: OnceCell<AuthorityMetadata>,
+    /// Endpoints of per-call authorities (silent calls may name another tenant), by URL.
+    other_metadata: Mutex<HashMap<String, AuthorityMetadata>>,
 }
 
 impl ClientCore {
@@ -53,11 +75,78 @@ impl ClientCore {
         if let Some(metadata) = self.metadata.get() {
             return Some((metadata.environment.clone(), metadata.realm.clone()));
         }
-        let tenant = self.authority.tenant()?;
-        let multi_tenant = ["common", "organizations", "consumers"]
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(tenant));
-        (!multi_tenant).then(|| (self.authority.host().to_ascii_lowercase(), tenant.to_owned()))
+        tenant_location(&self.authority)
+    }
+
+    /// [`offline_cache_location`](Self::offline_cache_location) of a per-call
+    /// authority (`None`: this application's own).
+    pub(crate) fn offline_cache_location_of(
+        &self,
+        authority: Option<&Authority>,
+    ) -> Option<(String, String)> {
+        match authority {
+            None => self.offline_cache_location(),
+            Some(authority) => {
+                let key = authority.url().to_ascii_lowercase();
+                let known = lock(&self.other_metadata)
+                    .get(&key)
+                    .map(|m| (m.environment.clone(), m.realm.clone()));
+                known.or_else(|| tenant_location(authority))
+            }
+        }
+    }
+
+    /// The endpoints of a per-call authority (`None`: this application's
+    /// own), discovered once per authority and remembered, so a caller that
+    /// passes the same tenant on every call pays for discovery once.
+    pub(crate) async fn metadata_of(
+        &self,
+        authority: Option<&Authority>,
+        correlation_id: &str,
+    ) -> Result<AuthorityMetadata> {
+        let Some(authority) = authority else {
+            return self.metadata(correlation_id).await.cloned();
+        };
+        if *authority == self.authority {
+            return self.metadata(correlation_id).await.cloned();
+        }
+        let key = authority.url().to_ascii_lowercase();
+        if let Some(metadata) = lock(&self.other_metadata).get(&key) {
+            return Ok(metadata.clone());
+        }
+        let metadata = discovery::resolve(
+            self.http.as_ref(),
+            authority,
+            self.instance_discovery,
+            correlation_id,
+        )
+        .await?;
+        let mut known = lock(&self.other_metadata);
+        // Bounded, so callers cycling through many tenants cannot grow it forever.
+        if known.len() >= MAX_OTHER_AUTHORITIES {
+            known.clear();
+        }
+        known.insert(key, metadata.clone());
+        Ok(metadata)
+    }
+
+    /// The cache environments to search for `metadata`'s authority: its
+    /// own first, then the other hosts of its cloud (see
+    /// [`environment_aliases`](Self::environment_aliases)).
+    pub(crate) fn environments_of(&self, environment: &str, discovered_aliases: &[String]) -> Vec<String> {
+        let mut out = vec![environment.to_ascii_lowercase()];
+        if !self.instance_discovery {
+            return out;
+        }
+        let candidates = authority::known_aliases(environment)
+            .into_iter()
+            .chain(discovered_aliases.iter().map(|a| a.to_ascii_lowercase()));
+        for alias in candidates {
+            if !out.iter().any(|e| e.eq_ignore_ascii_case(&alias)) {
+                out.push(alias);
+            }
+        }
+        out
     }
 
     /// The cache `environment` of this application's authority: its host.
@@ -176,6 +265,7 @@ impl CoreBuilder {
             telemetry: Telemetry::default(),
             flights: SingleFlight::default(),
             metadata: OnceCell::new(),
+            other_metadata: Mutex::new(HashMap::new()),
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::cache::TokenCache;
 use crate::error::Result;
 use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::interactive::{self, InteractiveOptions};
+use crate::flows::silent::{self, SilentOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
 use crate::telemetry::ApiId;
@@ -107,6 +108,43 @@ impl PublicClientApplication {
         S: AsRef<str>,
     {
         interactive::acquire(&self.core, scopes, options).await
+    }
+
+    /// A token for `account` without the user: the cached access token when
+    /// one covers `scopes` (API scopes such as `User.Read`; `openid`,
+    /// `profile` and `offline_access` are added and may not be passed),
+    /// else new tokens for one of the account's cached refresh tokens.
+    /// Concurrent calls that need the same refresh share one request.
+    ///
+    /// Fails with [`Error::InteractionRequired`](crate::Error::InteractionRequired)
+    /// when only the user can help (no refresh token, or the identity
+    /// provider refused it): then sign the user in interactively.
+    pub async fn acquire_token_silent<I, S>(
+        &self,
+        scopes: I,
+        account: &Account,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
+            .await
+    }
+
+    /// [`acquire_token_silent`](Self::acquire_token_silent) with options:
+    /// force a refresh, pass a claims challenge, or name another authority.
+    pub async fn acquire_token_silent_with<I, S>(
+        &self,
+        scopes: I,
+        account: &Account,
+        options: &SilentOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        silent::acquire(&self.core, None, scopes, account, options).await
     }
 
     /// The accounts in the cache for this application's cloud, one per user,

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::Serialize;
 
 use crate::error::CacheError;
+use crate::secret::CachedSecret;
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
 
@@ -143,6 +144,105 @@ impl TokenCache {
             .filter(|e| matches(e, query) && usable(e) && covers(&e.target, scopes))
             .max_by_key(|e| e.expires_on)
             .cloned()
+    }
+
+    /// The ID token of `home_account_id` for this client and realm, in the
+    /// first of `environments` that has one.
+    pub(crate) fn find_id_token(
+        &self,
+        home_account_id: &str,
+        environments: &[String],
+        client_id: &str,
+        realm: &str,
+    ) -> Option<IdTokenEntry> {
+        let state = self.read();
+        environments.iter().find_map(|environment| {
+            let key = key::id_token(Some(home_account_id), environment, client_id, realm);
+            state.data.id_tokens.get(&key).cloned()
+        })
+    }
+
+    /// The `Account` entries of `home_account_id` in `environments`, in any realm.
+    pub(crate) fn accounts_of(&self, home_account_id: &str, environments: &[String]) -> Vec<AccountEntry> {
+        self.read()
+            .data
+            .accounts
+            .values()
+            .filter(|a| {
+                a.home_account_id
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
+                    && environments
+                        .iter()
+                        .any(|e| e.eq_ignore_ascii_case(&a.environment))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The refresh tokens of `home_account_id` in `environments` that `wanted`
+    /// accepts, newest first (by `last_modification_time`; entries without
+    /// one, as some SDKs write them, come last), so the most recently issued
+    /// and therefore most likely valid token is tried first.
+    pub(crate) fn refresh_tokens_of(
+        &self,
+        home_account_id: &str,
+        environments: &[String],
+        wanted: impl Fn(&RefreshTokenEntry) -> bool,
+    ) -> Vec<RefreshTokenEntry> {
+        let mut found: Vec<RefreshTokenEntry> = self
+            .read()
+            .data
+            .refresh_tokens
+            .values()
+            .filter(|rt| {
+                rt.home_account_id
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
+                    && environments
+                        .iter()
+                        .any(|e| e.eq_ignore_ascii_case(&rt.environment))
+                    && wanted(rt)
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|rt| std::cmp::Reverse(rt.last_modification_time));
+        found
+    }
+
+    /// This client's `AppMetadata` entry in the first of `environments` that has one.
+    pub(crate) fn app_metadata(&self, environments: &[String], client_id: &str) -> Option<AppMetadataEntry> {
+        let state = self.read();
+        environments.iter().find_map(|environment| {
+            state
+                .data
+                .app_metadata
+                .get(&key::app_metadata(environment, client_id))
+                .cloned()
+        })
+    }
+
+    /// After `old` was redeemed for `new_secret`: when the new refresh token
+    /// landed under another key (the granted scopes differ from the old
+    /// entry's target), the old entry is updated in place too, as MSAL
+    /// Python's `update_rt` does, so no superseded secret stays behind. An
+    /// entry another caller changed meanwhile is left alone.
+    pub(crate) fn update_refresh_token(&self, old: &RefreshTokenEntry, new_secret: &CachedSecret, now: u64) {
+        let mut state = self.write();
+        let key = key::refresh_token(
+            old.home_account_id.as_deref(),
+            &old.environment,
+            &old.client_id,
+            old.target.as_deref(),
+        );
+        let Some(entry) = state.data.refresh_tokens.get_mut(&key) else {
+            return;
+        };
+        if entry.secret == old.secret && entry.secret != *new_secret {
+            entry.secret = new_secret.clone();
+            entry.last_modification_time = Some(now);
+            state.changed = true;
+        }
     }
 
     /// Stores an access token (replacing the one with the same key) and the

@@ -4,6 +4,7 @@
 pub mod auth_code;
 pub mod client_credentials;
 pub mod interactive;
+pub mod silent;
 pub(crate) mod tokens;
 
 use crate::error::{Error, Result};

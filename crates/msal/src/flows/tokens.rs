@@ -128,6 +128,23 @@ pub(crate) fn save(
         extra: Default::default(),
     });
 
+    // Like MSAL Python (`skip_account_creation`), a refresh does not write the
+    // account: a concurrent remove_account wins over a refresh in flight, and
+    // the entry keeps the grant that established it (`account_source`).
+    let refresh = *grant_type == "refresh_token";
+    let account = match (&account, refresh) {
+        (Some(built), true) => core
+            .cache
+            .accounts_of(
+                built.home_account_id.as_deref().unwrap_or_default(),
+                std::slice::from_ref(&environment),
+            )
+            .into_iter()
+            .find(|cached| cached.realm.eq_ignore_ascii_case(&realm))
+            .or(account),
+        _ => account,
+    };
+
     let write = CacheWrite {
         access_token: Some(AccessTokenEntry {
             credential_type: "AccessToken".to_owned(),
@@ -167,7 +184,7 @@ pub(crate) fn save(
                 family_id: response.foci.clone(),
                 extra: Default::default(),
             }),
-        account: account.clone(),
+        account: if refresh { None } else { account.clone() },
         app_metadata: AppMetadataEntry {
             client_id: core.client_id.clone(),
             environment: environment.clone(),

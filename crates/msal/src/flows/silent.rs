@@ -1,0 +1,466 @@
+//! Silent acquisition, as MSAL Python's `acquire_token_silent` does it: a
+//! cached access token when one covers the scopes, else the refresh token
+//! grant (RFC 6749 section 6) with the account's refresh tokens, family
+//! (FOCI) ones first; [`Error::InteractionRequired`] when neither works.
+//!
+//! Differences from MSAL Python, all on the safe side: concurrent callers
+//! that need the same refresh share one request; the error says why the user
+//! is needed instead of a bare `None`; and an identity provider error that a
+//! different refresh token cannot fix (`invalid_client`, an outage) is
+//! reported at once instead of being tried against every refresh token.
+
+use crate::account::Account;
+use crate::app::ClientCore;
+use crate::authority::Authority;
+use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, RefreshTokenEntry};
+use crate::credential::ClientCredential;
+use crate::discovery::AuthorityMetadata;
+use crate::error::{Error, InteractionReason, Result, ServiceError};
+use crate::oauth2::{self, Form};
+use crate::result::{AuthenticationResult, IdTokenClaims, TokenSource};
+use crate::secret::{AccessToken, IdToken};
+use crate::telemetry::{ApiId, RefreshReason};
+use crate::time::{from_epoch, now_epoch};
+
+use super::tokens::{self, Issued};
+
+/// The family id of Microsoft's "family of client ids" (FOCI), whose
+/// members redeem each other's refresh tokens. MSAL knows only this one.
+const FAMILY_ID: &str = "1";
+
+/// Tenants whose cache realm is not a tenant: tokens a multi-tenant
+/// authority got may also be filed under the account's own tenant.
+const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
+
+/// Options of `acquire_token_silent_with`. Every field is optional.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct SilentOptions {
+    /// Skip the cached access token and redeem a refresh token, for
+    /// instance after the resource rejected the cached one.
+    pub force_refresh: bool,
+    /// A claims challenge from a resource's `WWW-Authenticate` header (a
+    /// JSON object). It skips the cached access token, which does not
+    /// satisfy it, and is sent with the refresh token.
+    pub claims_challenge: Option<String>,
+    /// Another authority (URL) for this call only, typically the same cloud
+    /// with another tenant the user is a guest in.
+    pub authority: Option<String>,
+}
+
+impl SilentOptions {
+    /// Sets [`force_refresh`](Self::force_refresh).
+    pub fn force_refresh(mut self, force: bool) -> Self {
+        self.force_refresh = force;
+        self
+    }
+
+    /// Sets [`claims_challenge`](Self::claims_challenge).
+    pub fn claims_challenge(mut self, claims: impl Into<String>) -> Self {
+        self.claims_challenge = Some(claims.into());
+        self
+    }
+
+    /// Sets [`authority`](Self::authority).
+    pub fn authority(mut self, authority: impl Into<String>) -> Self {
+        self.authority = Some(authority.into());
+        self
+    }
+}
+
+/// One silent call: what it asks for, and for whom.
+struct Silent<'a> {
+    core: &'a ClientCore,
+    credential: Option<&'a ClientCredential>,
+    account: &'a Account,
+    /// The caller's scopes: what a cached access token must cover.
+    scopes: Vec<String>,
+    /// The scopes with `openid profile offline_access`: what a refresh token is redeemed for.
+    decorated: Vec<String>,
+    /// The `claims` parameter: the challenge merged with the client capabilities.
+    claims: Option<String>,
+    force: bool,
+    correlation_id: String,
+}
+
+/// How one set of refresh tokens fared.
+enum Outcome {
+    Issued(Box<AuthenticationResult>),
+    /// Every one was refused with an error only the user can resolve; the last one.
+    Rejected(Box<ServiceError>),
+    /// None was tried, or (family tokens) the identity provider said this client is not in the family.
+    Nothing,
+}
+
+pub(crate) async fn acquire<I, S>(
+    core: &ClientCore,
+    credential: Option<&ClientCredential>,
+    scopes: I,
+    account: &Account,
+    options: &SilentOptions,
+) -> Result<AuthenticationResult>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    // Everything the caller passed is checked before the cache or the network is touched.
+    let scopes = super::normalize_scopes(scopes)?;
+    let decorated = super::decorate_scopes(&scopes)?;
+    let challenge = options
+        .claims_challenge
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let claims = oauth2::merge_claims(&core.client_capabilities, challenge)?;
+    let authority = match options
+        .authority
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        Some(authority) => Some(Authority::parse(authority)?),
+        None => None,
+    };
+    if account.home_account_id.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "the account has no home_account_id: pass an account from get_accounts or a token result".into(),
+        ));
+    }
+    let silent = Silent {
+        core,
+        credential,
+        account,
+        scopes,
+        decorated,
+        claims,
+        force: options.force_refresh || challenge.is_some(),
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+    };
+
+    // A warm cache answers before any discovery when the location is known offline.
+    let now = now_epoch();
+    let mut cached = None;
+    if !silent.force
+        && let Some((environment, realm)) = core.offline_cache_location_of(authority.as_ref())
+    {
+        cached = silent.lookup(&core.environments_of(&environment, &[]), &realm, now);
+    }
+    if let Some(entry) = &cached
+        && !aging(entry, now)
+    {
+        return Ok(silent.hit(entry.clone()));
+    }
+
+    let metadata = core
+        .metadata_of(authority.as_ref(), &silent.correlation_id)
+        .await?;
+    let environments = core.environments_of(&metadata.environment, &metadata.aliases);
+    if !silent.force && cached.is_none() {
+        cached = silent.lookup(&environments, &metadata.realm, now);
+    }
+    let located = Located {
+        silent: &silent,
+        metadata: &metadata,
+        environments: &environments,
+    };
+    match cached {
+        Some(entry) if !aging(&entry, now) => Ok(silent.hit(entry)),
+        // Past refresh_on the token is still valid: refresh, but fall back to it.
+        Some(entry) => match located.shared_refresh(RefreshReason::AccessTokenAging).await {
+            Ok(fresh) => Ok(fresh),
+            Err(error) => {
+                tracing::warn!(client_id = %core.client_id, %error, "proactive refresh failed; using the cached access token");
+                Ok(silent.hit(entry))
+            }
+        },
+        None => {
+            let reason = if silent.force {
+                RefreshReason::ForceRefresh
+            } else if silent.lookup(&environments, &metadata.realm, 0).is_some() {
+                // Any expiry passes the check at time 0: a matching token exists, but expired.
+                RefreshReason::AccessTokenExpired
+            } else {
+                RefreshReason::AccessTokenAbsent
+            };
+            located.shared_refresh(reason).await
+        }
+    }
+}
+
+/// Whether the token is past the `refresh_on` the identity provider set.
+fn aging(entry: &AccessTokenEntry, now: u64) -> bool {
+    entry.refresh_on.is_some_and(|refresh_on| refresh_on <= now)
+}
+
+impl Silent<'_> {
+    /// The account's access token for this client covering the scopes, in
+    /// the authority's realm (and, for a multi-tenant authority, the
+    /// account's own realm), in any of `environments`.
+    fn lookup(&self, environments: &[String], realm: &str, now: u64) -> Option<AccessTokenEntry> {
+        let mut realms = vec![realm];
+        if MULTI_TENANT.iter().any(|t| t.eq_ignore_ascii_case(realm))
+            && !self.account.realm.is_empty()
+            && !self.account.realm.eq_ignore_ascii_case(realm)
+        {
+            realms.push(&self.account.realm);
+        }
+        environments.iter().find_map(|environment| {
+            realms.iter().find_map(|realm| {
+                let query = AccessTokenQuery {
+                    home_account_id: Some(&self.account.home_account_id),
+                    environment,
+                    client_id: &self.core.client_id,
+                    realm,
+                };
+                self.core.cache.find_access_token(&query, &self.scopes, now)
+            })
+        })
+    }
+
+    /// A cached access token as a result, with the account and the claims
+    /// of the ID token cached beside it.
+    fn hit(&self, entry: AccessTokenEntry) -> AuthenticationResult {
+        let core = self.core;
+        core.telemetry.cache_hit();
+        tracing::debug!(client_id = %core.client_id, "access token served from the cache");
+        let hid = &self.account.home_account_id;
+        let environments = [entry.environment.clone()];
+        let id_token = core
+            .cache
+            .find_id_token(hid, &environments, &core.client_id, &entry.realm);
+        let claims = id_token
+            .as_ref()
+            .and_then(|t| oauth2::decode_jwt_payload(t.secret.expose()))
+            .map(IdTokenClaims::new);
+        let account = core
+            .cache
+            .accounts_of(hid, &environments)
+            .into_iter()
+            .find(|a| a.realm.eq_ignore_ascii_case(&entry.realm))
+            .and_then(Account::from_entry)
+            .unwrap_or_else(|| self.account.clone());
+        AuthenticationResult {
+            access_token: AccessToken::new(entry.secret.expose()),
+            token_type: entry.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+            expires_on: from_epoch(entry.expires_on),
+            extended_expires_on: entry.extended_expires_on.map(from_epoch),
+            refresh_on: entry.refresh_on.map(from_epoch),
+            scopes: entry.target.split_whitespace().map(str::to_owned).collect(),
+            token_source: TokenSource::Cache,
+            tenant_id: Some(
+                claims
+                    .as_ref()
+                    .and_then(|c| c.tenant_id())
+                    .map_or(entry.realm, str::to_owned),
+            ),
+            correlation_id: None,
+            id_token: id_token.map(|t| IdToken::new(t.secret.expose())),
+            id_token_claims: claims,
+            account: Some(account),
+        }
+    }
+}
+
+/// A silent call whose authority is resolved.
+struct Located<'a> {
+    silent: &'a Silent<'a>,
+    metadata: &'a AuthorityMetadata,
+    environments: &'a [String],
+}
+
+impl Located<'_> {
+    /// One refresh per account, scopes and claims at a time: callers that
+    /// arrive while it is in flight share its result instead of each
+    /// redeeming a refresh token.
+    async fn shared_refresh(&self, reason: RefreshReason) -> Result<AuthenticationResult> {
+        let silent = self.silent;
+        let key = format!(
+            "silent|{}|{}|{}|{}|{}|{}|{}",
+            self.metadata.environment,
+            self.metadata.realm,
+            silent.core.client_id,
+            silent.account.home_account_id,
+            cache::target(&silent.scopes),
+            silent.claims.as_deref().unwrap_or_default(),
+            // A forced refresh must not be answered by a flight that found the cache filled.
+            silent.force,
+        );
+        silent
+            .core
+            .flights
+            .run(&key, || async {
+                // A flight that just landed may have cached a fresh token.
+                if !silent.force
+                    && let Some(entry) = silent.lookup(self.environments, &self.metadata.realm, now_epoch())
+                    && !aging(&entry, now_epoch())
+                {
+                    return Ok(silent.hit(entry));
+                }
+                self.refresh(reason).await
+            })
+            .await
+    }
+
+    /// Redeems the account's refresh tokens in MSAL's order: the family's
+    /// when this client is in the family or its membership is unknown (no
+    /// app metadata yet), then this client's own; newest first within each.
+    async fn refresh(&self, reason: RefreshReason) -> Result<AuthenticationResult> {
+        let core = self.silent.core;
+        let hid = &self.silent.account.home_account_id;
+        let mut tried = Vec::new();
+        let mut rejection = None;
+
+        let family = match core.cache.app_metadata(self.environments, &core.client_id) {
+            None => Some(FAMILY_ID.to_owned()),
+            Some(metadata) => metadata.family_id.filter(|f| !f.is_empty()),
+        };
+        if let Some(family) = family {
+            let family_rts = core.cache.refresh_tokens_of(hid, self.environments, |rt| {
+                rt.family_id.as_deref() == Some(family.as_str())
+            });
+            match self.redeem_each(family_rts, &mut tried, reason, true).await? {
+                Outcome::Issued(result) => return Ok(*result),
+                Outcome::Rejected(service) => rejection = Some(service),
+                Outcome::Nothing => {}
+            }
+        }
+        let own_rts = core.cache.refresh_tokens_of(hid, self.environments, |rt| {
+            rt.client_id.eq_ignore_ascii_case(&core.client_id)
+        });
+        match self.redeem_each(own_rts, &mut tried, reason, false).await? {
+            Outcome::Issued(result) => return Ok(*result),
+            Outcome::Rejected(service) => rejection = Some(service),
+            Outcome::Nothing => {}
+        }
+
+        Err(match rejection {
+            Some(service) => Error::InteractionRequired {
+                reason: reason_for(&service),
+                service: Some(service),
+            },
+            None if core.cache.accounts_of(hid, self.environments).is_empty() => Error::InteractionRequired {
+                reason: InteractionReason::NoAccount,
+                service: None,
+            },
+            None => Error::InteractionRequired {
+                reason: InteractionReason::NoRefreshToken,
+                service: None,
+            },
+        })
+    }
+
+    /// Tries `rts` in order until one works. A refused refresh token stays in
+    /// the cache, as in MSAL: `invalid_grant` may come from a policy that
+    /// applies to these scopes or this tenant only, and the token may still
+    /// serve others.
+    async fn redeem_each(
+        &self,
+        rts: Vec<RefreshTokenEntry>,
+        tried: &mut Vec<RefreshTokenEntry>,
+        reason: RefreshReason,
+        family: bool,
+    ) -> Result<Outcome> {
+        let mut rejection = None;
+        for rt in rts {
+            // A family token of this client comes up again among its own.
+            if tried.contains(&rt) {
+                continue;
+            }
+            tried.push(rt.clone());
+            match self.redeem(&rt, reason).await {
+                Ok(result) => return Ok(Outcome::Issued(Box::new(result))),
+                // Entra's word that this client left (or never joined) the family.
+                Err(Error::Service(service)) if family && service.is_client_mismatch() => {
+                    tracing::debug!(client_id = %self.silent.core.client_id, "not in the refresh token's family; using own refresh tokens");
+                    return Ok(Outcome::Nothing);
+                }
+                Err(Error::Service(service)) if service.requires_interaction() => {
+                    tracing::debug!(client_id = %self.silent.core.client_id, error = %service.error, "refresh token refused; trying the next");
+                    rejection = Some(service);
+                }
+                // Family tokens are other apps' tokens: whatever the IdP says about
+                // them, this client's own tokens still deserve a try.
+                Err(Error::Service(service)) if family => {
+                    tracing::debug!(client_id = %self.silent.core.client_id, error = %service.error, "family refresh token failed; trying own refresh tokens");
+                    return Ok(Outcome::Nothing);
+                }
+                // Another refresh token cannot fix a bad credential, an outage or the network.
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(rejection.map_or(Outcome::Nothing, Outcome::Rejected))
+    }
+
+    /// One refresh token grant request, and its tokens cached.
+    async fn redeem(&self, rt: &RefreshTokenEntry, reason: RefreshReason) -> Result<AuthenticationResult> {
+        let silent = self.silent;
+        let core = silent.core;
+        let correlation_id = silent.correlation_id.as_str();
+        let api = ApiId::AcquireTokenSilent;
+        let mut headers = oauth2::library_headers(correlation_id);
+        headers.extend(core.telemetry.headers(api, reason));
+        if let Some(anchor) = oauth2::anchor_mailbox(&silent.account.home_account_id) {
+            headers.push(("X-AnchorMailbox".into(), anchor));
+        }
+        let mut form = Form::new()
+            .add("client_id", &core.client_id)
+            .add("grant_type", "refresh_token")
+            .add("refresh_token", rt.secret.expose())
+            .add("scope", &cache::target(&silent.decorated))
+            .add("client_info", "1");
+        if let Some(claims) = &silent.claims {
+            form = form.add("claims", claims);
+        }
+        if let Some(credential) = silent.credential {
+            form = credential.apply(form);
+        }
+        tracing::debug!(client_id = %core.client_id, endpoint = %self.metadata.token_endpoint, "redeeming a refresh token");
+        let response =
+            oauth2::post_token_request(core.http.as_ref(), &self.metadata.token_endpoint, form, headers)
+                .await;
+        let response = match response {
+            Ok(response) => {
+                core.telemetry.record(api, correlation_id, None);
+                response
+            }
+            Err(e) => {
+                if let Error::Service(service) = &e {
+                    core.telemetry.record(api, correlation_id, Some(&service.error));
+                }
+                return Err(e);
+            }
+        };
+        let new_rt = response.refresh_token.clone();
+        let claims = tokens::id_token_claims(&response)?;
+        let issued = Issued {
+            core,
+            metadata: self.metadata,
+            requested: &silent.decorated,
+            grant_type: "refresh_token",
+            correlation_id,
+        };
+        let result = tokens::save(&issued, response, claims)?;
+        if let Some(new_rt) = new_rt {
+            core.cache.update_refresh_token(rt, &new_rt, now_epoch());
+        }
+        Ok(result)
+    }
+}
+
+/// Which kind of interaction an identity provider error asks for.
+fn reason_for(service: &ServiceError) -> InteractionReason {
+    if service.claims.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+        return InteractionReason::ClaimsChallenge;
+    }
+    if service.suberror.as_deref() == Some("consent_required") {
+        return InteractionReason::ConsentRequired;
+    }
+    match service.error.as_str() {
+        "consent_required" => InteractionReason::ConsentRequired,
+        "login_required" | "interaction_required" => InteractionReason::LoginRequired,
+        _ => InteractionReason::RefreshTokenRejected,
+    }
+}
+
+#[cfg(test)]
+mod tests;
