@@ -19,7 +19,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cache = TokenCache::load_from_file(&cache_path)?;
     let mut _emulator = None;
     let builder = match std::env::var("MSAL_AUTHORITY") {
-        Ok(authority) => PublicClientApplication::builder(std::env::var("MSAL_CLIENT_ID")?).authority(&authority),
+        Ok(authority) => {
+            PublicClientApplication::builder(std::env::var("MSAL_CLIENT_ID")?).authority(&authority)
+        }
         Err(_) => {
             use msal_emulator::{Emulator, EmulatorConfig, builtin};
             let emulator = Emulator::start(EmulatorConfig::default()).await?;
@@ -51,7 +53,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let result = app.acquire_token_interactive(["User.Read"], &options).await?;
     let username = result.account.as_ref().map_or("?", |a| a.username.as_str());
-    println!("signed in as {username}; token expires in {:?}", result.expires_in());
+    println!(
+        "signed in as {username}; token expires in {:?}",
+        result.expires_in()
+    );
     if cache.has_state_changed() {
         cache.save_to_file(&cache_path)?;
     }

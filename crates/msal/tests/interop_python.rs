@@ -148,10 +148,21 @@ async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
     let cache = TokenCache::new();
     let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let options = msal::AuthCodeFlowOptions::default().response_mode(msal::ResponseMode::Query);
-    let flow = app.initiate_auth_code_flow(["User.Read"], LOOPBACK, &options).await.unwrap();
-    let response =
-        common::user_agent::sign_in(&emulator, flow.auth_uri(), builtin::ALICE_UPN, builtin::ALICE_PASSWORD).await;
-    let result = app.acquire_token_by_auth_code_flow(&flow, &response).await.unwrap();
+    let flow = app
+        .initiate_auth_code_flow(["User.Read"], LOOPBACK, &options)
+        .await
+        .unwrap();
+    let response = common::user_agent::sign_in(
+        &emulator,
+        flow.auth_uri(),
+        builtin::ALICE_UPN,
+        builtin::ALICE_PASSWORD,
+    )
+    .await;
+    let result = app
+        .acquire_token_by_auth_code_flow(&flow, &response)
+        .await
+        .unwrap();
     cache.save_to_file(&cache_path).unwrap();
     emulator.reset_counts();
 
@@ -169,7 +180,10 @@ async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
     let rust_account = serde_json::to_value(result.account.as_ref().unwrap()).unwrap();
     assert_eq!(accounts[0], rust_account);
     assert_eq!(out["silent"]["token_source"], "cache", "{out}");
-    assert_eq!(out["silent"]["access_token"].as_str(), Some(result.access_token.secret()));
+    assert_eq!(
+        out["silent"]["access_token"].as_str(),
+        Some(result.access_token.secret())
+    );
     assert_eq!(emulator.request_count(Endpoint::Token), 0);
 }
 
@@ -194,7 +208,8 @@ async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
     emulator.reset_counts();
 
     let cache = TokenCache::load_from_file(&cache_path).unwrap();
-    let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
+    // A tenant-GUID authority tells the cache realm without discovery.
+    let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_ID, &cache);
     let accounts = app.get_accounts(None);
     assert_eq!(accounts.len(), 1);
     let account = &accounts[0];
@@ -207,5 +222,9 @@ async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
     let result = app.acquire_token_silent(["User.Read"], account).await.unwrap();
     assert_eq!(result.token_source, TokenSource::Cache);
     assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
-    assert_eq!(emulator.total_requests(), 0, "served from Python's cache with zero requests");
+    assert_eq!(
+        emulator.total_requests(),
+        0,
+        "served from Python's cache with zero requests"
+    );
 }
