@@ -39,7 +39,7 @@ pub fn account_json(account: &Account) -> Value {
 
 /// An error as JSON: the identity provider's fields when it sent them.
 pub fn error_json(error: &Error) -> Value {
-    match error.service_error() {
+    let mut json = match error.service_error() {
         Some(e) => json!({
             "error": e.error,
             "error_description": e.error_description,
@@ -49,8 +49,14 @@ pub fn error_json(error: &Error) -> Value {
             "trace_id": e.trace_id,
             "correlation_id": e.correlation_id,
         }),
+        None if error.is_interaction_required() => {
+            json!({ "error": "interaction_required", "error_description": error.to_string() })
+        }
         None => json!({ "error": "client_error", "error_description": error.to_string() }),
-    }
+    };
+    // Scripts branch on this: sign the user in again (`msal login`).
+    json["interaction_required"] = Value::Bool(error.is_interaction_required());
+    json
 }
 
 /// Reports an error and gives the exit code: 1 for errors from the identity
@@ -60,6 +66,9 @@ pub fn fail(error: &Error, as_json: bool) -> ExitCode {
         println!("{}", error_json(error));
     } else {
         eprintln!("error: {error}");
+        if error.is_interaction_required() {
+            eprintln!("hint: the user must sign in again: run `msal login`");
+        }
     }
     match error {
         Error::InvalidArgument(_) | Error::InvalidAuthority { .. } | Error::Cache(_) => ExitCode::from(2),

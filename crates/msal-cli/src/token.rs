@@ -1,16 +1,17 @@
 //! `msal token`: an application token through the client credentials flow,
-//! from the cache file when it holds a valid one.
+//! from the cache file when it holds a valid one; with `--account`, a user's
+//! token through the silent path (cache, else the refresh token).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use msal::{
-    ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error, ReqwestHttpClient,
-    TokenCache,
+    ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error, PublicClientApplication,
+    ReqwestHttpClient, SilentOptions, TokenCache,
 };
 
-use crate::output;
+use crate::{cache_file, output};
 
 /// Environment variable holding the client secret.
 pub const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
@@ -45,6 +46,12 @@ pub struct TokenArgs {
     /// Skip instance discovery (for hosts that do not serve it).
     #[arg(long)]
     pub no_instance_discovery: bool,
+    /// A signed-in user's token instead of the app's: the account's username, as
+    /// `msal accounts` lists it. Served from the cache, else refreshed with the
+    /// cached refresh token; no secret needed. The cache defaults to the one
+    /// `msal login` uses.
+    #[arg(long, value_name = "USERNAME")]
+    pub account: Option<String>,
 }
 
 pub async fn run(args: TokenArgs) -> Result<(), ExitCode> {
@@ -53,6 +60,9 @@ pub async fn run(args: TokenArgs) -> Result<(), ExitCode> {
 }
 
 async fn acquire(args: TokenArgs) -> Result<(), Error> {
+    if let Some(username) = &args.account {
+        return acquire_for_user(&args, username).await;
+    }
     let secret = read_secret(args.client_secret_file.as_deref())?;
     let cache = match &args.cache {
         Some(path) => TokenCache::load_from_file(path)?,
@@ -72,6 +82,39 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
     {
         cache.save_to_file(path)?;
     }
+    if args.json {
+        println!("{}", output::result_json(&result));
+    } else {
+        println!("{}", result.access_token.secret());
+    }
+    Ok(())
+}
+
+/// A user's token through the silent path, from the shared cache file.
+async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error> {
+    let path = cache_file::cache_path(args.cache.as_deref())?;
+    let cache = TokenCache::load_from_file(&path)?;
+    let app = PublicClientApplication::builder(&args.client_id)
+        .authority(&args.authority)
+        .instance_discovery(!args.no_instance_discovery)
+        .token_cache(cache.clone())
+        .http_client(http_client(args.ca_cert.as_deref())?)
+        .build()?;
+    let account = app
+        .get_accounts(Some(username))
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no account '{username}' in the token cache {} (`msal login` signs one in)",
+                path.display()
+            ))
+        })?;
+    let options = SilentOptions::default().force_refresh(args.force_refresh);
+    let result = app
+        .acquire_token_silent_with(&args.scopes, &account, &options)
+        .await?;
+    cache_file::save_if_changed(&cache, &path)?;
     if args.json {
         println!("{}", output::result_json(&result));
     } else {

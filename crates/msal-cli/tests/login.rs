@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use msal_emulator::{Emulator, EmulatorConfig, builtin};
+use msal_emulator::{Emulator, EmulatorConfig, Endpoint, builtin};
 use serde_json::Value;
 
 const MSAL: &str = env!("CARGO_BIN_EXE_msal");
@@ -502,4 +502,91 @@ fn accounts_of_a_missing_or_malformed_cache() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&bad).unwrap(), "{ not json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_for_a_signed_in_account_uses_the_silent_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let ca = home.join("ca.pem");
+    emulator.write_ca_cert(&ca).unwrap();
+    let signed_in = login(
+        &emulator,
+        home,
+        &ca,
+        builtin::ALICE_UPN,
+        builtin::ALICE_PASSWORD,
+        &["--json"],
+    )
+    .await;
+    let signed_in = json_of(&signed_in);
+    let authority = emulator.authority(builtin::CONTOSO_TENANT_NAME);
+    let ca_arg = ca.to_str().unwrap();
+    let token = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "--account",
+            builtin::ALICE_UPN,
+            "--authority",
+            &authority,
+            "--client-id",
+            builtin::PUBLIC_CLIENT_ID,
+            "--scope",
+            "User.Read",
+            "--ca-cert",
+            ca_arg,
+        ];
+        args.extend_from_slice(extra);
+        run(home, &args)
+    };
+
+    // From the default cache `msal login` wrote: no secret, no token request.
+    let before = emulator.request_count(Endpoint::Token);
+    let cached = json_of(&token(&["--json"]));
+    assert_eq!(cached["token_source"], "cache");
+    assert_eq!(cached["access_token"], signed_in["access_token"]);
+    assert_eq!(emulator.request_count(Endpoint::Token), before);
+    // Plain mode prints the token alone.
+    let plain = token(&[]);
+    assert!(plain.status.success(), "{}", plain.stderr);
+    assert_eq!(plain.stdout.trim(), signed_in["access_token"].as_str().unwrap());
+
+    // --force-refresh redeems the cached refresh token.
+    let refreshed = json_of(&token(&["--json", "--force-refresh"]));
+    assert_eq!(refreshed["token_source"], "identity_provider");
+    assert_ne!(refreshed["access_token"], signed_in["access_token"]);
+    assert_eq!(emulator.request_count(Endpoint::Token), before + 1);
+
+    // Once the IdP revokes the refresh tokens, the user must sign in again.
+    assert!(emulator.revoke_refresh_tokens(builtin::ALICE_UPN) > 0);
+    let refused = token(&["--json", "--force-refresh"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    let refused: Value = serde_json::from_str(&refused.stdout).unwrap();
+    assert_eq!(refused["interaction_required"], true, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    let text = token(&["--force-refresh"]);
+    assert!(text.stderr.contains("msal login"), "{}", text.stderr);
+
+    // An account nobody signed in is bad input (exit 2), with no request at all.
+    let token_requests = emulator.request_count(Endpoint::Token);
+    let nobody = run(
+        home,
+        &[
+            "token",
+            "--account",
+            "nobody@contoso.onmicrosoft.com",
+            "--authority",
+            &authority,
+            "--client-id",
+            builtin::PUBLIC_CLIENT_ID,
+            "--scope",
+            "User.Read",
+            "--ca-cert",
+            ca_arg,
+        ],
+    );
+    assert_eq!(nobody.status.code(), Some(2), "{}", nobody.stderr);
+    assert!(nobody.stderr.contains("msal login"), "{}", nobody.stderr);
+    assert_eq!(emulator.request_count(Endpoint::Token), token_requests);
 }

@@ -188,6 +188,8 @@ impl Error {
     pub fn service_error(&self) -> Option<&ServiceError> {
         match self {
             Error::Service(e) => Some(e),
+            // The IdP's refusal that made interaction necessary keeps its fields.
+            Error::InteractionRequired { service: Some(e), .. } => Some(e),
             _ => None,
         }
     }
