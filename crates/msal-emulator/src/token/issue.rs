@@ -175,6 +175,8 @@ pub(crate) fn user_tokens_with_claims(
 ) -> Result<Value, EntraError> {
     let grant = scopes::grant(&state.directory, t.tenant, &t.client.client_id, t.scopes)?;
     let clock_now = state.clock.now();
+    // The access token's issue time: may sit up to a second ahead of the
+    // clock right after a session revocation (see `revoke_user_sessions`).
     let now = claims.issue_time(clock_now, state.revocations.revoked_at(&t.user.upn));
     let lifetime = state.directory.token_lifetime_secs;
     let issuer = format!("{base_url}/{}/v2.0", t.tenant.id);
@@ -244,9 +246,12 @@ pub(crate) fn user_tokens_with_claims(
         let id = IdTokenClaims {
             aud: &t.client.client_id,
             iss: issuer,
-            iat: now,
-            nbf: now,
-            exp: now + lifetime,
+            // The ID token is about the sign-in, not resource access: the
+            // CAE floor applied to the access token does not concern it,
+            // and clients reject ID tokens from the future.
+            iat: clock_now,
+            nbf: clock_now,
+            exp: clock_now + lifetime,
             auth_time: t.auth_time,
             name,
             nonce: t.nonce,
