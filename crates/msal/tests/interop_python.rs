@@ -228,3 +228,120 @@ async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
         "served from Python's cache with zero requests"
     );
 }
+
+#[tokio::test]
+async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Rust signs Alice in; MSAL Python refreshes with the refresh token Rust wrote.
+    let rust_path = dir.path().join("rust-rt-cache.json");
+    let cache = TokenCache::new();
+    let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
+    let options = msal::AuthCodeFlowOptions::default().response_mode(msal::ResponseMode::Query);
+    let flow = app
+        .initiate_auth_code_flow(["User.Read"], LOOPBACK, &options)
+        .await
+        .unwrap();
+    let response = common::user_agent::sign_in(
+        &emulator,
+        flow.auth_uri(),
+        builtin::ALICE_UPN,
+        builtin::ALICE_PASSWORD,
+    )
+    .await;
+    let signed_in = app
+        .acquire_token_by_auth_code_flow(&flow, &response)
+        .await
+        .unwrap();
+    cache.save_to_file(&rust_path).unwrap();
+    let before = emulator.grant_count("refresh_token");
+    let args = json!({
+        "action": "refresh",
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::PUBLIC_CLIENT_ID,
+        "scopes": ["User.Read"],
+        "cache_path": rust_path,
+        "username": builtin::ALICE_UPN,
+    });
+    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    assert_eq!(out["error"], json!(null), "{out}");
+    assert_eq!(out["token_source"], "identity_provider", "{out}");
+    assert_ne!(
+        out["access_token"].as_str(),
+        Some(signed_in.access_token.secret())
+    );
+    assert_eq!(emulator.grant_count("refresh_token"), before + 1);
+
+    // MSAL Python signs Bob in; Rust refreshes with the refresh token Python wrote.
+    let python_path = dir.path().join("python-rt-cache.json");
+    let args = json!({
+        "action": "sign_in",
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::PUBLIC_CLIENT_ID,
+        "scopes": ["User.Read"],
+        "cache_path": python_path,
+        "redirect_uri": LOOPBACK,
+        "username": builtin::BOB_UPN,
+        "password": builtin::BOB_PASSWORD,
+    });
+    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    assert_eq!(out["error"], json!(null), "{out}");
+    let cache = TokenCache::load_from_file(&python_path).unwrap();
+    let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
+    let bob = app.get_accounts(Some(builtin::BOB_UPN)).remove(0);
+    let before = emulator.grant_count("refresh_token");
+    let refreshed = app
+        .acquire_token_silent_with(
+            ["User.Read"],
+            &bob,
+            &msal::SilentOptions::default().force_refresh(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refreshed.token_source, TokenSource::IdentityProvider);
+    assert_ne!(
+        Some(refreshed.access_token.secret()),
+        out["access_token"].as_str()
+    );
+    assert_eq!(emulator.grant_count("refresh_token"), before + 1);
+}
+
+#[tokio::test]
+async fn msal_python_device_flow_works_against_the_emulator() {
+    let mut config = msal_emulator::EmulatorConfig::default();
+    config.device_code_interval = std::time::Duration::from_secs(1);
+    let emulator = msal_emulator::Emulator::start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache_path = dir.path().join("python-device-cache.json");
+    let args = json!({
+        "action": "device_flow",
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::PUBLIC_CLIENT_ID,
+        "scopes": ["User.Read"],
+        "cache_path": cache_path,
+        "username": builtin::ALICE_UPN,
+        "password": builtin::ALICE_PASSWORD,
+    });
+    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    assert_eq!(out["error"], json!(null), "{out}");
+    assert_eq!(out["token_source"], "identity_provider", "{out}");
+    assert_eq!(out["interval"], 1);
+    // MSAL Python polled at the interval: never faster than once a second.
+    let polls = emulator.grant_count("urn:ietf:params:oauth:grant-type:device_code");
+    let seconds = out["seconds"].as_f64().unwrap();
+    assert!(
+        polls >= 1 && polls as f64 <= seconds + 1.0,
+        "{polls} polls in {seconds} s"
+    );
+    // Rust finds the account MSAL Python's device flow cached.
+    let cache = TokenCache::load_from_file(&cache_path).unwrap();
+    let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_ID, &cache);
+    let account = app.get_accounts(Some(builtin::ALICE_UPN)).remove(0);
+    assert_eq!(
+        account.account_source.as_deref(),
+        Some("urn:ietf:params:oauth:grant-type:device_code")
+    );
+    let result = app.acquire_token_silent(["User.Read"], &account).await.unwrap();
+    assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
+}

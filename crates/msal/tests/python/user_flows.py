@@ -7,6 +7,12 @@ scopes, cache_path, and per action:
             form), then acquire_token_by_auth_code_flow.
   accounts  username (optional): get_accounts, then acquire_token_silent for
             the first account.
+  refresh   username: acquire_token_silent(force_refresh=True) for that
+            account, which redeems the cached refresh token.
+  device_flow  username, password: initiate_device_flow, a user completing
+            the emulator's verification pages (on a thread, as a person on
+            another device would), then acquire_token_by_device_flow.
+  username_password  username, password: acquire_token_by_username_password.
 A confidential web app's secret comes from MSAL_CLIENT_SECRET. Prints one JSON
 line; writes the cache file back when it changed.
 """
@@ -14,6 +20,8 @@ import html.parser
 import json
 import os
 import sys
+import threading
+import time
 import urllib.parse
 
 import msal
@@ -55,6 +63,33 @@ def sign_in_on_page(auth_uri, username, password):
     return dict(urllib.parse.parse_qsl(query))
 
 
+def complete_device_login(verification_uri, user_code, username, password):
+    """A person at /devicelogin: enters the code, signs in, approves."""
+    session = requests.Session()
+    page = session.get(verification_uri, timeout=30)
+    for _ in range(6):
+        form = FormReader()
+        form.feed(page.text)
+        if 'id="done"' in page.text:
+            return
+        if "otc" in form.fields:
+            form.fields["otc"] = user_code
+        if "password" in form.fields:
+            form.fields["username"] = username
+            form.fields["password"] = password
+        if 'id="approve"' in page.text:
+            form.fields["action"] = "approve"
+        action = form.action or _first_form_action(page.text)
+        page = session.post(urllib.parse.urljoin(page.url, action), data=form.fields, timeout=30)
+    raise RuntimeError("the device login pages did not finish: " + page.text[:500])
+
+
+def _first_form_action(text):
+    start = text.index("<form")
+    tag = text[start:text.index(">", start)]
+    return tag.split('action="', 1)[1].split('"', 1)[0]
+
+
 def main():
     args = json.loads(sys.argv[1])
     cache = msal.SerializableTokenCache()
@@ -91,6 +126,27 @@ def main():
                 "token_source": result.get("token_source"),
                 "error": result.get("error"),
             }
+    elif args["action"] == "refresh":
+        accounts = app.get_accounts(username=args["username"])
+        result = app.acquire_token_silent(args["scopes"], account=accounts[0], force_refresh=True) or {}
+        out = {key: result.get(key) for key in ("access_token", "token_source", "error", "error_description")}
+    elif args["action"] == "device_flow":
+        flow = app.initiate_device_flow(scopes=args["scopes"])
+        if "user_code" not in flow:
+            raise RuntimeError("no device flow: %s" % flow)
+        user = threading.Thread(target=complete_device_login, args=(
+            flow["verification_uri"], flow["user_code"], args["username"], args["password"]))
+        started = time.time()
+        user.start()
+        result = app.acquire_token_by_device_flow(flow)
+        user.join()
+        out = {key: result.get(key) for key in ("access_token", "token_source", "error", "error_description")}
+        out["interval"] = flow.get("interval")
+        out["seconds"] = time.time() - started
+    elif args["action"] == "username_password":
+        result = app.acquire_token_by_username_password(args["username"], args["password"], scopes=args["scopes"])
+        out = {key: result.get(key) for key in ("access_token", "token_source", "error", "error_description")}
+        out["id_token_claims"] = result.get("id_token_claims")
     else:
         raise SystemExit("unknown action " + args["action"])
 
