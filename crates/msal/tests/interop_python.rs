@@ -309,8 +309,8 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
 
 #[tokio::test]
 async fn msal_python_device_flow_works_against_the_emulator() {
-    let mut config = msal_emulator::EmulatorConfig::default();
-    config.device_code_interval = std::time::Duration::from_secs(1);
+    let config =
+        msal_emulator::EmulatorConfig::default().with_device_code_interval(std::time::Duration::from_secs(1));
     let emulator = msal_emulator::Emulator::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache_path = dir.path().join("python-device-cache.json");
