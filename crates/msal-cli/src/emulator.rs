@@ -19,6 +19,10 @@ pub struct RunArgs {
     /// A directory (tenants, apps, users) in the JSON form `msal emulator defaults` prints.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Seconds device-code clients must wait between polls (the `interval` the
+    /// device authorization endpoint announces; polling faster gets `slow_down`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub device_code_interval: u64,
 }
 
 pub fn print_defaults() -> Result<(), ExitCode> {
@@ -35,7 +39,9 @@ pub async fn run(args: RunArgs) -> Result<(), ExitCode> {
         Some(path) => Directory::load(path).map_err(|e| fail(e.to_string()))?,
         None => Directory::builtin(),
     };
-    let config = EmulatorConfig::new(directory).with_port(args.port);
+    let config = EmulatorConfig::new(directory)
+        .with_port(args.port)
+        .with_device_code_interval(std::time::Duration::from_secs(args.device_code_interval));
     let emulator = Emulator::start(config).await.map_err(|e| fail(e.to_string()))?;
     let ca_path = args
         .cert_out
