@@ -66,7 +66,9 @@ pub use credential::ClientCredential;
 pub use error::{CacheError, Error, InteractionReason, Result, ServiceError, TransportError};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;
-pub use flows::device_code::{DeviceFlow, DeviceFlowOptions, DeviceFlowPoll, DeviceFlowPolling};
+pub use flows::device_code::{
+    DeviceFlow, DeviceFlowOptions, DeviceFlowPoll, DeviceFlowPolling, OnDevicePoll,
+};
 pub use flows::interactive::InteractiveOptions;
 pub use flows::silent::SilentOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
