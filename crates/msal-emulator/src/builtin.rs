@@ -64,6 +64,15 @@ pub const WEBAPP_CLIENT_SECRET: &str = "webapp-secret-Contoso~3";
 /// The web app's redirect URI.
 pub const WEBAPP_REDIRECT_URI: &str = "http://localhost:8400/redirect";
 
+/// Client id of the first family (FOCI) public client in Contoso.
+pub const FOCI_APP_A_CLIENT_ID: &str = "3a1f5e2c-9b7d-4c60-8e41-d2f6a9b0c715";
+/// Display name of the first family app.
+pub const FOCI_APP_A_DISPLAY_NAME: &str = "Contoso Office";
+/// Client id of the second family (FOCI) public client in Contoso.
+pub const FOCI_APP_B_CLIENT_ID: &str = "9d4c2b81-6e3f-47a5-b0d8-5f1e7c2a4b96";
+/// Display name of the second family app.
+pub const FOCI_APP_B_DISPLAY_NAME: &str = "Contoso Teams";
+
 /// Alice, a Contoso user.
 pub const ALICE_UPN: &str = "alice@contoso.onmicrosoft.com";
 /// Alice's password.
@@ -123,6 +132,7 @@ pub fn directory() -> Directory {
         app_roles: Vec::new(),
         scopes: Vec::new(),
         app_permissions: Vec::new(),
+        family: false,
     };
     let apps = vec![
         App {
@@ -154,6 +164,16 @@ pub fn directory() -> Directory {
             secrets: strings(&[WEBAPP_CLIENT_SECRET]),
             redirect_uris: strings(&[WEBAPP_REDIRECT_URI]),
             ..app(WEBAPP_CLIENT_ID, WEBAPP_DISPLAY_NAME, AppKind::Confidential)
+        },
+        App {
+            redirect_uris: strings(&PUBLIC_REDIRECT_URIS),
+            family: true,
+            ..app(FOCI_APP_A_CLIENT_ID, FOCI_APP_A_DISPLAY_NAME, AppKind::Public)
+        },
+        App {
+            redirect_uris: strings(&PUBLIC_REDIRECT_URIS),
+            family: true,
+            ..app(FOCI_APP_B_CLIENT_ID, FOCI_APP_B_DISPLAY_NAME, AppKind::Public)
         },
     ];
     let user = |upn: &str, password: &str, oid: &str, name: &str, tenant: &str| User {

@@ -20,6 +20,13 @@ impl Clock {
         unix_now().saturating_add(self.offset_secs.load(Ordering::Relaxed))
     }
 
+    /// Milliseconds since the epoch, as the emulator sees them: for rate
+    /// limits finer than a second (device code polling).
+    pub(crate) fn now_millis(&self) -> u64 {
+        let wall = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        wall.saturating_add(self.offset_secs.load(Ordering::Relaxed).saturating_mul(1000))
+    }
+
     /// Moves the clock forward by `secs`.
     pub(crate) fn advance(&self, secs: u64) {
         // fetch_update with saturation: a huge advance must not wrap to the past.

@@ -140,6 +140,11 @@ pub struct App {
     /// Application permissions granted to this app, per resource.
     #[serde(default)]
     pub app_permissions: Vec<AppPermission>,
+    /// Whether the app is in the family of client ids (FOCI): its token
+    /// responses carry `"foci": "1"` and any family app may redeem a refresh
+    /// token issued to another family app. Only public clients can be in it.
+    #[serde(default)]
+    pub family: bool,
 }
 
 impl App {
@@ -359,6 +364,12 @@ impl Directory {
             }
             if self.tenant(&app.tenant).is_none() {
                 return Err(invalid(at("tenant"), format!("no tenant named '{}'", app.tenant)));
+            }
+            // MSAL shares family refresh tokens only between public client
+            // apps; a confidential family app would let a secret-less
+            // client mint tokens for a confidential one.
+            if app.family && app.kind != AppKind::Public {
+                return Err(invalid(at("family"), "only public clients can be in the family"));
             }
             if app.kind == AppKind::Public && !app.secrets.is_empty() {
                 return Err(invalid(at("secrets"), "a public client has no secrets"));
@@ -622,6 +633,12 @@ mod tests {
             err.contains("apps[0].scopes[1]") && err.contains("duplicate"),
             "{err}"
         );
+
+        // apps[0] is the confidential daemon: it cannot join the family.
+        let mut dir = Directory::builtin();
+        dir.apps[0].family = true;
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(err.contains("apps[0].family") && err.contains("public"), "{err}");
 
         let mut dir = Directory::builtin();
         dir.users[0].object_id = "not-a-guid".into();

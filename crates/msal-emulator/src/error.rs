@@ -20,6 +20,9 @@ pub(crate) struct EntraError {
     pub(crate) error: &'static str,
     pub(crate) code: u32,
     pub(crate) message: String,
+    /// Entra's `suberror` (e.g. `client_mismatch`), also sent as the single
+    /// entry of `error_additional_info`: MSAL libraries read one or the other.
+    pub(crate) suberror: Option<&'static str>,
 }
 
 impl EntraError {
@@ -29,6 +32,7 @@ impl EntraError {
             error,
             code,
             message: message.into(),
+            suberror: None,
         }
     }
 
@@ -45,7 +49,7 @@ impl EntraError {
     pub(crate) fn to_response(&self, ctx: &RequestContext) -> Response {
         let timestamp = clock::entra_timestamp();
         let description = self.description(ctx, &timestamp);
-        let body = json!({
+        let mut body = json!({
             "error": self.error,
             "error_description": description,
             "error_codes": [self.code],
@@ -54,6 +58,10 @@ impl EntraError {
             "correlation_id": ctx.correlation_id,
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
         });
+        if let (Some(suberror), Some(fields)) = (self.suberror, body.as_object_mut()) {
+            fields.insert("suberror".into(), json!(suberror));
+            fields.insert("error_additional_info".into(), json!([suberror]));
+        }
         tracing::debug!(
             status = self.status.as_u16(),
             error = self.error,
@@ -453,6 +461,82 @@ impl EntraError {
             format!(
                 "The refresh token has expired due to inactivity. The token was issued on {issued} and was inactive for {inactive_days}.00:00:00."
             ),
+        )
+    }
+
+    /// A refresh token redeemed by another client than the one it was
+    /// issued to, where the two are not both in the family of client ids.
+    pub(crate) fn client_mismatch() -> Self {
+        EntraError {
+            suberror: Some("client_mismatch"),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                70000,
+                "Provided grant is invalid or malformed. The refresh token was issued to a different client, and the two clients are not in the same family.",
+            )
+        }
+    }
+
+    /// Device code polled before the user acted.
+    pub(crate) fn authorization_pending() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        )
+    }
+
+    /// Device code polled sooner than `interval` after the previous poll.
+    pub(crate) fn slow_down(interval: u64) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "slow_down",
+            70016,
+            format!(
+                "OAuth 2.0 device flow error. Authorization is pending and the client polls too often; wait at least {interval} seconds between requests."
+            ),
+        )
+    }
+
+    /// The user declined the device code sign-in.
+    pub(crate) fn authorization_declined() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "authorization_declined",
+            70000,
+            "The end user declined the authorization request.",
+        )
+    }
+
+    /// A device code past its lifetime.
+    pub(crate) fn device_code_expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "expired_token",
+            70020,
+            "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+        )
+    }
+
+    /// A device code the emulator never issued (or forgot).
+    pub(crate) fn bad_verification_code() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_verification_code",
+            70019,
+            "The provided value for the input parameter 'device_code' is not valid.",
+        )
+    }
+
+    /// A user code typed on the verification page that names no pending sign-in.
+    pub(crate) fn bad_user_code() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70000,
+            "The code you entered is not valid or has expired. Check the code and try again, or get a new code on your device.",
         )
     }
 

@@ -4,7 +4,12 @@
 //! OpenID Connect discovery, instance discovery, the JWKS endpoint, the v2.0
 //! authorize endpoint with a real HTML sign-in page, and the v2.0 token
 //! endpoint (client credentials, authorization code with PKCE, refresh
-//! token), with Entra's paths, response shapes and error bodies.
+//! token, device code), with Entra's paths, response shapes and error bodies.
+//! It also runs the device code verification page (`/devicelogin`), the
+//! family of client ids (FOCI: family apps redeem each other's refresh
+//! tokens), client capabilities and claims challenges (`claims` with
+//! `xms_cc`), and a protected resource (`/resource/me`) that challenges
+//! tokens issued before [`Emulator::revoke_user_sessions`].
 //! Every start generates a fresh local CA, a TLS certificate for `127.0.0.1`
 //! and `localhost` signed by it, and an RSA token-signing key.
 //!
@@ -27,13 +32,16 @@
 mod authorize;
 pub mod builtin;
 mod cert;
+mod claims;
 mod clock;
 mod context;
+mod device;
 pub mod directory;
 mod discovery;
 mod error;
 mod keys;
 mod reply;
+mod resource;
 mod scopes;
 mod server;
 mod stats;
@@ -41,5 +49,5 @@ mod store;
 mod token;
 
 pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};
-pub use server::{Emulator, EmulatorConfig, EmulatorError};
+pub use server::{DEFAULT_DEVICE_CODE_INTERVAL, Emulator, EmulatorConfig, EmulatorError};
 pub use stats::Endpoint;

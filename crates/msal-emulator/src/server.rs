@@ -22,7 +22,10 @@ use crate::error::EntraError;
 use crate::keys::SigningKey;
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
-use crate::{authorize, cert, discovery, token};
+use crate::{authorize, cert, device, discovery, resource, token};
+
+/// The device code polling interval when none is configured (Entra's).
+pub const DEFAULT_DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long [`Emulator::shutdown`] lets in-flight requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,6 +37,10 @@ pub struct EmulatorConfig {
     pub directory: Directory,
     /// Port on `127.0.0.1`; `0` picks any free port.
     pub port: u16,
+    /// The device code `interval`: clients must wait this long between
+    /// polls of one device code, else they get `slow_down`. Whole seconds,
+    /// at least one (fractions are dropped).
+    pub device_code_interval: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -42,6 +49,7 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             directory: Directory::builtin(),
             port: 0,
+            device_code_interval: DEFAULT_DEVICE_CODE_INTERVAL,
         }
     }
 }
@@ -49,7 +57,17 @@ impl Default for EmulatorConfig {
 impl EmulatorConfig {
     /// A config serving `directory` on any free port.
     pub fn new(directory: Directory) -> Self {
-        EmulatorConfig { directory, port: 0 }
+        EmulatorConfig {
+            directory,
+            port: 0,
+            device_code_interval: DEFAULT_DEVICE_CODE_INTERVAL,
+        }
+    }
+
+    /// The same config with this device code polling interval.
+    pub fn with_device_code_interval(mut self, interval: Duration) -> Self {
+        self.device_code_interval = interval;
+        self
     }
 
     /// The same config on `port` (`0` = any free port).
@@ -103,6 +121,12 @@ pub(crate) struct AppState {
     pub(crate) port: u16,
     /// `https://127.0.0.1:PORT`.
     pub(crate) url: String,
+    /// Device authorizations (device and user codes).
+    pub(crate) device: device::DeviceCodes,
+    /// The device code polling interval, whole seconds (at least one).
+    pub(crate) device_interval_secs: u64,
+    /// Session revocation instants, per user.
+    pub(crate) revocations: resource::Revocations,
 }
 
 impl AppState {
@@ -169,6 +193,9 @@ impl Emulator {
             clock: Clock::default(),
             port,
             url: format!("https://127.0.0.1:{port}"),
+            device: device::DeviceCodes::default(),
+            device_interval_secs: config.device_code_interval.as_secs().max(1),
+            revocations: resource::Revocations::default(),
         });
         let handle = Handle::new();
         let server = axum_server::from_tcp_rustls(listener, rustls)
@@ -249,6 +276,29 @@ impl Emulator {
         revoked
     }
 
+    /// Revokes the sessions of the user `upn` (any case), as an
+    /// administrator's "revoke sessions" does for Continuous Access
+    /// Evaluation: `/resource/me` then refuses access tokens issued before
+    /// now, with an `insufficient_claims` challenge for tokens whose client
+    /// declared the `cp1` capability, else `invalid_token`. Tokens issued
+    /// afterwards are accepted. Refresh tokens stay valid (see
+    /// [`Emulator::revoke_refresh_tokens`]).
+    pub fn revoke_user_sessions(&self, upn: &str) {
+        // Token times are whole seconds: count the current second as
+        // revoked too, so a token issued earlier in it is refused; tokens
+        // issued afterwards get `iat` at least this instant.
+        let at = self.state.clock.now().saturating_add(1);
+        self.state.revocations.revoke(upn, at);
+        tracing::info!(upn, at, "revoked user sessions");
+    }
+
+    /// How many token requests carried `grant_type` (its wire value, e.g.
+    /// `refresh_token` or `urn:ietf:params:oauth:grant-type:device_code`),
+    /// whatever their outcome: for device code, the number of polls.
+    pub fn grant_count(&self, grant_type: &str) -> u64 {
+        self.state.stats.grant_count(grant_type)
+    }
+
     /// Moves the emulator's clock forward by `by` (whole seconds), so tests
     /// can expire authorization codes (10 minutes), sign-in sessions
     /// (`max_age`) and refresh tokens (90 days) without waiting. Timestamps in
@@ -257,7 +307,7 @@ impl Emulator {
         self.state.clock.advance(by.as_secs());
     }
 
-    /// Sets every request counter back to zero.
+    /// Sets every request counter (and [`Emulator::grant_count`]) back to zero.
     pub fn reset_counts(&self) {
         self.state.stats.reset();
     }
@@ -325,6 +375,23 @@ fn router(state: Arc<AppState>) -> Router {
                 "GET or POST",
                 get(authorize::authorize).post(authorize::authorize),
             ),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            counted(&state, Endpoint::DeviceCode, "POST", post(device::devicecode)),
+        )
+        .route(
+            "/devicelogin",
+            counted(
+                &state,
+                Endpoint::DeviceLogin,
+                "GET or POST",
+                get(device::devicelogin).post(device::devicelogin),
+            ),
+        )
+        .route(
+            "/resource/me",
+            counted(&state, Endpoint::Resource, "GET", get(resource::me)),
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), context::middleware))

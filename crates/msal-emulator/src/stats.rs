@@ -1,6 +1,9 @@
-//! Per-endpoint request counters, readable while the server runs.
+//! Per-endpoint request counters and per-grant-type token request
+//! counters, readable while the server runs.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// The kinds of endpoint the emulator counts requests for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,19 +19,28 @@ pub enum Endpoint {
     Token,
     /// `/{tenant}/oauth2/v2.0/authorize` (the sign-in page and its form posts).
     Authorize,
+    /// `/{tenant}/oauth2/v2.0/devicecode` (device authorization requests).
+    DeviceCode,
+    /// `/devicelogin` (the device code verification page and its form posts).
+    DeviceLogin,
+    /// `/resource/me` (the emulated protected resource).
+    Resource,
     /// Any other path (answered with 404).
     Other,
 }
 
 impl Endpoint {
     /// Every endpoint kind, in counter order.
-    const ALL: [Endpoint; 6] = [
+    const ALL: [Endpoint; 9] = [
         Endpoint::OpenIdConfiguration,
         Endpoint::InstanceDiscovery,
         Endpoint::Jwks,
         Endpoint::Token,
         Endpoint::Authorize,
         Endpoint::Other,
+        Endpoint::DeviceCode,
+        Endpoint::DeviceLogin,
+        Endpoint::Resource,
     ];
 
     fn index(self) -> usize {
@@ -39,14 +51,21 @@ impl Endpoint {
             Endpoint::Token => 3,
             Endpoint::Authorize => 4,
             Endpoint::Other => 5,
+            Endpoint::DeviceCode => 6,
+            Endpoint::DeviceLogin => 7,
+            Endpoint::Resource => 8,
         }
     }
 }
 
-/// One atomic counter per [`Endpoint`].
+/// One atomic counter per [`Endpoint`], and one per `grant_type` sent to
+/// the token endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     counts: [AtomicU64; Endpoint::ALL.len()],
+    /// Keyed by the `grant_type` value as sent; a map because clients may
+    /// send any string, and tests ask about grants by their wire name.
+    grants: Mutex<HashMap<String, u64>>,
 }
 
 impl Stats {
@@ -70,6 +89,30 @@ impl Stats {
         for c in &self.counts {
             c.store(0, Ordering::Relaxed);
         }
+        self.grants.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Records one token request with this `grant_type`.
+    pub(crate) fn record_grant(&self, grant_type: &str) {
+        // Only a few distinct values are expected; cap the map so a client
+        // inventing grant types cannot grow it without bound.
+        const MAX_GRANT_TYPES: usize = 64;
+        let mut grants = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = grants.get_mut(grant_type) {
+            *n += 1;
+        } else if grants.len() < MAX_GRANT_TYPES {
+            grants.insert(grant_type.to_owned(), 1);
+        }
+    }
+
+    /// Token requests with this `grant_type` so far.
+    pub(crate) fn grant_count(&self, grant_type: &str) -> u64 {
+        self.grants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(grant_type)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -88,7 +131,12 @@ mod tests {
         assert_eq!(stats.count(Endpoint::Authorize), 1);
         assert_eq!(stats.count(Endpoint::Jwks), 0);
         assert_eq!(stats.total(), 4);
+        stats.record_grant("refresh_token");
+        stats.record_grant("refresh_token");
+        assert_eq!(stats.grant_count("refresh_token"), 2);
+        assert_eq!(stats.grant_count("password"), 0);
         stats.reset();
         assert_eq!(stats.total(), 0);
+        assert_eq!(stats.grant_count("refresh_token"), 0);
     }
 }

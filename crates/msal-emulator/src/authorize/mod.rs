@@ -7,8 +7,8 @@
 //! unregistered redirect URI, unusable `response_type`/`response_mode`) are
 //! shown as an HTML page; the rest go back to the app like a code does.
 
-mod page;
-mod session;
+pub(crate) mod page;
+pub(crate) mod session;
 
 use std::sync::Arc;
 

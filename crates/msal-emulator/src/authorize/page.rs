@@ -36,7 +36,7 @@ button{margin-top:1.5rem;padding:.5rem 2rem;background:#0067b8;color:#fff;border
 #error{color:#e81123;margin-top:1rem}small{color:#666}";
 
 /// A complete HTML document.
-fn document(title: &str, body_attrs: &str, body: &str) -> String {
+pub(crate) fn document(title: &str, body_attrs: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -46,7 +46,7 @@ fn document(title: &str, body_attrs: &str, body: &str) -> String {
 }
 
 /// An HTML response that is never cached nor framed.
-fn html(status: StatusCode, document: String) -> Response {
+pub(crate) fn html(status: StatusCode, document: String) -> Response {
     let mut response = (status, document).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -69,7 +69,7 @@ fn html(status: StatusCode, document: String) -> Response {
 }
 
 /// `<div id="error">` with the error's full Entra description.
-fn error_div(error: &EntraError, ctx: &RequestContext) -> String {
+pub(crate) fn error_div(error: &EntraError, ctx: &RequestContext) -> String {
     let description = error.description(ctx, &clock::entra_timestamp());
     format!(
         "<div id=\"error\" role=\"alert\">{}</div>\n",

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::TokenRequest;
 use super::client_auth::{self, ClientAuth};
-use super::issue::{self, UserTokens};
+use super::issue::UserTokens;
 use crate::error::EntraError;
 use crate::scopes::Scopes;
 
@@ -71,21 +71,17 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .get("scope")
         .map(Scopes::parse)
         .unwrap_or_else(|| code_scopes.clone());
-    issue::user_tokens(
-        req.state,
-        &req.ctx.base_url,
-        &UserTokens {
-            tenant,
-            client,
-            user,
-            scopes: &scopes,
-            nonce: record.nonce.as_deref(),
-            auth_time: record.auth_time,
-            // offline_access consented on authorize still counts at redemption.
-            offline: scopes.has("offline_access") || code_scopes.has("offline_access"),
-            client_info: req.form.get("client_info") == Some("1"),
-        },
-    )
+    req.user_tokens(&UserTokens {
+        tenant,
+        client,
+        user,
+        scopes: &scopes,
+        nonce: record.nonce.as_deref(),
+        auth_time: record.auth_time,
+        // offline_access consented on authorize still counts at redemption.
+        offline: scopes.has("offline_access") || code_scopes.has("offline_access"),
+        client_info: req.form.get("client_info") == Some("1"),
+    })
 }
 
 /// The PKCE S256 transform: base64url (no padding) of SHA-256 of the verifier.

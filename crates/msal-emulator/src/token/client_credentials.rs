@@ -56,6 +56,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
             client,
             audience: audience(&resource, resource_id),
             roles: &roles,
+            claims: &req.claims,
         },
     )
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::claims::ClaimsRequest;
 use crate::directory::{App, AppKind, Tenant, User};
 use crate::error::EntraError;
 use crate::scopes::{self, Scopes};
@@ -35,6 +36,9 @@ struct AppTokenClaims<'a> {
     tid: &'a str,
     uti: String,
     ver: &'static str,
+    /// Client capabilities from the `claims` request (`cp1`: CAE-capable).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    xms_cc: &'a [String],
 }
 
 /// What an app-only token is for.
@@ -43,11 +47,13 @@ pub(crate) struct AppToken<'a> {
     pub(crate) client: &'a App,
     pub(crate) audience: &'a str,
     pub(crate) roles: &'a [String],
+    /// What the request's `claims` parameter asked for.
+    pub(crate) claims: &'a ClaimsRequest,
 }
 
 /// Signs an app-only access token and builds Entra's token response.
 pub(crate) fn app_token(state: &AppState, base_url: &str, token: &AppToken<'_>) -> Result<Value, EntraError> {
-    let now = state.clock.now();
+    let now = token.claims.issue_time(state.clock.now(), None);
     let lifetime = state.directory.token_lifetime_secs;
     let sp = service_principal_id(token.tenant, token.client);
     let claims = AppTokenClaims {
@@ -66,6 +72,7 @@ pub(crate) fn app_token(state: &AppState, base_url: &str, token: &AppToken<'_>) 
         tid: &token.tenant.id,
         uti: unique_token_id(),
         ver: "2.0",
+        xms_cc: &token.claims.xms_cc,
     };
     let access_token = sign(state, &claims)?;
     tracing::info!(
@@ -112,6 +119,9 @@ struct UserTokenClaims<'a> {
     upn: &'a str,
     uti: String,
     ver: &'static str,
+    /// Client capabilities from the `claims` request (`cp1`: CAE-capable).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    xms_cc: &'a [String],
 }
 
 /// Claims of a v2.0 ID token.
@@ -153,10 +163,21 @@ pub(crate) struct UserTokens<'a> {
 
 /// Issues a user's access token, ID token (if `openid` was asked), refresh
 /// token (if `offline_access` was asked) and `client_info`, and builds
-/// Entra's token response.
-pub(crate) fn user_tokens(state: &AppState, base_url: &str, t: &UserTokens<'_>) -> Result<Value, EntraError> {
+/// Entra's token response; `foci` for family apps. The access token carries
+/// the client capabilities `claims` asked for, and is issued no earlier than
+/// its requested `nbf` nor the user's last session revocation (so a token
+/// minted after a revocation passes the resource's check).
+pub(crate) fn user_tokens_with_claims(
+    state: &AppState,
+    base_url: &str,
+    t: &UserTokens<'_>,
+    claims: &ClaimsRequest,
+) -> Result<Value, EntraError> {
     let grant = scopes::grant(&state.directory, t.tenant, &t.client.client_id, t.scopes)?;
-    let now = state.clock.now();
+    let clock_now = state.clock.now();
+    // The access token's issue time: may sit up to a second ahead of the
+    // clock right after a session revocation (see `revoke_user_sessions`).
+    let now = claims.issue_time(clock_now, state.revocations.revoked_at(&t.user.upn));
     let lifetime = state.directory.token_lifetime_secs;
     let issuer = format!("{base_url}/{}/v2.0", t.tenant.id);
     let sub = pairwise_subject(&t.user.object_id, &t.client.client_id);
@@ -195,6 +216,7 @@ pub(crate) fn user_tokens(state: &AppState, base_url: &str, t: &UserTokens<'_>) 
         upn: &t.user.upn,
         uti: unique_token_id(),
         ver: "2.0",
+        xms_cc: &claims.xms_cc,
     };
     let mut body = serde_json::Map::new();
     body.insert("token_type".into(), json!("Bearer"));
@@ -215,7 +237,7 @@ pub(crate) fn user_tokens(state: &AppState, base_url: &str, t: &UserTokens<'_>) 
                 tenant_id: t.tenant.id.clone(),
                 scopes: t.scopes.all(),
                 auth_time: t.auth_time,
-                issued_at: now,
+                issued_at: clock_now,
             },
         );
         body.insert("refresh_token".into(), json!(rt));
@@ -224,9 +246,12 @@ pub(crate) fn user_tokens(state: &AppState, base_url: &str, t: &UserTokens<'_>) 
         let id = IdTokenClaims {
             aud: &t.client.client_id,
             iss: issuer,
-            iat: now,
-            nbf: now,
-            exp: now + lifetime,
+            // The ID token is about the sign-in, not resource access: the
+            // CAE floor applied to the access token does not concern it,
+            // and clients reject ID tokens from the future.
+            iat: clock_now,
+            nbf: clock_now,
+            exp: clock_now + lifetime,
             auth_time: t.auth_time,
             name,
             nonce: t.nonce,
@@ -238,6 +263,10 @@ pub(crate) fn user_tokens(state: &AppState, base_url: &str, t: &UserTokens<'_>) 
             ver: "2.0",
         };
         body.insert("id_token".into(), json!(sign(state, &id)?));
+    }
+    if t.client.family {
+        // MSAL stores the refresh token as a family one ("1" is the only family).
+        body.insert("foci".into(), json!("1"));
     }
     if t.client_info {
         body.insert(

@@ -8,6 +8,7 @@
 mod authorization_code;
 mod client_auth;
 mod client_credentials;
+mod device_code;
 pub(crate) mod form;
 mod issue;
 mod refresh_token;
@@ -22,6 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::claims::ClaimsRequest;
 use crate::context::RequestContext;
 use crate::directory::Tenant;
 use crate::error::EntraError;
@@ -39,6 +41,8 @@ enum GrantType {
     AuthorizationCode,
     /// `refresh_token`: new tokens for a signed-in user.
     RefreshToken,
+    /// `urn:ietf:params:oauth:grant-type:device_code`: polls a device code.
+    DeviceCode,
 }
 
 impl GrantType {
@@ -47,6 +51,7 @@ impl GrantType {
             "client_credentials" => Some(GrantType::ClientCredentials),
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
+            device_code::GRANT_TYPE => Some(GrantType::DeviceCode),
             _ => None,
         }
     }
@@ -61,6 +66,8 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) tenant: Option<&'a Tenant>,
     pub(crate) form: &'a TokenForm,
     pub(crate) headers: &'a HeaderMap,
+    /// The request's `claims` parameter, parsed.
+    pub(crate) claims: ClaimsRequest,
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
@@ -95,6 +102,7 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let form = TokenForm::read(&parts.headers, body).await?;
     let grant_type = form.required("grant_type")?;
+    state.stats.record_grant(grant_type);
     let grant = GrantType::parse(grant_type).ok_or_else(|| EntraError::unsupported_grant_type(grant_type))?;
     let request = TokenRequest {
         state,
@@ -102,11 +110,13 @@ async fn handle(
         tenant,
         form: &form,
         headers: &parts.headers,
+        claims: ClaimsRequest::parse(form.get("claims"))?,
     };
     match grant {
         GrantType::ClientCredentials => client_credentials::grant(&request),
         GrantType::AuthorizationCode => authorization_code::grant(&request),
         GrantType::RefreshToken => refresh_token::grant(&request),
+        GrantType::DeviceCode => device_code::grant(&request),
     }
 }
 
@@ -118,6 +128,12 @@ pub(crate) fn is_multi_tenant(segment: &str) -> bool {
 }
 
 impl TokenRequest<'_> {
+    /// Issues user tokens honouring this request's `claims` (`xms_cc`,
+    /// `nbf`); every user grant issues through here.
+    fn user_tokens(&self, t: &issue::UserTokens<'_>) -> Result<Value, EntraError> {
+        issue::user_tokens_with_claims(self.state, &self.ctx.base_url, t, &self.claims)
+    }
+
     /// The user's home tenant, checked against the authority's tenant: a
     /// grant issued in one tenant cannot be redeemed at another.
     fn user_tenant(&self, tenant_id: &str) -> Result<&Tenant, EntraError> {

@@ -2,12 +2,17 @@
 //! token the emulator issued. As in Entra, a redeemed refresh token stays
 //! valid (the response carries a new one too) until it expires after
 //! [`REFRESH_TOKEN_INACTIVE_SECS`] or is revoked.
+//!
+//! A refresh token issued to an app in the family of client ids (FOCI) may
+//! be redeemed by any family app, for tokens of the redeeming app; any other
+//! cross-client redemption fails with the `client_mismatch` suberror, which
+//! MSAL reads to stop trying family tokens for that app.
 
 use serde_json::Value;
 
 use super::TokenRequest;
 use super::client_auth::{self, ClientAuth};
-use super::issue::{self, UserTokens};
+use super::issue::UserTokens;
 use crate::clock;
 use crate::error::EntraError;
 use crate::scopes::Scopes;
@@ -26,10 +31,10 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .get(token)
         .cloned()
         .ok_or_else(|| EntraError::invalid_grant("The refresh token is not valid or was revoked."))?;
-    if !record.client_id.eq_ignore_ascii_case(&auth.client_id) {
-        return Err(EntraError::invalid_grant(
-            "The refresh token was issued to another client.",
-        ));
+    if !record.client_id.eq_ignore_ascii_case(&auth.client_id)
+        && !both_in_family(req, &record.client_id, &auth.client_id)
+    {
+        return Err(EntraError::client_mismatch());
     }
     if req.state.clock.now().saturating_sub(record.issued_at) >= REFRESH_TOKEN_INACTIVE_SECS {
         return Err(EntraError::refresh_token_expired(
@@ -52,19 +57,21 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .get("scope")
         .map(Scopes::parse)
         .unwrap_or_else(|| Scopes::parse(&record.scopes.join(" ")));
-    issue::user_tokens(
-        req.state,
-        &req.ctx.base_url,
-        &UserTokens {
-            tenant,
-            client,
-            user,
-            scopes: &scopes,
-            nonce: None,
-            auth_time: record.auth_time,
-            // The refresh token is itself the offline_access grant.
-            offline: true,
-            client_info: req.form.get("client_info") == Some("1"),
-        },
-    )
+    req.user_tokens(&UserTokens {
+        tenant,
+        client,
+        user,
+        scopes: &scopes,
+        nonce: None,
+        auth_time: record.auth_time,
+        // The refresh token is itself the offline_access grant.
+        offline: true,
+        client_info: req.form.get("client_info") == Some("1"),
+    })
+}
+
+/// Whether both client ids name apps in the family of client ids.
+fn both_in_family(req: &TokenRequest<'_>, issued_to: &str, redeemer: &str) -> bool {
+    let family = |id: &str| req.state.directory.app(id).is_some_and(|app| app.family);
+    family(issued_to) && family(redeemer)
 }
