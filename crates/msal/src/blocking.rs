@@ -13,6 +13,7 @@ use crate::cache::TokenCache;
 use crate::error::{Error, Result};
 use crate::flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::ClientCredentialsOptions;
+use crate::flows::device_code::{DeviceFlow, DeviceFlowOptions, DeviceFlowPolling};
 use crate::flows::interactive::InteractiveOptions;
 use crate::flows::silent::SilentOptions;
 use crate::result::AuthenticationResult;
@@ -124,6 +125,22 @@ impl ConfidentialClientApplication {
         )?
     }
 
+    /// See [`crate::ConfidentialClientApplication::acquire_token_by_refresh_token`].
+    pub fn acquire_token_by_refresh_token<I, S>(
+        &self,
+        refresh_token: &str,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_by_refresh_token(refresh_token, scopes),
+        )?
+    }
+
     /// See [`crate::ConfidentialClientApplication::get_accounts`].
     pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
         self.inner.get_accounts(username)
@@ -230,6 +247,71 @@ impl PublicClientApplication {
         block_on(
             &self.runtime,
             self.inner.acquire_token_silent_with(scopes, account, options),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::initiate_device_flow`].
+    pub fn initiate_device_flow<I, S>(&self, scopes: I) -> Result<DeviceFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.initiate_device_flow_with(scopes, &DeviceFlowOptions::default())
+    }
+
+    /// See [`crate::PublicClientApplication::initiate_device_flow_with`].
+    pub fn initiate_device_flow_with<I, S>(
+        &self,
+        scopes: I,
+        options: &DeviceFlowOptions,
+    ) -> Result<DeviceFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.initiate_device_flow_with(scopes, options),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_device_flow`].
+    /// Blocks until the user finishes, declines, or the code expires; to stop
+    /// earlier (Ctrl-C), use
+    /// [`acquire_token_by_device_flow_with`](Self::acquire_token_by_device_flow_with)
+    /// with a [`CancellationHandle`](crate::CancellationHandle).
+    pub fn acquire_token_by_device_flow(&self, flow: &DeviceFlow) -> Result<AuthenticationResult> {
+        self.acquire_token_by_device_flow_with(flow, &DeviceFlowPolling::default())
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_device_flow_with`].
+    /// Call [`CancellationHandle::cancel`](crate::CancellationHandle::cancel)
+    /// on a clone of `polling.cancellation` from another thread (a Ctrl-C
+    /// handler) to return [`Error::Cancelled`] at once.
+    pub fn acquire_token_by_device_flow_with(
+        &self,
+        flow: &DeviceFlow,
+        polling: &DeviceFlowPolling,
+    ) -> Result<AuthenticationResult> {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_by_device_flow_with(flow, polling),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_refresh_token`].
+    pub fn acquire_token_by_refresh_token<I, S>(
+        &self,
+        refresh_token: &str,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner.acquire_token_by_refresh_token(refresh_token, scopes),
         )?
     }
 

@@ -88,6 +88,27 @@ pub enum Error {
         /// How long the listener waited.
         after: std::time::Duration,
     },
+    /// The device code expired before the user finished signing in on the
+    /// verification page: start a new device flow. `service` is the identity
+    /// provider's `expired_token` answer; `None` when the flow's own
+    /// `expires_at` passed first, so no poll was left to make.
+    #[error("the device code expired before the user signed in; start a new device flow")]
+    DeviceCodeExpired {
+        /// The identity provider's answer, when it said so.
+        service: Option<Box<ServiceError>>,
+    },
+    /// The user declined the sign-in (Entra's `authorization_declined`,
+    /// RFC 8628's `access_denied`): asking again will not help until they
+    /// change their mind.
+    #[error("the user declined the sign-in; the identity provider said: {service}")]
+    AuthorizationDeclined {
+        /// The identity provider's answer.
+        service: Box<ServiceError>,
+    },
+    /// The caller cancelled the operation through its
+    /// [`CancellationHandle`](crate::CancellationHandle).
+    #[error("the operation was cancelled")]
+    Cancelled,
     /// The local redirect listener for interactive sign-in could not be
     /// started, for instance because the port is already in use.
     #[error("loopback redirect listener on port {port}: {source}")]
@@ -184,12 +205,17 @@ impl From<ServiceError> for Error {
 }
 
 impl Error {
-    /// The identity provider's error, when this is one.
+    /// The identity provider's error, when this is one (including the
+    /// answers behind [`Error::InteractionRequired`], [`Error::DeviceCodeExpired`]
+    /// and [`Error::AuthorizationDeclined`]).
     pub fn service_error(&self) -> Option<&ServiceError> {
         match self {
             Error::Service(e) => Some(e),
             // The IdP's refusal that made interaction necessary keeps its fields.
             Error::InteractionRequired { service: Some(e), .. } => Some(e),
+            Error::DeviceCodeExpired { service: Some(e) } | Error::AuthorizationDeclined { service: e } => {
+                Some(e)
+            }
             _ => None,
         }
     }

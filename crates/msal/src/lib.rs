@@ -39,6 +39,7 @@ pub mod app;
 pub mod authority;
 pub mod blocking;
 pub mod cache;
+pub mod cancel;
 pub mod credential;
 pub mod discovery;
 pub mod error;
@@ -60,10 +61,14 @@ pub use app::{
 };
 pub use authority::{Authority, AuthorityKind};
 pub use cache::TokenCache;
+pub use cancel::CancellationHandle;
 pub use credential::ClientCredential;
 pub use error::{CacheError, Error, InteractionReason, Result, ServiceError, TransportError};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;
+pub use flows::device_code::{
+    DeviceFlow, DeviceFlowOptions, DeviceFlowPoll, DeviceFlowPolling, OnDevicePoll,
+};
 pub use flows::interactive::InteractiveOptions;
 pub use flows::silent::SilentOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};

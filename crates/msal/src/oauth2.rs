@@ -384,6 +384,89 @@ pub(crate) fn authorize_url(endpoint: &Url, request: &AuthorizeRequest<'_>) -> U
     url
 }
 
+/// The device code grant type (RFC 8628 section 3.4).
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Seconds between polls when the identity provider names none (RFC 8628 section 3.2).
+pub(crate) const DEFAULT_DEVICE_INTERVAL: u64 = 5;
+
+/// Device code lifetime assumed when the identity provider names none, as MSAL Python assumes.
+pub(crate) const DEFAULT_DEVICE_EXPIRES_IN: u64 = 1800;
+
+/// What the device authorization endpoint answers (RFC 8628 section 3.2,
+/// plus Entra's `message`). Fields this library does not know are kept, as
+/// MSAL Python hands the whole JSON to the caller.
+#[derive(Deserialize)]
+pub(crate) struct DeviceAuthorizationResponse {
+    pub user_code: String,
+    pub device_code: CachedSecret,
+    /// Entra's v1 endpoint and some older providers spell it `verification_url`.
+    #[serde(alias = "verification_url")]
+    pub verification_uri: String,
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    pub expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    pub interval: Option<u64>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// POSTs a form to the device authorization endpoint and parses the answer.
+/// A separate function from [`post_token_request`] because the answer has
+/// another shape; the error handling is the same.
+pub(crate) async fn post_device_authorization_request(
+    http: &dyn HttpClient,
+    endpoint: &Url,
+    form: Form,
+    headers: Vec<(String, String)>,
+) -> Result<DeviceAuthorizationResponse> {
+    let mut headers = headers;
+    headers.push((
+        "Content-Type".into(),
+        "application/x-www-form-urlencoded;charset=utf-8".into(),
+    ));
+    let request = HttpRequest {
+        method: Method::Post,
+        url: endpoint.clone(),
+        headers,
+        body: form.finish(),
+    };
+    let response = http.execute(request).await?;
+    parse_json_response(endpoint, &response)
+}
+
+/// How a device code poll's error answer is to be treated (RFC 8628
+/// section 3.5, with the codes Entra uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DevicePollError {
+    /// The user has not finished yet: poll again after the interval.
+    Pending,
+    /// Polled too often: add five seconds to the interval, then poll again.
+    SlowDown,
+    /// The device code expired before the user finished.
+    Expired,
+    /// The user refused the sign-in.
+    Declined,
+    /// Anything else ends the flow as is.
+    Other,
+}
+
+/// Classifies a device code poll's error. Entra says `authorization_declined`
+/// where RFC 8628 says `access_denied`, and its v1 endpoint said
+/// `code_expired` for `expired_token`: both spellings are understood, so the
+/// flow works against Entra and standard providers alike.
+pub(crate) fn device_poll_error(error: &ServiceError) -> DevicePollError {
+    match error.error.as_str() {
+        "authorization_pending" => DevicePollError::Pending,
+        "slow_down" => DevicePollError::SlowDown,
+        "expired_token" | "code_expired" => DevicePollError::Expired,
+        "authorization_declined" | "access_denied" => DevicePollError::Declined,
+        _ => DevicePollError::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

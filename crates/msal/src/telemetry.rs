@@ -13,6 +13,8 @@ pub enum ApiId {
     AcquireTokenSilent = 84,
     /// `acquire_token_by_refresh_token`.
     AcquireTokenByRefreshToken = 85,
+    /// `acquire_token_by_device_flow`.
+    AcquireTokenByDeviceFlow = 622,
     /// `acquire_token_for_client`.
     AcquireTokenForClient = 730,
     /// `acquire_token_by_auth_code_flow`.

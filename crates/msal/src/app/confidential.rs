@@ -10,6 +10,7 @@ use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::{self, ClientCredentialsOptions};
+use crate::flows::refresh_token;
 use crate::flows::silent::{self, SilentOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
@@ -155,6 +156,21 @@ impl ConfidentialClientApplication {
             options,
         )
         .await
+    }
+
+    /// Redeems a refresh token obtained elsewhere, authenticating with the
+    /// application's credential, and caches the results; see
+    /// [`PublicClientApplication::acquire_token_by_refresh_token`](crate::PublicClientApplication::acquire_token_by_refresh_token).
+    pub async fn acquire_token_by_refresh_token<I, S>(
+        &self,
+        refresh_token: &str,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        refresh_token::acquire(&self.core, Some(&self.credential), refresh_token, scopes).await
     }
 
     /// The accounts in the cache for this application's cloud, one per user,

@@ -8,7 +8,9 @@ use crate::authority::Authority;
 use crate::cache::TokenCache;
 use crate::error::Result;
 use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
+use crate::flows::device_code::{self, DeviceFlow, DeviceFlowOptions, DeviceFlowPolling};
 use crate::flows::interactive::{self, InteractiveOptions};
+use crate::flows::refresh_token;
 use crate::flows::silent::{self, SilentOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
@@ -145,6 +147,80 @@ impl PublicClientApplication {
         S: AsRef<str>,
     {
         silent::acquire(&self.core, None, scopes, account, options).await
+    }
+
+    /// Starts a device code flow (RFC 8628) for `scopes` (API scopes;
+    /// `openid`, `profile` and `offline_access` are added and may not be
+    /// passed): for devices without a browser, or terminals. Show the user
+    /// [`DeviceFlow::message`], then call
+    /// [`acquire_token_by_device_flow`](Self::acquire_token_by_device_flow).
+    pub async fn initiate_device_flow<I, S>(&self, scopes: I) -> Result<DeviceFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.initiate_device_flow_with(scopes, &DeviceFlowOptions::default())
+            .await
+    }
+
+    /// [`initiate_device_flow`](Self::initiate_device_flow) with options (a claims challenge).
+    pub async fn initiate_device_flow_with<I, S>(
+        &self,
+        scopes: I,
+        options: &DeviceFlowOptions,
+    ) -> Result<DeviceFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        device_code::initiate(&self.core, scopes, options).await
+    }
+
+    /// Waits for the user to finish the device flow, polling the token
+    /// endpoint every [`DeviceFlow::interval`] (longer when the identity
+    /// provider says `slow_down`), and caches the tokens and the account.
+    /// Drop the future to stop polling.
+    ///
+    /// Fails with [`Error::DeviceCodeExpired`](crate::Error::DeviceCodeExpired)
+    /// when the code expires first, with
+    /// [`Error::AuthorizationDeclined`](crate::Error::AuthorizationDeclined)
+    /// when the user declines, and with [`Error::Service`](crate::Error::Service)
+    /// for any other answer of the identity provider.
+    pub async fn acquire_token_by_device_flow(&self, flow: &DeviceFlow) -> Result<AuthenticationResult> {
+        self.acquire_token_by_device_flow_with(flow, &DeviceFlowPolling::default())
+            .await
+    }
+
+    /// [`acquire_token_by_device_flow`](Self::acquire_token_by_device_flow)
+    /// with a [`CancellationHandle`](crate::CancellationHandle) (then
+    /// [`Error::Cancelled`](crate::Error::Cancelled)) and a progress callback.
+    pub async fn acquire_token_by_device_flow_with(
+        &self,
+        flow: &DeviceFlow,
+        polling: &DeviceFlowPolling,
+    ) -> Result<AuthenticationResult> {
+        device_code::acquire(&self.core, None, flow, polling).await
+    }
+
+    /// Redeems a refresh token obtained elsewhere (ADAL, another OAuth2
+    /// library) for `scopes`, the scopes it was granted for (`openid`,
+    /// `profile` and `offline_access` are added and may not be passed). The
+    /// tokens, the new refresh token and the account are cached, so
+    /// [`acquire_token_silent`](Self::acquire_token_silent) serves the user
+    /// from then on; the refresh token passed in is not kept.
+    ///
+    /// For migrating into this library only: refresh tokens it obtained
+    /// itself are already in the cache.
+    pub async fn acquire_token_by_refresh_token<I, S>(
+        &self,
+        refresh_token: &str,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        refresh_token::acquire(&self.core, None, refresh_token, scopes).await
     }
 
     /// The accounts in the cache for this application's cloud, one per user,

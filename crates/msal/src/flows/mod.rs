@@ -3,7 +3,9 @@
 
 pub mod auth_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod interactive;
+pub(crate) mod refresh_token;
 pub mod silent;
 pub(crate) mod tokens;
 

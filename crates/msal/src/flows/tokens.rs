@@ -55,6 +55,27 @@ pub(crate) fn save(
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
 ) -> Result<AuthenticationResult> {
+    save_as(issued, response, claims, false)
+}
+
+/// [`save`] for a refresh token from outside the cache
+/// (`acquire_token_by_refresh_token`): unlike a silent refresh, it writes
+/// the account, since the cache has never seen this user, as MSAL Python's
+/// migration path does.
+pub(crate) fn save_establishing_account(
+    issued: &Issued<'_>,
+    response: TokenResponse,
+    claims: Option<IdTokenClaims>,
+) -> Result<AuthenticationResult> {
+    save_as(issued, response, claims, true)
+}
+
+fn save_as(
+    issued: &Issued<'_>,
+    response: TokenResponse,
+    claims: Option<IdTokenClaims>,
+    establish_account: bool,
+) -> Result<AuthenticationResult> {
     let Issued {
         core,
         metadata,
@@ -131,7 +152,7 @@ pub(crate) fn save(
     // Like MSAL Python (`skip_account_creation`), a refresh does not write the
     // account: a concurrent remove_account wins over a refresh in flight, and
     // the entry keeps the grant that established it (`account_source`).
-    let refresh = *grant_type == "refresh_token";
+    let refresh = *grant_type == "refresh_token" && !establish_account;
     let account = match (&account, refresh) {
         (Some(built), true) => core
             .cache

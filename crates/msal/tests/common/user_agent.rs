@@ -94,3 +94,63 @@ pub async fn sign_in(emulator: &Emulator, auth_uri: &str, username: &str, passwo
         ),
     }
 }
+
+/// What the user does on the device code consent page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceDecision {
+    Approve,
+    Decline,
+}
+
+/// A user at the emulator's device code page (`verification_uri`): enters
+/// `user_code`, signs in as `username`, then approves or declines. Returns
+/// the text of the final page (`<div id="done">`).
+pub async fn device_login(
+    emulator: &Emulator,
+    verification_uri: &str,
+    user_code: &str,
+    username: &str,
+    password: &str,
+    decision: DeviceDecision,
+) -> String {
+    let http = client(emulator);
+    let base = url::Url::parse(verification_uri).expect("verification URI");
+    let page = http.get(base.clone()).send().await.expect("code entry page");
+    assert_eq!(page.status(), StatusCode::OK, "the code entry page is served");
+    let html = page.text().await.expect("page body");
+    assert!(html.contains("id=\"otc\""), "{html}");
+    let (action, _) = read_form(&html, Some("device-form"));
+
+    // Typed the way people do: lower case, with a separator.
+    let typed = format!("{}-{}", &user_code[..4], &user_code[4..]).to_lowercase();
+    let html = post(&http, &base, &action, &[("otc".to_owned(), typed)]).await;
+    assert!(!html.contains("id=\"error\""), "the code is accepted: {html}");
+    let (action, mut fields) = read_form(&html, Some("signin-form"));
+    fields.retain(|(name, _)| name != "username" && name != "password");
+    fields.push(("username".into(), username.into()));
+    fields.push(("password".into(), password.into()));
+
+    let html = post(&http, &base, &action, &fields).await;
+    assert!(
+        html.contains("id=\"consent-form\""),
+        "the consent page follows sign-in: {html}"
+    );
+    let (action, mut fields) = read_form(&html, Some("consent-form"));
+    let value = match decision {
+        DeviceDecision::Approve => "approve",
+        DeviceDecision::Decline => "decline",
+    };
+    fields.push(("action".into(), value.into()));
+    let html = post(&http, &base, &action, &fields).await;
+    let start = html.find("<div id=\"done\">").expect("the final page") + "<div id=\"done\">".len();
+    let end = html[start..].find("</div>").expect("closed") + start;
+    html[start..end].to_owned()
+}
+
+/// POSTs a form to `action` (relative to `base`) and returns the page.
+async fn post(http: &Client, base: &url::Url, action: &str, fields: &[(String, String)]) -> String {
+    let url = base.join(action).expect("form action");
+    let response = http.post(url).form(fields).send().await.expect("form POST");
+    assert_eq!(response.status(), StatusCode::OK, "form POST answered");
+    response.text().await.expect("page body")
+}
