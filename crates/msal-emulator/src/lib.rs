@@ -4,8 +4,10 @@
 //! OpenID Connect discovery, instance discovery, the JWKS endpoint, the v2.0
 //! authorize endpoint with a real HTML sign-in page, and the v2.0 token
 //! endpoint (client credentials, authorization code with PKCE, refresh
-//! token, device code), with Entra's paths, response shapes and error bodies.
-//! It also runs the device code verification page (`/devicelogin`), the
+//! token, device code, password, SAML bearer), with Entra's paths, response
+//! shapes and error bodies. It also runs user realm discovery and an AD FS-like
+//! federation server (WS-MetadataExchange, WS-Trust 1.3 and 2005) for
+//! federated domains, the device code verification page (`/devicelogin`), the
 //! family of client ids (FOCI: family apps redeem each other's refresh
 //! tokens), client capabilities and claims challenges (`claims` with
 //! `xms_cc`), and a protected resource (`/resource/me`) that challenges
@@ -39,6 +41,7 @@ mod device;
 pub mod directory;
 mod discovery;
 mod error;
+mod federation;
 mod keys;
 mod reply;
 mod resource;
@@ -47,6 +50,7 @@ mod server;
 mod stats;
 mod store;
 mod token;
+mod userrealm;
 
 pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};
 pub use server::{DEFAULT_DEVICE_CODE_INTERVAL, Emulator, EmulatorConfig, EmulatorError};

@@ -25,18 +25,25 @@ pub enum Endpoint {
     DeviceLogin,
     /// `/resource/me` (the emulated protected resource).
     Resource,
+    /// `/{tenant}/userrealm/{username}` (user realm discovery).
+    UserRealm,
+    /// The federation server: `/adfs/services/trust/mex` and the WS-Trust
+    /// `usernamemixed` endpoints.
+    Federation,
     /// Any other path (answered with 404).
     Other,
 }
 
 impl Endpoint {
     /// Every endpoint kind, in counter order.
-    const ALL: [Endpoint; 9] = [
+    const ALL: [Endpoint; 11] = [
         Endpoint::OpenIdConfiguration,
         Endpoint::InstanceDiscovery,
         Endpoint::Jwks,
         Endpoint::Token,
         Endpoint::Authorize,
+        Endpoint::UserRealm,
+        Endpoint::Federation,
         Endpoint::Other,
         Endpoint::DeviceCode,
         Endpoint::DeviceLogin,
@@ -50,10 +57,12 @@ impl Endpoint {
             Endpoint::Jwks => 2,
             Endpoint::Token => 3,
             Endpoint::Authorize => 4,
-            Endpoint::Other => 5,
-            Endpoint::DeviceCode => 6,
-            Endpoint::DeviceLogin => 7,
-            Endpoint::Resource => 8,
+            Endpoint::UserRealm => 5,
+            Endpoint::Federation => 6,
+            Endpoint::Other => 7,
+            Endpoint::DeviceCode => 8,
+            Endpoint::DeviceLogin => 9,
+            Endpoint::Resource => 10,
         }
     }
 }

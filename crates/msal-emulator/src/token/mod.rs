@@ -11,7 +11,9 @@ mod client_credentials;
 mod device_code;
 pub(crate) mod form;
 mod issue;
+mod password;
 mod refresh_token;
+mod saml_bearer;
 
 pub(crate) use client_auth::constant_time_eq;
 pub(crate) use issue::client_info;
@@ -25,8 +27,9 @@ use serde_json::Value;
 
 use crate::claims::ClaimsRequest;
 use crate::context::RequestContext;
-use crate::directory::Tenant;
+use crate::directory::{Tenant, User};
 use crate::error::EntraError;
+use crate::federation::saml::SamlVersion;
 use crate::reply;
 use crate::server::AppState;
 
@@ -43,6 +46,14 @@ enum GrantType {
     RefreshToken,
     /// `urn:ietf:params:oauth:grant-type:device_code`: polls a device code.
     DeviceCode,
+    /// `password`: a managed user's name and password (ROPC).
+    Password,
+    /// `urn:ietf:params:oauth:grant-type:saml1_1-bearer`: a SAML 1.1
+    /// assertion from the federation server.
+    Saml11Bearer,
+    /// `urn:ietf:params:oauth:grant-type:saml2-bearer`: a SAML 2.0
+    /// assertion from the federation server.
+    Saml2Bearer,
 }
 
 impl GrantType {
@@ -52,6 +63,9 @@ impl GrantType {
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
             device_code::GRANT_TYPE => Some(GrantType::DeviceCode),
+            "password" => Some(GrantType::Password),
+            "urn:ietf:params:oauth:grant-type:saml1_1-bearer" => Some(GrantType::Saml11Bearer),
+            "urn:ietf:params:oauth:grant-type:saml2-bearer" => Some(GrantType::Saml2Bearer),
             _ => None,
         }
     }
@@ -117,6 +131,9 @@ async fn handle(
         GrantType::AuthorizationCode => authorization_code::grant(&request),
         GrantType::RefreshToken => refresh_token::grant(&request),
         GrantType::DeviceCode => device_code::grant(&request),
+        GrantType::Password => password::grant(&request),
+        GrantType::Saml11Bearer => saml_bearer::grant(&request, SamlVersion::V1_1),
+        GrantType::Saml2Bearer => saml_bearer::grant(&request, SamlVersion::V2_0),
     }
 }
 
@@ -132,6 +149,28 @@ impl TokenRequest<'_> {
     /// `nbf`); every user grant issues through here.
     fn user_tokens(&self, t: &issue::UserTokens<'_>) -> Result<Value, EntraError> {
         issue::user_tokens_with_claims(self.state, &self.ctx.base_url, t, &self.claims)
+    }
+
+    /// The home tenant of a user named by the grant itself (password,
+    /// assertion), checked against the authority's tenant as the sign-in
+    /// page checks it.
+    fn user_home(&self, user: &User) -> Result<&Tenant, EntraError> {
+        let home = self
+            .state
+            .directory
+            .tenant(&user.tenant)
+            .ok_or_else(|| EntraError::invalid_grant("The user's tenant no longer exists."))?;
+        match self.tenant {
+            Some(t) if t.id != home.id => {
+                let client_id = self.form.get("client_id").unwrap_or("");
+                Err(EntraError::user_not_in_tenant(
+                    &user.upn,
+                    t.shown_name(),
+                    client_id,
+                ))
+            }
+            _ => Ok(home),
+        }
     }
 
     /// The user's home tenant, checked against the authority's tenant: a
