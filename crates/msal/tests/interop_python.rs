@@ -345,3 +345,44 @@ async fn msal_python_device_flow_works_against_the_emulator() {
     let result = app.acquire_token_silent(["User.Read"], &account).await.unwrap();
     assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
 }
+
+#[tokio::test]
+async fn msal_python_username_password_works_for_managed_and_federated_users() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (tenant, username, password) in [
+        (
+            builtin::CONTOSO_TENANT_NAME,
+            builtin::ALICE_UPN,
+            builtin::ALICE_PASSWORD,
+        ),
+        (
+            builtin::WOODGROVE_TENANT_NAME,
+            builtin::DAVE_UPN,
+            builtin::DAVE_PASSWORD,
+        ),
+    ] {
+        let cache_path = dir.path().join(format!("python-ropc-{tenant}.json"));
+        let args = json!({
+            "action": "username_password",
+            "authority": emulator.authority(tenant),
+            "client_id": builtin::PUBLIC_CLIENT_ID,
+            "scopes": ["User.Read"],
+            "cache_path": cache_path,
+            "username": username,
+            "password": password,
+        });
+        let out = python::run(&emulator, "user_flows.py", &args, None).await;
+        assert_eq!(out["error"], json!(null), "{username}: {out}");
+        assert_eq!(out["token_source"], "identity_provider");
+        assert_eq!(out["id_token_claims"]["preferred_username"], username);
+        let cache = TokenCache::load_from_file(&cache_path).unwrap();
+        let app = common::public_app(&emulator, tenant, &cache);
+        assert_eq!(app.get_accounts(Some(username)).len(), 1, "{username} cached");
+    }
+    assert!(emulator.request_count(Endpoint::UserRealm) >= 2);
+    assert!(
+        emulator.request_count(Endpoint::Federation) >= 2,
+        "MEX and WS-Trust for the federated user"
+    );
+}

@@ -90,6 +90,23 @@ def _first_form_action(text):
     return tag.split('action="', 1)[1].split('"', 1)[0]
 
 
+class PortKeepingSession(requests.Session):
+    """MSAL Python builds the user realm URL from the authority's host name
+    alone, dropping a non-443 port (real Entra hosts never have one): put the
+    emulator's port back. Everything else goes through unchanged."""
+
+    def __init__(self, authority):
+        super().__init__()
+        parsed = urllib.parse.urlparse(authority)
+        self._bare = "https://%s/" % parsed.hostname
+        self._full = "https://%s/" % parsed.netloc
+
+    def request(self, method, url, *args, **kwargs):
+        if url.startswith(self._bare) and self._bare != self._full:
+            url = self._full + url[len(self._bare):]
+        return super().request(method, url, *args, **kwargs)
+
+
 def main():
     args = json.loads(sys.argv[1])
     cache = msal.SerializableTokenCache()
@@ -97,7 +114,8 @@ def main():
     if os.path.exists(cache_path):
         with open(cache_path) as f:
             cache.deserialize(f.read())
-    common = dict(authority=args["authority"], instance_discovery=False, token_cache=cache)
+    common = dict(authority=args["authority"], instance_discovery=False, token_cache=cache,
+                  http_client=PortKeepingSession(args["authority"]))
     secret = os.environ.get("MSAL_CLIENT_SECRET")
     if secret:
         app = msal.ConfidentialClientApplication(args["client_id"], client_credential=secret, **common)
