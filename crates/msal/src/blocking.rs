@@ -15,7 +15,9 @@ use crate::flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::ClientCredentialsOptions;
 use crate::flows::interactive::InteractiveOptions;
 use crate::flows::silent::SilentOptions;
+use crate::flows::username_password::UsernamePasswordOptions;
 use crate::result::AuthenticationResult;
+use crate::secret::Password;
 
 /// The blocking form of [`crate::ConfidentialClientApplication`]. Build it
 /// with [`crate::ConfidentialClientApplicationBuilder::build_blocking`].
@@ -121,6 +123,44 @@ impl ConfidentialClientApplication {
         block_on(
             &self.runtime,
             self.inner.acquire_token_silent_with(scopes, account, options),
+        )?
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_by_username_password`].
+    pub fn acquire_token_by_username_password<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_by_username_password_with(
+            username,
+            password,
+            scopes,
+            &UsernamePasswordOptions::default(),
+        )
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_by_username_password_with`].
+    pub fn acquire_token_by_username_password_with<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+        options: &UsernamePasswordOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner
+                .acquire_token_by_username_password_with(username, password, scopes, options),
         )?
     }
 
@@ -230,6 +270,44 @@ impl PublicClientApplication {
         block_on(
             &self.runtime,
             self.inner.acquire_token_silent_with(scopes, account, options),
+        )?
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_username_password`].
+    pub fn acquire_token_by_username_password<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_by_username_password_with(
+            username,
+            password,
+            scopes,
+            &UsernamePasswordOptions::default(),
+        )
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_username_password_with`].
+    pub fn acquire_token_by_username_password_with<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+        options: &UsernamePasswordOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner
+                .acquire_token_by_username_password_with(username, password, scopes, options),
         )?
     }
 

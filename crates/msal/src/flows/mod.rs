@@ -6,6 +6,7 @@ pub mod client_credentials;
 pub mod interactive;
 pub mod silent;
 pub(crate) mod tokens;
+pub mod username_password;
 
 use crate::error::{Error, Result};
 

@@ -55,6 +55,18 @@ pub(crate) fn save(
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
 ) -> Result<AuthenticationResult> {
+    save_with_username(issued, response, claims, None)
+}
+
+/// [`save`], with the username the caller signed in with as the account's
+/// username when the ID token names none, as MSAL Python falls back to the
+/// username of a username/password sign-in.
+pub(crate) fn save_with_username(
+    issued: &Issued<'_>,
+    response: TokenResponse,
+    claims: Option<IdTokenClaims>,
+    username_hint: Option<&str>,
+) -> Result<AuthenticationResult> {
     let Issued {
         core,
         metadata,
@@ -114,6 +126,7 @@ pub(crate) fn save(
         username: claims
             .as_ref()
             .and_then(|c| c.preferred_username().or_else(|| c.get_str("upn")))
+            .or(username_hint)
             .unwrap_or_default()
             .to_owned(),
         authority_type: if realm.eq_ignore_ascii_case("adfs") {
