@@ -21,6 +21,16 @@ pub const FABRIKAM_TENANT_NAME: &str = "fabrikam";
 /// Fabrikam's initial domain.
 pub const FABRIKAM_DOMAIN: &str = "fabrikam.onmicrosoft.com";
 
+/// Woodgrove's tenant id. Woodgrove federates `woodgrove.com` to the
+/// emulator's federation server (an AD FS look-alike).
+pub const WOODGROVE_TENANT_ID: &str = "d00ebf58-c5c0-49a6-a092-cfaafadb62c0";
+/// Woodgrove's short tenant name.
+pub const WOODGROVE_TENANT_NAME: &str = "woodgrove";
+/// Woodgrove's initial (managed) domain.
+pub const WOODGROVE_DOMAIN: &str = "woodgrove.onmicrosoft.com";
+/// Woodgrove's federated domain: its users sign in with WS-Trust.
+pub const WOODGROVE_FEDERATED_DOMAIN: &str = "woodgrove.com";
+
 /// Client id of the confidential daemon app (client credentials) in Contoso.
 pub const DAEMON_CLIENT_ID: &str = "b1a998cf-8a00-47db-9aa7-cacc2ba41441";
 /// Display name of the daemon app.
@@ -91,6 +101,16 @@ pub const CAROL_OBJECT_ID: &str = "f44d022c-f69d-407c-8234-a293f512cb3d";
 /// Carol's display name.
 pub const CAROL_DISPLAY_NAME: &str = "Carol Lee";
 
+/// Dave, a federated Woodgrove user (his password is checked by the
+/// federation server, never by the token endpoint).
+pub const DAVE_UPN: &str = "dave@woodgrove.com";
+/// Dave's password (at the federation server).
+pub const DAVE_PASSWORD: &str = "Dave-P@ssw0rd";
+/// Dave's object id.
+pub const DAVE_OBJECT_ID: &str = "9683c957-04e2-44e3-aa67-e4f09b336236";
+/// Dave's display name.
+pub const DAVE_DISPLAY_NAME: &str = "Dave Brown";
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -103,12 +123,21 @@ pub fn directory() -> Directory {
             name: CONTOSO_TENANT_NAME.into(),
             display_name: "Contoso".into(),
             domains: strings(&[CONTOSO_DOMAIN]),
+            federated_domains: Vec::new(),
         },
         Tenant {
             id: FABRIKAM_TENANT_ID.into(),
             name: FABRIKAM_TENANT_NAME.into(),
             display_name: "Fabrikam".into(),
             domains: strings(&[FABRIKAM_DOMAIN]),
+            federated_domains: Vec::new(),
+        },
+        Tenant {
+            id: WOODGROVE_TENANT_ID.into(),
+            name: WOODGROVE_TENANT_NAME.into(),
+            display_name: "Woodgrove".into(),
+            domains: strings(&[WOODGROVE_DOMAIN, WOODGROVE_FEDERATED_DOMAIN]),
+            federated_domains: strings(&[WOODGROVE_FEDERATED_DOMAIN]),
         },
     ];
     let app = |client_id: &str, display_name: &str, kind: AppKind| App {
@@ -117,6 +146,7 @@ pub fn directory() -> Directory {
         tenant: CONTOSO_TENANT_NAME.into(),
         kind,
         multi_tenant: false,
+        provisioned_in: Vec::new(),
         secrets: Vec::new(),
         redirect_uris: Vec::new(),
         identifier_uris: Vec::new(),
@@ -148,6 +178,8 @@ pub fn directory() -> Directory {
         },
         App {
             redirect_uris: strings(&PUBLIC_REDIRECT_URIS),
+            // Woodgrove's admin consented to it, so Dave can sign in with it.
+            provisioned_in: strings(&[WOODGROVE_TENANT_NAME]),
             ..app(PUBLIC_CLIENT_ID, PUBLIC_DISPLAY_NAME, AppKind::Public)
         },
         App {
@@ -184,6 +216,13 @@ pub fn directory() -> Directory {
             CAROL_OBJECT_ID,
             CAROL_DISPLAY_NAME,
             FABRIKAM_TENANT_NAME,
+        ),
+        user(
+            DAVE_UPN,
+            DAVE_PASSWORD,
+            DAVE_OBJECT_ID,
+            DAVE_DISPLAY_NAME,
+            WOODGROVE_TENANT_NAME,
         ),
     ];
     Directory {

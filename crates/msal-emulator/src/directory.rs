@@ -60,6 +60,11 @@ pub struct Tenant {
     /// Verified domains (`contoso.onmicrosoft.com`); each also names the tenant.
     #[serde(default)]
     pub domains: Vec<String>,
+    /// Those of `domains` that are federated: their users sign in at the
+    /// emulator's federation server (WS-Trust, as with AD FS), not with a
+    /// password Entra checks. Every other domain is managed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_domains: Vec<String>,
 }
 
 impl Tenant {
@@ -77,6 +82,13 @@ impl Tenant {
         self.id.eq_ignore_ascii_case(key)
             || self.name.eq_ignore_ascii_case(key)
             || self.domains.iter().any(|d| d.eq_ignore_ascii_case(key))
+    }
+
+    /// Whether `domain` (any case) is one of this tenant's federated domains.
+    pub fn is_federated_domain(&self, domain: &str) -> bool {
+        self.federated_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
     }
 }
 
@@ -120,6 +132,11 @@ pub struct App {
     /// Whether tenants other than the home tenant may use the app.
     #[serde(default)]
     pub multi_tenant: bool,
+    /// Other tenants (name, domain or GUID) the app is provisioned in, as
+    /// when an administrator there consented to it: their users may use it
+    /// although it is single-tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisioned_in: Vec<String>,
     /// Client secrets (plain text: this is an emulator).
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -143,9 +160,12 @@ pub struct App {
 }
 
 impl App {
-    /// Whether the app may be used in `tenant` (its home tenant, or any if multi-tenant).
+    /// Whether the app may be used in `tenant`: its home tenant, a tenant it
+    /// is provisioned in, or any if multi-tenant.
     pub fn usable_in(&self, tenant: &Tenant) -> bool {
-        self.multi_tenant || tenant.is_named(&self.tenant)
+        self.multi_tenant
+            || tenant.is_named(&self.tenant)
+            || self.provisioned_in.iter().any(|t| tenant.is_named(t))
     }
 
     /// Whether `resource` (an identifier URI or the client id) names this app.
@@ -344,6 +364,15 @@ impl Directory {
                     return Err(invalid(field, format!("'{key}' already names another tenant")));
                 }
             }
+            // Federation is a property of a verified domain, as in Entra.
+            for (j, d) in t.federated_domains.iter().enumerate() {
+                if !t.domains.iter().any(|x| x.eq_ignore_ascii_case(d)) {
+                    return Err(invalid(
+                        format!("tenants[{i}].federated_domains[{j}]"),
+                        format!("'{d}' is not one of the tenant's domains"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -359,6 +388,14 @@ impl Directory {
             }
             if self.tenant(&app.tenant).is_none() {
                 return Err(invalid(at("tenant"), format!("no tenant named '{}'", app.tenant)));
+            }
+            for (j, t) in app.provisioned_in.iter().enumerate() {
+                if self.tenant(t).is_none() {
+                    return Err(invalid(
+                        at(&format!("provisioned_in[{j}]")),
+                        format!("no tenant named '{t}'"),
+                    ));
+                }
             }
             if app.kind == AppKind::Public && !app.secrets.is_empty() {
                 return Err(invalid(at("secrets"), "a public client has no secrets"));
@@ -467,6 +504,23 @@ impl Directory {
         self.users.iter().find(|u| u.upn.eq_ignore_ascii_case(upn))
     }
 
+    /// The tenant that verified `domain` (any case), if any.
+    pub fn tenant_of_domain(&self, domain: &str) -> Option<&Tenant> {
+        self.tenants
+            .iter()
+            .find(|t| t.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+    }
+
+    /// Whether the user signs in through federation: the domain of their
+    /// UPN is federated in their home tenant.
+    pub fn is_federated(&self, user: &User) -> bool {
+        let Some((_, domain)) = user.upn.rsplit_once('@') else {
+            return false;
+        };
+        self.tenant(&user.tenant)
+            .is_some_and(|t| t.is_federated_domain(domain))
+    }
+
     /// The resource named by an application ID URI or client id, in any tenant.
     pub fn resource_named(&self, identifier: &str) -> Option<Resource<'_>> {
         if is_graph(identifier) {
@@ -561,6 +615,21 @@ mod tests {
     }
 
     #[test]
+    fn federation_and_provisioning() {
+        use crate::builtin::*;
+        let dir = Directory::builtin();
+        let dave = dir.user(DAVE_UPN).unwrap();
+        assert!(dir.is_federated(dave));
+        assert!(!dir.is_federated(dir.user(ALICE_UPN).unwrap()));
+        let woodgrove = dir.tenant_of_domain("WOODGROVE.com").unwrap();
+        assert_eq!(woodgrove.id, WOODGROVE_TENANT_ID);
+        assert!(dir.tenant_of_domain(WOODGROVE_TENANT_NAME).is_none());
+        let public = dir.app(PUBLIC_CLIENT_ID).unwrap();
+        assert!(public.usable_in(woodgrove));
+        assert!(!public.usable_in(dir.tenant(FABRIKAM_TENANT_NAME).unwrap()));
+    }
+
+    #[test]
     fn type_error_names_field_and_line() {
         let json = "{\n  \"tenants\": [],\n  \"apps\": [\n    {\"client_id\": \"x\", \"tenant\": \"t\", \"kind\": \"daemon\"}\n  ]\n}";
         match Directory::from_json(json) {
@@ -622,6 +691,16 @@ mod tests {
             err.contains("apps[0].scopes[1]") && err.contains("duplicate"),
             "{err}"
         );
+
+        let mut dir = Directory::builtin();
+        dir.tenants[0].federated_domains.push("elsewhere.com".into());
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(err.contains("tenants[0].federated_domains[0]"), "{err}");
+
+        let mut dir = Directory::builtin();
+        dir.apps[0].provisioned_in.push("nowhere".into());
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(err.contains("apps[0].provisioned_in[0]"), "{err}");
 
         let mut dir = Directory::builtin();
         dir.users[0].object_id = "not-a-guid".into();

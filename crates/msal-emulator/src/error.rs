@@ -456,6 +456,50 @@ impl EntraError {
         )
     }
 
+    /// A password grant for a user of a federated domain: Entra cannot
+    /// check that password (it answers as for a wrong one); the client must
+    /// get a SAML assertion from the federation server instead.
+    pub(crate) fn federated_user_password(domain: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50126,
+            format!(
+                "Error validating credentials due to invalid username or password. The domain '{domain}' is federated: sign in at its federation server (WS-Trust) and redeem the SAML assertion it issues."
+            ),
+        )
+    }
+
+    /// A SAML assertion that is malformed or not usable here.
+    pub(crate) fn saml_invalid(detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50008,
+            format!("SAML token is invalid. {detail}"),
+        )
+    }
+
+    /// A SAML assertion whose digest or signature does not verify.
+    pub(crate) fn saml_signature() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50006,
+            "Signature verification failed because of an invalid signature.",
+        )
+    }
+
+    /// A SAML assertion outside its validity window, or not for Entra.
+    pub(crate) fn saml_assertion_rejected(detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50013,
+            format!("Assertion is invalid. {detail}"),
+        )
+    }
+
     /// The emulator itself failed (e.g. signing).
     pub(crate) fn server_error() -> Self {
         Self::new(

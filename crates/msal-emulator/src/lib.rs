@@ -4,7 +4,9 @@
 //! OpenID Connect discovery, instance discovery, the JWKS endpoint, the v2.0
 //! authorize endpoint with a real HTML sign-in page, and the v2.0 token
 //! endpoint (client credentials, authorization code with PKCE, refresh
-//! token), with Entra's paths, response shapes and error bodies.
+//! token, password, SAML bearer), user realm discovery and an AD FS-like
+//! federation server (WS-MetadataExchange, WS-Trust 1.3 and 2005) for
+//! federated domains, with Entra's paths, response shapes and error bodies.
 //! Every start generates a fresh local CA, a TLS certificate for `127.0.0.1`
 //! and `localhost` signed by it, and an RSA token-signing key.
 //!
@@ -32,6 +34,7 @@ mod context;
 pub mod directory;
 mod discovery;
 mod error;
+mod federation;
 mod keys;
 mod reply;
 mod scopes;
@@ -39,6 +42,7 @@ mod server;
 mod stats;
 mod store;
 mod token;
+mod userrealm;
 
 pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};
 pub use server::{Emulator, EmulatorConfig, EmulatorError};

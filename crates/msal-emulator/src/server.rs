@@ -19,10 +19,11 @@ use crate::clock::Clock;
 use crate::context::{self, RequestContext};
 use crate::directory::{Directory, DirectoryError};
 use crate::error::EntraError;
+use crate::federation::key::FederationKey;
 use crate::keys::SigningKey;
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
-use crate::{authorize, cert, discovery, token};
+use crate::{authorize, cert, discovery, federation, token, userrealm};
 
 /// How long [`Emulator::shutdown`] lets in-flight requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -95,6 +96,8 @@ fn crypto(what: &'static str) -> impl FnOnce(String) -> EmulatorError {
 pub(crate) struct AppState {
     pub(crate) directory: Directory,
     pub(crate) signing_key: SigningKey,
+    /// The federation server's assertion-signing key.
+    pub(crate) federation_key: FederationKey,
     pub(crate) stats: Stats,
     /// Sessions, authorization codes and refresh tokens.
     pub(crate) store: Store,
@@ -137,10 +140,11 @@ impl Emulator {
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         config.directory.validate()?;
         // Key generation is CPU-bound (RSA); keep it off the async workers.
-        let (tls, signing_key) = tokio::task::spawn_blocking(|| {
+        let (tls, signing_key, federation_key) = tokio::task::spawn_blocking(|| {
             let tls = cert::generate().map_err(|e| crypto("TLS certificates")(e.to_string()))?;
             let key = SigningKey::generate().map_err(|e| crypto("the token signing key")(e.to_string()))?;
-            Ok::<_, EmulatorError>((tls, key))
+            let federation = FederationKey::generate().map_err(crypto("the federation signing key"))?;
+            Ok::<_, EmulatorError>((tls, key, federation))
         })
         .await
         .map_err(|e| crypto("keys")(e.to_string()))??;
@@ -164,6 +168,7 @@ impl Emulator {
         let state = Arc::new(AppState {
             directory: config.directory,
             signing_key,
+            federation_key,
             stats: Stats::default(),
             store: Store::default(),
             clock: Clock::default(),
@@ -257,6 +262,19 @@ impl Emulator {
         self.state.clock.advance(by.as_secs());
     }
 
+    /// The federation server's token-signing certificate (PEM), which signs
+    /// the SAML assertions its WS-Trust endpoints issue.
+    pub fn federation_certificate_pem(&self) -> &str {
+        self.state.federation_key.cert_pem()
+    }
+
+    /// The federation server's public key: DER PKCS#1 `RSAPublicKey` (the
+    /// key in [`Emulator::federation_certificate_pem`]), so tests can check
+    /// assertion signatures without an X.509 parser.
+    pub fn federation_public_key_der(&self) -> &[u8] {
+        self.state.federation_key.public_key_der()
+    }
+
     /// Sets every request counter back to zero.
     pub fn reset_counts(&self) {
         self.state.stats.reset();
@@ -325,6 +343,22 @@ fn router(state: Arc<AppState>) -> Router {
                 "GET or POST",
                 get(authorize::authorize).post(authorize::authorize),
             ),
+        )
+        .route(
+            "/{tenant}/userrealm/{username}",
+            counted(&state, Endpoint::UserRealm, "GET", get(userrealm::user_realm)),
+        )
+        .route(
+            federation::MEX_PATH,
+            counted(&state, Endpoint::Federation, "GET", get(federation::mex)),
+        )
+        .route(
+            federation::TRUST_13_PATH,
+            counted(&state, Endpoint::Federation, "POST", post(federation::trust_13)),
+        )
+        .route(
+            federation::TRUST_2005_PATH,
+            counted(&state, Endpoint::Federation, "POST", post(federation::trust_2005)),
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), context::middleware))

@@ -16,18 +16,25 @@ pub enum Endpoint {
     Token,
     /// `/{tenant}/oauth2/v2.0/authorize` (the sign-in page and its form posts).
     Authorize,
+    /// `/{tenant}/userrealm/{username}` (user realm discovery).
+    UserRealm,
+    /// The federation server: `/adfs/services/trust/mex` and the WS-Trust
+    /// `usernamemixed` endpoints.
+    Federation,
     /// Any other path (answered with 404).
     Other,
 }
 
 impl Endpoint {
     /// Every endpoint kind, in counter order.
-    const ALL: [Endpoint; 6] = [
+    const ALL: [Endpoint; 8] = [
         Endpoint::OpenIdConfiguration,
         Endpoint::InstanceDiscovery,
         Endpoint::Jwks,
         Endpoint::Token,
         Endpoint::Authorize,
+        Endpoint::UserRealm,
+        Endpoint::Federation,
         Endpoint::Other,
     ];
 
@@ -38,7 +45,9 @@ impl Endpoint {
             Endpoint::Jwks => 2,
             Endpoint::Token => 3,
             Endpoint::Authorize => 4,
-            Endpoint::Other => 5,
+            Endpoint::UserRealm => 5,
+            Endpoint::Federation => 6,
+            Endpoint::Other => 7,
         }
     }
 }

@@ -10,7 +10,9 @@ mod client_auth;
 mod client_credentials;
 pub(crate) mod form;
 mod issue;
+mod password;
 mod refresh_token;
+mod saml_bearer;
 
 pub(crate) use client_auth::constant_time_eq;
 pub(crate) use issue::client_info;
@@ -23,8 +25,9 @@ use axum::response::Response;
 use serde_json::Value;
 
 use crate::context::RequestContext;
-use crate::directory::Tenant;
+use crate::directory::{Tenant, User};
 use crate::error::EntraError;
+use crate::federation::saml::SamlVersion;
 use crate::reply;
 use crate::server::AppState;
 
@@ -39,6 +42,14 @@ enum GrantType {
     AuthorizationCode,
     /// `refresh_token`: new tokens for a signed-in user.
     RefreshToken,
+    /// `password`: a managed user's name and password (ROPC).
+    Password,
+    /// `urn:ietf:params:oauth:grant-type:saml1_1-bearer`: a SAML 1.1
+    /// assertion from the federation server.
+    Saml11Bearer,
+    /// `urn:ietf:params:oauth:grant-type:saml2-bearer`: a SAML 2.0
+    /// assertion from the federation server.
+    Saml2Bearer,
 }
 
 impl GrantType {
@@ -47,6 +58,9 @@ impl GrantType {
             "client_credentials" => Some(GrantType::ClientCredentials),
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
+            "password" => Some(GrantType::Password),
+            "urn:ietf:params:oauth:grant-type:saml1_1-bearer" => Some(GrantType::Saml11Bearer),
+            "urn:ietf:params:oauth:grant-type:saml2-bearer" => Some(GrantType::Saml2Bearer),
             _ => None,
         }
     }
@@ -107,6 +121,9 @@ async fn handle(
         GrantType::ClientCredentials => client_credentials::grant(&request),
         GrantType::AuthorizationCode => authorization_code::grant(&request),
         GrantType::RefreshToken => refresh_token::grant(&request),
+        GrantType::Password => password::grant(&request),
+        GrantType::Saml11Bearer => saml_bearer::grant(&request, SamlVersion::V1_1),
+        GrantType::Saml2Bearer => saml_bearer::grant(&request, SamlVersion::V2_0),
     }
 }
 
@@ -118,6 +135,28 @@ pub(crate) fn is_multi_tenant(segment: &str) -> bool {
 }
 
 impl TokenRequest<'_> {
+    /// The home tenant of a user named by the grant itself (password,
+    /// assertion), checked against the authority's tenant as the sign-in
+    /// page checks it.
+    fn user_home(&self, user: &User) -> Result<&Tenant, EntraError> {
+        let home = self
+            .state
+            .directory
+            .tenant(&user.tenant)
+            .ok_or_else(|| EntraError::invalid_grant("The user's tenant no longer exists."))?;
+        match self.tenant {
+            Some(t) if t.id != home.id => {
+                let client_id = self.form.get("client_id").unwrap_or("");
+                Err(EntraError::user_not_in_tenant(
+                    &user.upn,
+                    t.shown_name(),
+                    client_id,
+                ))
+            }
+            _ => Ok(home),
+        }
+    }
+
     /// The user's home tenant, checked against the authority's tenant: a
     /// grant issued in one tenant cannot be redeemed at another.
     fn user_tenant(&self, tenant_id: &str) -> Result<&Tenant, EntraError> {
