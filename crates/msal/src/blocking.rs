@@ -16,7 +16,9 @@ use crate::flows::client_credentials::ClientCredentialsOptions;
 use crate::flows::device_code::{DeviceFlow, DeviceFlowOptions, DeviceFlowPolling};
 use crate::flows::interactive::InteractiveOptions;
 use crate::flows::silent::SilentOptions;
+use crate::flows::username_password::UsernamePasswordOptions;
 use crate::result::AuthenticationResult;
+use crate::secret::Password;
 
 /// The blocking form of [`crate::ConfidentialClientApplication`]. Build it
 /// with [`crate::ConfidentialClientApplicationBuilder::build_blocking`].
@@ -149,6 +151,44 @@ impl ConfidentialClientApplication {
     /// See [`crate::ConfidentialClientApplication::remove_account`].
     pub fn remove_account(&self, account: &Account) {
         self.inner.remove_account(account);
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_by_username_password`].
+    pub fn acquire_token_by_username_password<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_by_username_password_with(
+            username,
+            password,
+            scopes,
+            &UsernamePasswordOptions::default(),
+        )
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_by_username_password_with`].
+    pub fn acquire_token_by_username_password_with<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+        options: &UsernamePasswordOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner
+                .acquire_token_by_username_password_with(username, password, scopes, options),
+        )?
     }
 }
 
@@ -323,6 +363,44 @@ impl PublicClientApplication {
     /// See [`crate::PublicClientApplication::remove_account`].
     pub fn remove_account(&self, account: &Account) {
         self.inner.remove_account(account);
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_username_password`].
+    pub fn acquire_token_by_username_password<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_by_username_password_with(
+            username,
+            password,
+            scopes,
+            &UsernamePasswordOptions::default(),
+        )
+    }
+
+    /// See [`crate::PublicClientApplication::acquire_token_by_username_password_with`].
+    pub fn acquire_token_by_username_password_with<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+        options: &UsernamePasswordOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner
+                .acquire_token_by_username_password_with(username, password, scopes, options),
+        )?
     }
 }
 

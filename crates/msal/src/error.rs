@@ -136,6 +136,33 @@ pub enum Error {
         /// The identity provider's answer, when it refused a refresh token.
         service: Option<Box<ServiceError>>,
     },
+    /// The user's federation server (AD FS or similar) refused a
+    /// username/password sign-in with a SOAP fault: wrong password, locked
+    /// or disabled account, ... `code` and `reason` are the server's; the
+    /// password never appears in them.
+    #[error("the federation server {endpoint} refused the sign-in (HTTP {status}): {code}: {reason}")]
+    WsTrustFault {
+        /// The WS-Trust endpoint that answered.
+        endpoint: String,
+        /// The HTTP status (AD FS uses 500 for a wrong password).
+        status: u16,
+        /// The SOAP fault's most specific code, e.g. `a:FailedAuthentication`.
+        code: String,
+        /// The SOAP fault's reason text, e.g. `MSIS7068: Access denied.`.
+        reason: String,
+    },
+    /// A federated user's domain offers no WS-Trust username/password
+    /// endpoint (1.3 or 2005) in its metadata, so a password cannot be used:
+    /// typical of Microsoft (personal) accounts. Sign the user in
+    /// interactively instead.
+    #[error(
+        "no WS-Trust 1.3 or 2005 username/password endpoint found through {url}: \
+         this account cannot sign in with a username and password"
+    )]
+    NoWsTrustEndpoint {
+        /// The federation metadata (MEX) or active authentication URL that was tried.
+        url: String,
+    },
 }
 
 /// Why a silent call needs the user: see [`Error::InteractionRequired`].

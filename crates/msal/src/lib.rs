@@ -53,6 +53,7 @@ pub mod telemetry;
 #[cfg(test)]
 mod testing;
 mod time;
+mod wstrust;
 
 pub use account::Account;
 pub use app::{
@@ -71,7 +72,8 @@ pub use flows::device_code::{
 };
 pub use flows::interactive::InteractiveOptions;
 pub use flows::silent::SilentOptions;
+pub use flows::username_password::UsernamePasswordOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
 pub use loopback::{BrowserLauncher, ResponsePages};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
-pub use secret::{AccessToken, ClientSecret, IdToken};
+pub use secret::{AccessToken, ClientSecret, IdToken, Password};

@@ -31,6 +31,36 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
+/// A user's password, for [`acquire_token_by_username_password`](crate::PublicClientApplication::acquire_token_by_username_password).
+/// Redacted in `Debug`, zeroed on drop; it is sent to the token endpoint or
+/// the user's federation server and nowhere else.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(SecretString::from(password.into()))
+    }
+
+    /// The password itself, for the one place that must send it.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Password({REDACTED})")
+    }
+}
+
+impl From<String> for Password {
+    fn from(password: String) -> Self {
+        Self::new(password)
+    }
+}
+
 /// An access token: a bearer credential for the resource it was issued for.
 #[derive(Clone)]
 pub struct AccessToken(SecretString);
@@ -136,7 +166,10 @@ mod tests {
         let t = AccessToken::new("eyJhbGciOi.payload.sig");
         let c = CachedSecret::new("refresh-token-value");
         let i = IdToken::new("eyJ.idtoken-payload.sig");
-        let all = format!("{s:?} {t:?} {c:?} {i:?} {:?}", Some(&t));
+        let p = Password::new("correct horse battery");
+        let all = format!("{s:?} {t:?} {c:?} {i:?} {:?} {p:?}", Some(&t));
+        assert!(!all.contains("horse"), "{all}");
+        assert_eq!(p.expose_secret(), "correct horse battery");
         assert!(
             !all.contains("p@ssw0rd")
                 && !all.contains("payload")

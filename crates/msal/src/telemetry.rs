@@ -21,6 +21,8 @@ pub enum ApiId {
     AcquireTokenByAuthCode = 832,
     /// `acquire_token_interactive`.
     AcquireTokenInteractive = 169,
+    /// `acquire_token_by_username_password`.
+    AcquireTokenByUsernamePassword = 301,
 }
 
 /// Why a request went to the network instead of the cache.

@@ -14,8 +14,10 @@ use crate::flows::refresh_token;
 use crate::flows::silent::{self, SilentOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
-use crate::secret::ClientSecret;
 use crate::telemetry::ApiId;
+
+use crate::flows::username_password::{self, UsernamePasswordOptions};
+use crate::secret::{ClientSecret, Password};
 
 use super::{ClientCore, CoreBuilder};
 
@@ -183,6 +185,63 @@ impl ConfidentialClientApplication {
     /// [`PublicClientApplication::remove_account`](crate::PublicClientApplication::remove_account).
     pub fn remove_account(&self, account: &Account) {
         account::remove_account(&self.core, account);
+    }
+
+    /// Signs a user in with a username and password (ROPC), authenticating
+    /// with the application's credential, as MSAL Python's
+    /// `acquire_token_by_username_password` does: user realm discovery, then
+    /// the password grant for managed users, or WS-Trust at the user's
+    /// federation server and a SAML bearer grant for federated ones. The
+    /// tokens and the account land in the cache, so later calls can be
+    /// silent. `scopes` are API scopes such as `User.Read`; `openid`,
+    /// `profile` and `offline_access` are added and may not be passed.
+    ///
+    /// A wrong password is an [`Error::Service`](crate::Error::Service)
+    /// (`invalid_grant`, AADSTS50126) for managed users and an
+    /// [`Error::WsTrustFault`](crate::Error::WsTrustFault) for federated
+    /// ones. Prefer interactive or device code sign-in: this flow cannot do
+    /// multi-factor authentication or consent.
+    pub async fn acquire_token_by_username_password<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_by_username_password_with(
+            username,
+            password,
+            scopes,
+            &UsernamePasswordOptions::default(),
+        )
+        .await
+    }
+
+    /// [`acquire_token_by_username_password`](Self::acquire_token_by_username_password)
+    /// with options (a claims challenge).
+    pub async fn acquire_token_by_username_password_with<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+        options: &UsernamePasswordOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        username_password::acquire(
+            &self.core,
+            Some(self.credential.as_ref()),
+            username,
+            &password,
+            scopes,
+            options,
+        )
+        .await
     }
 }
 

@@ -63,6 +63,8 @@ pub(crate) struct ClientCore {
     metadata: OnceCell<AuthorityMetadata>,
     /// Endpoints of per-call authorities (silent calls may name another tenant), by URL.
     other_metadata: Mutex<HashMap<String, AuthorityMetadata>>,
+    /// User realm and federation metadata answers of username/password sign-ins.
+    pub federation: crate::flows::username_password::DiscoveryCache,
 }
 
 impl ClientCore {
@@ -266,6 +268,7 @@ impl CoreBuilder {
             flights: SingleFlight::default(),
             metadata: OnceCell::new(),
             other_metadata: Mutex::new(HashMap::new()),
+            federation: Default::default(),
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod interactive;
 pub(crate) mod refresh_token;
 pub mod silent;
 pub(crate) mod tokens;
+pub mod username_password;
 
 use crate::error::{Error, Result};
 

@@ -55,7 +55,7 @@ pub(crate) fn save(
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
 ) -> Result<AuthenticationResult> {
-    save_as(issued, response, claims, false)
+    save_as(issued, response, claims, false, None)
 }
 
 /// [`save`] for a refresh token from outside the cache
@@ -67,7 +67,19 @@ pub(crate) fn save_establishing_account(
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
 ) -> Result<AuthenticationResult> {
-    save_as(issued, response, claims, true)
+    save_as(issued, response, claims, true, None)
+}
+
+/// [`save`], with the username the caller signed in with as the account's
+/// username when the ID token names none, as MSAL Python falls back to the
+/// username of a username/password sign-in.
+pub(crate) fn save_with_username(
+    issued: &Issued<'_>,
+    response: TokenResponse,
+    claims: Option<IdTokenClaims>,
+    username_hint: Option<&str>,
+) -> Result<AuthenticationResult> {
+    save_as(issued, response, claims, false, username_hint)
 }
 
 fn save_as(
@@ -75,6 +87,7 @@ fn save_as(
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
     establish_account: bool,
+    username_hint: Option<&str>,
 ) -> Result<AuthenticationResult> {
     let Issued {
         core,
@@ -135,6 +148,7 @@ fn save_as(
         username: claims
             .as_ref()
             .and_then(|c| c.preferred_username().or_else(|| c.get_str("upn")))
+            .or(username_hint)
             .unwrap_or_default()
             .to_owned(),
         authority_type: if realm.eq_ignore_ascii_case("adfs") {
