@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use msal::{
-    AuthenticationResult, BrowserLauncher, Error, InteractiveOptions, Prompt, PublicClientApplication,
+    AuthenticationResult, BrowserLauncher, Error, InteractiveOptions, Password, Prompt,
+    PublicClientApplication,
 };
 
 use crate::{cache_file, output, token};
@@ -57,7 +58,22 @@ pub struct LoginArgs {
     /// Print the whole result as JSON, access token and account included.
     #[arg(long)]
     pub json: bool,
+    /// Sign in on another device instead (device code flow): shows a code and a
+    /// URL to open anywhere, then waits, with the time left, until the user has
+    /// signed in there. Ctrl-C stops waiting.
+    #[arg(long, conflicts_with_all = ["no_browser", "port", "prompt", "login_hint"])]
+    pub device_code: bool,
+    /// Sign in with this username and a password instead (resource owner
+    /// password credentials; managed and federated users). The password comes
+    /// from the MSAL_PASSWORD environment variable, else a prompt that does not
+    /// echo; never from a flag. Prefer the browser or --device-code: this flow
+    /// cannot do multi-factor authentication.
+    #[arg(long, value_name = "USERNAME", conflicts_with_all = ["no_browser", "port", "prompt", "login_hint", "device_code"])]
+    pub username: Option<String>,
 }
+
+/// Environment variable holding the password for `--username`.
+pub const PASSWORD_ENV: &str = "MSAL_PASSWORD";
 
 /// The `prompt` values a user can ask for.
 #[derive(Clone, Copy, ValueEnum)]
@@ -99,15 +115,16 @@ pub async fn run(args: LoginArgs) -> Result<(), ExitCode> {
 }
 
 async fn login(args: LoginArgs) -> Result<(), Error> {
+    if args.device_code {
+        return crate::device::login(args).await;
+    }
+    if let Some(username) = &args.username {
+        return login_with_password(&args, username).await;
+    }
     let path = cache_file::cache_path(args.cache.as_deref())?;
     let cache = msal::TokenCache::load_from_file(&path)?;
     cache_file::prepare_dir(&path)?;
-    let app = PublicClientApplication::builder(&args.client_id)
-        .authority(&args.authority)
-        .instance_discovery(!args.no_instance_discovery)
-        .token_cache(cache.clone())
-        .http_client(token::http_client(args.ca_cert.as_deref())?)
-        .build()?;
+    let app = app(&args, &cache)?;
 
     let mut options = InteractiveOptions::default()
         .port(args.port)
@@ -121,9 +138,53 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
     }
     let result = app.acquire_token_interactive(&args.scopes, &options).await?;
     cache_file::save_if_changed(&cache, &path)?;
+    report(&result, args.json);
+    Ok(())
+}
 
-    if args.json {
-        println!("{}", login_json(&result));
+/// `--username`: the password from the environment or a no-echo prompt.
+async fn login_with_password(args: &LoginArgs, username: &str) -> Result<(), Error> {
+    let password = match std::env::var(PASSWORD_ENV) {
+        Ok(password) if !password.is_empty() => password,
+        _ => {
+            let prompt = format!("Password for {username}: ");
+            // The prompt reads the terminal, not stdin; it blocks, so keep it off the runtime.
+            tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt))
+                .await
+                .map_err(|e| Error::InvalidArgument(format!("the password prompt stopped: {e}")))?
+                .map_err(|e| {
+                    Error::InvalidArgument(format!(
+                        "cannot read a password ({e}): set {PASSWORD_ENV} when there is no terminal"
+                    ))
+                })?
+        }
+    };
+    let path = cache_file::cache_path(args.cache.as_deref())?;
+    let cache = msal::TokenCache::load_from_file(&path)?;
+    cache_file::prepare_dir(&path)?;
+    let app = app(args, &cache)?;
+    let result = app
+        .acquire_token_by_username_password(username, Password::new(password), &args.scopes)
+        .await?;
+    cache_file::save_if_changed(&cache, &path)?;
+    report(&result, args.json);
+    Ok(())
+}
+
+/// Builds the public client app `msal login` signs in with, over the cache at `path`.
+pub fn app(args: &LoginArgs, cache: &msal::TokenCache) -> Result<PublicClientApplication, Error> {
+    PublicClientApplication::builder(&args.client_id)
+        .authority(&args.authority)
+        .instance_discovery(!args.no_instance_discovery)
+        .token_cache(cache.clone())
+        .http_client(token::http_client(args.ca_cert.as_deref())?)
+        .build()
+}
+
+/// Prints who signed in (text) or the whole result (`--json`).
+pub fn report(result: &AuthenticationResult, json: bool) {
+    if json {
+        println!("{}", login_json(result));
     } else {
         let (username, home_account_id) = match &result.account {
             Some(account) => (account.username.as_str(), account.home_account_id.as_str()),
@@ -138,7 +199,6 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
         };
         println!("Signed in as {username} (home account id {home_account_id})");
     }
-    Ok(())
 }
 
 /// Who opens the sign-in URL. Either way the URL is printed when no browser

@@ -7,6 +7,7 @@
 mod accounts;
 mod cache_file;
 mod demo;
+mod device;
 mod emulator;
 mod login;
 mod output;
@@ -32,12 +33,14 @@ enum Command {
     /// The client secret is read from the MSAL_CLIENT_SECRET environment variable
     /// or from --client-secret-file, never from a flag, which would show in `ps`.
     Token(token::TokenArgs),
-    /// Sign a user in through the browser and keep their tokens in the token cache.
+    /// Sign a user in (browser, device code or password) and keep their tokens in the token cache.
     ///
-    /// Opens the system browser at the sign-in page (with --no-browser, or when no
+    /// By default opens the system browser at the sign-in page (with --no-browser, or when no
     /// browser opens, prints the URL on stderr instead) and waits for the redirect
     /// to http://localhost:PORT. The tokens and the account go to the cache file,
-    /// which is written only when it changed.
+    /// which is written only when it changed. --device-code signs in on another
+    /// device (shows a code, waits with the time left; Ctrl-C stops); --username
+    /// signs in with a password from MSAL_PASSWORD or a no-echo prompt.
     ///
     /// Prints "Signed in as USER (home account id ID)" on stdout; no token is printed
     /// unless --json is given, which prints the result (access token included) and

@@ -590,3 +590,224 @@ async fn token_for_a_signed_in_account_uses_the_silent_path() {
     assert!(nobody.stderr.contains("msal login"), "{}", nobody.stderr);
     assert_eq!(emulator.request_count(Endpoint::Token), token_requests);
 }
+
+impl Running {
+    /// The device code message: (verification URL, user code).
+    fn device_code_prompt(&self) -> (String, String) {
+        let mut seen = Vec::new();
+        loop {
+            let left = CHILD_DEADLINE.saturating_sub(self.started.elapsed());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line.contains("enter the code") => {
+                    let url = line
+                        .split_whitespace()
+                        .find(|w| w.starts_with("https://"))
+                        .expect("a URL in the message")
+                        .to_owned();
+                    let code = line
+                        .split("enter the code ")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .expect("a code in the message")
+                        .to_owned();
+                    return (url, code);
+                }
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no device code message on stderr ({e}); got {seen:?}"),
+            }
+        }
+    }
+}
+
+/// A person on another device: enters the code at `url`, signs in, approves.
+async fn approve_device_code(url: &str, code: &str, ca_pem: &str, username: &str, password: &str) {
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let base = reqwest::Url::parse(url).unwrap();
+    let mut html = http.get(base.clone()).send().await.unwrap().text().await.unwrap();
+    for step in ["device-form", "signin-form", "consent-form"] {
+        let form = parse_form(&html, Some(step));
+        let mut fields = form.fields;
+        match step {
+            "device-form" => {
+                fields.retain(|(n, _)| n != "otc");
+                fields.push(("otc".into(), code.into()));
+            }
+            "signin-form" => {
+                fields.retain(|(n, _)| n != "username" && n != "password");
+                fields.push(("username".into(), username.into()));
+                fields.push(("password".into(), password.into()));
+            }
+            _ => fields.push(("action".into(), "approve".into())),
+        }
+        let target = base.join(&form.action).unwrap();
+        html = http
+            .post(target)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+    assert!(html.contains("id=\"done\""), "{html}");
+}
+
+fn device_login(emulator: &Emulator, home: &Path, ca: &Path) -> Running {
+    Running::spawn(
+        msal(home)
+            .args(["login", "--device-code", "--json", "--authority"])
+            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
+            .args(["--client-id", builtin::PUBLIC_CLIENT_ID, "--scope", "User.Read"])
+            .arg("--ca-cert")
+            .arg(ca),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_login_and_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let emulator =
+        Emulator::start(EmulatorConfig::default().with_device_code_interval(Duration::from_secs(1)))
+            .await
+            .unwrap();
+    let ca = home.join("ca.pem");
+    emulator.write_ca_cert(&ca).unwrap();
+
+    let running = device_login(&emulator, home, &ca);
+    let (url, code) = running.device_code_prompt();
+    assert_eq!(url, format!("{}/devicelogin", emulator.url()));
+    approve_device_code(
+        &url,
+        &code,
+        emulator.ca_cert_pem(),
+        builtin::BOB_UPN,
+        builtin::BOB_PASSWORD,
+    )
+    .await;
+    let done = json_of(&running.finish());
+    assert_eq!(done["account"]["username"], builtin::BOB_UPN);
+    assert_eq!(
+        done["account"]["account_source"],
+        "urn:ietf:params:oauth:grant-type:device_code"
+    );
+    let listed = json_of(&run(home, &["accounts", "--json"]));
+    assert_eq!(usernames(&listed), [builtin::BOB_UPN]);
+
+    // Ctrl-C while waiting stops polling at once and saves nothing new.
+    let running = device_login(&emulator, home, &ca);
+    let _ = running.device_code_prompt();
+    let interrupted = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let stopped = running.finish();
+    assert!(!stopped.status.success());
+    assert!(interrupted.elapsed() < Duration::from_secs(5), "stopped promptly");
+    assert!(stopped.stderr.contains("Cancelled"), "{}", stopped.stderr);
+    let polls = emulator.grant_count("urn:ietf:params:oauth:grant-type:device_code");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        emulator.grant_count("urn:ietf:params:oauth:grant-type:device_code"),
+        polls,
+        "no polls after Ctrl-C"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn username_password_login_for_managed_and_federated_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let ca = home.join("ca.pem");
+    emulator.write_ca_cert(&ca).unwrap();
+    for (tenant, username, password) in [
+        (
+            builtin::CONTOSO_TENANT_NAME,
+            builtin::ALICE_UPN,
+            builtin::ALICE_PASSWORD,
+        ),
+        (
+            builtin::WOODGROVE_TENANT_NAME,
+            builtin::DAVE_UPN,
+            builtin::DAVE_PASSWORD,
+        ),
+    ] {
+        let out = Running::spawn(
+            msal(home)
+                .env("MSAL_PASSWORD", password)
+                .args(["login", "--username", username, "--authority"])
+                .arg(emulator.authority(tenant))
+                .args([
+                    "--client-id",
+                    builtin::PUBLIC_CLIENT_ID,
+                    "--scope",
+                    "User.Read",
+                    "--ca-cert",
+                ])
+                .arg(&ca),
+        )
+        .finish();
+        assert!(out.status.success(), "{username}: {}", out.stderr);
+        assert!(
+            out.stdout.starts_with(&format!("Signed in as {username}")),
+            "{}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains(password) && !out.stderr.contains(password));
+    }
+    assert!(
+        emulator.request_count(Endpoint::Federation) >= 2,
+        "dave went through WS-Trust"
+    );
+    let listed = json_of(&run(home, &["accounts", "--json"]));
+    assert_eq!(usernames(&listed), [builtin::ALICE_UPN, builtin::DAVE_UPN]);
+
+    // A wrong password: the IdP's error, exit 1, nothing printed of the password.
+    let wrong = Running::spawn(
+        msal(home)
+            .env("MSAL_PASSWORD", "not-the-password")
+            .args(["login", "--username", builtin::ALICE_UPN, "--authority"])
+            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
+            .args([
+                "--client-id",
+                builtin::PUBLIC_CLIENT_ID,
+                "--scope",
+                "User.Read",
+                "--ca-cert",
+            ])
+            .arg(&ca),
+    )
+    .finish();
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(wrong.stderr.contains("AADSTS50126"), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains("not-the-password"));
+    // No terminal and no MSAL_PASSWORD: a clear error, not a hang.
+    let no_password = run(
+        home,
+        &[
+            "login",
+            "--username",
+            builtin::ALICE_UPN,
+            "--authority",
+            "https://127.0.0.1:1/contoso",
+            "--client-id",
+            builtin::PUBLIC_CLIENT_ID,
+            "--scope",
+            "User.Read",
+        ],
+    );
+    assert_eq!(no_password.status.code(), Some(2), "{}", no_password.stderr);
+    assert!(
+        no_password.stderr.contains("MSAL_PASSWORD"),
+        "{}",
+        no_password.stderr
+    );
+}

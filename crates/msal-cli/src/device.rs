@@ -1,0 +1,84 @@
+//! `msal login --device-code`: the device code flow for machines without a
+//! browser (SSH sessions, containers). Shows the IdP's message, then a
+//! spinner with the time left while the library polls; Ctrl-C cancels.
+
+use std::time::{Duration, SystemTime};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use msal::{CancellationHandle, DeviceFlowPolling, Error};
+
+use crate::cache_file;
+use crate::login::{self, LoginArgs};
+
+pub async fn login(args: LoginArgs) -> Result<(), Error> {
+    let path = cache_file::cache_path(args.cache.as_deref())?;
+    let cache = msal::TokenCache::load_from_file(&path)?;
+    cache_file::prepare_dir(&path)?;
+    let app = login::app(&args, &cache)?;
+    let flow = app.initiate_device_flow(&args.scopes).await?;
+    // The message names the URL and the code: the one thing the user needs.
+    eprintln!("{}", flow.message());
+
+    let cancel = CancellationHandle::new();
+    let on_ctrl_c = tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }
+    });
+    // indicatif draws nothing when stderr is not a terminal (scripts, tests).
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let expires_at = flow.expires_at();
+    let ticker = tokio::spawn({
+        let spinner = spinner.clone();
+        async move {
+            loop {
+                spinner.set_message(format!(
+                    "Waiting for you to sign in ({} left)",
+                    time_left(expires_at)
+                ));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+
+    let polling = DeviceFlowPolling::default().cancellation(cancel);
+    let outcome = app.acquire_token_by_device_flow_with(&flow, &polling).await;
+    ticker.abort();
+    on_ctrl_c.abort();
+    spinner.finish_and_clear();
+    let result = match outcome {
+        Err(Error::Cancelled) => {
+            eprintln!("Cancelled: stopped waiting for the sign-in.");
+            return Err(Error::Cancelled);
+        }
+        other => other?,
+    };
+    cache_file::save_if_changed(&cache, &path)?;
+    login::report(&result, args.json);
+    Ok(())
+}
+
+/// `M:SS` until `at`, or `0:00` once it has passed.
+fn time_left(at: SystemTime) -> String {
+    let secs = at.duration_since(SystemTime::now()).map_or(0, |d| d.as_secs());
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_counts_down_and_stops_at_zero() {
+        let soon = SystemTime::now() + Duration::from_secs(125);
+        assert!(["2:05", "2:04"].contains(&time_left(soon).as_str()));
+        assert_eq!(time_left(SystemTime::now() - Duration::from_secs(5)), "0:00");
+    }
+}
