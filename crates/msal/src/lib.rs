@@ -40,6 +40,7 @@ pub mod authority;
 pub mod blocking;
 pub mod cache;
 pub mod cancel;
+pub mod challenge;
 pub mod credential;
 pub mod discovery;
 pub mod error;
@@ -63,6 +64,7 @@ pub use app::{
 pub use authority::{Authority, AuthorityKind};
 pub use cache::TokenCache;
 pub use cancel::CancellationHandle;
+pub use challenge::BearerChallenge;
 pub use credential::ClientCredential;
 pub use error::{CacheError, Error, InteractionReason, Result, ServiceError, TransportError};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};

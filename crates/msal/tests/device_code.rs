@@ -340,3 +340,48 @@ async fn a_refresh_token_from_elsewhere_moves_into_the_cache() {
         .unwrap_err();
     assert!(err.is_interaction_required(), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_code_is_entered_and_approved_in_headless_chromium() {
+    use common::webdriver::{Browser, artifact_path};
+
+    let emulator = emulator().await;
+    let cache = TokenCache::new();
+    let (app, flow) = start(&emulator, &cache).await;
+    let polling = tokio::spawn({
+        let app = app.clone();
+        let flow = flow.clone();
+        async move { app.acquire_token_by_device_flow(&flow).await }
+    });
+
+    let browser = Browser::start().await;
+    browser.goto(flow.verification_uri()).await;
+    browser.type_into("#otc", flow.user_code()).await;
+    browser
+        .screenshot(&artifact_path("device-code-entry-page.png"))
+        .await;
+    browser.click("#next").await;
+    browser.type_into("#username", builtin::BOB_UPN).await;
+    browser.type_into("#password", builtin::BOB_PASSWORD).await;
+    browser.click("#signin").await;
+    browser.find("#approve").await;
+    browser
+        .screenshot(&artifact_path("device-code-consent-page.png"))
+        .await;
+    assert!(
+        !polling.is_finished(),
+        "nothing is granted before the user approves"
+    );
+    browser.click("#approve").await;
+    browser.find("#done").await;
+
+    let result = tokio::time::timeout(Duration::from_secs(30), polling)
+        .await
+        .expect("the poll ends")
+        .unwrap()
+        .expect("tokens after approval");
+    assert_eq!(result.token_source, TokenSource::IdentityProvider);
+    assert_eq!(result.account.unwrap().username, builtin::BOB_UPN);
+    assert_eq!(app.get_accounts(None).len(), 1);
+    browser.quit().await;
+}
