@@ -68,14 +68,20 @@ pub(crate) fn get_accounts(core: &ClientCore, username: Option<&str>) -> Vec<Acc
     }
     // One account per home account: an account that visited several tenants
     // has an entry per realm, and the last one stands for it, as in MSAL Python.
-    let mut accounts: Vec<Account> = Vec::new();
+    // Positions by home account keep this linear in the number of entries.
+    let mut accounts: Vec<Account> = Vec::with_capacity(entries.len());
+    let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for account in entries.into_iter().filter_map(Account::from_entry) {
-        match accounts
-            .iter_mut()
-            .find(|a| a.home_account_id == account.home_account_id)
-        {
-            Some(existing) => *existing = account,
-            None => accounts.push(account),
+        match positions.entry(account.home_account_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(at) => {
+                if let Some(existing) = accounts.get_mut(*at.get()) {
+                    *existing = account;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(accounts.len());
+                accounts.push(account);
+            }
         }
     }
     if let Some(username) = username {
@@ -230,6 +236,38 @@ mod tests {
         assert!(app.get_accounts(Some("carol@contoso.com")).is_empty());
         // Listing changes nothing.
         assert!(!cache.has_state_changed());
+    }
+
+    #[test]
+    fn accounts_keep_first_seen_order_and_the_last_realm_stands_for_one() {
+        // Keys other MSALs wrote put Bob between Alice's two realms, and a
+        // case variant of the environment is the same environment.
+        let mut guest = account(
+            ALICE,
+            &ENVIRONMENT.to_uppercase(),
+            GUEST_TENANT,
+            "alice@guest.example",
+        );
+        guest.0 = "3-alice-guest".into();
+        let mut home = account(ALICE, ENVIRONMENT, TENANT_ID, "alice@home.example");
+        home.0 = "1-alice-home".into();
+        let mut bob = account(BOB, ENVIRONMENT, TENANT_ID, "bob@contoso.com");
+        bob.0 = "2-bob".into();
+        let cache = TokenCache::from_json(&json!({ "Account": section(vec![guest, home, bob]) }).to_string())
+            .unwrap();
+        let app = app(&cache, AUTHORITY);
+        let listed: Vec<(String, String)> = app
+            .get_accounts(None)
+            .into_iter()
+            .map(|a| (a.home_account_id, a.username))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (ALICE.to_owned(), "alice@guest.example".to_owned()),
+                (BOB.to_owned(), "bob@contoso.com".to_owned()),
+            ]
+        );
     }
 
     #[test]

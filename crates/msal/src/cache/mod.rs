@@ -2,18 +2,31 @@
 //! schema, shared in memory by every clone and serializable to the JSON that
 //! MSAL Python's `SerializableTokenCache` (and the other MSALs) read and write.
 //!
-//! Reads take a shared lock and never block each other; a token response is
-//! added under one short exclusive lock.
+//! Entries live in sorted maps (the serialized form, key order included) and
+//! are found through an [`index`] keyed by account, client, environment and
+//! realm, so a lookup reads only the entries it could match, and listing
+//! accounts reads only `Account` entries.
+//!
+//! Concurrency: one `RwLock` guards entries and index together. Reads
+//! (lookups, listing, serializing) take it shared and never block each
+//! other; writers prepare keys and entries before taking it exclusively and
+//! do only map inserts and removals under it. A whole new cache (deserialize)
+//! is parsed and indexed outside the lock and swapped in, and the old one is
+//! dropped after the lock is released.
 
 mod file;
+pub(crate) mod index;
 mod schema;
 
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
 
 use crate::error::CacheError;
 use crate::secret::CachedSecret;
+use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
 
@@ -30,8 +43,17 @@ pub struct TokenCache {
 
 #[derive(Default)]
 struct State {
-    data: CacheData,
-    changed: bool,
+    /// Entries and their index; reads deref to the entries, writes go
+    /// through `Indexed`'s methods.
+    data: Indexed,
+    /// Atomic so that serializing, which resets it, needs only a shared lock.
+    changed: AtomicBool,
+}
+
+impl State {
+    fn mark_changed(&mut self) {
+        *self.changed.get_mut() = true;
+    }
 }
 
 /// `authority_type` of accounts signed in through Entra ID (work, school and
@@ -78,38 +100,53 @@ impl TokenCache {
         let data = if json.trim().is_empty() {
             CacheData::default()
         } else {
-            serde_json::from_str::<CacheData>(json).map_err(|e| CacheError::Malformed {
-                line: e.line(),
-                column: e.column(),
-                reason: describe(&e),
-            })?
+            serde_json::from_str::<CacheData>(json).map_err(|e| malformed(&e))?
         };
-        let mut state = self.write();
-        state.data = data;
-        state.changed = false;
+        self.replace(data);
         Ok(())
+    }
+
+    /// Installs freshly read entries: indexed before the lock is taken, and
+    /// the old entries dropped after it is released.
+    fn replace(&self, data: CacheData) {
+        let fresh = Indexed::new(data);
+        let old = {
+            let mut state = self.write();
+            *state.changed.get_mut() = false;
+            std::mem::replace(&mut state.data, fresh)
+        };
+        drop(old);
     }
 
     /// The cache as JSON in the unified schema, indented like MSAL Python's.
     /// Resets [`has_state_changed`](Self::has_state_changed).
     pub fn serialize(&self) -> String {
-        let mut state = self.write();
-        state.changed = false;
         let mut out = Vec::new();
-        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-        // Serializing maps of strings into memory cannot fail.
-        if state.data.serialize(&mut serializer).is_err() {
+        // Writing into memory cannot fail.
+        if self.write_json(&mut out).is_err() {
             return "{}".to_owned();
         }
         String::from_utf8(out).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Streams the serialized cache into `writer` under a shared lock (other
+    /// readers go on meanwhile) and resets `has_state_changed`.
+    fn write_json(&self, writer: impl Write) -> serde_json::Result<()> {
+        let state = self.read();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut serializer = serde_json::Serializer::with_formatter(writer, formatter);
+        state.data.data().serialize(&mut serializer)?;
+        // No writer can run while the shared lock is held, so nothing
+        // changed between the snapshot written and this reset.
+        state.changed.store(false, Ordering::Release);
+        Ok(())
     }
 
     /// Whether entries were added or removed since the last
     /// [`serialize`](Self::serialize) or [`deserialize`](Self::deserialize):
     /// persist the cache only when this is true.
     pub fn has_state_changed(&self) -> bool {
-        self.read().changed
+        self.read().changed.load(Ordering::Acquire)
     }
 
     /// The number of access tokens held (expired ones included).
@@ -119,16 +156,14 @@ impl TokenCache {
 
     /// The newest access token matching `query` whose target covers `scopes`
     /// and that stays valid past the expiry margin. Looks up the exact key
-    /// first and only then scans.
+    /// first and then only the tokens of the query's client, environment,
+    /// realm and account.
     pub(crate) fn find_access_token(
         &self,
         query: &AccessTokenQuery<'_>,
         scopes: &[String],
         now: u64,
     ) -> Option<AccessTokenEntry> {
-        let state = self.read();
-        let tokens = &state.data.access_tokens;
-        let usable = |entry: &AccessTokenEntry| entry.expires_on > now + EXPIRY_MARGIN_SECS;
         let exact = key::access_token(
             query.home_account_id,
             query.environment,
@@ -136,11 +171,24 @@ impl TokenCache {
             query.realm,
             &target(scopes),
         );
+        let bucket = AccessTokenBucket::new(
+            query.client_id,
+            query.environment,
+            query.realm,
+            query.home_account_id,
+        );
+        let usable = |entry: &AccessTokenEntry| entry.expires_on > now + EXPIRY_MARGIN_SECS;
+        let state = self.read();
+        let tokens = &state.data.access_tokens;
         if let Some(entry) = tokens.get(&exact).filter(|e| matches(e, query) && usable(e)) {
             return Some(entry.clone());
         }
-        tokens
-            .values()
+        state
+            .data
+            .index()
+            .access_tokens(&bucket)
+            .iter()
+            .filter_map(|key| tokens.get(&**key))
             .filter(|e| matches(e, query) && usable(e) && covers(&e.target, scopes))
             .max_by_key(|e| e.expires_on)
             .cloned()
@@ -155,27 +203,23 @@ impl TokenCache {
         client_id: &str,
         realm: &str,
     ) -> Option<IdTokenEntry> {
+        let keys: Vec<String> = environments
+            .iter()
+            .map(|environment| key::id_token(Some(home_account_id), environment, client_id, realm))
+            .collect();
         let state = self.read();
-        environments.iter().find_map(|environment| {
-            let key = key::id_token(Some(home_account_id), environment, client_id, realm);
-            state.data.id_tokens.get(&key).cloned()
-        })
+        keys.iter().find_map(|key| state.data.id_tokens.get(key).cloned())
     }
 
-    /// The `Account` entries of `home_account_id` in `environments`, in any realm.
+    /// The `Account` entries of `home_account_id` in `environments`, in any
+    /// realm, in key order.
     pub(crate) fn accounts_of(&self, home_account_id: &str, environments: &[String]) -> Vec<AccountEntry> {
-        self.read()
-            .data
-            .accounts
-            .values()
-            .filter(|a| {
-                a.home_account_id
-                    .as_deref()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
-                    && environments
-                        .iter()
-                        .any(|e| e.eq_ignore_ascii_case(&a.environment))
-            })
+        let buckets = account_buckets(home_account_id, environments);
+        let state = self.read();
+        let index = state.data.index();
+        sorted_keys(buckets.iter().map(|b| index.accounts_of(b)))
+            .into_iter()
+            .filter_map(|key| state.data.accounts.get(&**key))
             .cloned()
             .collect()
     }
@@ -190,36 +234,31 @@ impl TokenCache {
         environments: &[String],
         wanted: impl Fn(&RefreshTokenEntry) -> bool,
     ) -> Vec<RefreshTokenEntry> {
-        let mut found: Vec<RefreshTokenEntry> = self
-            .read()
-            .data
-            .refresh_tokens
-            .values()
-            .filter(|rt| {
-                rt.home_account_id
-                    .as_deref()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
-                    && environments
-                        .iter()
-                        .any(|e| e.eq_ignore_ascii_case(&rt.environment))
-                    && wanted(rt)
-            })
-            .cloned()
-            .collect();
+        let buckets = account_buckets(home_account_id, environments);
+        let mut found: Vec<RefreshTokenEntry> = {
+            let state = self.read();
+            let index = state.data.index();
+            sorted_keys(buckets.iter().map(|b| index.refresh_tokens_of(b)))
+                .into_iter()
+                .filter_map(|key| state.data.refresh_tokens.get(&**key))
+                .filter(|rt| wanted(rt))
+                .cloned()
+                .collect()
+        };
+        // Stable: ties keep key order.
         found.sort_by_key(|rt| std::cmp::Reverse(rt.last_modification_time));
         found
     }
 
     /// This client's `AppMetadata` entry in the first of `environments` that has one.
     pub(crate) fn app_metadata(&self, environments: &[String], client_id: &str) -> Option<AppMetadataEntry> {
+        let keys: Vec<String> = environments
+            .iter()
+            .map(|environment| key::app_metadata(environment, client_id))
+            .collect();
         let state = self.read();
-        environments.iter().find_map(|environment| {
-            state
-                .data
-                .app_metadata
-                .get(&key::app_metadata(environment, client_id))
-                .cloned()
-        })
+        keys.iter()
+            .find_map(|key| state.data.app_metadata.get(key).cloned())
     }
 
     /// After `old` was redeemed for `new_secret`: when the new refresh token
@@ -228,20 +267,25 @@ impl TokenCache {
     /// Python's `update_rt` does, so no superseded secret stays behind. An
     /// entry another caller changed meanwhile is left alone.
     pub(crate) fn update_refresh_token(&self, old: &RefreshTokenEntry, new_secret: &CachedSecret, now: u64) {
-        let mut state = self.write();
         let key = key::refresh_token(
             old.home_account_id.as_deref(),
             &old.environment,
             &old.client_id,
             old.target.as_deref(),
         );
-        let Some(entry) = state.data.refresh_tokens.get_mut(&key) else {
-            return;
-        };
-        if entry.secret == old.secret && entry.secret != *new_secret {
-            entry.secret = new_secret.clone();
-            entry.last_modification_time = Some(now);
-            state.changed = true;
+        let mut state = self.write();
+        let stale = state
+            .data
+            .refresh_tokens
+            .get(&key)
+            .is_some_and(|entry| entry.secret == old.secret && entry.secret != *new_secret);
+        if stale {
+            // Only the secret and time change: the entry stays in its index sets.
+            state.data.update_refresh_token(&key, |entry| {
+                entry.secret = new_secret.clone();
+                entry.last_modification_time = Some(now);
+            });
+            state.mark_changed();
         }
     }
 
@@ -265,11 +309,10 @@ impl TokenCache {
     }
 
     /// Stores the entries of one token response under one lock, so readers
-    /// never see an account without its tokens.
+    /// never see an account without its tokens. Keys are built before the
+    /// lock is taken; under it only these entries and their index sets change.
     pub(crate) fn add(&self, write: CacheWrite) {
-        let mut state = self.write();
-        let data = &mut state.data;
-        if let Some(entry) = write.access_token {
+        let access_token = write.access_token.map(|entry| {
             let key = key::access_token(
                 entry.home_account_id.as_deref(),
                 &entry.environment,
@@ -277,46 +320,63 @@ impl TokenCache {
                 &entry.realm,
                 &entry.target,
             );
-            data.access_tokens.insert(key, entry);
-        }
-        if let Some(entry) = write.account {
+            (Key::from(key), entry)
+        });
+        let account = write.account.map(|entry| {
             let key = key::account(entry.home_account_id.as_deref(), &entry.environment, &entry.realm);
-            data.accounts.insert(key, entry);
-        }
-        if let Some(entry) = write.id_token {
+            (Key::from(key), entry)
+        });
+        let id_token = write.id_token.map(|entry| {
             let key = key::id_token(
                 entry.home_account_id.as_deref(),
                 &entry.environment,
                 &entry.client_id,
                 &entry.realm,
             );
-            data.id_tokens.insert(key, entry);
-        }
-        if let Some(entry) = write.refresh_token {
+            (Key::from(key), entry)
+        });
+        let refresh_token = write.refresh_token.map(|entry| {
             let key = key::refresh_token(
                 entry.home_account_id.as_deref(),
                 &entry.environment,
                 &entry.client_id,
                 entry.target.as_deref(),
             );
-            data.refresh_tokens.insert(key, entry);
+            (Key::from(key), entry)
+        });
+        let app_metadata = write.app_metadata;
+        let app_metadata_key = key::app_metadata(&app_metadata.environment, &app_metadata.client_id);
+
+        let mut state = self.write();
+        let data = &mut state.data;
+        if let Some((key, entry)) = access_token {
+            data.put_access_token(key, entry);
         }
-        let entry = write.app_metadata;
-        let key = key::app_metadata(&entry.environment, &entry.client_id);
-        data.app_metadata.insert(key, entry);
-        state.changed = true;
+        if let Some((key, entry)) = account {
+            data.put_account(key, entry);
+        }
+        if let Some((key, entry)) = id_token {
+            data.put_id_token(key, entry);
+        }
+        if let Some((key, entry)) = refresh_token {
+            data.put_refresh_token(key, entry);
+        }
+        data.put_app_metadata(app_metadata_key, app_metadata);
+        state.mark_changed();
     }
 
     /// The `Account` entries of `environment` whose authority type is one
-    /// this library signs in with (Entra ID or AD FS). A linear scan: the
-    /// account section is small, and an index can replace it without
-    /// changing callers.
+    /// this library signs in with (Entra ID or AD FS), in key order. Reads
+    /// only the environment's `Account` entries.
     pub(crate) fn accounts(&self, environment: &str) -> Vec<AccountEntry> {
-        self.read()
+        let environment = environment.to_ascii_lowercase();
+        let state = self.read();
+        state
             .data
-            .accounts
-            .values()
-            .filter(|a| a.environment.eq_ignore_ascii_case(environment))
+            .index()
+            .accounts_in(&environment)
+            .iter()
+            .filter_map(|key| state.data.accounts.get(&**key))
             .filter(|a| [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&a.authority_type.as_str()))
             .cloned()
             .collect()
@@ -329,44 +389,54 @@ impl TokenCache {
     /// token, ID token and account entry of the home account. Returns whether
     /// anything was removed.
     pub(crate) fn remove_account(&self, environment: &str, home_account_id: &str, client_id: &str) -> bool {
+        let bucket = AccountBucket::new(environment, home_account_id);
+        let metadata_key = key::app_metadata(environment, client_id);
         let mut state = self.write();
         let data = &mut state.data;
-        let owned = |hid: &Option<String>, env: &str| {
-            hid.as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
-                && env.eq_ignore_ascii_case(environment)
-        };
         let family = data
             .app_metadata
-            .get(&key::app_metadata(environment, client_id))
+            .get(&metadata_key)
             .and_then(|m| m.family_id.clone())
             .filter(|f| !f.is_empty());
-        let before =
-            data.refresh_tokens.len() + data.access_tokens.len() + data.id_tokens.len() + data.accounts.len();
-        data.refresh_tokens.retain(|_, rt| {
-            let mine =
-                rt.client_id.eq_ignore_ascii_case(client_id) || (family.is_some() && rt.family_id == family);
-            !(mine && owned(&rt.home_account_id, &rt.environment))
-        });
+        let index = data.index();
+        let refresh_tokens: Vec<Key> = index
+            .refresh_tokens_of(&bucket)
+            .iter()
+            .filter(|key| {
+                data.refresh_tokens.get(&***key).is_some_and(|rt| {
+                    rt.client_id.eq_ignore_ascii_case(client_id)
+                        || (family.is_some() && rt.family_id == family)
+                })
+            })
+            .cloned()
+            .collect();
         // Every client's access tokens go: without this client's refresh token the
         // account is signed out here, and other apps keep their refresh tokens anyway.
-        data.access_tokens
-            .retain(|_, at| !owned(&at.home_account_id, &at.environment));
-        data.id_tokens
-            .retain(|_, idt| !owned(&idt.home_account_id, &idt.environment));
-        data.accounts
-            .retain(|_, account| !owned(&account.home_account_id, &account.environment));
-        let after =
-            data.refresh_tokens.len() + data.access_tokens.len() + data.id_tokens.len() + data.accounts.len();
-        let removed = after < before;
+        let access_tokens: Vec<Key> = index.access_tokens_of(&bucket).iter().cloned().collect();
+        let id_tokens: Vec<Key> = index.id_tokens_of(&bucket).iter().cloned().collect();
+        let accounts: Vec<Key> = index.accounts_of(&bucket).iter().cloned().collect();
+        let mut removed = false;
+        for key in &refresh_tokens {
+            removed |= data.remove_refresh_token(key);
+        }
+        for key in &access_tokens {
+            removed |= data.remove_access_token(key);
+        }
+        for key in &id_tokens {
+            removed |= data.remove_id_token(key);
+        }
+        for key in &accounts {
+            removed |= data.remove_account(key);
+        }
         if removed {
-            state.changed = true;
+            state.mark_changed();
         }
         removed
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        // A panic elsewhere cannot leave the maps half-written (each write is one insert), so recover.
+        // A panic elsewhere cannot leave entries and index disagreeing (each
+        // change updates both before returning), so recover.
         self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -374,6 +444,31 @@ impl TokenCache {
         self.inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One account bucket per environment asked for.
+fn account_buckets(home_account_id: &str, environments: &[String]) -> Vec<AccountBucket> {
+    environments
+        .iter()
+        .map(|environment| AccountBucket::new(environment, home_account_id))
+        .collect()
+}
+
+/// The union of some index sets in key order: the order a scan of the
+/// sorted section would give (environments spelled twice count once).
+fn sorted_keys<'a>(sets: impl Iterator<Item = &'a index::Keys>) -> Vec<&'a Key> {
+    let mut keys: Vec<&Key> = sets.flatten().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+fn malformed(error: &serde_json::Error) -> CacheError {
+    CacheError::Malformed {
+        line: error.line(),
+        column: error.column(),
+        reason: describe(error),
     }
 }
 
@@ -430,3 +525,6 @@ fn describe(error: &serde_json::Error) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod scale_tests;

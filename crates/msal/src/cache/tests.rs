@@ -3,7 +3,7 @@ use crate::secret::CachedSecret;
 
 /// A cache as MSAL Python 1.39 writes it after a client-credentials call,
 /// plus fields and a section another MSAL added.
-const PYTHON_CACHE: &str = r#"{
+pub(super) const PYTHON_CACHE: &str = r#"{
     "AccessToken": {
         "-127.0.0.1-accesstoken-client-1-tenant-guid-https://graph.microsoft.com/.default": {
             "credential_type": "AccessToken",
