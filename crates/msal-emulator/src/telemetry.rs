@@ -134,7 +134,7 @@ fn last_ok(v: &str) -> bool {
     *schema == "4"
         && digits(hits)
         && rest.is_empty()
-        && requests.len() % 2 == 0
+        && requests.len().is_multiple_of(2)
         && requests.chunks(2).all(|pair| digits(pair[0]))
         && requests.len() / 2 == errors
 }
@@ -197,7 +197,8 @@ mod tests {
         check.check(&headers(&GOOD[..3]), "refresh_token", "b");
         assert_eq!(check.checked(), 2);
         let v = check.violations();
-        assert_eq!(v.len(), 3);
+        // No client-request-id, no current telemetry; last telemetry is optional.
+        assert_eq!(v.len(), 2, "{v:?}");
         assert!(v[0].starts_with("grant refresh_token (client b): missing client-request-id"));
         check.clear();
         assert_eq!(check.violation_count(), 0);
