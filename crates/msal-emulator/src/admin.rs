@@ -16,12 +16,13 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::context::RequestContext;
+use crate::error::EntraError;
 use crate::faults::{self, Fault, FaultKind};
 use crate::reply;
 use crate::server::AppState;
@@ -37,11 +38,22 @@ pub(crate) async fn token_layer(
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        // The handler refuses it as Entra does; it still counts for the check.
+        state.telemetry.check(&parts.headers, "(none)", "(none)");
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        // Let the handler answer the oversized body as Entra does.
-        return next
-            .run(Request::from_parts(parts, Body::from(Bytes::new())))
-            .await;
+        return EntraError::body_too_large(MAX_BODY_BYTES).to_response(&ctx);
     };
     let mut client_id = None;
     let mut grant_type = None;
