@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admin;
 mod authorize;
 pub mod builtin;
 mod cert;
@@ -41,6 +42,7 @@ mod device;
 pub mod directory;
 mod discovery;
 mod error;
+mod faults;
 mod federation;
 mod keys;
 mod reply;
@@ -49,9 +51,11 @@ mod scopes;
 mod server;
 mod stats;
 mod store;
+mod telemetry;
 mod token;
 mod userrealm;
 
 pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};
+pub use faults::{Fault, FaultKind};
 pub use server::{DEFAULT_DEVICE_CODE_INTERVAL, Emulator, EmulatorConfig, EmulatorError};
 pub use stats::Endpoint;

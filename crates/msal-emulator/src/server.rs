@@ -19,11 +19,13 @@ use crate::clock::Clock;
 use crate::context::{self, RequestContext};
 use crate::directory::{Directory, DirectoryError};
 use crate::error::EntraError;
+use crate::faults::{Fault, Faults};
 use crate::federation::key::FederationKey;
 use crate::keys::SigningKey;
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
-use crate::{authorize, cert, device, discovery, federation, resource, token, userrealm};
+use crate::telemetry::TelemetryCheck;
+use crate::{admin, authorize, cert, device, discovery, federation, resource, token, userrealm};
 
 /// The device code polling interval when none is configured (Entra's).
 pub const DEFAULT_DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(5);
@@ -42,6 +44,11 @@ pub struct EmulatorConfig {
     /// polls of one device code, else they get `slow_down`. Whole seconds,
     /// at least one (fractions are dropped).
     pub device_code_interval: Duration,
+    /// Faults injected from the start (see [`Fault`]).
+    pub faults: Vec<Fault>,
+    /// Refuse token requests whose MSAL telemetry headers are missing or
+    /// malformed (`invalid_request`), instead of only recording them.
+    pub strict_telemetry: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -51,6 +58,8 @@ impl Default for EmulatorConfig {
             directory: Directory::builtin(),
             port: 0,
             device_code_interval: DEFAULT_DEVICE_CODE_INTERVAL,
+            faults: Vec::new(),
+            strict_telemetry: false,
         }
     }
 }
@@ -62,12 +71,26 @@ impl EmulatorConfig {
             directory,
             port: 0,
             device_code_interval: DEFAULT_DEVICE_CODE_INTERVAL,
+            faults: Vec::new(),
+            strict_telemetry: false,
         }
     }
 
     /// The same config with this device code polling interval.
     pub fn with_device_code_interval(mut self, interval: Duration) -> Self {
         self.device_code_interval = interval;
+        self
+    }
+
+    /// The same config with `fault` injected from the start.
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// The same config, refusing token requests with bad telemetry headers.
+    pub fn with_strict_telemetry(mut self, strict: bool) -> Self {
+        self.strict_telemetry = strict;
         self
     }
 
@@ -130,6 +153,12 @@ pub(crate) struct AppState {
     pub(crate) device_interval_secs: u64,
     /// Session revocation instants, per user.
     pub(crate) revocations: resource::Revocations,
+    /// Injected faults (token endpoint).
+    pub(crate) faults: Faults,
+    /// Telemetry header violations seen on token requests.
+    pub(crate) telemetry: TelemetryCheck,
+    /// Refuse token requests with bad telemetry headers.
+    pub(crate) strict_telemetry: bool,
 }
 
 impl AppState {
@@ -201,7 +230,13 @@ impl Emulator {
             device: device::DeviceCodes::default(),
             device_interval_secs: config.device_code_interval.as_secs().max(1),
             revocations: resource::Revocations::default(),
+            faults: Faults::default(),
+            telemetry: TelemetryCheck::default(),
+            strict_telemetry: config.strict_telemetry,
         });
+        for fault in config.faults {
+            state.faults.add(fault);
+        }
         let handle = Handle::new();
         let server = axum_server::from_tcp_rustls(listener, rustls)
             .map_err(|source| EmulatorError::Bind {
@@ -325,6 +360,44 @@ impl Emulator {
         self.state.federation_key.public_key_der()
     }
 
+    /// Injects `fault` into the token endpoint: the next matching requests
+    /// (all of them, or [`Fault::count`]) get it instead of their answer.
+    /// Faults apply in the order they were added, first match wins.
+    pub fn inject_fault(&self, fault: Fault) {
+        if !self.state.faults.add(fault) {
+            tracing::warn!("too many faults injected; this one is ignored");
+        }
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// The faults still active (with their remaining counts).
+    pub fn faults(&self) -> Vec<Fault> {
+        self.state.faults.list()
+    }
+
+    /// Every telemetry header problem seen on token requests so far, one
+    /// line per problem, naming the grant and client id: missing
+    /// `x-client-sku`/`x-client-ver`/`x-client-os`, a `client-request-id`
+    /// that is not a UUID, a missing or malformed `x-client-current-telemetry`,
+    /// a malformed `x-client-last-telemetry`. Kept up to 1000 lines.
+    pub fn telemetry_violations(&self) -> Vec<String> {
+        self.state.telemetry.violations()
+    }
+
+    /// How many token requests the telemetry check has looked at.
+    pub fn telemetry_checked(&self) -> u64 {
+        self.state.telemetry.checked()
+    }
+
+    /// Forgets the telemetry check's findings.
+    pub fn clear_telemetry_violations(&self) {
+        self.state.telemetry.clear();
+    }
+
     /// Sets every request counter (and [`Emulator::grant_count`]) back to zero.
     pub fn reset_counts(&self) {
         self.state.stats.reset();
@@ -383,7 +456,13 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            counted(&state, Endpoint::Token, "POST", post(token::token_endpoint)),
+            counted(
+                &state,
+                Endpoint::Token,
+                "POST",
+                post(token::token_endpoint)
+                    .layer(middleware::from_fn_with_state(state.clone(), admin::token_layer)),
+            ),
         )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
@@ -426,6 +505,16 @@ fn router(state: Arc<AppState>) -> Router {
         .route(
             federation::TRUST_2005_PATH,
             counted(&state, Endpoint::Federation, "POST", post(federation::trust_2005)),
+        )
+        .route(
+            "/_admin/faults",
+            post(admin::add_faults)
+                .get(admin::get_faults)
+                .delete(admin::clear_faults),
+        )
+        .route(
+            "/_admin/telemetry",
+            get(admin::get_telemetry).delete(admin::clear_telemetry),
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), context::middleware))

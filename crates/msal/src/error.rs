@@ -163,6 +163,30 @@ pub enum Error {
         /// The federation metadata (MEX) or active authentication URL that was tried.
         url: String,
     },
+    /// The identity provider throttled this request (HTTP 429 or 5xx, or
+    /// an error with `Retry-After`), now or for an identical request
+    /// moments ago: until `retry_after` has passed, identical requests are
+    /// answered with this error without being sent. `service` is the
+    /// identity provider's answer, when it was an OAuth2 error.
+    #[error("{}", throttled_message(*retry_after, service.as_deref()))]
+    Throttled {
+        /// How long to wait before sending the request again.
+        retry_after: std::time::Duration,
+        /// The identity provider's answer, when it was an OAuth2 error.
+        service: Option<Box<ServiceError>>,
+    },
+}
+
+/// The message of [`Error::Throttled`].
+fn throttled_message(retry_after: std::time::Duration, service: Option<&ServiceError>) -> String {
+    let mut message = format!(
+        "throttled by the identity provider: retry after {} s",
+        retry_after.as_secs_f64().ceil()
+    );
+    if let Some(service) = service {
+        message.push_str(&format!("; the identity provider said: {service}"));
+    }
+    message
 }
 
 /// Why a silent call needs the user: see [`Error::InteractionRequired`].
@@ -243,6 +267,7 @@ impl Error {
             Error::DeviceCodeExpired { service: Some(e) } | Error::AuthorizationDeclined { service: e } => {
                 Some(e)
             }
+            Error::Throttled { service: Some(e), .. } => Some(e),
             _ => None,
         }
     }

@@ -53,6 +53,7 @@ pub mod secret;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod throttle;
 mod time;
 mod wstrust;
 
@@ -79,3 +80,4 @@ pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
 pub use loopback::{BrowserLauncher, ResponsePages};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
 pub use secret::{AccessToken, ClientSecret, IdToken, Password};
+pub use throttle::HttpCache;

@@ -185,15 +185,29 @@ fn parse_json_response<T: DeserializeOwned>(url: &Url, response: &HttpResponse) 
             reason: format!("not the expected JSON: {e}"),
         });
     }
-    match serde_json::from_slice::<ServiceError>(&response.body) {
+    let service = match serde_json::from_slice::<ServiceError>(&response.body) {
         Ok(mut error) if !error.error.is_empty() => {
             error.status = response.status;
             if error.correlation_id.is_none() {
                 error.correlation_id = response.header("client-request-id").map(str::to_owned);
             }
-            Err(Error::from(error))
+            Some(error)
         }
-        _ => Err(Error::InvalidResponse {
+        _ => None,
+    };
+    // The throttle marks answers it holds requests for (see crate::throttle).
+    if let Some(millis) = response
+        .header(crate::throttle::THROTTLED_HEADER)
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        return Err(Error::Throttled {
+            retry_after: std::time::Duration::from_millis(millis),
+            service: service.map(Box::new),
+        });
+    }
+    match service {
+        Some(error) => Err(Error::from(error)),
+        None => Err(Error::InvalidResponse {
             endpoint: endpoint(),
             status: response.status,
             reason: format!(

@@ -91,6 +91,15 @@ impl Telemetry {
         ]
     }
 
+    /// Records a failed request when the identity provider answered with
+    /// an OAuth2 error (including a throttled one), as MSAL Python records
+    /// error responses; transport failures never reached it.
+    pub(crate) fn record_error(&self, api: ApiId, correlation_id: &str, error: &crate::Error) {
+        if let Some(service) = error.service_error() {
+            self.record(api, correlation_id, Some(&service.error));
+        }
+    }
+
     /// Records the outcome of a request: success clears the buffer, a failure is remembered.
     pub(crate) fn record(&self, api: ApiId, correlation_id: &str, error: Option<&str>) {
         let Ok(mut buffer) = self.buffer.lock() else {

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpClient, ReqwestHttpClient};
 use crate::result::AuthenticationResult;
 use crate::telemetry::Telemetry;
+use crate::throttle::{HttpCache, ThrottledHttpClient};
 
 pub(crate) use single_flight::SingleFlight;
 
@@ -205,6 +206,11 @@ pub(crate) struct CoreBuilder {
     client_capabilities: Vec<String>,
     http: Option<Arc<dyn HttpClient>>,
     cache: Option<TokenCache>,
+    /// Public clients get MSAL's longer default throttle window and the 'ui required' cache.
+    public: bool,
+    app_name: Option<String>,
+    app_version: Option<String>,
+    http_cache: Option<HttpCache>,
 }
 
 impl CoreBuilder {
@@ -216,7 +222,28 @@ impl CoreBuilder {
             client_capabilities: Vec::new(),
             http: None,
             cache: None,
+            public: false,
+            app_name: None,
+            app_version: None,
+            http_cache: None,
         }
+    }
+
+    /// Marks the application as a public client (see [`crate::throttle`]).
+    pub(crate) fn public_client(&mut self) {
+        self.public = true;
+    }
+
+    pub(crate) fn app_name(&mut self, name: String) {
+        self.app_name = Some(name);
+    }
+
+    pub(crate) fn app_version(&mut self, version: String) {
+        self.app_version = Some(version);
+    }
+
+    pub(crate) fn http_cache(&mut self, cache: HttpCache) {
+        self.http_cache = Some(cache);
     }
 
     pub(crate) fn authority(&mut self, authority: Result<Authority>) {
@@ -253,10 +280,30 @@ impl CoreBuilder {
             Some(authority) => authority?,
             None => Authority::parse(DEFAULT_AUTHORITY)?,
         };
-        let http: Arc<dyn HttpClient> = match self.http {
+        let transport: Arc<dyn HttpClient> = match self.http {
             Some(http) => http,
             None => Arc::new(ReqwestHttpClient::new()?),
         };
+        let mut app_headers = Vec::new();
+        for (header, value) in [("x-app-name", self.app_name), ("x-app-ver", self.app_version)] {
+            if let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                // A header value with control characters would be refused by
+                // the transport on every request; refuse it once, here.
+                if value.chars().any(|c| !c.is_ascii() || c.is_ascii_control()) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{header} must be printable ASCII"
+                    )));
+                }
+                app_headers.push((header.to_owned(), value));
+            }
+        }
+        // Throttling applies over any transport, the default or an injected one.
+        let http: Arc<dyn HttpClient> = Arc::new(ThrottledHttpClient::new(
+            transport,
+            self.http_cache.unwrap_or_default(),
+            self.public,
+            app_headers,
+        ));
         Ok(ClientCore {
             client_id,
             authority,

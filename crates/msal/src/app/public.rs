@@ -15,6 +15,7 @@ use crate::flows::silent::{self, SilentOptions};
 use crate::http::HttpClient;
 use crate::result::AuthenticationResult;
 use crate::telemetry::ApiId;
+use crate::throttle::HttpCache;
 
 use crate::flows::username_password::{self, UsernamePasswordOptions};
 use crate::secret::Password;
@@ -32,9 +33,9 @@ pub struct PublicClientApplication {
 impl PublicClientApplication {
     /// Starts building an application with this client (application) id.
     pub fn builder(client_id: impl Into<String>) -> PublicClientApplicationBuilder {
-        PublicClientApplicationBuilder {
-            core: CoreBuilder::new(client_id),
-        }
+        let mut core = CoreBuilder::new(client_id);
+        core.public_client();
+        PublicClientApplicationBuilder { core }
     }
 
     /// The client id.
@@ -344,6 +345,27 @@ impl PublicClientApplicationBuilder {
     /// Sends requests through this transport instead of the default one.
     pub fn http_client(mut self, http: impl HttpClient) -> Self {
         self.core.http_client(Arc::new(http));
+        self
+    }
+
+    /// The application's name, sent as `x-app-name` so the identity
+    /// provider's logs tell it apart (as MSAL's `app_name`).
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.core.app_name(name.into());
+        self
+    }
+
+    /// The application's version, sent as `x-app-ver` (as MSAL's `app_version`).
+    pub fn app_version(mut self, version: impl Into<String>) -> Self {
+        self.core.app_version(version.into());
+        self
+    }
+
+    /// Shares throttling state and cached discovery documents with the
+    /// other applications given the same [`HttpCache`]; by default each
+    /// application has its own (see [`crate::throttle`]).
+    pub fn http_cache(mut self, cache: HttpCache) -> Self {
+        self.core.http_cache(cache);
         self
     }
 

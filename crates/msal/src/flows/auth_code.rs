@@ -432,9 +432,7 @@ pub(crate) async fn acquire(
             r
         }
         Err(e) => {
-            if let Error::Service(service) = &e {
-                core.telemetry.record(api, &correlation_id, Some(&service.error));
-            }
+            core.telemetry.record_error(api, &correlation_id, &e);
             return Err(e);
         }
     };

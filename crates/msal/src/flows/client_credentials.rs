@@ -85,7 +85,9 @@ where
             .await
             {
                 Ok(fresh) => Ok(fresh),
-                Err(Error::Service(_) | Error::Transport(_)) => Ok(from_cache(entry)),
+                Err(Error::Service(_) | Error::Transport(_) | Error::Throttled { .. }) => {
+                    Ok(from_cache(entry))
+                }
                 Err(other) => Err(other),
             }
         }
@@ -177,9 +179,7 @@ async fn request(
             r
         }
         Err(e) => {
-            if let Error::Service(service) = &e {
-                core.telemetry.record(api, correlation_id, Some(&service.error));
-            }
+            core.telemetry.record_error(api, correlation_id, &e);
             return Err(e);
         }
     };

@@ -369,7 +369,10 @@ async fn poll(
             Err(Error::Service(service)) => service,
             // The network or the response failed: the caller decides whether to
             // poll again with the same flow, as MSAL Python lets exceptions through.
-            Err(other) => return Err(other),
+            Err(other) => {
+                core.telemetry.record_error(api, &correlation_id, &other);
+                return Err(other);
+            }
         };
         match oauth2::device_poll_error(&service) {
             DevicePollError::Pending => {}

@@ -61,9 +61,7 @@ where
             response
         }
         Err(e) => {
-            if let Error::Service(service) = &e {
-                core.telemetry.record(api, &correlation_id, Some(&service.error));
-            }
+            core.telemetry.record_error(api, &correlation_id, &e);
             return Err(e);
         }
     };

@@ -1,0 +1,168 @@
+//! The test-control surface: the token endpoint's inspection layer (the
+//! telemetry check, then injected faults) and the admin HTTP endpoints
+//! other MSALs and the CLI use to drive the emulator:
+//!
+//! | Method and path            | Does                                                         |
+//! |----------------------------|--------------------------------------------------------------|
+//! | `POST /_admin/faults`      | adds a fault, or an array of them ([`Fault`]'s JSON form)     |
+//! | `GET /_admin/faults`       | lists the active faults                                      |
+//! | `DELETE /_admin/faults`    | clears every fault                                           |
+//! | `GET /_admin/telemetry`    | `{"checked": n, "violation_count": n, "violations": [...]}`  |
+//! | `DELETE /_admin/telemetry` | forgets the telemetry check's findings                       |
+//!
+//! Admin requests are not counted in the request statistics.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::context::RequestContext;
+use crate::error::EntraError;
+use crate::faults::{self, Fault, FaultKind};
+use crate::reply;
+use crate::server::AppState;
+use crate::token::form::MAX_BODY_BYTES;
+
+/// Runs before the token endpoint's handler: checks the telemetry headers,
+/// then applies the first matching fault. The body is read once here and
+/// handed on unchanged.
+pub(crate) async fn token_layer(
+    State(state): State<Arc<AppState>>,
+    ctx: RequestContext,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        // The handler refuses it as Entra does; it still counts for the check.
+        state.telemetry.check(&parts.headers, "(none)", "(none)");
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return EntraError::body_too_large(MAX_BODY_BYTES).to_response(&ctx);
+    };
+    let mut client_id = None;
+    let mut grant_type = None;
+    for (name, value) in url::form_urlencoded::parse(&bytes) {
+        match name.as_ref() {
+            "client_id" => client_id = Some(value.into_owned()),
+            "grant_type" => grant_type = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let problems = state.telemetry.check(
+        &parts.headers,
+        grant_type.as_deref().unwrap_or("(none)"),
+        client_id.as_deref().unwrap_or("(none)"),
+    );
+    if state.strict_telemetry && !problems.is_empty() {
+        return invalid_telemetry(&ctx, &problems);
+    }
+    if let Some(kind) = state.faults.take(client_id.as_deref()) {
+        tracing::info!(
+            ?kind,
+            client_id = client_id.as_deref().unwrap_or(""),
+            "injecting a fault"
+        );
+        if let FaultKind::Latency(delay) = &kind {
+            tokio::time::sleep(*delay).await;
+        } else if let Some(response) = faults::response(&kind, &ctx) {
+            return response;
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn invalid_telemetry(ctx: &RequestContext, problems: &[String]) -> Response {
+    reply::json(
+        StatusCode::BAD_REQUEST,
+        &json!({
+            "error": "invalid_request",
+            "error_description": format!(
+                "AADSTS900144: The request's MSAL telemetry headers are invalid (strict emulator): {}. \
+                 Trace ID: {} Correlation ID: {}",
+                problems.join("; "),
+                ctx.trace_id,
+                ctx.correlation_id
+            ),
+            "error_codes": [900144],
+            "trace_id": ctx.trace_id.to_string(),
+            "correlation_id": ctx.correlation_id,
+        }),
+    )
+}
+
+/// `POST /_admin/faults`.
+pub(crate) async fn add_faults(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let faults: Vec<Fault> = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => match items.into_iter().map(serde_json::from_value).collect() {
+            Ok(faults) => faults,
+            Err(e) => return bad_request(&e.to_string()),
+        },
+        Ok(one) => match serde_json::from_value(one) {
+            Ok(fault) => vec![fault],
+            Err(e) => return bad_request(&e.to_string()),
+        },
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    for fault in faults {
+        if !state.faults.add(fault) {
+            return bad_request("too many faults; clear them first");
+        }
+    }
+    list(&state)
+}
+
+/// `GET /_admin/faults`.
+pub(crate) async fn get_faults(State(state): State<Arc<AppState>>) -> Response {
+    list(&state)
+}
+
+/// `DELETE /_admin/faults`.
+pub(crate) async fn clear_faults(State(state): State<Arc<AppState>>) -> Response {
+    state.faults.clear();
+    list(&state)
+}
+
+/// `GET /_admin/telemetry`.
+pub(crate) async fn get_telemetry(State(state): State<Arc<AppState>>) -> Response {
+    reply::json(
+        StatusCode::OK,
+        &json!({
+            "checked": state.telemetry.checked(),
+            "violation_count": state.telemetry.violation_count(),
+            "violations": state.telemetry.violations(),
+        }),
+    )
+}
+
+/// `DELETE /_admin/telemetry`.
+pub(crate) async fn clear_telemetry(State(state): State<Arc<AppState>>) -> Response {
+    state.telemetry.clear();
+    get_telemetry(State(state)).await
+}
+
+fn list(state: &AppState) -> Response {
+    reply::json(StatusCode::OK, &json!({ "faults": state.faults.list() }))
+}
+
+fn bad_request(reason: &str) -> Response {
+    reply::json(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": "invalid_request", "error_description": reason }),
+    )
+}
