@@ -43,6 +43,7 @@ mod discovery;
 mod error;
 mod federation;
 mod keys;
+mod regional;
 mod reply;
 mod resource;
 mod scopes;

@@ -23,7 +23,7 @@ use crate::federation::key::FederationKey;
 use crate::keys::SigningKey;
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
-use crate::{authorize, cert, device, discovery, federation, resource, token, userrealm};
+use crate::{authorize, cert, device, discovery, federation, regional, resource, token, userrealm};
 
 /// The device code polling interval when none is configured (Entra's).
 pub const DEFAULT_DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(5);
@@ -130,15 +130,27 @@ pub(crate) struct AppState {
     pub(crate) device_interval_secs: u64,
     /// Session revocation instants, per user.
     pub(crate) revocations: resource::Revocations,
+    /// Requests per regional host, and the regions made to fail.
+    pub(crate) regions: regional::Regions,
 }
 
 impl AppState {
-    /// Whether `authority` (`host:port`, lowercase) addresses this emulator.
+    /// Whether `authority` (`host:port` or `host`, lowercase) addresses
+    /// this emulator: `127.0.0.1` or `localhost` with its port, or (when a
+    /// client's resolver sends them here) the public cloud's hosts and
+    /// regional hosts, with its port or none.
     pub(crate) fn serves_host(&self, authority: &str) -> bool {
-        let port = self.port.to_string();
-        authority
-            .rsplit_once(':')
-            .is_some_and(|(host, p)| p == port && (host == "127.0.0.1" || host == "localhost"))
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        let ours = port == Some(self.port.to_string().as_str());
+        if host == "127.0.0.1" || host == "localhost" {
+            return ours;
+        }
+        // Without a port the client dialled 443 and its resolver chose us.
+        let named = regional::CLOUD_HOSTS.contains(&host) || regional::region_of(host).is_some();
+        named && (port.is_none() || ours)
     }
 }
 
@@ -201,6 +213,7 @@ impl Emulator {
             device: device::DeviceCodes::default(),
             device_interval_secs: config.device_code_interval.as_secs().max(1),
             revocations: resource::Revocations::default(),
+            regions: regional::Regions::default(),
         });
         let handle = Handle::new();
         let server = axum_server::from_tcp_rustls(listener, rustls)
@@ -328,6 +341,32 @@ impl Emulator {
     /// Sets every request counter (and [`Emulator::grant_count`]) back to zero.
     pub fn reset_counts(&self) {
         self.state.stats.reset();
+        self.state.regions.reset();
+    }
+
+    /// How many requests arrived for any regional host
+    /// (`{region}.login.microsoft.com`, `{region}.login.microsoftonline.com`)
+    /// so far. Requests [`Emulator::fail_region`] refused are counted here
+    /// only; the others are also counted per endpoint.
+    pub fn regional_requests(&self) -> u64 {
+        self.state.regions.total()
+    }
+
+    /// How many requests arrived for `region`'s hosts so far.
+    pub fn regional_requests_to(&self, region: &str) -> u64 {
+        self.state.regions.count(region)
+    }
+
+    /// Makes every request to `region`'s hosts fail with 503
+    /// `temporarily_unavailable`, as in a regional outage, until
+    /// [`Emulator::restore_region`]. The global host keeps serving.
+    pub fn fail_region(&self, region: &str) {
+        self.state.regions.set_failing(region, true);
+    }
+
+    /// Undoes [`Emulator::fail_region`].
+    pub fn restore_region(&self, region: &str) {
+        self.state.regions.set_failing(region, false);
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to a
@@ -428,6 +467,11 @@ fn router(state: Arc<AppState>) -> Router {
             counted(&state, Endpoint::Federation, "POST", post(federation::trust_2005)),
         )
         .fallback(not_found)
+        // Inside the context layer, so its failures carry Entra's ids.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            regional::middleware,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), context::middleware))
         .with_state(state)
 }

@@ -65,6 +65,8 @@ pub(crate) struct ClientCore {
     other_metadata: Mutex<HashMap<String, AuthorityMetadata>>,
     /// User realm and federation metadata answers of username/password sign-ins.
     pub federation: crate::flows::username_password::DiscoveryCache,
+    /// The regional token endpoint setting (client credentials only); off for public clients.
+    pub region: crate::region::RegionSettings,
 }
 
 impl ClientCore {
@@ -205,6 +207,7 @@ pub(crate) struct CoreBuilder {
     client_capabilities: Vec<String>,
     http: Option<Arc<dyn HttpClient>>,
     cache: Option<TokenCache>,
+    region: crate::region::RegionSettings,
 }
 
 impl CoreBuilder {
@@ -216,6 +219,7 @@ impl CoreBuilder {
             client_capabilities: Vec::new(),
             http: None,
             cache: None,
+            region: crate::region::RegionSettings::default(),
         }
     }
 
@@ -244,6 +248,10 @@ impl CoreBuilder {
         self.cache = Some(cache);
     }
 
+    pub(crate) fn region(&mut self, region: crate::region::RegionSettings) {
+        self.region = region;
+    }
+
     pub(crate) fn build(self) -> Result<ClientCore> {
         let client_id = self.client_id.trim().to_owned();
         if client_id.is_empty() {
@@ -269,6 +277,7 @@ impl CoreBuilder {
             metadata: OnceCell::new(),
             other_metadata: Mutex::new(HashMap::new()),
             federation: Default::default(),
+            region: self.region,
         })
     }
 }
