@@ -1,5 +1,6 @@
-//! TLS material: a fresh local CA and a server certificate for `127.0.0.1`
-//! and `localhost` signed by it, generated at every start.
+//! TLS material: a fresh local CA and a server certificate for `127.0.0.1`,
+//! `localhost` and the public cloud's login hosts (global and regional)
+//! signed by it, generated at every start.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -8,6 +9,8 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
 use time::{Duration, OffsetDateTime};
+
+use crate::regional;
 
 /// Common name of the generated CA, so users recognise it in trust stores.
 pub(crate) const CA_COMMON_NAME: &str = "msal-emulator local CA";
@@ -22,7 +25,7 @@ pub(crate) struct TlsMaterial {
     pub(crate) key_pem: String,
 }
 
-/// Generates a CA and a `127.0.0.1`/`localhost` server certificate signed by it.
+/// Generates a CA and a server certificate signed by it (see the module docs for its names).
 pub(crate) fn generate() -> Result<TlsMaterial, rcgen::Error> {
     // Backdate a little so clients with a slightly slow clock accept it.
     let not_before = OffsetDateTime::now_utc() - Duration::hours(1);
@@ -48,6 +51,19 @@ pub(crate) fn generate() -> Result<TlsMaterial, rcgen::Error> {
         SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         SanType::DnsName("localhost".try_into()?),
     ];
+    // The public cloud's names and their regional names, for clients whose
+    // resolver sends them here. Only clients that trust this run's CA accept
+    // them, and the CA's key is dropped once this certificate is signed.
+    for host in regional::CLOUD_HOSTS {
+        leaf_params
+            .subject_alt_names
+            .push(SanType::DnsName((*host).try_into()?));
+    }
+    for parent in regional::REGIONAL_PARENTS {
+        leaf_params
+            .subject_alt_names
+            .push(SanType::DnsName(format!("*.{parent}").try_into()?));
+    }
     leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     // Strict verifiers (OpenSSL's X509_STRICT, Python 3.13) require the AKI.

@@ -150,11 +150,28 @@ fn discover_instance(state: &AppState, query: &str) -> Result<serde_json::Value,
         .and_then(|mut s| s.next())
         .filter(|t| !t.is_empty())
         .ok_or_else(EntraError::invalid_instance)?;
+    if url.scheme() != "https" {
+        return Err(EntraError::invalid_instance());
+    }
+    // The public cloud's names (served when a client's resolver sends them
+    // here) keep the form the client used, and have that cloud's aliases.
+    if url.port().is_none() && crate::regional::CLOUD_HOSTS.contains(&host.as_str()) {
+        return Ok(json!({
+            "tenant_discovery_endpoint":
+                format!("https://{host}/{tenant}/v2.0/.well-known/openid-configuration"),
+            "api-version": "1.1",
+            "metadata": [{
+                "preferred_network": "login.microsoftonline.com",
+                "preferred_cache": "login.windows.net",
+                "aliases": crate::regional::CLOUD_HOSTS,
+            }],
+        }));
+    }
     // MSAL Python sends its `instance` (the host without the port), so a
     // port-less loopback host means this emulator's port.
     let port = url.port().unwrap_or(state.port);
     let authority_host = format!("{host}:{port}");
-    if url.scheme() != "https" || !state.serves_host(&authority_host) {
+    if !state.serves_host(&authority_host) {
         return Err(EntraError::invalid_instance());
     }
     Ok(json!({

@@ -593,6 +593,16 @@ impl EntraError {
             "There was an error issuing a token or an issue with our sign-in service.",
         )
     }
+
+    /// The service is briefly unavailable (a regional outage, for fallback tests).
+    pub(crate) fn temporarily_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            90033,
+            "A transient error has occurred. Please try again.",
+        )
+    }
 }
 
 fn tenant_not_found_message(tenant: &str) -> String {

@@ -45,6 +45,7 @@ mod error;
 mod faults;
 mod federation;
 mod keys;
+mod regional;
 mod reply;
 mod resource;
 mod scopes;

@@ -25,7 +25,7 @@ use crate::keys::SigningKey;
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
 use crate::telemetry::TelemetryCheck;
-use crate::{admin, authorize, cert, device, discovery, federation, resource, token, userrealm};
+use crate::{admin, authorize, cert, device, discovery, federation, regional, resource, token, userrealm};
 
 /// The device code polling interval when none is configured (Entra's).
 pub const DEFAULT_DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(5);
@@ -159,15 +159,27 @@ pub(crate) struct AppState {
     pub(crate) telemetry: TelemetryCheck,
     /// Refuse token requests with bad telemetry headers.
     pub(crate) strict_telemetry: bool,
+    /// Requests per regional host, and the regions made to fail.
+    pub(crate) regions: regional::Regions,
 }
 
 impl AppState {
-    /// Whether `authority` (`host:port`, lowercase) addresses this emulator.
+    /// Whether `authority` (`host:port` or `host`, lowercase) addresses
+    /// this emulator: `127.0.0.1` or `localhost` with its port, or (when a
+    /// client's resolver sends them here) the public cloud's hosts and
+    /// regional hosts, with its port or none.
     pub(crate) fn serves_host(&self, authority: &str) -> bool {
-        let port = self.port.to_string();
-        authority
-            .rsplit_once(':')
-            .is_some_and(|(host, p)| p == port && (host == "127.0.0.1" || host == "localhost"))
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        let ours = port == Some(self.port.to_string().as_str());
+        if host == "127.0.0.1" || host == "localhost" {
+            return ours;
+        }
+        // Without a port the client dialled 443 and its resolver chose us.
+        let named = regional::CLOUD_HOSTS.contains(&host) || regional::region_of(host).is_some();
+        named && (port.is_none() || ours)
     }
 }
 
@@ -233,6 +245,7 @@ impl Emulator {
             faults: Faults::default(),
             telemetry: TelemetryCheck::default(),
             strict_telemetry: config.strict_telemetry,
+            regions: regional::Regions::default(),
         });
         for fault in config.faults {
             state.faults.add(fault);
@@ -401,6 +414,32 @@ impl Emulator {
     /// Sets every request counter (and [`Emulator::grant_count`]) back to zero.
     pub fn reset_counts(&self) {
         self.state.stats.reset();
+        self.state.regions.reset();
+    }
+
+    /// How many requests arrived for any regional host
+    /// (`{region}.login.microsoft.com`, `{region}.login.microsoftonline.com`)
+    /// so far. Requests [`Emulator::fail_region`] refused are counted here
+    /// only; the others are also counted per endpoint.
+    pub fn regional_requests(&self) -> u64 {
+        self.state.regions.total()
+    }
+
+    /// How many requests arrived for `region`'s hosts so far.
+    pub fn regional_requests_to(&self, region: &str) -> u64 {
+        self.state.regions.count(region)
+    }
+
+    /// Makes every request to `region`'s hosts fail with 503
+    /// `temporarily_unavailable`, as in a regional outage, until
+    /// [`Emulator::restore_region`]. The global host keeps serving.
+    pub fn fail_region(&self, region: &str) {
+        self.state.regions.set_failing(region, true);
+    }
+
+    /// Undoes [`Emulator::fail_region`].
+    pub fn restore_region(&self, region: &str) {
+        self.state.regions.set_failing(region, false);
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to a
@@ -517,6 +556,11 @@ fn router(state: Arc<AppState>) -> Router {
             get(admin::get_telemetry).delete(admin::clear_telemetry),
         )
         .fallback(not_found)
+        // Inside the context layer, so its failures carry Entra's ids.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            regional::middleware,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), context::middleware))
         .with_state(state)
 }

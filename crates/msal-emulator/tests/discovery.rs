@@ -185,8 +185,36 @@ async fn instance_discovery_versions_and_errors() {
     .unwrap();
     assert_eq!(get(&http, url.as_str()).await.status, 200);
 
+    // The public cloud's host (served when a client routes it here) keeps
+    // its form and has the public cloud's aliases.
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/common/discovery/instance", em.url()),
+        [
+            ("api-version", "1.1"),
+            (
+                "authorization_endpoint",
+                "https://login.microsoftonline.com/contoso/oauth2/v2.0/authorize",
+            ),
+        ],
+    )
+    .unwrap();
+    let reply = get(&http, url.as_str()).await;
+    assert_eq!(
+        reply.body["tenant_discovery_endpoint"],
+        "https://login.microsoftonline.com/contoso/v2.0/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        reply.body["metadata"][0]["aliases"],
+        json!([
+            "login.microsoftonline.com",
+            "login.microsoft.com",
+            "login.windows.net",
+            "sts.windows.net"
+        ])
+    );
+
     let bad_endpoints = [
-        "https://login.microsoftonline.com/contoso/oauth2/v2.0/authorize".to_owned(),
+        "https://login.example.com/contoso/oauth2/v2.0/authorize".to_owned(),
         format!(
             "https://127.0.0.1:{}/contoso/oauth2/v2.0/authorize",
             port.wrapping_add(1)

@@ -13,6 +13,7 @@ use crate::flows::client_credentials::{self, ClientCredentialsOptions};
 use crate::flows::refresh_token;
 use crate::flows::silent::{self, SilentOptions};
 use crate::http::HttpClient;
+use crate::region::{AzureRegion, EnvLookup, RegionSettings};
 use crate::result::AuthenticationResult;
 use crate::telemetry::ApiId;
 use crate::throttle::HttpCache;
@@ -37,6 +38,8 @@ impl ConfidentialClientApplication {
         ConfidentialClientApplicationBuilder {
             core: CoreBuilder::new(client_id),
             credential: None,
+            azure_region: None,
+            region_environment: None,
         }
     }
 
@@ -260,6 +263,9 @@ impl std::fmt::Debug for ConfidentialClientApplication {
 pub struct ConfidentialClientApplicationBuilder {
     core: CoreBuilder,
     credential: Option<ClientCredential>,
+    /// `None`: unset, so `MSAL_FORCE_REGION` decides.
+    azure_region: Option<AzureRegion>,
+    region_environment: Option<EnvLookup>,
 }
 
 impl ConfidentialClientApplicationBuilder {
@@ -338,8 +344,43 @@ impl ConfidentialClientApplicationBuilder {
         self
     }
 
-    /// Builds the application. Fails on an invalid authority or a missing credential.
-    pub fn build(self) -> Result<ConfidentialClientApplication> {
+    /// Sends client credentials requests
+    /// ([`acquire_token_for_client`](ConfidentialClientApplication::acquire_token_for_client))
+    /// to a regional token endpoint, as MSAL Python's `azure_region`: an
+    /// explicit region, the detected one, or none. Unset, the
+    /// `MSAL_FORCE_REGION` environment variable names the region, if any.
+    ///
+    /// The regional host is `{region}.login.microsoft.com` for the public
+    /// cloud, `{region}.{host}` for other Entra clouds; tokens are still
+    /// cached under the authority's global host. When the region cannot be
+    /// reached or answers with a server error, that request goes to the
+    /// global host instead. User flows never use the region. An invalid
+    /// region name fails [`build`](Self::build) with
+    /// [`Error::InvalidArgument`].
+    pub fn azure_region(mut self, region: AzureRegion) -> Self {
+        self.azure_region = Some(region);
+        self
+    }
+
+    /// Where the region settings `MSAL_FORCE_REGION` and `REGION_NAME` are
+    /// read: `lookup` returns a variable's value (default: the process
+    /// environment). For tests, and for programs that keep their settings
+    /// somewhere other than the environment.
+    pub fn region_environment<F>(mut self, lookup: F) -> Self
+    where
+        F: Fn(&str) -> Option<String> + Send + Sync + 'static,
+    {
+        self.region_environment = Some(Arc::new(lookup));
+        self
+    }
+
+    /// Builds the application. Fails on an invalid authority, a missing
+    /// credential or an invalid region name.
+    pub fn build(mut self) -> Result<ConfidentialClientApplication> {
+        self.core.region(RegionSettings::validated(
+            self.azure_region.take(),
+            self.region_environment.take(),
+        )?);
         let credential = self.credential.ok_or_else(|| {
             Error::InvalidArgument("a confidential client needs a credential, such as a client secret".into())
         })?;

@@ -66,6 +66,8 @@ pub(crate) struct ClientCore {
     other_metadata: Mutex<HashMap<String, AuthorityMetadata>>,
     /// User realm and federation metadata answers of username/password sign-ins.
     pub federation: crate::flows::username_password::DiscoveryCache,
+    /// The regional token endpoint setting (client credentials only); off for public clients.
+    pub region: crate::region::RegionSettings,
 }
 
 impl ClientCore {
@@ -211,6 +213,7 @@ pub(crate) struct CoreBuilder {
     app_name: Option<String>,
     app_version: Option<String>,
     http_cache: Option<HttpCache>,
+    region: crate::region::RegionSettings,
 }
 
 impl CoreBuilder {
@@ -226,6 +229,7 @@ impl CoreBuilder {
             app_name: None,
             app_version: None,
             http_cache: None,
+            region: crate::region::RegionSettings::default(),
         }
     }
 
@@ -269,6 +273,10 @@ impl CoreBuilder {
 
     pub(crate) fn token_cache(&mut self, cache: TokenCache) {
         self.cache = Some(cache);
+    }
+
+    pub(crate) fn region(&mut self, region: crate::region::RegionSettings) {
+        self.region = region;
     }
 
     pub(crate) fn build(self) -> Result<ClientCore> {
@@ -316,6 +324,7 @@ impl CoreBuilder {
             metadata: OnceCell::new(),
             other_metadata: Mutex::new(HashMap::new()),
             federation: Default::default(),
+            region: self.region,
         })
     }
 }

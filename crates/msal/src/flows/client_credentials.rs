@@ -5,6 +5,7 @@ use crate::cache::{self, AccessTokenEntry, AccessTokenQuery};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::oauth2::{self, Form};
+use crate::region;
 use crate::result::{AuthenticationResult, TokenSource};
 use crate::secret::AccessToken;
 use crate::telemetry::{ApiId, RefreshReason};
@@ -160,19 +161,33 @@ async fn request(
     let api = ApiId::AcquireTokenForClient;
     let mut headers = oauth2::library_headers(correlation_id);
     headers.extend(core.telemetry.headers(api, reason));
-    let form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("grant_type", "client_credentials")
-        .add("scope", &cache::target(scopes))
-        .add("client_info", "1");
-    let form = match oauth2::merge_claims(&core.client_capabilities, None)? {
-        Some(claims) => form.add("claims", &claims),
-        None => form,
+    // The regional host, when the application uses a region; tokens are
+    // still cached under the global environment (metadata.environment), as
+    // MSAL Python does, so regional and global tokens are one cache.
+    let regional = match core.region.region(core.http.as_ref()).await {
+        Some(region) => region::regional_endpoint(&core.authority, &metadata.token_endpoint, &region.name)
+            .map(|endpoint| (region, endpoint)),
+        None => None,
     };
-    let form = credential.apply(form);
-    tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "requesting an app token");
-    let response =
-        oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await;
+    let mut response = None;
+    if let Some((region, endpoint)) = &regional {
+        tracing::debug!(client_id = %core.client_id, region = %region.name, source = ?region.source, %endpoint, "requesting an app token from the region");
+        match send(core, credential, scopes, endpoint, headers.clone()).await {
+            Err(e) if region::is_regional_outage(&e) => {
+                // A regional outage must not stop the application: this
+                // request goes to the global host instead.
+                tracing::warn!(region = %region.name, error = %e, "the regional token endpoint failed; falling back to the global one");
+            }
+            other => response = Some(other),
+        }
+    }
+    let response = match response {
+        Some(response) => response,
+        None => {
+            tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "requesting an app token");
+            send(core, credential, scopes, &metadata.token_endpoint, headers).await
+        }
+    };
     let response = match response {
         Ok(r) => {
             core.telemetry.record(api, correlation_id, None);
@@ -192,6 +207,27 @@ async fn request(
     };
     // App tokens carry no ID token to decode or validate.
     tokens::save(&issued, response, None)
+}
+
+/// One client credentials request to `endpoint`.
+async fn send(
+    core: &ClientCore,
+    credential: &ClientCredential,
+    scopes: &[String],
+    endpoint: &url::Url,
+    headers: Vec<(String, String)>,
+) -> Result<oauth2::TokenResponse> {
+    let form = Form::new()
+        .add("client_id", &core.client_id)
+        .add("grant_type", "client_credentials")
+        .add("scope", &cache::target(scopes))
+        .add("client_info", "1");
+    let form = match oauth2::merge_claims(&core.client_capabilities, None)? {
+        Some(claims) => form.add("claims", &claims),
+        None => form,
+    };
+    let form = credential.apply(form);
+    oauth2::post_token_request(core.http.as_ref(), endpoint, form, headers).await
 }
 
 fn from_cache(entry: AccessTokenEntry) -> AuthenticationResult {
