@@ -5,6 +5,7 @@
 //! Reads take a shared lock and never block each other; a token response is
 //! added under one short exclusive lock.
 
+mod assertion;
 mod file;
 mod schema;
 
@@ -14,6 +15,9 @@ use serde::Serialize;
 
 use crate::error::CacheError;
 use crate::secret::CachedSecret;
+pub(crate) use assertion::{
+    EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
+};
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
 
@@ -270,13 +274,8 @@ impl TokenCache {
         let mut state = self.write();
         let data = &mut state.data;
         if let Some(entry) = write.access_token {
-            let key = key::access_token(
-                entry.home_account_id.as_deref(),
-                &entry.environment,
-                &entry.client_id,
-                &entry.realm,
-                &entry.target,
-            );
+            // MSAL Python's extended key when the token is shaped by extra parameters.
+            let key = assertion::access_token_key(&entry);
             data.access_tokens.insert(key, entry);
         }
         if let Some(entry) = write.account {
@@ -402,6 +401,8 @@ fn matches(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
         && entry.environment.eq_ignore_ascii_case(query.environment)
         && entry.client_id.eq_ignore_ascii_case(query.client_id)
         && entry.realm.eq_ignore_ascii_case(query.realm)
+        // Tokens shaped by extra parameters (`fmi_path`) serve only lookups that name them.
+        && !assertion::is_extended(entry)
 }
 
 /// Whether a cached target (space separated) includes every requested scope.

@@ -1,7 +1,7 @@
 //! The client credentials grant: an application's own token, cache first.
 
 use crate::app::ClientCore;
-use crate::cache::{self, AccessTokenEntry, AccessTokenQuery};
+use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, PartitionQuery};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::oauth2::{self, Form};
@@ -18,6 +18,10 @@ use super::tokens::{self, Issued};
 pub struct ClientCredentialsOptions {
     /// Skip the cache and ask the identity provider.
     pub force_refresh: bool,
+    /// A federated managed identity (FMI) credential path, sent as
+    /// `fmi_path`. Tokens of different paths are cached apart (under MSAL
+    /// Python's extended cache key), and apart from tokens without one.
+    pub fmi_path: Option<String>,
 }
 
 impl ClientCredentialsOptions {
@@ -25,6 +29,30 @@ impl ClientCredentialsOptions {
     pub fn force_refresh(mut self, force: bool) -> Self {
         self.force_refresh = force;
         self
+    }
+
+    /// Sets [`fmi_path`](Self::fmi_path).
+    pub fn fmi_path(mut self, path: impl Into<String>) -> Self {
+        self.fmi_path = Some(path.into());
+        self
+    }
+}
+
+/// What shapes an app token beyond its scopes: the extra request fields and
+/// their extended cache key (empty when there are none).
+struct Shape<'a> {
+    fmi_path: Option<&'a str>,
+    ext_key: String,
+}
+
+impl<'a> Shape<'a> {
+    fn of(options: &'a ClientCredentialsOptions) -> Result<Self> {
+        let fmi_path = match options.fmi_path.as_deref().map(str::trim) {
+            Some("") => return Err(Error::InvalidArgument("the fmi_path is empty".into())),
+            other => other,
+        };
+        let ext_key = cache::ext_cache_key(&[("fmi_path", fmi_path.unwrap_or_default())]);
+        Ok(Shape { fmi_path, ext_key })
     }
 }
 
@@ -39,12 +67,15 @@ where
     S: AsRef<str>,
 {
     let scopes = super::normalize_scopes(scopes)?;
+    let shape = Shape::of(options)?;
+    let shape = &shape;
     let correlation_id = uuid::Uuid::new_v4().to_string();
     if options.force_refresh {
         return request(
             core,
             credential,
             &scopes,
+            shape,
             &correlation_id,
             RefreshReason::ForceRefresh,
         )
@@ -57,13 +88,13 @@ where
     let mut cached = None;
     let offline = core.offline_cache_location();
     if let Some((environment, realm)) = &offline {
-        cached = lookup(core, environment, realm, &scopes, now);
+        cached = lookup(core, environment, realm, &scopes, shape, now);
     }
     if cached.is_none() {
         let metadata = core.metadata(&correlation_id).await?;
         let location = (metadata.environment.clone(), metadata.realm.clone());
         if offline.as_ref() != Some(&location) {
-            cached = lookup(core, &location.0, &location.1, &scopes, now);
+            cached = lookup(core, &location.0, &location.1, &scopes, shape, now);
         }
     }
 
@@ -79,6 +110,7 @@ where
                 core,
                 credential,
                 &scopes,
+                shape,
                 &correlation_id,
                 RefreshReason::AccessTokenAging,
             )
@@ -94,6 +126,7 @@ where
                 core,
                 credential,
                 &scopes,
+                shape,
                 &correlation_id,
                 RefreshReason::AccessTokenAbsent,
             )
@@ -108,25 +141,34 @@ async fn shared_request(
     core: &ClientCore,
     credential: &ClientCredential,
     scopes: &[String],
+    shape: &Shape<'_>,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
     let metadata = core.metadata(correlation_id).await?;
     let key = format!(
-        "{}|{}|{}",
+        "{}|{}|{}|{}",
         metadata.environment,
         metadata.realm,
-        cache::target(scopes)
+        cache::target(scopes),
+        shape.ext_key
     );
     core.flights
         .run(&key, || async {
             // A flight that just landed may have filled the cache.
             if reason == RefreshReason::AccessTokenAbsent
-                && let Some(entry) = lookup(core, &metadata.environment, &metadata.realm, scopes, now_epoch())
+                && let Some(entry) = lookup(
+                    core,
+                    &metadata.environment,
+                    &metadata.realm,
+                    scopes,
+                    shape,
+                    now_epoch(),
+                )
             {
                 return Ok(from_cache(entry));
             }
-            request(core, credential, scopes, correlation_id, reason).await
+            request(core, credential, scopes, shape, correlation_id, reason).await
         })
         .await
 }
@@ -136,8 +178,20 @@ fn lookup(
     environment: &str,
     realm: &str,
     scopes: &[String],
+    shape: &Shape<'_>,
     now: u64,
 ) -> Option<AccessTokenEntry> {
+    if !shape.ext_key.is_empty() {
+        let environments = [environment.to_owned()];
+        let query = PartitionQuery {
+            client_id: &core.client_id,
+            environments: &environments,
+            realm,
+        };
+        return core
+            .cache
+            .find_extended_access_token(&query, &shape.ext_key, scopes, now);
+    }
     let query = AccessTokenQuery {
         home_account_id: None,
         environment,
@@ -151,6 +205,7 @@ async fn request(
     core: &ClientCore,
     credential: &ClientCredential,
     scopes: &[String],
+    shape: &Shape<'_>,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
@@ -163,6 +218,10 @@ async fn request(
         .add("grant_type", "client_credentials")
         .add("scope", &cache::target(scopes))
         .add("client_info", "1");
+    let form = match shape.fmi_path {
+        Some(path) => form.add("fmi_path", path),
+        None => form,
+    };
     let form = match oauth2::merge_claims(&core.client_capabilities, None)? {
         Some(claims) => form.add("claims", &claims),
         None => form,
@@ -191,7 +250,15 @@ async fn request(
         correlation_id,
     };
     // App tokens carry no ID token to decode or validate.
-    tokens::save(&issued, response, None)
+    if shape.ext_key.is_empty() {
+        return tokens::save(&issued, response, None);
+    }
+    let mut tags = tokens::EntryTags::default();
+    tags.access_token.insert(
+        cache::EXT_CACHE_KEY.to_owned(),
+        serde_json::Value::String(shape.ext_key.clone()),
+    );
+    tokens::save_tagged(&issued, response, None, &tags)
 }
 
 fn from_cache(entry: AccessTokenEntry) -> AuthenticationResult {
