@@ -640,3 +640,39 @@ async fn bad_user_fics_are_refused() {
     assert_eq!(emulator.total_requests(), 0);
     assert_eq!(cache.access_token_count(), 1, "only the Graph app token");
 }
+
+#[tokio::test]
+async fn the_blocking_facade_shares_the_obo_partition() {
+    let emulator = emulator().await;
+    let incoming = user_token(&emulator, ALICE, &orders_read()).await;
+    let cache = TokenCache::new();
+    let first = api_app(&emulator, &cache)
+        .acquire_token_on_behalf_of(&incoming, [GRAPH_USER_READ])
+        .await
+        .unwrap();
+    let builder = ConfidentialClientApplication::builder(builtin::API_CLIENT_ID)
+        .authority(&emulator.authority(builtin::CONTOSO_TENANT_ID))
+        .client_secret(ClientSecret::new(builtin::API_CLIENT_SECRET))
+        .token_cache(cache.clone())
+        .http_client(http(&emulator));
+    emulator.reset_counts();
+    // On a plain thread (the facade refuses to run in a runtime's context,
+    // which spawn_blocking threads have), while the test's runtime keeps
+    // serving the emulator.
+    let (second, removed) = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            let blocking = builder.build_blocking().unwrap();
+            let second = blocking.acquire_token_on_behalf_of(&incoming, [GRAPH_USER_READ]);
+            (second, blocking.remove_tokens_for_client())
+        })
+        .join()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let second = second.unwrap();
+    assert_eq!(second.token_source, TokenSource::Cache);
+    assert_eq!(second.access_token, first.access_token);
+    assert_eq!(removed, 0, "the OBO token is the user's, not the app's");
+    assert_eq!(emulator.total_requests(), 0);
+}
