@@ -192,6 +192,65 @@ impl ConfidentialClientApplication {
     }
 }
 
+// The confidential client's web API and agent flows, in their own block so
+// that each flow family's blocking wrappers stay together.
+impl ConfidentialClientApplication {
+    /// See [`crate::ConfidentialClientApplication::acquire_token_on_behalf_of`].
+    pub fn acquire_token_on_behalf_of<I, S>(
+        &self,
+        user_assertion: &crate::UserAssertion,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_on_behalf_of_with(user_assertion, scopes, &Default::default())
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_on_behalf_of_with`].
+    pub fn acquire_token_on_behalf_of_with<I, S>(
+        &self,
+        user_assertion: &crate::UserAssertion,
+        scopes: I,
+        options: &crate::OnBehalfOfOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner
+                .acquire_token_on_behalf_of_with(user_assertion, scopes, options),
+        )?
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_by_user_federated_identity_credential_with`].
+    pub fn acquire_token_by_user_federated_identity_credential_with<I, S>(
+        &self,
+        scopes: I,
+        credential: &crate::FederatedCredential,
+        user: &crate::TargetUser,
+        options: &crate::UserFicOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(
+            &self.runtime,
+            self.inner
+                .acquire_token_by_user_federated_identity_credential_with(scopes, credential, user, options),
+        )?
+    }
+
+    /// See [`crate::ConfidentialClientApplication::remove_tokens_for_client`].
+    pub fn remove_tokens_for_client(&self) -> usize {
+        self.inner.remove_tokens_for_client()
+    }
+}
+
 /// The blocking form of [`crate::PublicClientApplication`]. Build it with
 /// [`crate::PublicClientApplicationBuilder::build_blocking`].
 #[derive(Clone, Debug)]

@@ -75,11 +75,13 @@ pub use flows::device_code::{
     DeviceFlow, DeviceFlowOptions, DeviceFlowPoll, DeviceFlowPolling, OnDevicePoll,
 };
 pub use flows::interactive::InteractiveOptions;
+pub use flows::on_behalf_of::OnBehalfOfOptions;
 pub use flows::silent::SilentOptions;
+pub use flows::user_fic::{TargetUser, UserFicOptions};
 pub use flows::username_password::UsernamePasswordOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
 pub use loopback::{BrowserLauncher, ResponsePages};
 pub use region::AzureRegion;
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
-pub use secret::{AccessToken, ClientSecret, IdToken, Password};
+pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
 pub use throttle::HttpCache;

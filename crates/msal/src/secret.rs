@@ -156,6 +156,59 @@ impl<'de> Deserialize<'de> for CachedSecret {
     }
 }
 
+/// The access token a web API was called with, which it trades for a token
+/// to a downstream API in the on-behalf-of flow
+/// ([`acquire_token_on_behalf_of`](crate::ConfidentialClientApplication::acquire_token_on_behalf_of)).
+/// It is the user's credential: redacted in `Debug`, zeroed on drop, sent
+/// only to the token endpoint, and cached only as its SHA-256 hash.
+#[derive(Clone)]
+pub struct UserAssertion(SecretString);
+
+impl UserAssertion {
+    /// Wraps the incoming token (the value after `Bearer ` in the request's
+    /// `Authorization` header).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(SecretString::from(token.into()))
+    }
+
+    /// The token itself, for the one place that must send it.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for UserAssertion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserAssertion({REDACTED})")
+    }
+}
+
+/// A federated identity credential: a token an application obtained for
+/// itself (audience `api://AzureADTokenExchange`) and exchanges for a
+/// user's tokens with
+/// [`acquire_token_by_user_federated_identity_credential`](crate::ConfidentialClientApplication::acquire_token_by_user_federated_identity_credential).
+/// Redacted in `Debug`, zeroed on drop, never cached.
+#[derive(Clone)]
+pub struct FederatedCredential(SecretString);
+
+impl FederatedCredential {
+    /// Wraps the credential (a JWT).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(SecretString::from(token.into()))
+    }
+
+    /// The credential itself, for the one place that must send it.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for FederatedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FederatedCredential({REDACTED})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +220,15 @@ mod tests {
         let c = CachedSecret::new("refresh-token-value");
         let i = IdToken::new("eyJ.idtoken-payload.sig");
         let p = Password::new("correct horse battery");
+        let ua = UserAssertion::new("eyJ.incoming-user-token.sig");
+        let fic = FederatedCredential::new("eyJ.federated-credential.sig");
+        let both = format!("{ua:?} {fic:?}");
+        assert!(
+            !both.contains("incoming") && !both.contains("federated-credential"),
+            "{both}"
+        );
+        assert_eq!(ua.expose_secret(), "eyJ.incoming-user-token.sig");
+        assert_eq!(fic.expose_secret(), "eyJ.federated-credential.sig");
         let all = format!("{s:?} {t:?} {c:?} {i:?} {:?} {p:?}", Some(&t));
         assert!(!all.contains("horse"), "{all}");
         assert_eq!(p.expose_secret(), "correct horse battery");

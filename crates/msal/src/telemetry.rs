@@ -23,6 +23,10 @@ pub enum ApiId {
     AcquireTokenInteractive = 169,
     /// `acquire_token_by_username_password`.
     AcquireTokenByUsernamePassword = 301,
+    /// `acquire_token_on_behalf_of`.
+    AcquireTokenOnBehalfOf = 523,
+    /// `acquire_token_by_user_federated_identity_credential`.
+    AcquireTokenByUserFic = 950,
 }
 
 /// Why a request went to the network instead of the cache.

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::TokenRequest;
 use super::client_auth::{self, ClientAuth};
 use super::issue::{self, AppToken};
+use super::user_fic;
 use crate::directory::{AppKind, Resource};
 use crate::error::EntraError;
 use crate::scopes::{OIDC_SCOPES, audience};
@@ -26,6 +27,23 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     client_auth::authenticate_confidential(client, &auth.credential)?;
 
     let resource_id = default_scope_resource(scope)?;
+    let fmi_path = req.form.get("fmi_path");
+    // Entra's token exchange resource: the app's federated identity
+    // credential (for the `user_fic` grant), which carries no roles.
+    if resource_id.eq_ignore_ascii_case(user_fic::TOKEN_EXCHANGE_AUDIENCE) {
+        return issue::app_token(
+            req.state,
+            &req.ctx.base_url,
+            &AppToken {
+                tenant,
+                client,
+                audience: user_fic::TOKEN_EXCHANGE_AUDIENCE,
+                roles: &[],
+                claims: &req.claims,
+                fmi_path,
+            },
+        );
+    }
     let resource = req
         .state
         .directory
@@ -57,6 +75,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
             audience: audience(&resource, resource_id),
             roles: &roles,
             claims: &req.claims,
+            fmi_path,
         },
     )
 }

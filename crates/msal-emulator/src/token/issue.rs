@@ -39,6 +39,9 @@ struct AppTokenClaims<'a> {
     /// Client capabilities from the `claims` request (`cp1`: CAE-capable).
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     xms_cc: &'a [String],
+    /// The federated managed identity path the client asked for (`fmi_path`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fmi_path: Option<&'a str>,
 }
 
 /// What an app-only token is for.
@@ -49,6 +52,8 @@ pub(crate) struct AppToken<'a> {
     pub(crate) roles: &'a [String],
     /// What the request's `claims` parameter asked for.
     pub(crate) claims: &'a ClaimsRequest,
+    /// The request's `fmi_path`, carried into the token as a claim.
+    pub(crate) fmi_path: Option<&'a str>,
 }
 
 /// Signs an app-only access token and builds Entra's token response.
@@ -73,6 +78,7 @@ pub(crate) fn app_token(state: &AppState, base_url: &str, token: &AppToken<'_>) 
         uti: unique_token_id(),
         ver: "2.0",
         xms_cc: &token.claims.xms_cc,
+        fmi_path: token.fmi_path,
     };
     let access_token = sign(state, &claims)?;
     tracing::info!(

@@ -11,9 +11,12 @@ mod client_credentials;
 mod device_code;
 pub(crate) mod form;
 mod issue;
+mod issued_token;
+mod on_behalf_of;
 mod password;
 mod refresh_token;
 mod saml_bearer;
+mod user_fic;
 
 pub(crate) use client_auth::constant_time_eq;
 pub(crate) use issue::client_info;
@@ -54,6 +57,11 @@ enum GrantType {
     /// `urn:ietf:params:oauth:grant-type:saml2-bearer`: a SAML 2.0
     /// assertion from the federation server.
     Saml2Bearer,
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` with
+    /// `requested_token_use=on_behalf_of`: a web API acting for its caller.
+    OnBehalfOf,
+    /// `user_fic`: a user's tokens for an app's federated identity credential.
+    UserFic,
 }
 
 impl GrantType {
@@ -66,6 +74,8 @@ impl GrantType {
             "password" => Some(GrantType::Password),
             "urn:ietf:params:oauth:grant-type:saml1_1-bearer" => Some(GrantType::Saml11Bearer),
             "urn:ietf:params:oauth:grant-type:saml2-bearer" => Some(GrantType::Saml2Bearer),
+            on_behalf_of::GRANT_TYPE => Some(GrantType::OnBehalfOf),
+            user_fic::GRANT_TYPE => Some(GrantType::UserFic),
             _ => None,
         }
     }
@@ -134,6 +144,8 @@ async fn handle(
         GrantType::Password => password::grant(&request),
         GrantType::Saml11Bearer => saml_bearer::grant(&request, SamlVersion::V1_1),
         GrantType::Saml2Bearer => saml_bearer::grant(&request, SamlVersion::V2_0),
+        GrantType::OnBehalfOf => on_behalf_of::grant(&request),
+        GrantType::UserFic => user_fic::grant(&request),
     }
 }
 

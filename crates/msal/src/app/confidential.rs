@@ -18,8 +18,10 @@ use crate::result::AuthenticationResult;
 use crate::telemetry::ApiId;
 use crate::throttle::HttpCache;
 
+use crate::flows::on_behalf_of::{self, OnBehalfOfOptions};
+use crate::flows::user_fic::{self, TargetUser, UserFicOptions};
 use crate::flows::username_password::{self, UsernamePasswordOptions};
-use crate::secret::{ClientSecret, Password};
+use crate::secret::{ClientSecret, FederatedCredential, Password, UserAssertion};
 
 use super::{ClientCore, CoreBuilder};
 
@@ -246,6 +248,112 @@ impl ConfidentialClientApplication {
             options,
         )
         .await
+    }
+}
+
+impl ConfidentialClientApplication {
+    /// The on-behalf-of flow: this web API was called with `user_assertion`
+    /// (the user's access token, addressed to this API) and needs a token
+    /// for a downstream API (`scopes`, e.g.
+    /// `https://graph.microsoft.com/User.Read`), for the same user.
+    ///
+    /// Unlike MSAL Python, the cache is read first, partitioned by the
+    /// incoming token as MSAL .NET does: a second call with the same
+    /// incoming token and scopes costs no request, and another incoming
+    /// token never receives these tokens. An expired access token is
+    /// renewed with the refresh token obtained alongside it (so long-running
+    /// work outlives the incoming token); only when that fails is a new
+    /// on-behalf-of request sent. `openid`, `profile` and `offline_access`
+    /// are added and may not be passed.
+    ///
+    /// An incoming token the identity provider refuses is an
+    /// [`Error::Service`](crate::Error::Service): `invalid_grant` with
+    /// AADSTS500131 when it is addressed to another app, AADSTS50013 when it
+    /// does not verify, AADSTS500133 when it has expired.
+    pub async fn acquire_token_on_behalf_of<I, S>(
+        &self,
+        user_assertion: &UserAssertion,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_on_behalf_of_with(user_assertion, scopes, &OnBehalfOfOptions::default())
+            .await
+    }
+
+    /// [`acquire_token_on_behalf_of`](Self::acquire_token_on_behalf_of)
+    /// with options: a claims challenge from the downstream API, or a
+    /// forced refresh (both skip the cache).
+    pub async fn acquire_token_on_behalf_of_with<I, S>(
+        &self,
+        user_assertion: &UserAssertion,
+        scopes: I,
+        options: &OnBehalfOfOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        on_behalf_of::acquire(&self.core, &self.credential, user_assertion, scopes, options).await
+    }
+
+    /// Exchanges a federated identity credential this application holds (a
+    /// token for `api://AzureADTokenExchange`, such as an agent identity's
+    /// instance token) and the application's own credential for `user`'s
+    /// tokens: MSAL Python's `user_fic` grant. Every call asks the identity
+    /// provider; the tokens and the account land in the cache, so later
+    /// calls for the user can be [silent](Self::acquire_token_silent).
+    /// `openid`, `profile` and `offline_access` are added and may not be
+    /// passed.
+    pub async fn acquire_token_by_user_federated_identity_credential<I, S>(
+        &self,
+        scopes: I,
+        credential: &FederatedCredential,
+        user: &TargetUser,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_by_user_federated_identity_credential_with(
+            scopes,
+            credential,
+            user,
+            &UserFicOptions::default(),
+        )
+        .await
+    }
+
+    /// [`acquire_token_by_user_federated_identity_credential`](Self::acquire_token_by_user_federated_identity_credential)
+    /// with options (a claims challenge).
+    pub async fn acquire_token_by_user_federated_identity_credential_with<I, S>(
+        &self,
+        scopes: I,
+        credential: &FederatedCredential,
+        user: &TargetUser,
+        options: &UserFicOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        user_fic::acquire(&self.core, &self.credential, scopes, credential, user, options).await
+    }
+
+    /// Removes the tokens this application obtained for itself
+    /// ([`acquire_token_for_client`](Self::acquire_token_for_client)) from
+    /// the cache, in every tenant of its cloud, as MSAL Python's
+    /// `remove_tokens_for_client` does; those obtained with an `fmi_path`
+    /// go too. User tokens and other applications' tokens stay. Returns how
+    /// many access tokens were removed.
+    pub fn remove_tokens_for_client(&self) -> usize {
+        let mut environments = vec![self.core.environment()];
+        environments.extend(self.core.environment_aliases());
+        self.core
+            .cache
+            .remove_app_tokens(&self.core.client_id, &environments)
     }
 }
 

@@ -14,6 +14,7 @@
 //! is parsed and indexed outside the lock and swapped in, and the old one is
 //! dropped after the lock is released.
 
+mod assertion;
 mod file;
 pub(crate) mod index;
 mod schema;
@@ -27,6 +28,9 @@ use serde::Serialize;
 use crate::error::CacheError;
 use crate::secret::CachedSecret;
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
+pub(crate) use assertion::{
+    EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
+};
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
 
@@ -313,13 +317,8 @@ impl TokenCache {
     /// lock is taken; under it only these entries and their index sets change.
     pub(crate) fn add(&self, write: CacheWrite) {
         let access_token = write.access_token.map(|entry| {
-            let key = key::access_token(
-                entry.home_account_id.as_deref(),
-                &entry.environment,
-                &entry.client_id,
-                &entry.realm,
-                &entry.target,
-            );
+            // MSAL Python's extended key when the token is shaped by extra parameters.
+            let key = assertion::access_token_key(&entry);
             (Key::from(key), entry)
         });
         let account = write.account.map(|entry| {
@@ -497,6 +496,8 @@ fn matches(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
         && entry.environment.eq_ignore_ascii_case(query.environment)
         && entry.client_id.eq_ignore_ascii_case(query.client_id)
         && entry.realm.eq_ignore_ascii_case(query.realm)
+        // Tokens shaped by extra parameters (`fmi_path`) serve only lookups that name them.
+        && !assertion::is_extended(entry)
 }
 
 /// Whether a cached target (space separated) includes every requested scope.

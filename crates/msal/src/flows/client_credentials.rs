@@ -1,7 +1,7 @@
 //! The client credentials grant: an application's own token, cache first.
 
 use crate::app::ClientCore;
-use crate::cache::{self, AccessTokenEntry, AccessTokenQuery};
+use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, PartitionQuery};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::oauth2::{self, Form};
@@ -19,6 +19,10 @@ use super::tokens::{self, Issued};
 pub struct ClientCredentialsOptions {
     /// Skip the cache and ask the identity provider.
     pub force_refresh: bool,
+    /// A federated managed identity (FMI) credential path, sent as
+    /// `fmi_path`. Tokens of different paths are cached apart (under MSAL
+    /// Python's extended cache key), and apart from tokens without one.
+    pub fmi_path: Option<String>,
 }
 
 impl ClientCredentialsOptions {
@@ -26,6 +30,30 @@ impl ClientCredentialsOptions {
     pub fn force_refresh(mut self, force: bool) -> Self {
         self.force_refresh = force;
         self
+    }
+
+    /// Sets [`fmi_path`](Self::fmi_path).
+    pub fn fmi_path(mut self, path: impl Into<String>) -> Self {
+        self.fmi_path = Some(path.into());
+        self
+    }
+}
+
+/// What shapes an app token beyond its scopes: the extra request fields and
+/// their extended cache key (empty when there are none).
+struct Shape<'a> {
+    fmi_path: Option<&'a str>,
+    ext_key: String,
+}
+
+impl<'a> Shape<'a> {
+    fn of(options: &'a ClientCredentialsOptions) -> Result<Self> {
+        let fmi_path = match options.fmi_path.as_deref().map(str::trim) {
+            Some("") => return Err(Error::InvalidArgument("the fmi_path is empty".into())),
+            other => other,
+        };
+        let ext_key = cache::ext_cache_key(&[("fmi_path", fmi_path.unwrap_or_default())]);
+        Ok(Shape { fmi_path, ext_key })
     }
 }
 
@@ -40,12 +68,15 @@ where
     S: AsRef<str>,
 {
     let scopes = super::normalize_scopes(scopes)?;
+    let shape = Shape::of(options)?;
+    let shape = &shape;
     let correlation_id = uuid::Uuid::new_v4().to_string();
     if options.force_refresh {
         return request(
             core,
             credential,
             &scopes,
+            shape,
             &correlation_id,
             RefreshReason::ForceRefresh,
         )
@@ -58,13 +89,13 @@ where
     let mut cached = None;
     let offline = core.offline_cache_location();
     if let Some((environment, realm)) = &offline {
-        cached = lookup(core, environment, realm, &scopes, now);
+        cached = lookup(core, environment, realm, &scopes, shape, now);
     }
     if cached.is_none() {
         let metadata = core.metadata(&correlation_id).await?;
         let location = (metadata.environment.clone(), metadata.realm.clone());
         if offline.as_ref() != Some(&location) {
-            cached = lookup(core, &location.0, &location.1, &scopes, now);
+            cached = lookup(core, &location.0, &location.1, &scopes, shape, now);
         }
     }
 
@@ -80,6 +111,7 @@ where
                 core,
                 credential,
                 &scopes,
+                shape,
                 &correlation_id,
                 RefreshReason::AccessTokenAging,
             )
@@ -97,6 +129,7 @@ where
                 core,
                 credential,
                 &scopes,
+                shape,
                 &correlation_id,
                 RefreshReason::AccessTokenAbsent,
             )
@@ -111,25 +144,34 @@ async fn shared_request(
     core: &ClientCore,
     credential: &ClientCredential,
     scopes: &[String],
+    shape: &Shape<'_>,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
     let metadata = core.metadata(correlation_id).await?;
     let key = format!(
-        "{}|{}|{}",
+        "{}|{}|{}|{}",
         metadata.environment,
         metadata.realm,
-        cache::target(scopes)
+        cache::target(scopes),
+        shape.ext_key
     );
     core.flights
         .run(&key, || async {
             // A flight that just landed may have filled the cache.
             if reason == RefreshReason::AccessTokenAbsent
-                && let Some(entry) = lookup(core, &metadata.environment, &metadata.realm, scopes, now_epoch())
+                && let Some(entry) = lookup(
+                    core,
+                    &metadata.environment,
+                    &metadata.realm,
+                    scopes,
+                    shape,
+                    now_epoch(),
+                )
             {
                 return Ok(from_cache(entry));
             }
-            request(core, credential, scopes, correlation_id, reason).await
+            request(core, credential, scopes, shape, correlation_id, reason).await
         })
         .await
 }
@@ -139,8 +181,20 @@ fn lookup(
     environment: &str,
     realm: &str,
     scopes: &[String],
+    shape: &Shape<'_>,
     now: u64,
 ) -> Option<AccessTokenEntry> {
+    if !shape.ext_key.is_empty() {
+        let environments = [environment.to_owned()];
+        let query = PartitionQuery {
+            client_id: &core.client_id,
+            environments: &environments,
+            realm,
+        };
+        return core
+            .cache
+            .find_extended_access_token(&query, &shape.ext_key, scopes, now);
+    }
     let query = AccessTokenQuery {
         home_account_id: None,
         environment,
@@ -154,6 +208,7 @@ async fn request(
     core: &ClientCore,
     credential: &ClientCredential,
     scopes: &[String],
+    shape: &Shape<'_>,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
@@ -172,7 +227,7 @@ async fn request(
     let mut response = None;
     if let Some((region, endpoint)) = &regional {
         tracing::debug!(client_id = %core.client_id, region = %region.name, source = ?region.source, %endpoint, "requesting an app token from the region");
-        match send(core, credential, scopes, endpoint, headers.clone()).await {
+        match send(core, credential, scopes, shape, endpoint, headers.clone()).await {
             Err(e) if region::is_regional_outage(&e) => {
                 // A regional outage must not stop the application: this
                 // request goes to the global host instead.
@@ -185,7 +240,7 @@ async fn request(
         Some(response) => response,
         None => {
             tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "requesting an app token");
-            send(core, credential, scopes, &metadata.token_endpoint, headers).await
+            send(core, credential, scopes, shape, &metadata.token_endpoint, headers).await
         }
     };
     let response = match response {
@@ -206,7 +261,15 @@ async fn request(
         correlation_id,
     };
     // App tokens carry no ID token to decode or validate.
-    tokens::save(&issued, response, None)
+    if shape.ext_key.is_empty() {
+        return tokens::save(&issued, response, None);
+    }
+    let mut tags = tokens::EntryTags::default();
+    tags.access_token.insert(
+        cache::EXT_CACHE_KEY.to_owned(),
+        serde_json::Value::String(shape.ext_key.clone()),
+    );
+    tokens::save_tagged(&issued, response, None, &tags)
 }
 
 /// One client credentials request to `endpoint`.
@@ -214,6 +277,7 @@ async fn send(
     core: &ClientCore,
     credential: &ClientCredential,
     scopes: &[String],
+    shape: &Shape<'_>,
     endpoint: &url::Url,
     headers: Vec<(String, String)>,
 ) -> Result<oauth2::TokenResponse> {
@@ -222,6 +286,10 @@ async fn send(
         .add("grant_type", "client_credentials")
         .add("scope", &cache::target(scopes))
         .add("client_info", "1");
+    let form = match shape.fmi_path {
+        Some(path) => form.add("fmi_path", path),
+        None => form,
+    };
     let form = match oauth2::merge_claims(&core.client_capabilities, None)? {
         Some(claims) => form.add("claims", &claims),
         None => form,

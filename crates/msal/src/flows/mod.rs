@@ -5,9 +5,11 @@ pub mod auth_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod interactive;
+pub mod on_behalf_of;
 pub(crate) mod refresh_token;
 pub mod silent;
 pub(crate) mod tokens;
+pub mod user_fic;
 pub mod username_password;
 
 use crate::error::{Error, Result};

@@ -21,11 +21,21 @@ use crate::time::{from_epoch, now_epoch};
 pub(crate) const DEFAULT_EXPIRES_IN: u64 = 600;
 
 /// Grants after which MSAL Python records how the account was established.
-const ACCOUNT_SOURCES: [&str; 3] = [
+const ACCOUNT_SOURCES: [&str; 4] = [
     "authorization_code",
     "password",
     "urn:ietf:params:oauth:grant-type:device_code",
+    "user_fic",
 ];
+
+/// Fields added to the access and refresh token entries a response writes,
+/// beyond the schema's own: the partition tags of
+/// [`crate::cache`]'s `assertion` module (`user_assertion_hash`, `ext_cache_key`).
+#[derive(Default)]
+pub(crate) struct EntryTags {
+    pub access_token: serde_json::Map<String, serde_json::Value>,
+    pub refresh_token: serde_json::Map<String, serde_json::Value>,
+}
 
 /// The request a token response answers.
 pub(crate) struct Issued<'a> {
@@ -55,7 +65,17 @@ pub(crate) fn save(
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
 ) -> Result<AuthenticationResult> {
-    save_as(issued, response, claims, false, None)
+    save_as(issued, response, claims, false, None, None)
+}
+
+/// [`save`], adding `tags` to the access and refresh token entries.
+pub(crate) fn save_tagged(
+    issued: &Issued<'_>,
+    response: TokenResponse,
+    claims: Option<IdTokenClaims>,
+    tags: &EntryTags,
+) -> Result<AuthenticationResult> {
+    save_as(issued, response, claims, false, None, Some(tags))
 }
 
 /// [`save`] for a refresh token from outside the cache
@@ -67,7 +87,7 @@ pub(crate) fn save_establishing_account(
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
 ) -> Result<AuthenticationResult> {
-    save_as(issued, response, claims, true, None)
+    save_as(issued, response, claims, true, None, None)
 }
 
 /// [`save`], with the username the caller signed in with as the account's
@@ -79,7 +99,7 @@ pub(crate) fn save_with_username(
     claims: Option<IdTokenClaims>,
     username_hint: Option<&str>,
 ) -> Result<AuthenticationResult> {
-    save_as(issued, response, claims, false, username_hint)
+    save_as(issued, response, claims, false, username_hint, None)
 }
 
 fn save_as(
@@ -88,6 +108,7 @@ fn save_as(
     claims: Option<IdTokenClaims>,
     establish_account: bool,
     username_hint: Option<&str>,
+    tags: Option<&EntryTags>,
 ) -> Result<AuthenticationResult> {
     let Issued {
         core,
@@ -194,7 +215,7 @@ fn save_as(
             expires_on: now + expires_in,
             extended_expires_on: Some(now + ext_expires_in),
             refresh_on: response.refresh_in.map(|r| now + r),
-            extra: Default::default(),
+            extra: tags.map(|t| t.access_token.clone()).unwrap_or_default(),
         }),
         id_token: response.id_token.as_ref().map(|id_token| IdTokenEntry {
             credential_type: "IdToken".to_owned(),
@@ -217,7 +238,7 @@ fn save_as(
                 target: Some(target.clone()),
                 last_modification_time: Some(now),
                 family_id: response.foci.clone(),
-                extra: Default::default(),
+                extra: tags.map(|t| t.refresh_token.clone()).unwrap_or_default(),
             }),
         account: if refresh { None } else { account.clone() },
         app_metadata: AppMetadataEntry {

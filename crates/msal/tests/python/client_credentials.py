@@ -2,7 +2,7 @@
 
 Usage: python client_credentials.py '<json args>'; the client secret comes
 from MSAL_CLIENT_SECRET. Args: authority (or oidc_authority), client_id,
-scopes, cache_path. Prints one JSON line: the result's token_source,
+scopes, cache_path, fmi_path (optional). Prints one JSON line: the result's token_source,
 access_token and error fields, and whether the cache file was written.
 """
 import json
@@ -26,7 +26,8 @@ def main():
         client_credential=os.environ["MSAL_CLIENT_SECRET"],
         token_cache=cache,
         **kwargs)
-    result = app.acquire_token_for_client(args["scopes"])
+    result = app.acquire_token_for_client(
+        args["scopes"], fmi_path=args.get("fmi_path"))
     wrote = False
     if cache_path and cache.has_state_changed:
         with open(cache_path, "w") as f:

@@ -1,0 +1,97 @@
+//! Verifying a token the emulator itself issued, when a client hands one
+//! back as a grant: the incoming access token of the on-behalf-of grant and
+//! the federated identity credential of the `user_fic` grant.
+//!
+//! The checks are a resource's: the signature against the key the JWKS
+//! publishes, `exp`/`nbf` against the emulator's clock (which tests move),
+//! and an issuer of the form `https://{this emulator}/{tid}/v2.0`. What the
+//! claims must say beyond that (audience, subject) is the grant's business.
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use crate::server::AppState;
+
+/// Clock skew tolerated on `nbf`, as Entra allows for incoming assertions.
+const NBF_SKEW_SECS: u64 = 300;
+
+/// Why an incoming token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// Not a JWT with a JSON object payload, or an algorithm other than RS256.
+    Malformed,
+    /// The signature does not verify against the emulator's key.
+    Signature,
+    /// `exp` has passed (the claim's value is kept for the message).
+    Expired { exp: u64, now: u64 },
+    /// `nbf` lies in the future, beyond the tolerated skew.
+    NotYetValid,
+    /// The issuer is not this emulator (or does not match `tid`).
+    Issuer(String),
+}
+
+/// The verified claims of an emulator-issued token.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified {
+    pub(crate) claims: Map<String, Value>,
+}
+
+impl Verified {
+    /// A string claim, if present.
+    pub(crate) fn str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+/// Verifies `token` as one this emulator signed and that is valid now.
+pub(crate) fn verify(state: &AppState, token: &str) -> Result<Verified, Rejection> {
+    let jwks = state.signing_key.jwks("");
+    let key = &jwks["keys"][0];
+    let (Some(n), Some(e)) = (key["n"].as_str(), key["e"].as_str()) else {
+        return Err(Rejection::Signature);
+    };
+    let decoding = DecodingKey::from_rsa_components(n, e).map_err(|_| Rejection::Signature)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    // Time is checked below against the emulator's clock, the audience by the grant.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data =
+        jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::InvalidSignature => Rejection::Signature,
+                _ => Rejection::Malformed,
+            }
+        })?;
+    let claims = data.claims;
+    let number = |name: &str| claims.get(name).and_then(Value::as_u64);
+    let now = state.clock.now();
+    let Some(exp) = number("exp") else {
+        return Err(Rejection::Malformed);
+    };
+    if exp <= now {
+        return Err(Rejection::Expired { exp, now });
+    }
+    if number("nbf").is_some_and(|nbf| nbf > now.saturating_add(NBF_SKEW_SECS)) {
+        return Err(Rejection::NotYetValid);
+    }
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let tid = claims.get("tid").and_then(Value::as_str).unwrap_or_default();
+    if !issued_here(state, iss, tid) {
+        return Err(Rejection::Issuer(iss.to_owned()));
+    }
+    Ok(Verified { claims })
+}
+
+/// Whether `iss` is `https://{this emulator}/{tid}/v2.0`.
+fn issued_here(state: &AppState, iss: &str, tid: &str) -> bool {
+    let Some(rest) = iss.strip_prefix("https://") else {
+        return false;
+    };
+    let Some((authority, path)) = rest.split_once('/') else {
+        return false;
+    };
+    !tid.is_empty() && state.serves_host(&authority.to_ascii_lowercase()) && path == format!("{tid}/v2.0")
+}

@@ -1,0 +1,369 @@
+//! The on-behalf-of flow: a web API trades the user's token it was called
+//! with (the incoming assertion) for a token to a downstream API, for the
+//! same user.
+//!
+//! Unlike MSAL Python, which always asks the identity provider, the cache
+//! is read first, partitioned by the incoming assertion as MSAL .NET does:
+//! tokens obtained for an assertion carry its SHA-256 hash
+//! (`user_assertion_hash`), so a second call with the same incoming token
+//! and scopes costs no request, and another incoming token (another user,
+//! or the same user later) never receives them. When the access token has
+//! expired, the refresh token obtained with it is redeemed, which keeps
+//! long-running work going after the incoming token itself has expired;
+//! only when that fails is a new on-behalf-of request sent.
+
+use crate::account::Account;
+use crate::app::ClientCore;
+use crate::cache::{self, AccessTokenEntry, PartitionQuery, USER_ASSERTION_HASH};
+use crate::credential::ClientCredential;
+use crate::error::{Error, Result};
+use crate::oauth2::{self, Form, TokenResponse};
+use crate::result::{AuthenticationResult, TokenSource};
+use crate::secret::{AccessToken, UserAssertion};
+use crate::telemetry::{ApiId, RefreshReason};
+use crate::time::{from_epoch, now_epoch};
+
+use super::tokens::{self, EntryTags, Issued};
+
+/// The grant type of the on-behalf-of request (RFC 7523's JWT bearer grant).
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Options of [`acquire_token_on_behalf_of_with`](crate::ConfidentialClientApplication::acquire_token_on_behalf_of_with).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct OnBehalfOfOptions {
+    /// A claims challenge from the downstream API (the JSON in its
+    /// `WWW-Authenticate` header's `claims`). The cache is skipped and a new
+    /// on-behalf-of request carries it.
+    pub claims_challenge: Option<String>,
+    /// Skip the cache (and the cached refresh token) and send a new
+    /// on-behalf-of request.
+    pub force_refresh: bool,
+}
+
+impl OnBehalfOfOptions {
+    /// Sets [`claims_challenge`](Self::claims_challenge).
+    pub fn claims_challenge(mut self, claims: impl Into<String>) -> Self {
+        self.claims_challenge = Some(claims.into());
+        self
+    }
+
+    /// Sets [`force_refresh`](Self::force_refresh).
+    pub fn force_refresh(mut self, force: bool) -> Self {
+        self.force_refresh = force;
+        self
+    }
+}
+
+pub(crate) async fn acquire<I, S>(
+    core: &ClientCore,
+    credential: &ClientCredential,
+    assertion: &UserAssertion,
+    scopes: I,
+    options: &OnBehalfOfOptions,
+) -> Result<AuthenticationResult>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let incoming = assertion.expose_secret().trim();
+    if incoming.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the user assertion (incoming token) is empty".into(),
+        ));
+    }
+    let scopes: Vec<String> = super::normalize_scopes(scopes)?;
+    // Checked before the cache, so reserved scopes fail the same way every time.
+    let requested = super::decorate_scopes(&scopes)?;
+    let claims = oauth2::merge_claims(&core.client_capabilities, options.claims_challenge.as_deref())?;
+    let hash = cache::assertion_hash(incoming);
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let challenged = options
+        .claims_challenge
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty());
+    if options.force_refresh || challenged {
+        return obo_request(
+            core,
+            credential,
+            incoming,
+            &hash,
+            &requested,
+            claims.as_deref(),
+            &correlation_id,
+            RefreshReason::ForceRefresh,
+        )
+        .await;
+    }
+
+    // The cache first, before discovery when the realm is known offline.
+    let now = now_epoch();
+    let offline = core.offline_cache_location();
+    let mut cached = None;
+    if let Some((environment, realm)) = &offline {
+        let environments = core.environments_of(environment, &core.environment_aliases());
+        cached = lookup(core, &environments, realm, &hash, &scopes, now);
+    }
+    if cached.is_none() {
+        let metadata = core.metadata(&correlation_id).await?;
+        if offline.as_ref() != Some(&(metadata.environment.clone(), metadata.realm.clone())) {
+            let environments = core.environments_of(&metadata.environment, &metadata.aliases);
+            cached = lookup(core, &environments, &metadata.realm, &hash, &scopes, now);
+        }
+    }
+    let mut fallback = None;
+    if let Some((environments, entry)) = cached {
+        if entry.refresh_on.is_none_or(|refresh_on| refresh_on > now) {
+            core.telemetry.cache_hit();
+            tracing::debug!(client_id = %core.client_id, "on-behalf-of token served from the cache");
+            return Ok(from_cache(core, &environments, entry));
+        }
+        // Past refresh_on: refresh, but keep the still-valid token as a fallback.
+        fallback = Some(entry);
+    }
+
+    let metadata = core.metadata(&correlation_id).await?;
+    let environments = core.environments_of(&metadata.environment, &metadata.aliases);
+    let reason = if fallback.is_some() {
+        RefreshReason::AccessTokenAging
+    } else if core.cache.has_expired_access_token_for_assertion(
+        &PartitionQuery {
+            client_id: &core.client_id,
+            environments: &environments,
+            realm: &metadata.realm,
+        },
+        &hash,
+        &scopes,
+    ) {
+        RefreshReason::AccessTokenExpired
+    } else {
+        RefreshReason::AccessTokenAbsent
+    };
+    let flight = format!(
+        "obo|{}|{}|{hash}|{}",
+        metadata.environment,
+        metadata.realm,
+        cache::target(&requested)
+    );
+    let fresh = core
+        .flights
+        .run(&flight, || async {
+            // A flight that just landed may have filled the cache.
+            let query = PartitionQuery {
+                client_id: &core.client_id,
+                environments: &environments,
+                realm: &metadata.realm,
+            };
+            if fallback.is_none()
+                && let Some(entry) =
+                    core.cache
+                        .find_access_token_for_assertion(&query, &hash, &scopes, now_epoch())
+            {
+                return Ok(from_cache(core, &environments, entry));
+            }
+            // Long-running work: the refresh token obtained for this assertion
+            // outlives the assertion itself.
+            if let Some(rt) = core
+                .cache
+                .find_refresh_token_for_assertion(&core.client_id, &environments, &hash)
+            {
+                match redeem(
+                    core,
+                    credential,
+                    rt.secret.expose(),
+                    &hash,
+                    &requested,
+                    claims.as_deref(),
+                    &correlation_id,
+                    reason,
+                )
+                .await
+                {
+                    Ok(result) => return Ok(result),
+                    Err(Error::Service(e)) if e.requires_interaction() => {
+                        tracing::debug!(error = %e.error, "the on-behalf-of refresh token was refused; asking again with the assertion");
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            obo_request(
+                core,
+                credential,
+                incoming,
+                &hash,
+                &requested,
+                claims.as_deref(),
+                &correlation_id,
+                reason,
+            )
+            .await
+        })
+        .await;
+    match (fresh, fallback) {
+        (Ok(result), _) => Ok(result),
+        (Err(Error::Service(_) | Error::Transport(_)), Some(entry)) => {
+            Ok(from_cache(core, &environments, entry))
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// The usable access token obtained for this assertion, with the
+/// environments it was searched in.
+fn lookup(
+    core: &ClientCore,
+    environments: &[String],
+    realm: &str,
+    hash: &str,
+    scopes: &[String],
+    now: u64,
+) -> Option<(Vec<String>, AccessTokenEntry)> {
+    let query = PartitionQuery {
+        client_id: &core.client_id,
+        environments,
+        realm,
+    };
+    core.cache
+        .find_access_token_for_assertion(&query, hash, scopes, now)
+        .map(|entry| (environments.to_vec(), entry))
+}
+
+/// The tags every entry obtained for this assertion carries.
+fn tags(hash: &str) -> EntryTags {
+    let mut tags = EntryTags::default();
+    let value = serde_json::Value::String(hash.to_owned());
+    tags.access_token
+        .insert(USER_ASSERTION_HASH.to_owned(), value.clone());
+    tags.refresh_token.insert(USER_ASSERTION_HASH.to_owned(), value);
+    tags
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn obo_request(
+    core: &ClientCore,
+    credential: &ClientCredential,
+    incoming: &str,
+    hash: &str,
+    scopes: &[String],
+    claims: Option<&str>,
+    correlation_id: &str,
+    reason: RefreshReason,
+) -> Result<AuthenticationResult> {
+    let mut form = Form::new()
+        .add("client_id", &core.client_id)
+        .add("grant_type", GRANT_TYPE)
+        .add("assertion", incoming)
+        .add("requested_token_use", "on_behalf_of")
+        .add("scope", &cache::target(scopes))
+        .add("client_info", "1");
+    if let Some(claims) = claims {
+        form = form.add("claims", claims);
+    }
+    tracing::debug!(client_id = %core.client_id, "requesting a token on behalf of the caller");
+    send(
+        core,
+        credential.apply(form),
+        hash,
+        scopes,
+        correlation_id,
+        reason,
+        GRANT_TYPE,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn redeem(
+    core: &ClientCore,
+    credential: &ClientCredential,
+    refresh_token: &str,
+    hash: &str,
+    scopes: &[String],
+    claims: Option<&str>,
+    correlation_id: &str,
+    reason: RefreshReason,
+) -> Result<AuthenticationResult> {
+    let mut form = Form::new()
+        .add("client_id", &core.client_id)
+        .add("grant_type", "refresh_token")
+        .add("refresh_token", refresh_token)
+        .add("scope", &cache::target(scopes))
+        .add("client_info", "1");
+    if let Some(claims) = claims {
+        form = form.add("claims", claims);
+    }
+    tracing::debug!(client_id = %core.client_id, "redeeming the on-behalf-of refresh token");
+    send(
+        core,
+        credential.apply(form),
+        hash,
+        scopes,
+        correlation_id,
+        reason,
+        "refresh_token",
+    )
+    .await
+}
+
+async fn send(
+    core: &ClientCore,
+    form: Form,
+    hash: &str,
+    scopes: &[String],
+    correlation_id: &str,
+    reason: RefreshReason,
+    grant_type: &str,
+) -> Result<AuthenticationResult> {
+    let metadata = core.metadata(correlation_id).await?;
+    let api = ApiId::AcquireTokenOnBehalfOf;
+    let mut headers = oauth2::library_headers(correlation_id);
+    headers.extend(core.telemetry.headers(api, reason));
+    let response: TokenResponse =
+        match oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await {
+            Ok(response) => {
+                core.telemetry.record(api, correlation_id, None);
+                response
+            }
+            Err(e) => {
+                if let Error::Service(service) = &e {
+                    core.telemetry.record(api, correlation_id, Some(&service.error));
+                }
+                return Err(e);
+            }
+        };
+    let claims = tokens::id_token_claims(&response)?;
+    let issued = Issued {
+        core,
+        metadata,
+        requested: scopes,
+        grant_type,
+        correlation_id,
+    };
+    tokens::save_tagged(&issued, response, claims, &tags(hash))
+}
+
+/// A cached on-behalf-of token as a result, with the user's account when
+/// the cache knows it.
+fn from_cache(core: &ClientCore, environments: &[String], entry: AccessTokenEntry) -> AuthenticationResult {
+    let account = entry.home_account_id.as_deref().and_then(|hid| {
+        core.cache
+            .accounts_of(hid, environments)
+            .into_iter()
+            .find(|a| a.realm.eq_ignore_ascii_case(&entry.realm))
+            .and_then(Account::from_entry)
+    });
+    AuthenticationResult {
+        access_token: AccessToken::new(entry.secret.expose()),
+        token_type: entry.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+        expires_on: from_epoch(entry.expires_on),
+        extended_expires_on: entry.extended_expires_on.map(from_epoch),
+        refresh_on: entry.refresh_on.map(from_epoch),
+        scopes: entry.target.split_whitespace().map(str::to_owned).collect(),
+        token_source: TokenSource::Cache,
+        tenant_id: Some(entry.realm),
+        correlation_id: None,
+        id_token: None,
+        id_token_claims: None,
+        account,
+    }
+}
