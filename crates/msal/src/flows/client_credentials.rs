@@ -167,7 +167,9 @@ async fn request(
         Some(claims) => form.add("claims", &claims),
         None => form,
     };
-    let form = credential.apply(form);
+    let form = credential
+        .apply(form, &core.client_id, metadata.token_endpoint.as_str())
+        .await?;
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "requesting an app token");
     let response =
         oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await;
