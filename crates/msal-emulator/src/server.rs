@@ -130,6 +130,8 @@ pub(crate) struct AppState {
     pub(crate) device_interval_secs: u64,
     /// Session revocation instants, per user.
     pub(crate) revocations: resource::Revocations,
+    /// Client assertion `jti`s seen, against replay.
+    pub(crate) assertions: token::assertion::SeenAssertions,
 }
 
 impl AppState {
@@ -201,6 +203,7 @@ impl Emulator {
             device: device::DeviceCodes::default(),
             device_interval_secs: config.device_code_interval.as_secs().max(1),
             revocations: resource::Revocations::default(),
+            assertions: token::assertion::SeenAssertions::default(),
         });
         let handle = Handle::new();
         let server = axum_server::from_tcp_rustls(listener, rustls)

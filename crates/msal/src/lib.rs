@@ -66,7 +66,8 @@ pub use cache::TokenCache;
 pub use cancel::CancellationHandle;
 pub use challenge::BearerChallenge;
 pub use credential::{
-    AssertionRequest, CertificatePassphrase, ClientAssertion, ClientCertificate, ClientCredential, CredentialError,
+    AssertionRequest, CertificatePassphrase, ClientAssertion, ClientCertificate, ClientCredential,
+    CredentialError,
 };
 pub use error::{CacheError, Error, InteractionReason, Result, ServiceError, TransportError};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};

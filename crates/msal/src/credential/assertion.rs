@@ -23,7 +23,8 @@ use crate::time::now_epoch;
 /// An error a callback returns.
 type CallbackError = Box<dyn StdError + Send + Sync>;
 type SyncCallback = dyn Fn(&AssertionRequest) -> Result<String, CallbackError> + Send + Sync;
-type AsyncCallback = dyn Fn(AssertionRequest) -> BoxFuture<'static, Result<String, CallbackError>> + Send + Sync;
+type AsyncCallback =
+    dyn Fn(AssertionRequest) -> BoxFuture<'static, Result<String, CallbackError>> + Send + Sync;
 
 /// Stop reusing an assertion this long before the `exp` it carries.
 const EXPIRY_MARGIN_SECS: u64 = 60;
@@ -82,7 +83,9 @@ impl ClientAssertion {
         F: Fn(AssertionRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<String, CallbackError>> + Send + 'static,
     {
-        Self::from_source(Source::Async(Box::new(move |request| Box::pin(callback(request)))))
+        Self::from_source(Source::Async(Box::new(move |request| {
+            Box::pin(callback(request))
+        })))
     }
 
     /// How long a callback's assertion is reused (default 540 s; zero calls
@@ -186,12 +189,24 @@ mod tests {
     async fn callback_is_reused_for_540_seconds() {
         let (calls, assertion) = counting();
         let t0 = 1_000_000;
-        assert_eq!(assertion.get_at("cid", "https://t", t0).await.unwrap(), "assertion-1-for-cid");
-        assert_eq!(assertion.get_at("cid", "https://t", t0 + 539).await.unwrap(), "assertion-1-for-cid");
+        assert_eq!(
+            assertion.get_at("cid", "https://t", t0).await.unwrap(),
+            "assertion-1-for-cid"
+        );
+        assert_eq!(
+            assertion.get_at("cid", "https://t", t0 + 539).await.unwrap(),
+            "assertion-1-for-cid"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(assertion.get_at("cid", "https://t", t0 + 540).await.unwrap(), "assertion-2-for-cid");
+        assert_eq!(
+            assertion.get_at("cid", "https://t", t0 + 540).await.unwrap(),
+            "assertion-2-for-cid"
+        );
         // Another audience needs another assertion.
-        assert_eq!(assertion.get_at("cid", "https://other", t0 + 541).await.unwrap(), "assertion-3-for-cid");
+        assert_eq!(
+            assertion.get_at("cid", "https://other", t0 + 541).await.unwrap(),
+            "assertion-3-for-cid"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
@@ -199,7 +214,8 @@ mod tests {
     async fn short_lived_assertions_are_not_reused_past_their_exp() {
         use base64::Engine as _;
         let t0 = 1_000_000u64;
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{{\"exp\":{}}}", t0 + 120));
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{{\"exp\":{}}}", t0 + 120));
         let calls = Arc::new(AtomicU32::new(0));
         let seen = calls.clone();
         let assertion = ClientAssertion::from_async_callback(move |_req| {
@@ -221,7 +237,10 @@ mod tests {
         assert!(matches!(err, CredentialError::AssertionCallback(_)), "{err}");
         assert!(err.to_string().contains("token file missing"));
         let empty = ClientAssertion::new("  ");
-        assert!(matches!(empty.get_at("cid", "a", 0).await, Err(CredentialError::EmptyAssertion)));
+        assert!(matches!(
+            empty.get_at("cid", "a", 0).await,
+            Err(CredentialError::EmptyAssertion)
+        ));
         let fixed = ClientAssertion::new("a.b.c");
         assert_eq!(fixed.get_at("cid", "a", 0).await.unwrap(), "a.b.c");
         assert!(!format!("{fixed:?}").contains("a.b.c"));

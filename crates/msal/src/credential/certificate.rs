@@ -105,12 +105,18 @@ impl ClientCertificate {
     /// shows it) of its registered certificate: assertions are RS256 with
     /// `x5t`, as MSAL Python's `thumbprint` form. Kept for AD FS, which knows
     /// SHA-1 thumbprints only; prefer [`from_pem`](Self::from_pem).
-    pub fn from_pem_with_thumbprint(private_key_pem: &str, sha1_thumbprint: &str) -> Result<Self, CredentialError> {
+    pub fn from_pem_with_thumbprint(
+        private_key_pem: &str,
+        sha1_thumbprint: &str,
+    ) -> Result<Self, CredentialError> {
         let key = key_from_pem(private_key_pem)?;
         let hex: String = sha1_thumbprint.chars().filter(|c| *c != ':').collect();
         let thumbprint = decode_hex::<20>(&hex).ok_or(CredentialError::InvalidThumbprint)?;
         Ok(Self::new(
-            Material { key, chain: Vec::new() },
+            Material {
+                key,
+                chain: Vec::new(),
+            },
             Thumbprint::Sha1(thumbprint),
         ))
     }
@@ -206,7 +212,13 @@ impl ClientCertificate {
         let first = certificates.remove(leaf);
         let thumbprint = Thumbprint::Sha256(sha256(&first));
         certificates.insert(0, first);
-        Ok(Self::new(Material { key, chain: certificates }, thumbprint))
+        Ok(Self::new(
+            Material {
+                key,
+                chain: certificates,
+            },
+            thumbprint,
+        ))
     }
 
     /// The assertion for `client_id` at `token_endpoint`, reused for 540 s.
@@ -215,7 +227,12 @@ impl ClientCertificate {
     }
 
     /// [`assertion`](Self::assertion) with "now" given, so tests can move time.
-    pub(crate) fn assertion_at(&self, client_id: &str, audience: &str, now: u64) -> Result<String, CredentialError> {
+    pub(crate) fn assertion_at(
+        &self,
+        client_id: &str,
+        audience: &str,
+        now: u64,
+    ) -> Result<String, CredentialError> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cached) = cache.as_ref()
             && cached.client_id == client_id
@@ -293,7 +310,10 @@ fn key_from_pem(text: &str) -> Result<RsaKeyPair, CredentialError> {
 fn rsa_from_pkcs8(der: &[u8]) -> Result<RsaKeyPair, CredentialError> {
     // The algorithm identifier sits within the first few dozen bytes.
     let head = &der[..der.len().min(32)];
-    if !head.windows(RSA_ENCRYPTION_OID.len()).any(|w| w == RSA_ENCRYPTION_OID) {
+    if !head
+        .windows(RSA_ENCRYPTION_OID.len())
+        .any(|w| w == RSA_ENCRYPTION_OID)
+    {
         return Err(CredentialError::UnsupportedKey(
             "not an RSA key; Entra certificate credentials need an RSA key",
         ));
@@ -344,12 +364,25 @@ mod tests {
     #[test]
     fn refuses_keys_it_cannot_use() {
         let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQID\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert!(matches!(key_from_pem(encrypted), Err(CredentialError::EncryptedPrivateKey)));
+        assert!(matches!(
+            key_from_pem(encrypted),
+            Err(CredentialError::EncryptedPrivateKey)
+        ));
         let cert_only = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n";
-        assert!(matches!(key_from_pem(cert_only), Err(CredentialError::NoPrivateKey)));
+        assert!(matches!(
+            key_from_pem(cert_only),
+            Err(CredentialError::NoPrivateKey)
+        ));
         let garbage = "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n";
-        assert!(matches!(key_from_pem(garbage), Err(CredentialError::UnsupportedKey(_))));
-        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAQID\n-----END RSA PRIVATE KEY-----\n";
-        assert!(matches!(key_from_pem(legacy), Err(CredentialError::EncryptedPrivateKey)));
+        assert!(matches!(
+            key_from_pem(garbage),
+            Err(CredentialError::UnsupportedKey(_))
+        ));
+        let legacy =
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAQID\n-----END RSA PRIVATE KEY-----\n";
+        assert!(matches!(
+            key_from_pem(legacy),
+            Err(CredentialError::EncryptedPrivateKey)
+        ));
     }
 }

@@ -15,7 +15,9 @@ pub enum CredentialError {
     NoPrivateKey,
     /// The private key is encrypted; decrypt it first or use a PKCS#12 file
     /// with its passphrase.
-    #[error("the PEM private key is encrypted; decrypt it first, or use a PKCS#12 (PFX) file and its passphrase")]
+    #[error(
+        "the PEM private key is encrypted; decrypt it first, or use a PKCS#12 (PFX) file and its passphrase"
+    )]
     EncryptedPrivateKey,
     /// The private key is not an RSA key (Entra's certificate credentials
     /// sign with RS256 or PS256).

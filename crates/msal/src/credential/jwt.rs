@@ -35,7 +35,12 @@ impl Algorithm {
 /// `aud`, `iss` = `sub` = client id, `exp` = now + 600 s, `iat`, `nbf`, a
 /// fresh `jti`; then `extra` (MSAL's `client_claims`), which wins on conflict
 /// as in MSAL Python.
-pub(crate) fn claims(client_id: &str, audience: &str, now: u64, extra: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn claims(
+    client_id: &str,
+    audience: &str,
+    now: u64,
+    extra: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("aud".into(), json!(audience));
     claims.insert("iss".into(), json!(client_id));
@@ -72,8 +77,13 @@ pub(crate) fn sign(
         Algorithm::Ps256 => &RSA_PSS_SHA256,
     };
     let mut signature = vec![0u8; key.public_modulus_len()];
-    key.sign(padding, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
-        .map_err(|_| CredentialError::Signing)?;
+    key.sign(
+        padding,
+        &SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| CredentialError::Signing)?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
