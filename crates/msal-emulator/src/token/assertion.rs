@@ -140,10 +140,8 @@ pub(crate) fn verify(check: &Check<'_>, app: &App, assertion: &str) -> Result<()
             ));
         }
     }
-    let exp = claims["exp"]
-        .as_u64()
-        .ok_or_else(|| malformed("It has no numeric 'exp' claim."))?;
-    let nbf = claims.get("nbf").and_then(Value::as_u64);
+    let exp = numeric_date(&claims["exp"]).ok_or_else(|| malformed("It has no numeric 'exp' claim."))?;
+    let nbf = claims.get("nbf").and_then(numeric_date);
     if check.now > exp.saturating_add(SKEW_SECS)
         || nbf.is_some_and(|nbf| nbf > check.now.saturating_add(SKEW_SECS))
     {
@@ -165,12 +163,13 @@ pub(crate) fn verify(check: &Check<'_>, app: &App, assertion: &str) -> Result<()
 /// The certificate the assertion says it was signed with: a registered one
 /// named by thumbprint, else the `x5c` leaf if it chains to a trusted issuer.
 fn signing_certificate(check: &Check<'_>, app: &App, header: &Value) -> Result<Vec<u8>, EntraError> {
-    let sha1 = header["x5t"]
-        .as_str()
-        .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok());
-    let sha256 = header["x5t#S256"]
-        .as_str()
-        .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok());
+    // MSAL Python pads its thumbprints (`urlsafe_b64encode`); Entra accepts both.
+    let thumbprint = |name: &str| {
+        header[name]
+            .as_str()
+            .and_then(|t| URL_SAFE_NO_PAD.decode(t.trim_end_matches('=')).ok())
+    };
+    let (sha1, sha256) = (thumbprint("x5t"), thumbprint("x5t#S256"));
     let named = |der: &[u8]| {
         sha256
             .as_ref()
@@ -192,7 +191,13 @@ fn signing_certificate(check: &Check<'_>, app: &App, header: &Value) -> Result<V
     let chain: Vec<Vec<u8>> = match header["x5c"].as_array() {
         Some(x5c) if !app.trusted_certificate_issuers.is_empty() => x5c
             .iter()
-            .map(|c| c.as_str().and_then(|c| STANDARD.decode(c).ok()))
+            // MSAL Python sends the PEM bodies, line breaks included.
+            .map(|c| {
+                c.as_str().and_then(|c| {
+                    let compact: String = c.chars().filter(|ch| !ch.is_ascii_whitespace()).collect();
+                    STANDARD.decode(compact).ok()
+                })
+            })
             .collect::<Option<_>>()
             .ok_or_else(|| {
                 EntraError::client_assertion_malformed("Its 'x5c' is not a list of base64 certificates.")
@@ -248,6 +253,17 @@ fn chains_to_trusted_issuer(now: u64, app: &App, chain: &[Vec<u8>]) -> bool {
         };
         issuer.validity().is_valid_at(now)
             && (der == chain[chain.len() - 1] || last.verify_signature(Some(issuer.public_key())).is_ok())
+    })
+}
+
+/// A JWT NumericDate: whole or fractional seconds (PyJWT, and so MSAL
+/// Python, sends `time.time()` floats), truncated.
+fn numeric_date(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
     })
 }
 
@@ -336,6 +352,12 @@ mod tests {
             run(&app, &seen, NOW, &sign(&key, ps256_header(), claims("b"))),
             Ok(())
         );
+        // PyJWT (MSAL Python) sends float times and padded thumbprints.
+        let mut floats = claims("f");
+        floats["exp"] = json!(NOW as f64 + 600.25);
+        let mut padded = rs256_header();
+        padded["x5t"] = json!(format!("{}=", padded["x5t"].as_str().unwrap()));
+        assert_eq!(run(&app, &seen, NOW, &sign(&key, padded, floats)), Ok(()));
         // MSAL reuses one assertion: the same one again is fine...
         assert_eq!(run(&app, &seen, NOW + 10, &rs), Ok(()));
         // ...another assertion with a used jti is a replay, until it expires.
