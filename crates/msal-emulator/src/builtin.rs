@@ -42,6 +42,66 @@ pub const DAEMON_GRAPH_ROLES: [&str; 2] = ["User.Read.All", "Group.Read.All"];
 /// Roles on the Contoso web API granted to the daemon app.
 pub const DAEMON_API_ROLES: [&str; 1] = ["Orders.Read.All"];
 
+/// The daemon app's certificate (PEM, self-signed, RSA 2048, valid until
+/// 2126): registered on the app, so the daemon can also authenticate with a
+/// certificate credential (a signed client assertion).
+pub const DAEMON_CERTIFICATE_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIDXTCCAkWgAwIBAgIUbW44JLRN2FnA7vf6GtC//9HAy8EwDQYJKoZIhvcNAQEL
+BQAwPTEjMCEGA1UEAwwaQ29udG9zbyBEYWVtb24gY2VydGlmaWNhdGUxFjAUBgNV
+BAoMDW1zYWwtZW11bGF0b3IwIBcNMjYxMTI2MTI1NDIwWhgPMjEyNjExMDIxMjU0
+MjBaMD0xIzAhBgNVBAMMGkNvbnRvc28gRGFlbW9uIGNlcnRpZmljYXRlMRYwFAYD
+VQQKDA1tc2FsLWVtdWxhdG9yMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKC
+AQEAkoPuiTb8quET8E9/UXxV73nx3asSg8twFzxTb2YKE+k8PazpR/liJfJWGEAe
+WgoMFWgIsRrPXjgEEAzgN2TKGJQNto9H6mhK7iDVPA68XxoxhxD7V+MuDKBBdV2i
+2SszCENhanLCHX+l38JYeUfKiXP6FczucEpAZxgxUbs5/aJMwElRZXfL7dZGTyv5
+O2sBYi88y0m5S7txXhoiRQN4wb1rv4qFm1pAWJO/hhinckBQ+60WDXEOeZpIizK0
+3ScNnzgmrMY6aSJG3UQRAEIn9Y7UA8nHwNegW2kWew8QtyXD0tSPdvcaJljqBBHl
+WsEIHTuEO6YuKSC1jZrIEiN7FwIDAQABo1MwUTAdBgNVHQ4EFgQUnscKlSBfKBZg
+bIhFl1L+St0tWrcwHwYDVR0jBBgwFoAUnscKlSBfKBZgbIhFl1L+St0tWrcwDwYD
+VR0TAQH/BAUwAwEB/zANBgkqhkiG9w0BAQsFAAOCAQEAF7ExL4gqgxG4I8G68i1b
+g0Cl9TkSdxUoVQT/3IMINsY2je6Le6z6z6CpH4Sbk7vbnt1CmMoEnwSVCLlt9Rml
+rnHJG2685fVVP/y7++MpKgD03RaQ0NQUrg7qiRaCh5hog+6LytIexCU26E8NAvjx
+Vz2oAuK/dS+ES4dqpaLWidRxjNVIYKmfyeQ0CvxxRPvl4eVdHd+atsw0pjN627Ei
+jhDZAE/nheKX9V+qXeRHifx85Yf7hA1aSQPQvrkF2Rq7tx/PvjR7N1riYRN3FBoh
+xcO/VzvRnRKk2T0PizhFerqIx0kdXcd2ZlAou9LukKs5O7gOx0Py+523cYDed5P8
+Eg==
+-----END CERTIFICATE-----
+";
+/// The private key of [`DAEMON_CERTIFICATE_PEM`] (PKCS#8 PEM). Public on
+/// purpose, like the secrets: it only unlocks this local emulator.
+pub const DAEMON_PRIVATE_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCSg+6JNvyq4RPw
+T39RfFXvefHdqxKDy3AXPFNvZgoT6Tw9rOlH+WIl8lYYQB5aCgwVaAixGs9eOAQQ
+DOA3ZMoYlA22j0fqaEruINU8DrxfGjGHEPtX4y4MoEF1XaLZKzMIQ2FqcsIdf6Xf
+wlh5R8qJc/oVzO5wSkBnGDFRuzn9okzASVFld8vt1kZPK/k7awFiLzzLSblLu3Fe
+GiJFA3jBvWu/ioWbWkBYk7+GGKdyQFD7rRYNcQ55mkiLMrTdJw2fOCasxjppIkbd
+RBEAQif1jtQDycfA16BbaRZ7DxC3JcPS1I929xomWOoEEeVawQgdO4Q7pi4pILWN
+msgSI3sXAgMBAAECggEABIch6V5S/fo+t3/Sxh3lj0+2yHbvojW4nRSML4vOZpcf
++Xf32ErosZYvpZ2K/UAE55RzevsCdZLy7TFjVyg85qLiBEZL8/6NHOwpgCr5v1FR
+PoSpKn98KNUQW3mCqDDMPvEgzZKw/7W2K+1sS93gGydZDzC/cvuYdJcsJFkjjacD
+uctO6aRZDvsYyqLUNanhr7Qjq/CrGXGNQQtqpGQnIN2Mm0CKLKf9YHwGFrnxUXXw
+L0Wj1TV2o2cfsOlcMHdEdUhXnGfubd7/O7mlFMIOrboLL07Sly0P+u1hJSAz+llw
+mBY7z/6dlcwVonkbunxteLJJ5DH+yoIZVtKCYtagYQKBgQDK5VqlKuUpAUCl1bH6
+8PTBBwJLgRtPy++ZL7xg1WgMCxkKAJL62Vw4lbBalNI2ATy/GR328htktji7xLUI
+oQ9Ow2Y1DpiUcwM/fPSkfVmeCWDmTcEBuB23ZJ8Mbrko0A2+wRxAR7WAWUZR7Vvb
+9O9QKgE5TS8DFmLDxNgdnAc2nQKBgQC43OiEKqfd/sQroaKWPpGivzimc5jgjYiY
+p0mSRXU6h9+E3itFAL/sD+YaRbSoSi1TizKKxpFXv0g3U0AwIgn6R+qa5dy7TkBt
+VL00bG8ZM7bUbdFBULuztZBkZtXZwq4lkkoaJwdB8Zn/PnmXsKCuXsgJu5VLiUak
+pg/eiTHwQwKBgADh4HQJbLex7rMJ6904gQf53NOxOwosy9zxrTMKmoo63iACAqGe
+ol0IoZyzOvrLJJV8KXoycVYNyM9gOp1P/f4MsXwXlShIG8KB65pvhR0/0zENM4Kr
+Z02t3VczgBCiXvzuYA4TgcGOIdUnYBfjx8qkdB7orASqa0GIsJvoWsutAoGAPBZh
+5YPP6JKExQHWzSstP08UZNYyHNskSSom+cpl3k6H0rI8MkOaHmrUijmaDRF/RiZ6
+mS0N1Q2xtXnz5TFLOPTjRtHsO12mB2OB1GZifjiW9tlzKN3LBRDBDEF4xT1ISaIR
+QArriv2y5ooyD6IzuDnKn48/abwHIEFx6w2BE+0CgYACU50XAI6qMPYCef4peWwu
+GYyZ/wNX7b4WRHpm1L5wh94WqZZO6Wp3rSH+atTEhfa8G8YKnrQna2oGbHExhrQF
+++TxAAtYeT7QUIWPx9yANiDZwTK8fJLRJ4/BONaReABX5iir+IZ/6WKmfMXyuTUU
+rWlez8tqGG9KbN34/YcUJQ==
+-----END PRIVATE KEY-----
+";
+/// SHA-1 thumbprint of [`DAEMON_CERTIFICATE_PEM`] (upper-case hex, as the
+/// Azure portal shows it).
+pub const DAEMON_CERTIFICATE_SHA1_THUMBPRINT: &str = "EE41150C68924C4F95A7AD38B8296E90FDDDED16";
+
 /// Client id of the web API app (a resource) in Contoso.
 pub const API_CLIENT_ID: &str = "7351786e-0dac-4468-bf34-f1235f4eb15e";
 /// Display name of the web API app.
@@ -163,10 +223,13 @@ pub fn directory() -> Directory {
         scopes: Vec::new(),
         app_permissions: Vec::new(),
         family: false,
+        certificates: Vec::new(),
+        trusted_certificate_issuers: Vec::new(),
     };
     let apps = vec![
         App {
             secrets: strings(&[DAEMON_CLIENT_SECRET]),
+            certificates: strings(&[DAEMON_CERTIFICATE_PEM]),
             app_permissions: vec![
                 AppPermission {
                     resource: crate::directory::MICROSOFT_GRAPH_RESOURCE.into(),

@@ -162,6 +162,16 @@ pub struct App {
     /// token issued to another family app. Only public clients can be in it.
     #[serde(default)]
     pub family: bool,
+    /// Certificates (PEM, one `CERTIFICATE` block each) the app may sign
+    /// client assertions with; the assertion names one by its `x5t` (SHA-1)
+    /// or `x5t#S256` (SHA-256) thumbprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<String>,
+    /// CA certificates (PEM) the app trusts for subject name / issuer
+    /// authentication: an assertion whose `x5c` chain leads to one of them
+    /// is accepted although its certificate is not in `certificates`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_certificate_issuers: Vec<String>,
 }
 
 impl App {
@@ -413,6 +423,20 @@ impl Directory {
             }
             if let Some(j) = app.secrets.iter().position(|s| s.is_empty()) {
                 return Err(invalid(at(&format!("secrets[{j}]")), "must not be empty"));
+            }
+            if app.kind == AppKind::Public
+                && !(app.certificates.is_empty() && app.trusted_certificate_issuers.is_empty())
+            {
+                return Err(invalid(at("certificates"), "a public client has no certificates"));
+            }
+            for (field, pems) in [
+                ("certificates", &app.certificates),
+                ("trusted_certificate_issuers", &app.trusted_certificate_issuers),
+            ] {
+                for (j, pem) in pems.iter().enumerate() {
+                    crate::token::assertion::parse_certificate_pem(pem)
+                        .map_err(|message| invalid(at(&format!("{field}[{j}]")), message))?;
+                }
             }
             for (j, uri) in app.redirect_uris.iter().enumerate() {
                 check_redirect_uri(&at(&format!("redirect_uris[{j}]")), uri)?;

@@ -178,16 +178,6 @@ impl EntraError {
         )
     }
 
-    /// A client assertion (not yet supported by the emulator).
-    pub(crate) fn client_assertion_unsupported() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            700027,
-            "Client assertion failed: client assertions (private_key_jwt) are not supported by this emulator yet.",
-        )
-    }
-
     /// A public client used a grant only confidential clients may use.
     pub(crate) fn public_client_not_allowed(grant_type: &str) -> Self {
         Self::new(
@@ -581,6 +571,97 @@ impl EntraError {
             "invalid_grant",
             50013,
             format!("Assertion is invalid. {detail}"),
+        )
+    }
+
+    /// A client assertion that is not a well-formed JWT with the claims
+    /// Entra requires.
+    pub(crate) fn client_assertion_malformed(detail: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            50027,
+            format!("JWT token is invalid or malformed. {detail}"),
+        )
+    }
+
+    /// A client assertion whose signature does not verify.
+    pub(crate) fn client_assertion_signature(detail: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            format!("Client assertion failed signature validation. {detail}"),
+        )
+    }
+
+    /// A client assertion signed with a certificate the app does not have.
+    pub(crate) fn client_assertion_key_not_found(client_id: &str, thumbprint: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.]"
+            ),
+        )
+    }
+
+    /// A client assertion whose `iss`/`sub` is not the client id.
+    pub(crate) fn client_assertion_subject() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700021,
+            "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+        )
+    }
+
+    /// A client assertion for another audience than this token endpoint.
+    pub(crate) fn client_assertion_audience(audience: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700023,
+            format!(
+                "Client assertion audience claim does not match Realm issuer. The audience in the assertion was '{audience}'. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
+            ),
+        )
+    }
+
+    /// A client assertion with more than one audience.
+    pub(crate) fn client_assertion_audience_count(count: usize) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            5002741,
+            format!(
+                "Number of audience values in the provided client credential exceed maximum allowed. {count} audience values provided, maximum allowed is 1."
+            ),
+        )
+    }
+
+    /// A client assertion outside its validity window.
+    pub(crate) fn client_assertion_time(now: &str, valid_from: &str, expires: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {now}, assertion valid from {valid_from}, expiry time of assertion {expires}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
+            ),
+        )
+    }
+
+    /// A client assertion whose `jti` another assertion already used.
+    pub(crate) fn client_assertion_replayed(jti: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            format!(
+                "Client assertion failed validation: the assertion identifier (jti) '{jti}' was already used by another assertion. Create each assertion with a new jti."
+            ),
         )
     }
 

@@ -161,6 +161,8 @@ pub(crate) struct AppState {
     pub(crate) strict_telemetry: bool,
     /// Requests per regional host, and the regions made to fail.
     pub(crate) regions: regional::Regions,
+    /// Client assertion `jti`s seen, against replay.
+    pub(crate) assertions: token::assertion::SeenAssertions,
 }
 
 impl AppState {
@@ -246,6 +248,7 @@ impl Emulator {
             telemetry: TelemetryCheck::default(),
             strict_telemetry: config.strict_telemetry,
             regions: regional::Regions::default(),
+            assertions: token::assertion::SeenAssertions::default(),
         });
         for fault in config.faults {
             state.faults.add(fault);

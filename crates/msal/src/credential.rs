@@ -1,8 +1,27 @@
 //! Client credentials: how a confidential application proves its identity
-//! to the token endpoint.
+//! to the token endpoint — a secret, a certificate (a signed JWT assertion
+//! built here) or an assertion the application supplies.
+//!
+//! The submodules own the parts: [`certificate`](ClientCertificate) loads
+//! keys and certificates, `assertion` caches and calls assertion sources,
+//! `jwt` builds and signs assertion JWTs, `error` says what went wrong.
 
+mod assertion;
+mod certificate;
+mod error;
+mod jwt;
+mod pem;
+
+pub use assertion::{AssertionRequest, ClientAssertion};
+pub use certificate::{CertificatePassphrase, ClientCertificate};
+pub use error::CredentialError;
+
+use crate::error::Result;
 use crate::oauth2::Form;
 use crate::secret::ClientSecret;
+
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What a confidential client authenticates with.
 #[derive(Clone, Debug)]
@@ -11,19 +30,43 @@ pub enum ClientCredential {
     /// A client secret, sent as `client_secret` in the request body (as MSAL
     /// Python does, rather than HTTP Basic).
     Secret(ClientSecret),
+    /// A certificate: each request carries a JWT assertion signed with its
+    /// private key (`private_key_jwt`).
+    Certificate(ClientCertificate),
+    /// A client assertion the application supplies (a fixed string or a
+    /// callback, e.g. a Kubernetes projected service account token).
+    Assertion(ClientAssertion),
 }
 
 impl ClientCredential {
-    /// Adds the credential's parameters to a token request.
-    pub(crate) fn apply(&self, form: Form) -> Form {
-        match self {
-            ClientCredential::Secret(secret) => form.add("client_secret", secret.expose_secret()),
-        }
+    /// Adds the credential's parameters to a request for `token_endpoint`
+    /// (the assertion's audience). Async because an assertion callback may be.
+    pub(crate) async fn apply(&self, form: Form, client_id: &str, token_endpoint: &str) -> Result<Form> {
+        let assertion = match self {
+            ClientCredential::Secret(secret) => return Ok(form.add("client_secret", secret.expose_secret())),
+            ClientCredential::Certificate(certificate) => certificate.assertion(client_id, token_endpoint)?,
+            ClientCredential::Assertion(assertion) => assertion.get(client_id, token_endpoint).await?,
+        };
+        Ok(form
+            .add("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT)
+            .add("client_assertion", &assertion))
     }
 }
 
 impl From<ClientSecret> for ClientCredential {
     fn from(secret: ClientSecret) -> Self {
         ClientCredential::Secret(secret)
+    }
+}
+
+impl From<ClientCertificate> for ClientCredential {
+    fn from(certificate: ClientCertificate) -> Self {
+        ClientCredential::Certificate(certificate)
+    }
+}
+
+impl From<ClientAssertion> for ClientCredential {
+    fn from(assertion: ClientAssertion) -> Self {
+        ClientCredential::Assertion(assertion)
     }
 }

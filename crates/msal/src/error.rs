@@ -163,6 +163,11 @@ pub enum Error {
         /// The federation metadata (MEX) or active authentication URL that was tried.
         url: String,
     },
+    /// The application's client credential (certificate, key, PKCS#12 file
+    /// or assertion source) cannot be used. Raised before any request is
+    /// sent; no key material appears in it.
+    #[error(transparent)]
+    Credential(#[from] crate::credential::CredentialError),
     /// The identity provider throttled this request (HTTP 429 or 5xx, or
     /// an error with `Retry-After`), now or for an identical request
     /// moments ago: until `retry_after` has passed, identical requests are

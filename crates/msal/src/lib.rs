@@ -67,7 +67,10 @@ pub use authority::{Authority, AuthorityKind};
 pub use cache::TokenCache;
 pub use cancel::CancellationHandle;
 pub use challenge::BearerChallenge;
-pub use credential::ClientCredential;
+pub use credential::{
+    AssertionRequest, CertificatePassphrase, ClientAssertion, ClientCertificate, ClientCredential,
+    CredentialError,
+};
 pub use error::{CacheError, Error, InteractionReason, Result, ServiceError, TransportError};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;

@@ -41,7 +41,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     }
     let tenant = req.user_tenant(&record.tenant_id)?;
     let client = client_auth::find_client(req.state, tenant, &auth.client_id)?;
-    client_auth::authenticate(client, &auth.credential)?;
+    client_auth::authenticate(req, client, &auth.credential)?;
     if redirect_uri != record.redirect_uri {
         return Err(EntraError::invalid_grant(
             "The redirect_uri does not match the one the authorization code was issued for.",

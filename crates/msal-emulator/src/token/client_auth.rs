@@ -1,12 +1,14 @@
 //! Client authentication at the token endpoint: `client_secret_post`,
-//! `client_secret_basic` (RFC 6749 §2.3.1) and, recognised but not yet
-//! verified, `private_key_jwt` assertions.
+//! `client_secret_basic` (RFC 6749 §2.3.1) and `private_key_jwt` client
+//! assertions (verified in [`super::assertion`]).
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
+use super::TokenRequest;
+use super::assertion::{self, Check};
 use super::form::TokenForm;
 use crate::directory::{App, AppKind, Tenant};
 use crate::error::EntraError;
@@ -19,7 +21,7 @@ pub(crate) enum ClientCredential {
     /// A client secret, from the body or HTTP Basic.
     Secret(String),
     /// A client assertion (`client_assertion_type` + `client_assertion`).
-    Assertion,
+    Assertion(String),
 }
 
 /// Who the client says it is and what it proved that with.
@@ -44,7 +46,8 @@ impl ClientAuth {
             (None, None) => return Err(EntraError::missing_parameter("client_id")),
         };
         let body_secret = form.get("client_secret");
-        let assertion = form.get("client_assertion").is_some();
+        let assertion_value = form.get("client_assertion");
+        let assertion = assertion_value.is_some();
         let credential = match (basic, body_secret, assertion) {
             (Some(_), Some(_), _) | (Some(_), _, true) | (None, Some(_), true) => {
                 return Err(EntraError::malformed(
@@ -53,7 +56,16 @@ impl ClientAuth {
             }
             (Some((_, secret)), None, false) => ClientCredential::Secret(secret),
             (None, Some(secret), false) => ClientCredential::Secret(secret.to_owned()),
-            (None, None, true) => ClientCredential::Assertion,
+            (None, None, true) => {
+                let kind = form.get("client_assertion_type");
+                if kind != Some(assertion::JWT_BEARER) {
+                    return Err(EntraError::malformed(&format!(
+                        "The client_assertion_type must be '{}'.",
+                        assertion::JWT_BEARER
+                    )));
+                }
+                ClientCredential::Assertion(assertion_value.unwrap_or_default().to_owned())
+            }
             (None, None, false) => ClientCredential::None,
         };
         Ok(ClientAuth {
@@ -77,11 +89,23 @@ pub(crate) fn find_client<'a>(
 }
 
 /// Verifies a confidential client's credential.
-pub(crate) fn authenticate_confidential(app: &App, credential: &ClientCredential) -> Result<(), EntraError> {
+pub(crate) fn authenticate_confidential(
+    req: &TokenRequest<'_>,
+    app: &App,
+    credential: &ClientCredential,
+) -> Result<(), EntraError> {
     debug_assert_eq!(app.kind, AppKind::Confidential);
     match credential {
         ClientCredential::None => Err(EntraError::missing_client_credential()),
-        ClientCredential::Assertion => Err(EntraError::client_assertion_unsupported()),
+        ClientCredential::Assertion(jwt) => {
+            let audience_ok = |aud: &str| is_token_endpoint(req, app, aud);
+            let check = Check {
+                now: req.state.clock.now(),
+                audience_ok: &audience_ok,
+                seen: &req.state.assertions,
+            };
+            assertion::verify(&check, app, jwt)
+        }
         ClientCredential::Secret(secret) => {
             // Check every secret so timing does not tell which one nearly matched.
             let matched = app
@@ -99,11 +123,53 @@ pub(crate) fn authenticate_confidential(app: &App, credential: &ClientCredential
 
 /// Authenticates a client of a user grant: a public client presents no
 /// credential, a confidential one its secret.
-pub(crate) fn authenticate(app: &App, credential: &ClientCredential) -> Result<(), EntraError> {
+pub(crate) fn authenticate(
+    req: &TokenRequest<'_>,
+    app: &App,
+    credential: &ClientCredential,
+) -> Result<(), EntraError> {
     match (app.kind, credential) {
         (AppKind::Public, ClientCredential::None) => Ok(()),
         (AppKind::Public, _) => Err(EntraError::public_client_with_credential()),
-        (AppKind::Confidential, credential) => authenticate_confidential(app, credential),
+        (AppKind::Confidential, credential) => authenticate_confidential(req, app, credential),
+    }
+}
+
+/// Whether `aud` names the token endpoint of this request as Entra accepts
+/// it: this host, the request's tenant by GUID, name or domain (for
+/// `common`/`organizations`, those segments or a tenant the app may be used
+/// in), and the v2.0 or v1 token path, or the v2.0 issuer.
+fn is_token_endpoint(req: &TokenRequest<'_>, app: &App, aud: &str) -> bool {
+    let Ok(url) = url::Url::parse(aud) else {
+        return false;
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    if url.scheme() != "https"
+        || !req
+            .state
+            .serves_host(&format!("{host}:{port}").to_ascii_lowercase())
+    {
+        return false;
+    }
+    let path = url.path().trim_end_matches('/');
+    let Some((tenant, rest)) = path.trim_start_matches('/').split_once('/') else {
+        return false;
+    };
+    if !matches!(rest, "oauth2/v2.0/token" | "oauth2/token" | "v2.0") {
+        return false;
+    }
+    match req.tenant {
+        Some(t) => t.is_named(tenant),
+        None => {
+            super::is_multi_tenant(tenant)
+                || req
+                    .state
+                    .directory
+                    .tenant(tenant)
+                    .is_some_and(|t| app.usable_in(t))
+        }
     }
 }
 

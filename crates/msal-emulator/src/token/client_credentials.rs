@@ -24,7 +24,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     if client.kind == AppKind::Public {
         return Err(EntraError::public_client_not_allowed("client_credentials"));
     }
-    client_auth::authenticate_confidential(client, &auth.credential)?;
+    client_auth::authenticate_confidential(req, client, &auth.credential)?;
 
     let resource_id = default_scope_resource(scope)?;
     let fmi_path = req.form.get("fmi_path");

@@ -39,7 +39,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .directory
         .app(&auth.client_id)
         .ok_or_else(|| EntraError::app_not_found(&auth.client_id, shown_tenant))?;
-    client_auth::authenticate(app, &auth.credential)?;
+    client_auth::authenticate(req, app, &auth.credential)?;
 
     let approved = poll(req, device_code, &auth.client_id)?;
     let user = req

@@ -5,6 +5,7 @@
 //! or an [`EntraError`]; adding a grant is a new [`GrantType`] variant, a
 //! module and one match arm.
 
+pub(crate) mod assertion;
 mod authorization_code;
 mod client_auth;
 mod client_credentials;

@@ -53,7 +53,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     if client.kind == AppKind::Public {
         return Err(EntraError::public_client_not_allowed(GRANT_TYPE));
     }
-    client_auth::authenticate_confidential(client, &auth.credential)?;
+    client_auth::authenticate_confidential(req, client, &auth.credential)?;
     let aud = incoming.str("aud").unwrap_or_default();
     if !client.is_resource_named(aud) {
         return Err(EntraError::obo_audience_mismatch(aud, &client.client_id));

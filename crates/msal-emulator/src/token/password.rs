@@ -27,7 +27,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     };
     let home = req.user_home(user)?;
     let client = client_auth::find_client(req.state, home, &auth.client_id)?;
-    client_auth::authenticate(client, &auth.credential)?;
+    client_auth::authenticate(req, client, &auth.credential)?;
     if directory.is_federated(user) {
         let domain = user.upn.rsplit_once('@').map_or("", |(_, d)| d);
         return Err(EntraError::federated_user_password(domain));

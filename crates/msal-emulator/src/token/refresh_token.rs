@@ -44,7 +44,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     }
     let tenant = req.user_tenant(&record.tenant_id)?;
     let client = client_auth::find_client(req.state, tenant, &auth.client_id)?;
-    client_auth::authenticate(client, &auth.credential)?;
+    client_auth::authenticate(req, client, &auth.credential)?;
     let user = req
         .state
         .directory

@@ -47,7 +47,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>, version: saml::SamlVersion) -> Resul
         })?;
     let home = req.user_home(user)?;
     let client = client_auth::find_client(req.state, home, &auth.client_id)?;
-    client_auth::authenticate(client, &auth.credential)?;
+    client_auth::authenticate(req, client, &auth.credential)?;
     let scopes = Scopes::parse(scope);
     req.user_tokens(&UserTokens {
         tenant: home,

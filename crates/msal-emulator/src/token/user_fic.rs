@@ -47,7 +47,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     if client.kind == AppKind::Public {
         return Err(EntraError::public_client_not_allowed(GRANT_TYPE));
     }
-    client_auth::authenticate_confidential(client, &auth.credential)?;
+    client_auth::authenticate_confidential(req, client, &auth.credential)?;
     let sub = verified.str("sub").unwrap_or_default();
     if sub != issue::service_principal_id(tenant, client) {
         return Err(EntraError::fic_subject(sub));

@@ -419,6 +419,20 @@ impl ConfidentialClientApplicationBuilder {
         self
     }
 
+    /// Authenticates with a certificate: every request carries a client
+    /// assertion signed with its private key.
+    pub fn client_certificate(mut self, certificate: crate::credential::ClientCertificate) -> Self {
+        self.credential = Some(ClientCredential::Certificate(certificate));
+        self
+    }
+
+    /// Authenticates with a client assertion the application supplies (a
+    /// signed JWT, or a callback returning one).
+    pub fn client_assertion(mut self, assertion: crate::credential::ClientAssertion) -> Self {
+        self.credential = Some(ClientCredential::Assertion(assertion));
+        self
+    }
+
     /// Uses this token cache (shared with whoever else holds a clone).
     pub fn token_cache(mut self, cache: TokenCache) -> Self {
         self.core.token_cache(cache);

@@ -18,8 +18,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::schema::key;
 use super::index::{AccessTokenBucket, AssertionBucket};
+use super::schema::key;
 use super::{AccessTokenEntry, EXPIRY_MARGIN_SECS, RefreshTokenEntry, TokenCache, covers};
 
 /// The entry field holding the hash of an on-behalf-of incoming assertion.
@@ -167,11 +167,18 @@ impl TokenCache {
         // assertion's hash, app tokens by (client, environment, realm, no account).
         let candidates = query.environments.iter().flat_map(|environment| {
             let keys = if user {
-                data.index()
-                    .access_tokens_by_assertion(&AssertionBucket::new(query.client_id, environment, value))
+                data.index().access_tokens_by_assertion(&AssertionBucket::new(
+                    query.client_id,
+                    environment,
+                    value,
+                ))
             } else {
-                data.index()
-                    .access_tokens(&AccessTokenBucket::new(query.client_id, environment, query.realm, None))
+                data.index().access_tokens(&AccessTokenBucket::new(
+                    query.client_id,
+                    environment,
+                    query.realm,
+                    None,
+                ))
             };
             keys.iter().filter_map(|key| data.access_tokens.get(&**key))
         });

@@ -27,10 +27,10 @@ use serde::Serialize;
 
 use crate::error::CacheError;
 use crate::secret::CachedSecret;
-use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
+use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
 

@@ -421,7 +421,9 @@ pub(crate) async fn acquire(
         form = form.add("claims", &claims);
     }
     if let Some(credential) = credential {
-        form = credential.apply(form);
+        form = credential
+            .apply(form, &core.client_id, metadata.token_endpoint.as_str())
+            .await?;
     }
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "redeeming an authorization code");
     let token_response =

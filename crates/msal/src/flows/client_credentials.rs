@@ -294,7 +294,8 @@ async fn send(
         Some(claims) => form.add("claims", &claims),
         None => form,
     };
-    let form = credential.apply(form);
+    // The assertion (if any) names the endpoint it is sent to as its audience.
+    let form = credential.apply(form, &core.client_id, endpoint.as_str()).await?;
     oauth2::post_token_request(core.http.as_ref(), endpoint, form, headers).await
 }
 

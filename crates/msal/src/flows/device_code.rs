@@ -448,7 +448,9 @@ impl Poller<'_> {
             form = form.add("claims", claims);
         }
         if let Some(credential) = self.credential {
-            form = credential.apply(form);
+            form = credential
+                .apply(form, &core.client_id, self.metadata.token_endpoint.as_str())
+                .await?;
         }
         oauth2::post_token_request(core.http.as_ref(), &self.metadata.token_endpoint, form, headers).await
     }

@@ -260,16 +260,12 @@ async fn obo_request(
         form = form.add("claims", claims);
     }
     tracing::debug!(client_id = %core.client_id, "requesting a token on behalf of the caller");
-    send(
-        core,
-        credential.apply(form),
-        hash,
-        scopes,
-        correlation_id,
-        reason,
-        GRANT_TYPE,
-    )
-    .await
+    // Discovered once and remembered, so asking here costs nothing extra.
+    let token_endpoint = core.metadata(correlation_id).await?.token_endpoint.clone();
+    let form = credential
+        .apply(form, &core.client_id, token_endpoint.as_str())
+        .await?;
+    send(core, form, hash, scopes, correlation_id, reason, GRANT_TYPE).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -293,16 +289,12 @@ async fn redeem(
         form = form.add("claims", claims);
     }
     tracing::debug!(client_id = %core.client_id, "redeeming the on-behalf-of refresh token");
-    send(
-        core,
-        credential.apply(form),
-        hash,
-        scopes,
-        correlation_id,
-        reason,
-        "refresh_token",
-    )
-    .await
+    // Discovered once and remembered, so asking here costs nothing extra.
+    let token_endpoint = core.metadata(correlation_id).await?.token_endpoint.clone();
+    let form = credential
+        .apply(form, &core.client_id, token_endpoint.as_str())
+        .await?;
+    send(core, form, hash, scopes, correlation_id, reason, "refresh_token").await
 }
 
 async fn send(

@@ -50,7 +50,9 @@ where
         form = form.add("claims", claims);
     }
     if let Some(credential) = credential {
-        form = credential.apply(form);
+        form = credential
+            .apply(form, &core.client_id, metadata.token_endpoint.as_str())
+            .await?;
     }
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "redeeming a refresh token from outside the cache");
     let response =

@@ -412,7 +412,9 @@ impl Located<'_> {
             form = form.add("claims", claims);
         }
         if let Some(credential) = silent.credential {
-            form = credential.apply(form);
+            form = credential
+                .apply(form, &core.client_id, self.metadata.token_endpoint.as_str())
+                .await?;
         }
         tracing::debug!(client_id = %core.client_id, endpoint = %self.metadata.token_endpoint, "redeeming a refresh token");
         let response =

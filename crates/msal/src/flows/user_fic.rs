@@ -101,7 +101,9 @@ where
     if let Some(claims) = &claims {
         form = form.add("claims", claims);
     }
-    let form = credential.apply(form);
+    let form = credential
+        .apply(form, &core.client_id, metadata.token_endpoint.as_str())
+        .await?;
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "exchanging a federated identity credential for a user's tokens");
     let response =
         match oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await {

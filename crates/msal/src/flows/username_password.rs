@@ -208,7 +208,9 @@ where
         form = form.add("claims", claims);
     }
     if let Some(credential) = credential {
-        form = credential.apply(form);
+        form = credential
+            .apply(form, &core.client_id, metadata.token_endpoint.as_str())
+            .await?;
     }
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, grant_type, "requesting tokens for a username and password");
     let response =
