@@ -294,6 +294,13 @@ pub(crate) fn is_regional_outage(error: &Error) -> bool {
         Error::Transport(_) => true,
         Error::Service(service) => service.status >= 500,
         Error::InvalidResponse { status, .. } => *status >= 500,
+        // The throttle turns a 5xx it already retried into `Throttled` for
+        // that URL; the global host is another URL, so it can still answer.
+        // A 429 is the service asking to slow down: no fallback for that.
+        Error::Throttled {
+            service: Some(service),
+            ..
+        } => service.status >= 500,
         _ => false,
     }
 }
