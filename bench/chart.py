@@ -39,8 +39,8 @@ def main(results_path, png_path):
             elif "timed_out_s" in r:
                 ax.bar(x, r["timed_out_s"] * 1e6, width, color="white", edgecolor=color, hatch="//",
                        label=None)
-                ax.text(x, r["timed_out_s"] * 1e6 * 1.3, "timeout", ha="center", fontsize=7, rotation=90,
-                        va="bottom")
+                ax.text(x, r["timed_out_s"] * 1e6 / 3, "timed out", ha="center", fontsize=7, rotation=90,
+                        va="top")
     ax.set_yscale("log")
     ax.set_ylabel("median per call (µs, log scale)")
     ax.set_xticks(range(len(keys)))

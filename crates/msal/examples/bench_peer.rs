@@ -61,6 +61,10 @@ fn number<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Resu
 fn spec(args: &[String]) -> Result<(), String> {
     let dir = PathBuf::from(required(args, "--out-dir")?);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Absolute paths: the runners start in other directories.
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut caches = serde_json::Map::new();
     let mut probes = serde_json::Map::new();
     for accounts in SIZES {

@@ -106,7 +106,7 @@ fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-/// An access token the size of a real Graph token (about 1.6 KB).
+/// An access token of about 1 KB (a JWT with a signature).
 fn access_token_secret(filler: &mut Filler, subject: &str) -> String {
     let header = b64(&json!({"typ": "JWT", "alg": "RS256", "kid": "bench"}));
     let payload = b64(&json!({
@@ -115,7 +115,7 @@ fn access_token_secret(filler: &mut Filler, subject: &str) -> String {
         "sub": subject,
         "tid": TENANT_ID,
         "scp": "Mail.Read User.Read",
-        "xms_pad": filler.text(600),
+        "xms_pad": filler.text(150),
     }));
     format!("{header}.{payload}.{}", filler.text(342))
 }
@@ -177,7 +177,7 @@ pub fn cache_json(accounts: usize) -> String {
             format!("{hid}-{ENVIRONMENT}-refreshtoken-{CLIENT_ID}--{target}").to_lowercase(),
             json!({
                 "credential_type": "RefreshToken",
-                "secret": format!("1.AXEA{}", filler.text(900)),
+                "secret": format!("1.AXEA{}", filler.text(500)),
                 "home_account_id": hid,
                 "environment": ENVIRONMENT,
                 "client_id": CLIENT_ID,
