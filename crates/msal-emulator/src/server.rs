@@ -259,6 +259,9 @@ impl Emulator {
                 port: config.port,
                 source,
             })?
+            // TCP_NODELAY: without it, Nagle holds the first response behind the
+            // TLS 1.3 session tickets until the client's delayed ACK (40 ms).
+            .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
             .handle(handle.clone());
         let app = router(state.clone());
         let task = tokio::spawn(server.serve(app.into_make_service()));

@@ -1,0 +1,168 @@
+// MSAL Node runner of bench/compare: the same workloads as
+// crates/msal/examples/bench_peer.rs, timed the same way (a few warm-up calls,
+// then call by call until the iteration count or the time budget is reached,
+// at least 3 samples), printing one JSON line.
+//
+// Cache workloads never touch the network: a custom INetworkModule answers
+// with the canned token response of spec.json, and the authority's metadata
+// and cloud discovery metadata are given in the configuration.
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ConfidentialClientApplication } from "@azure/msal-node";
+
+const { values: args } = parseArgs({
+    options: {
+        spec: { type: "string" },
+        workload: { type: "string" },
+        accounts: { type: "string", default: "0" },
+        iterations: { type: "string", default: "1000" },
+        budget: { type: "string", default: "3" },
+        emulator: { type: "string" },
+        ca: { type: "string" },
+    },
+});
+const spec = JSON.parse(readFileSync(args.spec, "utf8"));
+const accounts = Number(args.accounts);
+const iterations = Number(args.iterations);
+const budgetNs = BigInt(Math.round(Number(args.budget) * 1e9));
+
+function check(ok, what) {
+    if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+const canned = spec.canned;
+const networkClient = {
+    async sendGetRequestAsync(url) {
+        const body = url.includes("/discovery/instance") ? canned.instance_discovery : canned.openid_configuration;
+        return { status: 200, headers: { "content-type": "application/json" }, body: JSON.parse(body) };
+    },
+    async sendPostRequestAsync() {
+        return { status: 200, headers: { "content-type": "application/json" }, body: JSON.parse(canned.token_response) };
+    },
+};
+
+function offlineApp() {
+    return new ConfidentialClientApplication({
+        auth: {
+            clientId: spec.client_id,
+            clientSecret: spec.client_secret,
+            authority: spec.authority,
+            authorityMetadata: canned.openid_configuration,
+            cloudDiscoveryMetadata: canned.instance_discovery,
+        },
+        system: { networkClient },
+    });
+}
+
+async function measure(op) {
+    for (let i = 0; i < Math.min(3, Math.max(1, Math.floor(iterations / 10))); i++) await op();
+    const samples = [];
+    const start = process.hrtime.bigint();
+    while (samples.length < iterations && (samples.length < 3 || process.hrtime.bigint() - start < budgetNs)) {
+        const t = process.hrtime.bigint();
+        await op();
+        samples.push(Number(process.hrtime.bigint() - t) / 1000);
+    }
+    samples.sort((a, b) => a - b);
+    return { median_us: samples[Math.floor(samples.length / 2)], min_us: samples[0], samples: samples.length };
+}
+
+function cacheText(n) {
+    return readFileSync(spec.caches[String(n)], "utf8");
+}
+
+function loaded(n) {
+    const app = offlineApp();
+    app.getTokenCache().deserialize(cacheText(n));
+    return app;
+}
+
+function probeAccount(n) {
+    const p = spec.probe_accounts[String(n)];
+    return {
+        homeAccountId: p.home_account_id,
+        environment: p.environment,
+        tenantId: p.realm,
+        username: p.username,
+        localAccountId: p.local_account_id,
+    };
+}
+
+function procStatusKb(field) {
+    const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(field));
+    return line ? Number(line.split(/\s+/)[1]) : null;
+}
+
+let result;
+switch (args.workload) {
+    case "cc_hit": {
+        const app = offlineApp();
+        const request = { scopes: [spec.app_scope] };
+        const first = await app.acquireTokenByClientCredential(request);
+        check(first && !first.fromCache, "first call goes to the provider");
+        result = await measure(async () => {
+            const r = await app.acquireTokenByClientCredential(request);
+            check(r.fromCache, "cache hit");
+        });
+        break;
+    }
+    case "silent_exact":
+    case "silent_subset": {
+        const app = loaded(accounts);
+        const scopes = args.workload === "silent_exact" ? spec.user_scopes : [spec.subset_scope];
+        const request = { account: probeAccount(accounts), scopes };
+        result = await measure(async () => {
+            const r = await app.acquireTokenSilent(request);
+            check(r.fromCache, "cache hit");
+        });
+        break;
+    }
+    case "get_accounts": {
+        const app = loaded(accounts);
+        result = await measure(async () => {
+            const all = await app.getTokenCache().getAllAccounts();
+            check(all.length === accounts, "every account listed");
+        });
+        break;
+    }
+    case "serialize": {
+        const app = loaded(accounts);
+        result = await measure(async () => app.getTokenCache().serialize());
+        break;
+    }
+    case "deserialize": {
+        const text = cacheText(accounts);
+        const app = offlineApp();
+        result = await measure(async () => app.getTokenCache().deserialize(text));
+        break;
+    }
+    case "rss": {
+        const app = loaded(accounts);
+        check(app.getTokenCache() !== undefined, "cache loaded");
+        result = { peak_rss_kb: procStatusKb("VmHWM:"), rss_kb: procStatusKb("VmRSS:") };
+        break;
+    }
+    case "first_token": {
+        // TLS trust comes from NODE_EXTRA_CA_CERTS (set by bench/compare to the emulator's CA).
+        const e = spec.emulator_app;
+        const url = new URL(args.emulator);
+        const request = { scopes: [e.scope] };
+        result = await measure(async () => {
+            const app = new ConfidentialClientApplication({
+                auth: {
+                    clientId: e.client_id,
+                    clientSecret: e.client_secret,
+                    authority: `${args.emulator}/${e.tenant_id}`,
+                    knownAuthorities: [url.host],
+                },
+            });
+            const r = await app.acquireTokenByClientCredential(request);
+            check(r && !r.fromCache, "token from the emulator");
+        });
+        break;
+    }
+    default:
+        throw new Error(`unknown workload ${args.workload}`);
+}
+console.log(JSON.stringify(result));

@@ -1,0 +1,157 @@
+"""MSAL Python runner of bench/compare: the same workloads as
+crates/msal/examples/bench_peer.rs, timed the same way (a few warm-up calls,
+then call by call until the iteration count or the time budget is reached, at
+least 3 samples), printing one JSON line.
+
+Cache workloads never touch the network: MSAL Python's `http_client=` gets an
+object answering with the canned discovery and token responses of spec.json.
+"""
+
+import argparse
+import json
+import time
+
+import msal
+
+
+class CannedResponse:
+    def __init__(self, text):
+        self.status_code = 200
+        self.text = text
+        self.headers = {"content-type": "application/json"}
+
+    def raise_for_status(self):
+        pass
+
+
+class CannedHttpClient:
+    """Answers like the Rust side's CannedIdp: instance discovery, OpenID
+    configuration, and the same client credentials response to every POST."""
+
+    def __init__(self, canned):
+        self.canned = canned
+
+    def get(self, url, params=None, headers=None, **kwargs):
+        if "/discovery/instance" in url:
+            return CannedResponse(self.canned["instance_discovery"])
+        return CannedResponse(self.canned["openid_configuration"])
+
+    def post(self, url, params=None, data=None, headers=None, **kwargs):
+        return CannedResponse(self.canned["token_response"])
+
+    def close(self):
+        pass
+
+
+def measure(iterations, budget, op):
+    for _ in range(min(3, max(1, iterations // 10))):
+        op()
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < iterations and (len(samples) < 3 or time.perf_counter() - start < budget):
+        t = time.perf_counter_ns()
+        op()
+        samples.append((time.perf_counter_ns() - t) / 1000.0)
+    samples.sort()
+    return {"median_us": samples[len(samples) // 2], "min_us": samples[0], "samples": len(samples)}
+
+
+def proc_status_kb(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--workload", required=True)
+    parser.add_argument("--accounts", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--budget", type=float, default=3.0)
+    parser.add_argument("--emulator")
+    parser.add_argument("--ca")
+    args = parser.parse_args()
+    with open(args.spec) as f:
+        spec = json.load(f)
+
+    def offline_app(cache):
+        return msal.ConfidentialClientApplication(
+            spec["client_id"],
+            client_credential=spec["client_secret"],
+            authority=spec["authority"],
+            http_client=CannedHttpClient(spec["canned"]),
+            token_cache=cache,
+        )
+
+    def load(accounts):
+        with open(spec["caches"][str(accounts)]) as f:
+            text = f.read()
+        cache = msal.SerializableTokenCache()
+        cache.deserialize(text)
+        return cache, text
+
+    w = args.workload
+    if w == "cc_hit":
+        app = offline_app(msal.SerializableTokenCache())
+        first = app.acquire_token_for_client([spec["app_scope"]])
+        assert first.get("token_source") == "identity_provider", first
+
+        def op():
+            r = app.acquire_token_for_client([spec["app_scope"]])
+            assert r.get("token_source") == "cache"
+
+        result = measure(args.iterations, args.budget, op)
+    elif w in ("silent_exact", "silent_subset"):
+        cache, _ = load(args.accounts)
+        app = offline_app(cache)
+        probe = spec["probe_accounts"][str(args.accounts)]
+        scopes = spec["user_scopes"] if w == "silent_exact" else [spec["subset_scope"]]
+
+        def op():
+            r = app.acquire_token_silent(scopes, probe)
+            assert r and r.get("token_source") == "cache", r
+
+        result = measure(args.iterations, args.budget, op)
+    elif w == "get_accounts":
+        cache, _ = load(args.accounts)
+        app = offline_app(cache)
+        assert len(app.get_accounts()) == args.accounts
+        result = measure(args.iterations, args.budget, app.get_accounts)
+    elif w == "serialize":
+        cache, _ = load(args.accounts)
+        result = measure(args.iterations, args.budget, cache.serialize)
+    elif w == "deserialize":
+        _, text = load(args.accounts)
+        cache = msal.SerializableTokenCache()
+        result = measure(args.iterations, args.budget, lambda: cache.deserialize(text))
+    elif w == "rss":
+        cache, text = load(args.accounts)
+        del text
+        assert len(cache._cache["AccessToken"]) == args.accounts
+        result = {"peak_rss_kb": proc_status_kb("VmHWM:"), "rss_kb": proc_status_kb("VmRSS:")}
+    elif w == "first_token":
+        e = spec["emulator_app"]
+        authority = "%s/%s" % (args.emulator, e["tenant_id"])
+
+        def op():
+            # requests honours REQUESTS_CA_BUNDLE (set by bench/compare to the emulator's CA).
+            app = msal.ConfidentialClientApplication(
+                e["client_id"],
+                client_credential=e["client_secret"],
+                authority=authority,
+                instance_discovery=False,
+            )
+            r = app.acquire_token_for_client([e["scope"]])
+            assert r.get("token_source") == "identity_provider", r
+
+        result = measure(args.iterations, args.budget, op)
+    else:
+        raise SystemExit("unknown workload " + w)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
