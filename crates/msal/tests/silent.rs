@@ -257,7 +257,7 @@ async fn without_a_refresh_token_or_an_account_interaction_is_required_without_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_calls_on_an_expired_token_share_one_refresh() {
+async fn a_thousand_concurrent_calls_on_an_expired_token_share_one_refresh() {
     let emulator = common::emulator().await;
     let cache = TokenCache::new();
     let (app, account, signed_in) = sign_in_public(&emulator, &cache).await;
@@ -265,7 +265,7 @@ async fn fifty_concurrent_calls_on_an_expired_token_share_one_refresh() {
     emulator.reset_counts();
 
     let mut tasks = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..1000 {
         let (app, account) = (app.clone(), account.clone());
         tasks.push(tokio::spawn(async move {
             app.acquire_token_silent(SCOPES, &account).await
