@@ -20,6 +20,135 @@ use crate::flows::username_password::UsernamePasswordOptions;
 use crate::result::AuthenticationResult;
 use crate::secret::Password;
 
+/// The user-flow methods both blocking applications share, each a thin
+/// `block_on` over the async method of the same name on `$app`.
+macro_rules! user_flow_methods {
+    ($app:literal) => {
+        #[doc = concat!("See [`", $app, "::initiate_auth_code_flow`].")]
+        pub fn initiate_auth_code_flow<I, S>(
+            &self,
+            scopes: I,
+            redirect_uri: &str,
+            options: &AuthCodeFlowOptions,
+        ) -> Result<AuthCodeFlow>
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            block_on(
+                &self.runtime,
+                self.inner
+                    .initiate_auth_code_flow(scopes, redirect_uri, options),
+            )?
+        }
+
+        #[doc = concat!("See [`", $app, "::acquire_token_by_auth_code_flow`].")]
+        pub fn acquire_token_by_auth_code_flow(
+            &self,
+            flow: &AuthCodeFlow,
+            auth_response: &AuthResponse,
+        ) -> Result<AuthenticationResult> {
+            block_on(
+                &self.runtime,
+                self.inner
+                    .acquire_token_by_auth_code_flow(flow, auth_response),
+            )?
+        }
+
+        #[doc = concat!("See [`", $app, "::acquire_token_silent`].")]
+        pub fn acquire_token_silent<I, S>(&self, scopes: I, account: &Account) -> Result<AuthenticationResult>
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
+        }
+
+        #[doc = concat!("See [`", $app, "::acquire_token_silent_with`].")]
+        pub fn acquire_token_silent_with<I, S>(
+            &self,
+            scopes: I,
+            account: &Account,
+            options: &SilentOptions,
+        ) -> Result<AuthenticationResult>
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            block_on(
+                &self.runtime,
+                self.inner
+                    .acquire_token_silent_with(scopes, account, options),
+            )?
+        }
+
+        #[doc = concat!("See [`", $app, "::acquire_token_by_refresh_token`].")]
+        pub fn acquire_token_by_refresh_token<I, S>(
+            &self,
+            refresh_token: &str,
+            scopes: I,
+        ) -> Result<AuthenticationResult>
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            block_on(
+                &self.runtime,
+                self.inner
+                    .acquire_token_by_refresh_token(refresh_token, scopes),
+            )?
+        }
+
+        #[doc = concat!("See [`", $app, "::get_accounts`].")]
+        pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
+            self.inner.get_accounts(username)
+        }
+
+        #[doc = concat!("See [`", $app, "::remove_account`].")]
+        pub fn remove_account(&self, account: &Account) {
+            self.inner.remove_account(account);
+        }
+
+        #[doc = concat!("See [`", $app, "::acquire_token_by_username_password`].")]
+        pub fn acquire_token_by_username_password<I, S>(
+            &self,
+            username: &str,
+            password: Password,
+            scopes: I,
+        ) -> Result<AuthenticationResult>
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            self.acquire_token_by_username_password_with(
+                username,
+                password,
+                scopes,
+                &UsernamePasswordOptions::default(),
+            )
+        }
+
+        #[doc = concat!("See [`", $app, "::acquire_token_by_username_password_with`].")]
+        pub fn acquire_token_by_username_password_with<I, S>(
+            &self,
+            username: &str,
+            password: Password,
+            scopes: I,
+            options: &UsernamePasswordOptions,
+        ) -> Result<AuthenticationResult>
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            block_on(
+                &self.runtime,
+                self.inner
+                    .acquire_token_by_username_password_with(username, password, scopes, options),
+            )?
+        }
+    };
+}
+
 /// The blocking form of [`crate::ConfidentialClientApplication`]. Build it
 /// with [`crate::ConfidentialClientApplicationBuilder::build_blocking`].
 #[derive(Clone, Debug)]
@@ -72,124 +201,7 @@ impl ConfidentialClientApplication {
         )?
     }
 
-    /// See [`crate::ConfidentialClientApplication::initiate_auth_code_flow`].
-    pub fn initiate_auth_code_flow<I, S>(
-        &self,
-        scopes: I,
-        redirect_uri: &str,
-        options: &AuthCodeFlowOptions,
-    ) -> Result<AuthCodeFlow>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner.initiate_auth_code_flow(scopes, redirect_uri, options),
-        )?
-    }
-
-    /// See [`crate::ConfidentialClientApplication::acquire_token_by_auth_code_flow`].
-    pub fn acquire_token_by_auth_code_flow(
-        &self,
-        flow: &AuthCodeFlow,
-        auth_response: &AuthResponse,
-    ) -> Result<AuthenticationResult> {
-        block_on(
-            &self.runtime,
-            self.inner.acquire_token_by_auth_code_flow(flow, auth_response),
-        )?
-    }
-
-    /// See [`crate::ConfidentialClientApplication::acquire_token_silent`].
-    pub fn acquire_token_silent<I, S>(&self, scopes: I, account: &Account) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
-    }
-
-    /// See [`crate::ConfidentialClientApplication::acquire_token_silent_with`].
-    pub fn acquire_token_silent_with<I, S>(
-        &self,
-        scopes: I,
-        account: &Account,
-        options: &SilentOptions,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner.acquire_token_silent_with(scopes, account, options),
-        )?
-    }
-
-    /// See [`crate::ConfidentialClientApplication::acquire_token_by_refresh_token`].
-    pub fn acquire_token_by_refresh_token<I, S>(
-        &self,
-        refresh_token: &str,
-        scopes: I,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner.acquire_token_by_refresh_token(refresh_token, scopes),
-        )?
-    }
-
-    /// See [`crate::ConfidentialClientApplication::get_accounts`].
-    pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
-        self.inner.get_accounts(username)
-    }
-
-    /// See [`crate::ConfidentialClientApplication::remove_account`].
-    pub fn remove_account(&self, account: &Account) {
-        self.inner.remove_account(account);
-    }
-
-    /// See [`crate::ConfidentialClientApplication::acquire_token_by_username_password`].
-    pub fn acquire_token_by_username_password<I, S>(
-        &self,
-        username: &str,
-        password: Password,
-        scopes: I,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.acquire_token_by_username_password_with(
-            username,
-            password,
-            scopes,
-            &UsernamePasswordOptions::default(),
-        )
-    }
-
-    /// See [`crate::ConfidentialClientApplication::acquire_token_by_username_password_with`].
-    pub fn acquire_token_by_username_password_with<I, S>(
-        &self,
-        username: &str,
-        password: Password,
-        scopes: I,
-        options: &UsernamePasswordOptions,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner
-                .acquire_token_by_username_password_with(username, password, scopes, options),
-        )?
-    }
+    user_flow_methods!("crate::ConfidentialClientApplication");
 }
 
 // The confidential client's web API and agent flows, in their own block so
@@ -278,35 +290,6 @@ impl PublicClientApplication {
         self.inner.token_cache()
     }
 
-    /// See [`crate::PublicClientApplication::initiate_auth_code_flow`].
-    pub fn initiate_auth_code_flow<I, S>(
-        &self,
-        scopes: I,
-        redirect_uri: &str,
-        options: &AuthCodeFlowOptions,
-    ) -> Result<AuthCodeFlow>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner.initiate_auth_code_flow(scopes, redirect_uri, options),
-        )?
-    }
-
-    /// See [`crate::PublicClientApplication::acquire_token_by_auth_code_flow`].
-    pub fn acquire_token_by_auth_code_flow(
-        &self,
-        flow: &AuthCodeFlow,
-        auth_response: &AuthResponse,
-    ) -> Result<AuthenticationResult> {
-        block_on(
-            &self.runtime,
-            self.inner.acquire_token_by_auth_code_flow(flow, auth_response),
-        )?
-    }
-
     /// See [`crate::PublicClientApplication::acquire_token_interactive`].
     pub fn acquire_token_interactive<I, S>(
         &self,
@@ -320,32 +303,6 @@ impl PublicClientApplication {
         block_on(
             &self.runtime,
             self.inner.acquire_token_interactive(scopes, options),
-        )?
-    }
-
-    /// See [`crate::PublicClientApplication::acquire_token_silent`].
-    pub fn acquire_token_silent<I, S>(&self, scopes: I, account: &Account) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
-    }
-
-    /// See [`crate::PublicClientApplication::acquire_token_silent_with`].
-    pub fn acquire_token_silent_with<I, S>(
-        &self,
-        scopes: I,
-        account: &Account,
-        options: &SilentOptions,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner.acquire_token_silent_with(scopes, account, options),
         )?
     }
 
@@ -398,69 +355,7 @@ impl PublicClientApplication {
         )?
     }
 
-    /// See [`crate::PublicClientApplication::acquire_token_by_refresh_token`].
-    pub fn acquire_token_by_refresh_token<I, S>(
-        &self,
-        refresh_token: &str,
-        scopes: I,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner.acquire_token_by_refresh_token(refresh_token, scopes),
-        )?
-    }
-
-    /// See [`crate::PublicClientApplication::get_accounts`].
-    pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
-        self.inner.get_accounts(username)
-    }
-
-    /// See [`crate::PublicClientApplication::remove_account`].
-    pub fn remove_account(&self, account: &Account) {
-        self.inner.remove_account(account);
-    }
-
-    /// See [`crate::PublicClientApplication::acquire_token_by_username_password`].
-    pub fn acquire_token_by_username_password<I, S>(
-        &self,
-        username: &str,
-        password: Password,
-        scopes: I,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.acquire_token_by_username_password_with(
-            username,
-            password,
-            scopes,
-            &UsernamePasswordOptions::default(),
-        )
-    }
-
-    /// See [`crate::PublicClientApplication::acquire_token_by_username_password_with`].
-    pub fn acquire_token_by_username_password_with<I, S>(
-        &self,
-        username: &str,
-        password: Password,
-        scopes: I,
-        options: &UsernamePasswordOptions,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        block_on(
-            &self.runtime,
-            self.inner
-                .acquire_token_by_username_password_with(username, password, scopes, options),
-        )?
-    }
+    user_flow_methods!("crate::PublicClientApplication");
 }
 
 fn new_runtime() -> Result<Arc<Runtime>> {

@@ -3,7 +3,7 @@
 //! MSAL Python's `SerializableTokenCache` (and the other MSALs) read and write.
 //!
 //! Entries live in sorted maps (the serialized form, key order included) and
-//! are found through an [`index`] keyed by account, client, environment and
+//! are found through an `index` keyed by account, client, environment and
 //! realm, so a lookup reads only the entries it could match, and listing
 //! accounts reads only `Account` entries.
 //!
