@@ -144,7 +144,9 @@ fn find_accounts(
     if let Some(authority) = authority {
         // Instance discovery on: an account cached under an alias of a
         // Microsoft cloud (login.windows.net) is found, as in MSAL.
-        return Ok(cache_file::offline_app(client_id, authority, true, cache)?.get_accounts(username));
+        return Ok(cache_file::offline_app(client_id, authority, true, cache)?
+            .get_accounts(username)
+            .to_vec());
     }
     let mut accounts = Vec::new();
     for environment in cache_file::account_environments(&cache_file::snapshot(cache)) {

@@ -5,6 +5,8 @@
 //! [`get_accounts`]: crate::PublicClientApplication::get_accounts
 //! [`remove_account`]: crate::PublicClientApplication::remove_account
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::app::ClientCore;
@@ -34,20 +36,111 @@ pub struct Account {
 }
 
 impl Account {
-    pub(crate) fn from_entry(entry: AccountEntry) -> Option<Self> {
+    /// `None` for an entry without a home account id (another SDK's
+    /// leftover): it cannot be looked up or removed by account.
+    pub(crate) fn from_entry(entry: &AccountEntry) -> Option<Self> {
+        let text = |s: &str| s.to_owned();
         Some(Self {
-            // An entry without a home account id (another SDK's leftover) cannot be
-            // looked up or removed by account, so it is not listed.
-            home_account_id: entry.home_account_id.filter(|h| !h.is_empty())?,
-            environment: entry.environment,
-            username: entry.username,
-            local_account_id: entry.local_account_id,
-            realm: entry.realm,
-            authority_type: entry.authority_type,
-            account_source: entry.account_source,
+            home_account_id: entry
+                .home_account_id
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .map(text)?,
+            environment: text(&entry.environment),
+            username: text(&entry.username),
+            local_account_id: entry.local_account_id.as_deref().map(text),
+            realm: text(&entry.realm),
+            authority_type: text(&entry.authority_type),
+            account_source: entry.account_source.as_deref().map(text),
         })
     }
 }
+
+/// What `get_accounts` returns: a shared, read-only list of accounts.
+/// While the cache's accounts do not change, every listing is the same list
+/// (cloning it copies nothing). It derefs to `[Account]` (`len`, `iter`,
+/// `first`, indexing) and iterates by reference or by value; `to_vec` makes
+/// a list of one's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accounts(Arc<[Account]>);
+
+impl Accounts {
+    pub(crate) fn new(list: Arc<[Account]>) -> Self {
+        Self(list)
+    }
+}
+
+impl std::ops::Deref for Accounts {
+    type Target = [Account];
+
+    fn deref(&self) -> &[Account] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Accounts {
+    type Item = &'a Account;
+    type IntoIter = std::slice::Iter<'a, Account>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for Accounts {
+    type Item = Account;
+    type IntoIter = IntoIter;
+
+    fn into_iter(self) -> IntoIter {
+        IntoIter {
+            list: self.0,
+            next: 0,
+        }
+    }
+}
+
+impl PartialEq<[Account]> for Accounts {
+    fn eq(&self, other: &[Account]) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<Vec<Account>> for Accounts {
+    fn eq(&self, other: &Vec<Account>) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl From<Accounts> for Vec<Account> {
+    fn from(accounts: Accounts) -> Self {
+        accounts.0.to_vec()
+    }
+}
+
+/// The by-value iterator of [`Accounts`]: each account is cloned out of the
+/// shared list as it is reached.
+#[derive(Debug)]
+pub struct IntoIter {
+    list: Arc<[Account]>,
+    next: usize,
+}
+
+impl Iterator for IntoIter {
+    type Item = Account;
+
+    fn next(&mut self) -> Option<Account> {
+        let account = self.list.get(self.next)?.clone();
+        self.next += 1;
+        Some(account)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.list.len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for IntoIter {}
 
 /// The accounts of the application's cloud, one per home account, optionally
 /// only those whose username matches (case-insensitively, as federated
@@ -56,38 +149,29 @@ impl Account {
 /// has some. Accounts are not filtered by client: every MSAL app sharing the
 /// cache sees them, and silent calls for an account without this client's
 /// tokens simply fail over to interaction.
-pub(crate) fn get_accounts(core: &ClientCore, username: Option<&str>) -> Vec<Account> {
-    let mut entries = core.cache.accounts(&core.environment());
-    if entries.is_empty() {
+pub(crate) fn get_accounts(core: &ClientCore, username: Option<&str>) -> Accounts {
+    let mut accounts = core.cache.accounts(&core.environment());
+    if accounts.is_empty() {
         for alias in core.environment_aliases() {
-            entries = core.cache.accounts(&alias);
-            if !entries.is_empty() {
+            accounts = core.cache.accounts(&alias);
+            if !accounts.is_empty() {
                 break;
             }
         }
     }
-    // One account per home account: an account that visited several tenants
-    // has an entry per realm, and the last one stands for it, as in MSAL Python.
-    // Positions by home account keep this linear in the number of entries.
-    let mut accounts: Vec<Account> = Vec::with_capacity(entries.len());
-    let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for account in entries.into_iter().filter_map(Account::from_entry) {
-        match positions.entry(account.home_account_id.clone()) {
-            std::collections::hash_map::Entry::Occupied(at) => {
-                if let Some(existing) = accounts.get_mut(*at.get()) {
-                    *existing = account;
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(accounts.len());
-                accounts.push(account);
-            }
+    match username {
+        None => Accounts::new(accounts),
+        Some(username) => {
+            let username = username.to_lowercase();
+            Accounts::new(
+                accounts
+                    .iter()
+                    .filter(|a| a.username.to_lowercase() == username)
+                    .cloned()
+                    .collect(),
+            )
         }
     }
-    if let Some(username) = username {
-        accounts.retain(|a| a.username.to_lowercase() == username.to_lowercase());
-    }
-    accounts
 }
 
 /// Signs `account` out of this application and forgets it; see
@@ -290,7 +374,7 @@ mod tests {
     fn remove_account_signs_out_of_this_app_and_its_family_only() {
         let cache = shared_cache();
         let app = app(&cache, AUTHORITY);
-        let alice = app.get_accounts(Some("alice@contoso.com")).remove(0);
+        let alice = app.get_accounts(Some("alice@contoso.com"))[0].clone();
         app.remove_account(&alice);
         assert!(cache.has_state_changed());
         let json: Value = serde_json::from_str(&cache.serialize()).unwrap();

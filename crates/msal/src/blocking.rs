@@ -100,7 +100,7 @@ macro_rules! user_flow_methods {
         }
 
         #[doc = concat!("See [`", $app, "::get_accounts`].")]
-        pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
+        pub fn get_accounts(&self, username: Option<&str>) -> crate::Accounts {
             self.inner.get_accounts(username)
         }
 

@@ -3,9 +3,11 @@
 //! error message or a panic.
 
 use std::fmt;
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::{Zeroize, Zeroizing};
 
 const REDACTED: &str = "[REDACTED]";
 
@@ -118,17 +120,34 @@ impl fmt::Debug for IdToken {
 
 /// A secret held in the token cache (access, refresh and ID tokens). It is
 /// written to the serialized cache as a plain string, as every MSAL does, and
-/// redacted everywhere else.
+/// redacted everywhere else. Clones share one allocation (a cache hit hands
+/// the token out without copying it), zeroed when the last clone is dropped.
 #[derive(Clone, Default)]
-pub(crate) struct CachedSecret(SecretString);
+pub(crate) struct CachedSecret(Arc<str>);
 
 impl CachedSecret {
     pub(crate) fn new(secret: impl Into<String>) -> Self {
-        Self(SecretString::from(secret.into()))
+        // The String's buffer is copied into the shared one; zero it.
+        let owned = Zeroizing::new(secret.into());
+        Self::from_str(&owned)
+    }
+
+    /// Copies a secret read from a serialized cache.
+    pub(crate) fn from_str(secret: &str) -> Self {
+        Self(Arc::from(secret))
     }
 
     pub(crate) fn expose(&self) -> &str {
-        self.0.expose_secret()
+        &self.0
+    }
+}
+
+impl Drop for CachedSecret {
+    fn drop(&mut self) {
+        // Only the last holder may (and can) write to the shared bytes.
+        if let Some(bytes) = Arc::get_mut(&mut self.0) {
+            bytes.zeroize();
+        }
     }
 }
 

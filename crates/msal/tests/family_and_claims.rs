@@ -79,7 +79,7 @@ async fn a_family_app_is_signed_in_silently_with_another_family_apps_refresh_tok
 
     // Teams has never signed anyone in, but shares the cache and the family.
     let teams = app(&emulator, builtin::FOCI_APP_B_CLIENT_ID, &cache, &[]);
-    let account = teams.get_accounts(Some(builtin::ALICE_UPN)).remove(0);
+    let account = teams.get_accounts(Some(builtin::ALICE_UPN))[0].clone();
     let before = emulator.grant_count("refresh_token");
     let result = teams.acquire_token_silent(["User.Read"], &account).await.unwrap();
     assert_eq!(result.token_source, TokenSource::IdentityProvider);

@@ -289,7 +289,7 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
     assert_eq!(out["error"], json!(null), "{out}");
     let cache = TokenCache::load_from_file(&python_path).unwrap();
     let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
-    let bob = app.get_accounts(Some(builtin::BOB_UPN)).remove(0);
+    let bob = app.get_accounts(Some(builtin::BOB_UPN))[0].clone();
     let before = emulator.grant_count("refresh_token");
     let refreshed = app
         .acquire_token_silent_with(
@@ -337,7 +337,7 @@ async fn msal_python_device_flow_works_against_the_emulator() {
     // Rust finds the account MSAL Python's device flow cached.
     let cache = TokenCache::load_from_file(&cache_path).unwrap();
     let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_ID, &cache);
-    let account = app.get_accounts(Some(builtin::ALICE_UPN)).remove(0);
+    let account = app.get_accounts(Some(builtin::ALICE_UPN))[0].clone();
     assert_eq!(
         account.account_source.as_deref(),
         Some("urn:ietf:params:oauth:grant-type:device_code")

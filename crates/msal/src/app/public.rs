@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::account::{self, Account};
+use crate::account::{self, Account, Accounts};
 use crate::authority::Authority;
 use crate::cache::TokenCache;
 use crate::error::Result;
@@ -229,7 +229,11 @@ impl PublicClientApplication {
 
     /// The accounts in the cache for this application's cloud, one per user,
     /// optionally only those with this username (case-insensitive).
-    pub fn get_accounts(&self, username: Option<&str>) -> Vec<Account> {
+    ///
+    /// The list is shared and read-only: while the cache's accounts do not
+    /// change, every call returns the same list without copying it (so a web
+    /// app may list accounts on every request); see [`Accounts`].
+    pub fn get_accounts(&self, username: Option<&str>) -> Accounts {
         account::get_accounts(&self.core, username)
     }
 

@@ -4,91 +4,148 @@
 //!
 //! The [`CacheData`] maps stay the single source of truth (and the serialized
 //! form, in their key order); the index holds only keys, grouped by the
-//! fields lookups filter on. Each key is one shared `Arc<str>` per entry, so
-//! an entry in several indexes costs one allocation.
+//! fields lookups filter on: app tokens by client, environment and realm;
+//! everything of a user by environment and home account (one slot per
+//! account, its lists inline when they hold one key); on-behalf-of entries
+//! by client, environment and assertion hash. Keys are the map's own
+//! `Arc<str>`s, so indexing an entry allocates no key.
 //!
-//! Grouping fields are compared the way the cache has always compared them:
-//! environment, realm and client id case-insensitively (ASCII lowercase in
-//! the index), an access token's `home_account_id` exactly, and the
-//! `home_account_id` of account-wide operations case-insensitively. Index
-//! entries come from each entry's own fields, not from its map key, so
-//! entries other MSALs wrote under differently spelled keys are found too.
+//! Grouping fields are compared case-insensitively (ASCII lowercase in the
+//! group names), but an assertion hash exactly. A group can hold more than a
+//! query wants (a user's access tokens of every client and realm): callers
+//! match the entries' fields exactly. Index entries come from each entry's
+//! own fields, not from its map key, so entries other MSALs wrote under
+//! differently spelled keys are found too.
 //!
-//! Invariant: every entry of `CacheData` is in exactly the index sets its
-//! fields select, and no set holds a key that is not in `CacheData` or an
-//! empty set. All changes to `CacheData` go through [`Indexed`]'s methods.
+//! Invariant: every entry of `CacheData` is in exactly the groups its
+//! fields select, and no group holds a key that is not in `CacheData` or is
+//! empty. All changes to `CacheData` go through [`Indexed`]'s methods.
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::Hash;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+pub(crate) use super::schema::Key;
 use super::schema::{
-    AccessTokenEntry, AccountEntry, AppMetadataEntry, CacheData, IdTokenEntry, RefreshTokenEntry,
+    AccessTokenEntry, AccountEntry, AppMetadataEntry, CacheData, Extra, IdTokenEntry, RefreshTokenEntry,
 };
-
-/// A map key shared between the indexes of one entry.
-pub(crate) type Key = Arc<str>;
-
-/// Keys in map order, so results come out in the order a linear scan over
-/// the (sorted) section gives them.
-pub(crate) type Keys = BTreeSet<Key>;
 
 /// The extra field under which on-behalf-of entries carry the hash of the
 /// assertion they were obtained with (MSAL Python's `user_assertion_hash`).
 pub(crate) const USER_ASSERTION_HASH: &str = "user_assertion_hash";
 
-/// Which access tokens can answer a query: everything but the scopes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct AccessTokenBucket {
-    /// Lowercase.
-    pub client_id: String,
-    /// Lowercase.
-    pub environment: String,
-    /// Lowercase.
-    pub realm: String,
-    /// Exactly as stored: `None` for app-only tokens.
-    pub home_account_id: Option<String>,
+/// The keys of one group, sorted, so results come out in the order a linear
+/// scan over the (sorted) section gives them. Most groups hold one key,
+/// which is kept inline.
+#[derive(Clone, Debug, Default, PartialEq)]
+enum Keys {
+    #[default]
+    None,
+    One(Key),
+    Many(Vec<Key>),
 }
 
-impl AccessTokenBucket {
-    pub(crate) fn new(
-        client_id: &str,
-        environment: &str,
-        realm: &str,
-        home_account_id: Option<&str>,
-    ) -> Self {
-        Self {
-            client_id: client_id.to_ascii_lowercase(),
-            environment: environment.to_ascii_lowercase(),
-            realm: realm.to_ascii_lowercase(),
-            home_account_id: home_account_id.map(str::to_owned),
+impl Keys {
+    fn as_slice(&self) -> &[Key] {
+        match self {
+            Keys::None => &[],
+            Keys::One(key) => std::slice::from_ref(key),
+            Keys::Many(keys) => keys,
         }
     }
 
-    fn of(entry: &AccessTokenEntry) -> Self {
-        Self::new(
-            &entry.client_id,
-            &entry.environment,
-            &entry.realm,
-            entry.home_account_id.as_deref(),
-        )
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    fn insert(&mut self, key: &Key) {
+        match self {
+            Keys::None => *self = Keys::One(key.clone()),
+            Keys::One(one) => match (**one).cmp(&**key) {
+                std::cmp::Ordering::Equal => {}
+                std::cmp::Ordering::Less => *self = Keys::Many(vec![one.clone(), key.clone()]),
+                std::cmp::Ordering::Greater => *self = Keys::Many(vec![key.clone(), one.clone()]),
+            },
+            Keys::Many(keys) => {
+                if let Err(at) = keys.binary_search_by(|k| (**k).cmp(&**key)) {
+                    keys.insert(at, key.clone());
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        match self {
+            Keys::None => {}
+            Keys::One(one) => {
+                if &**one == key {
+                    *self = Keys::None;
+                }
+            }
+            Keys::Many(keys) => {
+                if let Ok(at) = keys.binary_search_by(|k| (**k).cmp(key)) {
+                    keys.remove(at);
+                }
+                if let [only] = keys.as_slice() {
+                    *self = Keys::One(only.clone());
+                }
+            }
+        }
     }
 }
 
-/// One account in one environment, both lowercase: what sign-out, account
-/// listing and refresh-token lookups group by.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct AccountBucket {
-    pub environment: String,
-    pub home_account_id: String,
+/// A group's name: its fields lowercased (but the last when `exact_last`),
+/// each but the last prefixed with its length, so no two field lists give
+/// the same name. One allocation, and lookups borrow it as `&str`.
+fn group_name(fields: &[&str], exact_last: bool) -> String {
+    let mut name = String::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
+    for (i, field) in fields.iter().enumerate() {
+        let last = i + 1 == fields.len();
+        if !last {
+            let _ = write!(name, "{}:", field.len());
+        }
+        if last && exact_last {
+            name.push_str(field);
+        } else {
+            // ASCII lowercasing keeps byte lengths, so the prefixes stay right.
+            name.extend(field.chars().map(|c| c.to_ascii_lowercase()));
+        }
+    }
+    name
 }
+
+/// Which access tokens can answer a query: everything but the scopes.
+pub(crate) struct AccessTokenBucket<'a> {
+    pub client_id: &'a str,
+    pub environment: &'a str,
+    pub realm: &'a str,
+    /// `None` for app-only tokens.
+    pub home_account_id: Option<&'a str>,
+}
+
+impl<'a> AccessTokenBucket<'a> {
+    pub(crate) fn new(
+        client_id: &'a str,
+        environment: &'a str,
+        realm: &'a str,
+        home_account_id: Option<&'a str>,
+    ) -> Self {
+        Self {
+            client_id,
+            environment,
+            realm,
+            home_account_id,
+        }
+    }
+}
+
+/// One account in one environment, compared case-insensitively: what
+/// sign-out, account listing and refresh-token lookups group by.
+pub(crate) struct AccountBucket(String);
 
 impl AccountBucket {
     pub(crate) fn new(environment: &str, home_account_id: &str) -> Self {
-        Self {
-            environment: environment.to_ascii_lowercase(),
-            home_account_id: home_account_id.to_ascii_lowercase(),
-        }
+        Self(group_name(&[environment, home_account_id], false))
     }
 
     /// Entries without a `home_account_id` belong to no account.
@@ -97,25 +154,16 @@ impl AccountBucket {
     }
 }
 
-/// On-behalf-of entries of one client and environment (lowercase) obtained
-/// with one user assertion (its hash, exact).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct AssertionBucket {
-    pub client_id: String,
-    pub environment: String,
-    pub user_assertion_hash: String,
-}
+/// On-behalf-of entries of one client and environment (case-insensitive)
+/// obtained with one user assertion (its hash, exact).
+pub(crate) struct AssertionBucket(String);
 
 impl AssertionBucket {
     pub(crate) fn new(client_id: &str, environment: &str, user_assertion_hash: &str) -> Self {
-        Self {
-            client_id: client_id.to_ascii_lowercase(),
-            environment: environment.to_ascii_lowercase(),
-            user_assertion_hash: user_assertion_hash.to_owned(),
-        }
+        Self(group_name(&[client_id, environment, user_assertion_hash], true))
     }
 
-    fn of(client_id: &str, environment: &str, extra: &super::schema::Extra) -> Option<Self> {
+    fn of(client_id: &str, environment: &str, extra: &Extra) -> Option<Self> {
         extra
             .get(USER_ASSERTION_HASH)
             .and_then(|v| v.as_str())
@@ -123,149 +171,209 @@ impl AssertionBucket {
     }
 }
 
-/// The indexes. Compared in tests against one rebuilt from scratch.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct Index {
-    access_tokens: HashMap<AccessTokenBucket, Keys>,
-    access_tokens_by_account: HashMap<AccountBucket, Keys>,
-    access_tokens_by_assertion: HashMap<AssertionBucket, Keys>,
-    refresh_tokens_by_account: HashMap<AccountBucket, Keys>,
-    refresh_tokens_by_assertion: HashMap<AssertionBucket, Keys>,
-    id_tokens_by_account: HashMap<AccountBucket, Keys>,
-    accounts_by_environment: HashMap<String, Keys>,
-    accounts_by_account: HashMap<AccountBucket, Keys>,
+/// App-only access tokens of one client, environment and realm (case-insensitive).
+fn app_group(client_id: &str, environment: &str, realm: &str) -> String {
+    group_name(&[client_id, environment, realm], false)
 }
 
-static EMPTY: Keys = BTreeSet::new();
+/// Everything of one account in one environment.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct AccountSlot {
+    access_tokens: Keys,
+    refresh_tokens: Keys,
+    id_tokens: Keys,
+    accounts: Keys,
+}
 
-fn add<B: Eq + Hash>(map: &mut HashMap<B, Keys>, bucket: Option<B>, key: &Key) {
-    if let Some(bucket) = bucket {
-        map.entry(bucket).or_default().insert(key.clone());
+impl AccountSlot {
+    fn is_empty(&self) -> bool {
+        self.access_tokens.is_empty()
+            && self.refresh_tokens.is_empty()
+            && self.id_tokens.is_empty()
+            && self.accounts.is_empty()
     }
 }
 
-fn remove<B: Eq + Hash>(map: &mut HashMap<B, Keys>, bucket: Option<B>, key: &str) {
-    let Some(bucket) = bucket else { return };
-    if let Some(keys) = map.get_mut(&bucket) {
-        keys.remove(key);
-        if keys.is_empty() {
-            map.remove(&bucket);
+/// The indexes. Compared in tests against one rebuilt from scratch.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Index {
+    /// Access tokens without an account, by client, environment and realm.
+    app_tokens: HashMap<Box<str>, Keys>,
+    /// By environment and home account.
+    accounts: HashMap<Box<str>, AccountSlot>,
+    /// By client, environment and `user_assertion_hash` (only access and
+    /// refresh tokens carry one).
+    assertions: HashMap<Box<str>, AccountSlot>,
+}
+
+/// Which list of a slot an entry goes to.
+type Pick = fn(&mut AccountSlot) -> &mut Keys;
+
+fn add_to(map: &mut HashMap<Box<str>, AccountSlot>, group: Option<String>, pick: Pick, key: &Key) {
+    if let Some(group) = group {
+        pick(map.entry(group.into_boxed_str()).or_default()).insert(key);
+    }
+}
+
+fn remove_from(map: &mut HashMap<Box<str>, AccountSlot>, group: Option<String>, pick: Pick, key: &str) {
+    let Some(group) = group else { return };
+    if let Some(slot) = map.get_mut(group.as_str()) {
+        pick(slot).remove(key);
+        if slot.is_empty() {
+            map.remove(group.as_str());
         }
     }
 }
 
+fn slot_keys<'a>(
+    map: &'a HashMap<Box<str>, AccountSlot>,
+    group: &str,
+    pick: fn(&AccountSlot) -> &Keys,
+) -> &'a [Key] {
+    map.get(group).map_or(&[], |slot| pick(slot).as_slice())
+}
+
 impl Index {
-    /// The keys of access tokens in `bucket`.
-    pub(crate) fn access_tokens(&self, bucket: &AccessTokenBucket) -> &Keys {
-        self.access_tokens.get(bucket).unwrap_or(&EMPTY)
+    /// The keys of access tokens that may be in `bucket`: exactly those of
+    /// an app bucket; for an account, all of the account's in the
+    /// environment (callers match client, realm and account exactly).
+    pub(crate) fn access_tokens(&self, bucket: &AccessTokenBucket<'_>) -> &[Key] {
+        match bucket.home_account_id {
+            None => self
+                .app_tokens
+                .get(app_group(bucket.client_id, bucket.environment, bucket.realm).as_str())
+                .map_or(&[], Keys::as_slice),
+            Some(hid) => self.access_tokens_of(&AccountBucket::new(bucket.environment, hid)),
+        }
     }
 
     /// The keys of every access token of an account in an environment.
-    pub(crate) fn access_tokens_of(&self, bucket: &AccountBucket) -> &Keys {
-        self.access_tokens_by_account.get(bucket).unwrap_or(&EMPTY)
+    pub(crate) fn access_tokens_of(&self, bucket: &AccountBucket) -> &[Key] {
+        slot_keys(&self.accounts, &bucket.0, |s| &s.access_tokens)
     }
 
     /// The keys of access tokens carrying a `user_assertion_hash`.
-    #[allow(
-        dead_code,
-        reason = "for the on-behalf-of lookups, which key tokens by assertion"
-    )]
-    pub(crate) fn access_tokens_by_assertion(&self, bucket: &AssertionBucket) -> &Keys {
-        self.access_tokens_by_assertion.get(bucket).unwrap_or(&EMPTY)
+    pub(crate) fn access_tokens_by_assertion(&self, bucket: &AssertionBucket) -> &[Key] {
+        slot_keys(&self.assertions, &bucket.0, |s| &s.access_tokens)
     }
 
     /// The keys of every refresh token of an account in an environment.
-    pub(crate) fn refresh_tokens_of(&self, bucket: &AccountBucket) -> &Keys {
-        self.refresh_tokens_by_account.get(bucket).unwrap_or(&EMPTY)
+    pub(crate) fn refresh_tokens_of(&self, bucket: &AccountBucket) -> &[Key] {
+        slot_keys(&self.accounts, &bucket.0, |s| &s.refresh_tokens)
     }
 
     /// The keys of refresh tokens carrying a `user_assertion_hash`.
-    #[allow(
-        dead_code,
-        reason = "for the on-behalf-of lookups, which key tokens by assertion"
-    )]
-    pub(crate) fn refresh_tokens_by_assertion(&self, bucket: &AssertionBucket) -> &Keys {
-        self.refresh_tokens_by_assertion.get(bucket).unwrap_or(&EMPTY)
+    pub(crate) fn refresh_tokens_by_assertion(&self, bucket: &AssertionBucket) -> &[Key] {
+        slot_keys(&self.assertions, &bucket.0, |s| &s.refresh_tokens)
     }
 
     /// The keys of every ID token of an account in an environment.
-    pub(crate) fn id_tokens_of(&self, bucket: &AccountBucket) -> &Keys {
-        self.id_tokens_by_account.get(bucket).unwrap_or(&EMPTY)
-    }
-
-    /// The keys of the `Account` entries in a (lowercase) environment.
-    pub(crate) fn accounts_in(&self, environment_lowercase: &str) -> &Keys {
-        self.accounts_by_environment
-            .get(environment_lowercase)
-            .unwrap_or(&EMPTY)
+    pub(crate) fn id_tokens_of(&self, bucket: &AccountBucket) -> &[Key] {
+        slot_keys(&self.accounts, &bucket.0, |s| &s.id_tokens)
     }
 
     /// The keys of an account's `Account` entries (one per realm) in an environment.
-    pub(crate) fn accounts_of(&self, bucket: &AccountBucket) -> &Keys {
-        self.accounts_by_account.get(bucket).unwrap_or(&EMPTY)
+    pub(crate) fn accounts_of(&self, bucket: &AccountBucket) -> &[Key] {
+        slot_keys(&self.accounts, &bucket.0, |s| &s.accounts)
+    }
+
+    fn account_group(environment: &str, home_account_id: Option<&str>) -> Option<String> {
+        AccountBucket::of(environment, home_account_id).map(|b| b.0)
+    }
+
+    fn assertion_group(client_id: &str, environment: &str, extra: &Extra) -> Option<String> {
+        AssertionBucket::of(client_id, environment, extra).map(|b| b.0)
     }
 
     fn add_access_token(&mut self, key: &Key, e: &AccessTokenEntry) {
-        add(&mut self.access_tokens, Some(AccessTokenBucket::of(e)), key);
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        add(&mut self.access_tokens_by_account, account, key);
-        let assertion = AssertionBucket::of(&e.client_id, &e.environment, &e.extra);
-        add(&mut self.access_tokens_by_assertion, assertion, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        match account {
+            Some(group) => add_to(&mut self.accounts, Some(group), |s| &mut s.access_tokens, key),
+            None => self
+                .app_tokens
+                .entry(app_group(&e.client_id, &e.environment, &e.realm).into_boxed_str())
+                .or_default()
+                .insert(key),
+        }
+        let assertion = Self::assertion_group(&e.client_id, &e.environment, &e.extra);
+        add_to(&mut self.assertions, assertion, |s| &mut s.access_tokens, key);
     }
 
     fn remove_access_token(&mut self, key: &str, e: &AccessTokenEntry) {
-        remove(&mut self.access_tokens, Some(AccessTokenBucket::of(e)), key);
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        remove(&mut self.access_tokens_by_account, account, key);
-        let assertion = AssertionBucket::of(&e.client_id, &e.environment, &e.extra);
-        remove(&mut self.access_tokens_by_assertion, assertion, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        match account {
+            Some(group) => remove_from(&mut self.accounts, Some(group), |s| &mut s.access_tokens, key),
+            None => {
+                let group = app_group(&e.client_id, &e.environment, &e.realm);
+                if let Some(keys) = self.app_tokens.get_mut(group.as_str()) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.app_tokens.remove(group.as_str());
+                    }
+                }
+            }
+        }
+        let assertion = Self::assertion_group(&e.client_id, &e.environment, &e.extra);
+        remove_from(&mut self.assertions, assertion, |s| &mut s.access_tokens, key);
     }
 
     fn add_refresh_token(&mut self, key: &Key, e: &RefreshTokenEntry) {
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        add(&mut self.refresh_tokens_by_account, account, key);
-        let assertion = AssertionBucket::of(&e.client_id, &e.environment, &e.extra);
-        add(&mut self.refresh_tokens_by_assertion, assertion, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        add_to(&mut self.accounts, account, |s| &mut s.refresh_tokens, key);
+        let assertion = Self::assertion_group(&e.client_id, &e.environment, &e.extra);
+        add_to(&mut self.assertions, assertion, |s| &mut s.refresh_tokens, key);
     }
 
     fn remove_refresh_token(&mut self, key: &str, e: &RefreshTokenEntry) {
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        remove(&mut self.refresh_tokens_by_account, account, key);
-        let assertion = AssertionBucket::of(&e.client_id, &e.environment, &e.extra);
-        remove(&mut self.refresh_tokens_by_assertion, assertion, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        remove_from(&mut self.accounts, account, |s| &mut s.refresh_tokens, key);
+        let assertion = Self::assertion_group(&e.client_id, &e.environment, &e.extra);
+        remove_from(&mut self.assertions, assertion, |s| &mut s.refresh_tokens, key);
     }
 
     fn add_id_token(&mut self, key: &Key, e: &IdTokenEntry) {
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        add(&mut self.id_tokens_by_account, account, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        add_to(&mut self.accounts, account, |s| &mut s.id_tokens, key);
     }
 
     fn remove_id_token(&mut self, key: &str, e: &IdTokenEntry) {
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        remove(&mut self.id_tokens_by_account, account, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        remove_from(&mut self.accounts, account, |s| &mut s.id_tokens, key);
     }
 
     fn add_account(&mut self, key: &Key, e: &AccountEntry) {
-        let environment = Some(e.environment.to_ascii_lowercase());
-        add(&mut self.accounts_by_environment, environment, key);
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        add(&mut self.accounts_by_account, account, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        add_to(&mut self.accounts, account, |s| &mut s.accounts, key);
     }
 
     fn remove_account(&mut self, key: &str, e: &AccountEntry) {
-        let environment = Some(e.environment.to_ascii_lowercase());
-        remove(&mut self.accounts_by_environment, environment, key);
-        let account = AccountBucket::of(&e.environment, e.home_account_id.as_deref());
-        remove(&mut self.accounts_by_account, account, key);
+        let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
+        remove_from(&mut self.accounts, account, |s| &mut s.accounts, key);
     }
+}
+
+/// Versions of the `Account` section, unique across caches, so a listing
+/// computed from one state is never mistaken for one of another.
+static ACCOUNT_VERSIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_account_version() -> u64 {
+    ACCOUNT_VERSIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The cache's entries together with their index, changed only through
 /// methods that keep the two consistent.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Indexed {
     data: CacheData,
     index: Index,
+    /// Changes whenever an `Account` entry is added, changed or removed.
+    account_version: u64,
+}
+
+impl Default for Indexed {
+    fn default() -> Self {
+        Self::new(CacheData::default())
+    }
 }
 
 impl Indexed {
@@ -273,18 +381,22 @@ impl Indexed {
     pub(crate) fn new(data: CacheData) -> Self {
         let mut index = Index::default();
         for (key, entry) in &data.access_tokens {
-            index.add_access_token(&Key::from(key.as_str()), entry);
+            index.add_access_token(key, entry);
         }
         for (key, entry) in &data.refresh_tokens {
-            index.add_refresh_token(&Key::from(key.as_str()), entry);
+            index.add_refresh_token(key, entry);
         }
         for (key, entry) in &data.id_tokens {
-            index.add_id_token(&Key::from(key.as_str()), entry);
+            index.add_id_token(key, entry);
         }
         for (key, entry) in &data.accounts {
-            index.add_account(&Key::from(key.as_str()), entry);
+            index.add_account(key, entry);
         }
-        Self { data, index }
+        Self {
+            data,
+            index,
+            account_version: next_account_version(),
+        }
     }
 
     /// The entries, to read (also through `Deref`).
@@ -297,44 +409,56 @@ impl Indexed {
         &self.index
     }
 
+    /// The version of the `Account` section (see [`next_account_version`]).
+    pub(crate) fn account_version(&self) -> u64 {
+        self.account_version
+    }
+
     /// Stores an access token under `key`, replacing (and unindexing) the one there.
     pub(crate) fn put_access_token(&mut self, key: Key, entry: AccessTokenEntry) {
-        if let Some(old) = self.data.access_tokens.remove(&*key) {
+        // Removed first so that the map keeps `key`, the allocation the index shares.
+        if let Some(old) = self.data.access_tokens.remove(&key) {
             self.index.remove_access_token(&key, &old);
         }
         self.index.add_access_token(&key, &entry);
-        self.data.access_tokens.insert(key.to_string(), entry);
+        self.data.access_tokens.insert(key, entry);
     }
 
     /// Stores a refresh token under `key`, replacing (and unindexing) the one there.
     pub(crate) fn put_refresh_token(&mut self, key: Key, entry: RefreshTokenEntry) {
-        if let Some(old) = self.data.refresh_tokens.remove(&*key) {
+        if let Some(old) = self.data.refresh_tokens.remove(&key) {
             self.index.remove_refresh_token(&key, &old);
         }
         self.index.add_refresh_token(&key, &entry);
-        self.data.refresh_tokens.insert(key.to_string(), entry);
+        self.data.refresh_tokens.insert(key, entry);
     }
 
     /// Stores an ID token under `key`, replacing (and unindexing) the one there.
     pub(crate) fn put_id_token(&mut self, key: Key, entry: IdTokenEntry) {
-        if let Some(old) = self.data.id_tokens.remove(&*key) {
+        if let Some(old) = self.data.id_tokens.remove(&key) {
             self.index.remove_id_token(&key, &old);
         }
         self.index.add_id_token(&key, &entry);
-        self.data.id_tokens.insert(key.to_string(), entry);
+        self.data.id_tokens.insert(key, entry);
     }
 
-    /// Stores an `Account` entry under `key`, replacing (and unindexing) the one there.
+    /// Stores an `Account` entry under `key`, replacing (and unindexing) the
+    /// one there. Rewriting an identical entry (every sign-in and refresh
+    /// does) keeps the version, so account listings stay valid.
     pub(crate) fn put_account(&mut self, key: Key, entry: AccountEntry) {
-        if let Some(old) = self.data.accounts.remove(&*key) {
+        if self.data.accounts.get(&key) == Some(&entry) {
+            return;
+        }
+        if let Some(old) = self.data.accounts.remove(&key) {
             self.index.remove_account(&key, &old);
         }
         self.index.add_account(&key, &entry);
-        self.data.accounts.insert(key.to_string(), entry);
+        self.data.accounts.insert(key, entry);
+        self.account_version = next_account_version();
     }
 
     /// Stores an `AppMetadata` entry (looked up by exact key: not indexed).
-    pub(crate) fn put_app_metadata(&mut self, key: String, entry: AppMetadataEntry) {
+    pub(crate) fn put_app_metadata(&mut self, key: Key, entry: AppMetadataEntry) {
         self.data.app_metadata.insert(key, entry);
     }
 
@@ -376,6 +500,7 @@ impl Indexed {
         match self.data.accounts.remove(key) {
             Some(old) => {
                 self.index.remove_account(key, &old);
+                self.account_version = next_account_version();
                 true
             }
             None => false,
@@ -390,12 +515,11 @@ impl Indexed {
         key: &str,
         change: impl FnOnce(&mut RefreshTokenEntry) -> R,
     ) -> Option<R> {
-        let mut entry = self.data.refresh_tokens.remove(key)?;
-        let shared: Key = Key::from(key);
+        let (shared, mut entry) = self.data.refresh_tokens.remove_entry(key)?;
         self.index.remove_refresh_token(key, &entry);
         let result = change(&mut entry);
         self.index.add_refresh_token(&shared, &entry);
-        self.data.refresh_tokens.insert(key.to_owned(), entry);
+        self.data.refresh_tokens.insert(shared, entry);
         Some(result)
     }
 }

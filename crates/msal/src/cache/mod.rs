@@ -19,18 +19,22 @@ mod file;
 pub(crate) mod index;
 mod schema;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
 
+use crate::account::Account;
 use crate::error::CacheError;
 use crate::secret::CachedSecret;
 pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
+pub(crate) use schema::Str;
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
 
@@ -52,6 +56,17 @@ struct State {
     data: Indexed,
     /// Atomic so that serializing, which resets it, needs only a shared lock.
     changed: AtomicBool,
+    /// Account listings of the current `Account` section, built on first
+    /// use under a shared lock (hence the mutex) and shared by every caller.
+    listings: Mutex<Listings>,
+}
+
+/// Account listings per (lowercase) environment, valid for one version of
+/// the `Account` section.
+#[derive(Default)]
+struct Listings {
+    version: u64,
+    by_environment: HashMap<String, Arc<[Account]>>,
 }
 
 impl State {
@@ -184,7 +199,10 @@ impl TokenCache {
         let usable = |entry: &AccessTokenEntry| entry.expires_on > now + EXPIRY_MARGIN_SECS;
         let state = self.read();
         let tokens = &state.data.access_tokens;
-        if let Some(entry) = tokens.get(&exact).filter(|e| matches(e, query) && usable(e)) {
+        if let Some(entry) = tokens
+            .get(exact.as_str())
+            .filter(|e| matches(e, query) && usable(e))
+        {
             return Some(entry.clone());
         }
         state
@@ -212,7 +230,8 @@ impl TokenCache {
             .map(|environment| key::id_token(Some(home_account_id), environment, client_id, realm))
             .collect();
         let state = self.read();
-        keys.iter().find_map(|key| state.data.id_tokens.get(key).cloned())
+        keys.iter()
+            .find_map(|key| state.data.id_tokens.get(key.as_str()).cloned())
     }
 
     /// The `Account` entries of `home_account_id` in `environments`, in any
@@ -262,7 +281,7 @@ impl TokenCache {
             .collect();
         let state = self.read();
         keys.iter()
-            .find_map(|key| state.data.app_metadata.get(key).cloned())
+            .find_map(|key| state.data.app_metadata.get(key.as_str()).cloned())
     }
 
     /// After `old` was redeemed for `new_secret`: when the new refresh token
@@ -281,7 +300,7 @@ impl TokenCache {
         let stale = state
             .data
             .refresh_tokens
-            .get(&key)
+            .get(key.as_str())
             .is_some_and(|entry| entry.secret == old.secret && entry.secret != *new_secret);
         if stale {
             // Only the secret and time change: the entry stays in its index sets.
@@ -360,25 +379,32 @@ impl TokenCache {
         if let Some((key, entry)) = refresh_token {
             data.put_refresh_token(key, entry);
         }
-        data.put_app_metadata(app_metadata_key, app_metadata);
+        data.put_app_metadata(Key::from(app_metadata_key), app_metadata);
         state.mark_changed();
     }
 
-    /// The `Account` entries of `environment` whose authority type is one
-    /// this library signs in with (Entra ID or AD FS), in key order. Reads
-    /// only the environment's `Account` entries.
-    pub(crate) fn accounts(&self, environment: &str) -> Vec<AccountEntry> {
+    /// The accounts of `environment` signed in through Entra ID or AD FS,
+    /// one per home account, in first-seen key order; an account that
+    /// visited several tenants has an entry per realm and the last one
+    /// stands for it, as in MSAL Python. Built once per change of the
+    /// `Account` section (reading only `Account` entries) and then shared:
+    /// listing an unchanged cache copies nothing.
+    pub(crate) fn accounts(&self, environment: &str) -> Arc<[Account]> {
         let environment = environment.to_ascii_lowercase();
         let state = self.read();
-        state
-            .data
-            .index()
-            .accounts_in(&environment)
-            .iter()
-            .filter_map(|key| state.data.accounts.get(&**key))
-            .filter(|a| [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&a.authority_type.as_str()))
-            .cloned()
-            .collect()
+        let version = state.data.account_version();
+        let mut listings = state.listings.lock().unwrap_or_else(|p| p.into_inner());
+        if listings.version != version {
+            listings.version = version;
+            listings.by_environment.clear();
+        }
+        match listings.by_environment.entry(environment) {
+            Entry::Occupied(listed) => listed.get().clone(),
+            Entry::Vacant(slot) => {
+                let listed = list_accounts(&state.data.accounts, slot.key());
+                slot.insert(listed).clone()
+            }
+        }
     }
 
     /// Signs an account out of `client_id` and forgets it, as MSAL Python's
@@ -394,7 +420,7 @@ impl TokenCache {
         let data = &mut state.data;
         let family = data
             .app_metadata
-            .get(&metadata_key)
+            .get(metadata_key.as_str())
             .and_then(|m| m.family_id.clone())
             .filter(|f| !f.is_empty());
         let index = data.index();
@@ -446,6 +472,30 @@ impl TokenCache {
     }
 }
 
+/// See [`TokenCache::accounts`]. Linear in the number of `Account` entries.
+fn list_accounts(
+    entries: &std::collections::BTreeMap<Key, AccountEntry>,
+    environment: &str,
+) -> Arc<[Account]> {
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut positions: HashMap<&str, usize> = HashMap::new();
+    let listed = entries.values().filter(|a| {
+        a.environment.eq_ignore_ascii_case(environment)
+            && [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&&*a.authority_type)
+    });
+    for (entry, account) in listed.filter_map(|e| Some((e, Account::from_entry(e)?))) {
+        let hid = entry.home_account_id.as_deref().unwrap_or_default();
+        match positions.entry(hid) {
+            Entry::Occupied(at) => accounts[*at.get()] = account,
+            Entry::Vacant(slot) => {
+                slot.insert(accounts.len());
+                accounts.push(account);
+            }
+        }
+    }
+    accounts.into()
+}
+
 /// One account bucket per environment asked for.
 fn account_buckets(home_account_id: &str, environments: &[String]) -> Vec<AccountBucket> {
     environments
@@ -456,7 +506,7 @@ fn account_buckets(home_account_id: &str, environments: &[String]) -> Vec<Accoun
 
 /// The union of some index sets in key order: the order a scan of the
 /// sorted section would give (environments spelled twice count once).
-fn sorted_keys<'a>(sets: impl Iterator<Item = &'a index::Keys>) -> Vec<&'a Key> {
+fn sorted_keys<'a>(sets: impl Iterator<Item = &'a [Key]>) -> Vec<&'a Key> {
     let mut keys: Vec<&Key> = sets.flatten().collect();
     keys.sort_unstable();
     keys.dedup();

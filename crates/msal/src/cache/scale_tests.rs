@@ -68,7 +68,7 @@ fn hid(n: usize) -> String {
 /// One interactive sign-in's worth of entries for account `n`, with
 /// JWT-sized secrets so the document has a realistic size.
 fn sign_in(n: usize, padding: &str) -> CacheWrite {
-    let home_account_id = Some(hid(n));
+    let home_account_id: Option<Str> = Some(hid(n).into());
     CacheWrite {
         access_token: Some(AccessTokenEntry {
             credential_type: "AccessToken".into(),
@@ -108,8 +108,8 @@ fn sign_in(n: usize, padding: &str) -> CacheWrite {
             home_account_id,
             environment: ENV.into(),
             realm: TENANT.into(),
-            local_account_id: Some(format!("{n:08}")),
-            username: format!("user{n}@example.com"),
+            local_account_id: Some(format!("{n:08}").into()),
+            username: format!("user{n}@example.com").into(),
             authority_type: AUTHORITY_TYPE_MSSTS.into(),
             account_source: None,
             extra: Default::default(),

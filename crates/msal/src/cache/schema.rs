@@ -5,141 +5,108 @@
 //! keeps every other field in `extra` so that a round trip through this
 //! library loses nothing another MSAL stored. Times are epoch seconds written
 //! as strings, as the schema requires; numbers are accepted on input.
+//!
+//! Text fields are shared [`Str`]s: a cache read from JSON holds one copy of
+//! each distinct environment, client id, realm, target and home account id
+//! however many entries name it (see [`wire`]), and map keys are the same
+//! [`Key`]s the index holds.
 
-use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::{Map, Value};
+mod wire;
+
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
 
 use crate::secret::CachedSecret;
 
 /// Fields this library does not know, kept as they were.
 pub(crate) type Extra = Map<String, Value>;
 
-/// The whole cache document.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Text shared between entries.
+pub(crate) type Str = Arc<str>;
+
+/// A map key, shared with the index's sets.
+pub(crate) type Key = Arc<str>;
+
+/// The whole cache document. Serialized and deserialized by hand in
+/// [`wire`]: sections in this order, then the sections other MSALs add.
+#[derive(Debug, Default)]
 pub(crate) struct CacheData {
-    #[serde(rename = "AccessToken", default)]
-    pub access_tokens: BTreeMap<String, AccessTokenEntry>,
-    #[serde(rename = "RefreshToken", default)]
-    pub refresh_tokens: BTreeMap<String, RefreshTokenEntry>,
-    #[serde(rename = "IdToken", default)]
-    pub id_tokens: BTreeMap<String, IdTokenEntry>,
-    #[serde(rename = "Account", default)]
-    pub accounts: BTreeMap<String, AccountEntry>,
-    #[serde(rename = "AppMetadata", default)]
-    pub app_metadata: BTreeMap<String, AppMetadataEntry>,
+    pub access_tokens: BTreeMap<Key, AccessTokenEntry>,
+    pub refresh_tokens: BTreeMap<Key, RefreshTokenEntry>,
+    pub id_tokens: BTreeMap<Key, IdTokenEntry>,
+    pub accounts: BTreeMap<Key, AccountEntry>,
+    pub app_metadata: BTreeMap<Key, AppMetadataEntry>,
     /// Sections other MSALs add.
-    #[serde(flatten)]
     pub extra: Extra,
 }
 
-/// An `AccessToken` entry.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct AccessTokenEntry {
-    #[serde(default)]
-    pub credential_type: String,
-    #[serde(default)]
-    pub secret: CachedSecret,
-    /// `null` for app-only tokens: MSAL Python matches on the explicit null.
-    #[serde(default)]
-    pub home_account_id: Option<String>,
-    #[serde(default)]
-    pub environment: String,
-    #[serde(default)]
-    pub client_id: String,
-    #[serde(default)]
-    pub target: String,
-    #[serde(default)]
-    pub realm: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<String>,
-    #[serde(default, with = "epoch")]
-    pub cached_at: u64,
-    #[serde(default, with = "epoch")]
-    pub expires_on: u64,
-    #[serde(default, with = "epoch_opt", skip_serializing_if = "Option::is_none")]
-    pub extended_expires_on: Option<u64>,
-    #[serde(default, with = "epoch_opt", skip_serializing_if = "Option::is_none")]
-    pub refresh_on: Option<u64>,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire::entry! {
+    /// An `AccessToken` entry.
+    pub(crate) struct AccessTokenEntry {
+        credential_type: Str,
+        secret: CachedSecret,
+        /// `null` for app-only tokens: MSAL Python matches on the explicit null.
+        home_account_id: Option<Str>,
+        environment: Str,
+        client_id: Str,
+        target: Str,
+        realm: Str,
+        token_type: Option<Str> [skip_none],
+        cached_at: u64,
+        expires_on: u64,
+        extended_expires_on: Option<u64> [skip_none],
+        refresh_on: Option<u64> [skip_none],
+    }
 }
 
-/// A `RefreshToken` entry.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct RefreshTokenEntry {
-    #[serde(default)]
-    pub credential_type: String,
-    #[serde(default)]
-    pub secret: CachedSecret,
-    #[serde(default)]
-    pub home_account_id: Option<String>,
-    #[serde(default)]
-    pub environment: String,
-    #[serde(default)]
-    pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    #[serde(default, with = "epoch_opt", skip_serializing_if = "Option::is_none")]
-    pub last_modification_time: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_id: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire::entry! {
+    /// A `RefreshToken` entry.
+    pub(crate) struct RefreshTokenEntry {
+        credential_type: Str,
+        secret: CachedSecret,
+        home_account_id: Option<Str>,
+        environment: Str,
+        client_id: Str,
+        target: Option<Str> [skip_none],
+        last_modification_time: Option<u64> [skip_none],
+        family_id: Option<Str> [skip_none],
+    }
 }
 
-/// An `IdToken` entry.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct IdTokenEntry {
-    #[serde(default)]
-    pub credential_type: String,
-    #[serde(default)]
-    pub secret: CachedSecret,
-    #[serde(default)]
-    pub home_account_id: Option<String>,
-    #[serde(default)]
-    pub environment: String,
-    #[serde(default)]
-    pub realm: String,
-    #[serde(default)]
-    pub client_id: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire::entry! {
+    /// An `IdToken` entry.
+    pub(crate) struct IdTokenEntry {
+        credential_type: Str,
+        secret: CachedSecret,
+        home_account_id: Option<Str>,
+        environment: Str,
+        realm: Str,
+        client_id: Str,
+    }
 }
 
-/// An `Account` entry.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct AccountEntry {
-    #[serde(default)]
-    pub home_account_id: Option<String>,
-    #[serde(default)]
-    pub environment: String,
-    #[serde(default)]
-    pub realm: String,
-    #[serde(default)]
-    pub local_account_id: Option<String>,
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
-    pub authority_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_source: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire::entry! {
+    /// An `Account` entry.
+    pub(crate) struct AccountEntry {
+        home_account_id: Option<Str>,
+        environment: Str,
+        realm: Str,
+        local_account_id: Option<Str>,
+        username: Str,
+        authority_type: Str,
+        account_source: Option<Str> [skip_none],
+    }
 }
 
-/// An `AppMetadata` entry.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct AppMetadataEntry {
-    #[serde(default)]
-    pub client_id: String,
-    #[serde(default)]
-    pub environment: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_id: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+wire::entry! {
+    /// An `AppMetadata` entry.
+    pub(crate) struct AppMetadataEntry {
+        client_id: Str,
+        environment: Str,
+        family_id: Option<Str> [skip_none],
+    }
 }
 
 /// Keys as MSAL Python's key makers build them: fields joined by `-`, lowercased.
@@ -206,50 +173,5 @@ pub(crate) mod key {
     /// Not lowercased: MSAL Python does not lowercase this one.
     pub(crate) fn app_metadata(environment: &str, client_id: &str) -> String {
         format!("appmetadata-{environment}-{client_id}")
-    }
-}
-
-/// Epoch seconds, written as a string, read from a string or a number.
-mod epoch {
-    use super::*;
-
-    pub(super) fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&value.to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-        super::epoch_opt::deserialize(deserializer).map(Option::unwrap_or_default)
-    }
-}
-
-mod epoch_opt {
-    use super::*;
-
-    pub(super) fn serialize<S: Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(v) => serializer.serialize_str(&v.to_string()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-        match Option::<Value>::deserialize(deserializer)? {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.is_finite() && *f >= 0.0)
-                        .map(|f| f as u64)
-                })
-                .map(Some)
-                .ok_or_else(|| de::Error::custom("a time must be a non-negative number of seconds")),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| de::Error::custom(format!("a time must be epoch seconds, found {s:?}"))),
-            Some(_) => Err(de::Error::custom("a time must be a string or a number")),
-        }
     }
 }

@@ -95,11 +95,11 @@ fn subset_scopes_match_a_wider_token() {
         environment: "127.0.0.1".into(),
         client_id: "client-1".into(),
         realm: "tenant-guid".into(),
-        target: target(&scopes(&["b", "a", "c"])),
+        target: target(&scopes(&["b", "a", "c"])).into(),
         expires_on: 10_000,
         ..Default::default()
     };
-    assert_eq!(entry.target, "a b c");
+    assert_eq!(&*entry.target, "a b c");
     cache.add_access_token(entry);
     assert!(cache.has_state_changed());
     let hit = cache

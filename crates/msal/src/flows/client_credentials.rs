@@ -302,13 +302,13 @@ async fn send(
 fn from_cache(entry: AccessTokenEntry) -> AuthenticationResult {
     AuthenticationResult {
         access_token: AccessToken::new(entry.secret.expose()),
-        token_type: entry.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),
         refresh_on: entry.refresh_on.map(from_epoch),
         scopes: entry.target.split_whitespace().map(str::to_owned).collect(),
         token_source: TokenSource::Cache,
-        tenant_id: Some(entry.realm),
+        tenant_id: Some(entry.realm.to_string()),
         correlation_id: None,
         id_token: None,
         id_token_claims: None,

@@ -342,17 +342,17 @@ fn from_cache(core: &ClientCore, environments: &[String], entry: AccessTokenEntr
             .accounts_of(hid, environments)
             .into_iter()
             .find(|a| a.realm.eq_ignore_ascii_case(&entry.realm))
-            .and_then(Account::from_entry)
+            .and_then(|e| Account::from_entry(&e))
     });
     AuthenticationResult {
         access_token: AccessToken::new(entry.secret.expose()),
-        token_type: entry.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),
         refresh_on: entry.refresh_on.map(from_epoch),
         scopes: entry.target.split_whitespace().map(str::to_owned).collect(),
         token_source: TokenSource::Cache,
-        tenant_id: Some(entry.realm),
+        tenant_id: Some(entry.realm.to_string()),
         correlation_id: None,
         id_token: None,
         id_token_claims: None,

@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(rts.len(), 1);
         assert_eq!(rts.values().next().unwrap()["secret"], "rt-secret-oid-erin");
 
-        let account = app.get_accounts(Some("erin@contoso.com")).remove(0);
+        let account = app.get_accounts(Some("erin@contoso.com"))[0].clone();
         assert_eq!(account.home_account_id, format!("oid-erin.{TENANT_ID}"));
         let silent = app.acquire_token_silent(["User.Read"], &account).await.unwrap();
         assert_eq!(silent.token_source, TokenSource::Cache);

@@ -224,7 +224,7 @@ impl Silent<'_> {
         core.telemetry.cache_hit();
         tracing::debug!(client_id = %core.client_id, "access token served from the cache");
         let hid = &self.account.home_account_id;
-        let environments = [entry.environment.clone()];
+        let environments = [entry.environment.to_string()];
         let id_token = core
             .cache
             .find_id_token(hid, &environments, &core.client_id, &entry.realm);
@@ -237,11 +237,11 @@ impl Silent<'_> {
             .accounts_of(hid, &environments)
             .into_iter()
             .find(|a| a.realm.eq_ignore_ascii_case(&entry.realm))
-            .and_then(Account::from_entry)
+            .and_then(|e| Account::from_entry(&e))
             .unwrap_or_else(|| self.account.clone());
         AuthenticationResult {
             access_token: AccessToken::new(entry.secret.expose()),
-            token_type: entry.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+            token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
             expires_on: from_epoch(entry.expires_on),
             extended_expires_on: entry.extended_expires_on.map(from_epoch),
             refresh_on: entry.refresh_on.map(from_epoch),
@@ -251,7 +251,7 @@ impl Silent<'_> {
                 claims
                     .as_ref()
                     .and_then(|c| c.tenant_id())
-                    .map_or(entry.realm, str::to_owned),
+                    .map_or_else(|| entry.realm.to_string(), str::to_owned),
             ),
             correlation_id: None,
             id_token: id_token.map(|t| IdToken::new(t.secret.expose())),
@@ -312,7 +312,10 @@ impl Located<'_> {
 
         let family = match core.cache.app_metadata(self.environments, &core.client_id) {
             None => Some(FAMILY_ID.to_owned()),
-            Some(metadata) => metadata.family_id.filter(|f| !f.is_empty()),
+            Some(metadata) => metadata
+                .family_id
+                .filter(|f| !f.is_empty())
+                .map(|f| f.to_string()),
         };
         if let Some(family) = family {
             let family_rts = core.cache.refresh_tokens_of(hid, self.environments, |rt| {

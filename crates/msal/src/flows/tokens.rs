@@ -8,7 +8,7 @@ use crate::account::Account;
 use crate::app::ClientCore;
 use crate::cache::{
     self, AUTHORITY_TYPE_ADFS, AUTHORITY_TYPE_MSSTS, AccessTokenEntry, AccountEntry, AppMetadataEntry,
-    CacheWrite, IdTokenEntry, RefreshTokenEntry,
+    CacheWrite, IdTokenEntry, RefreshTokenEntry, Str,
 };
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, Result};
@@ -158,29 +158,35 @@ fn save_as(
         None => claims.as_ref().and_then(|c| c.subject()).map(str::to_owned),
     };
 
-    let account = home_account_id.as_ref().map(|hid| AccountEntry {
+    // Shared by the entries of this response: one allocation per value.
+    let shared_hid: Option<Str> = home_account_id.as_deref().map(Str::from);
+    let shared_environment = Str::from(environment.as_str());
+    let shared_realm = Str::from(realm.as_str());
+    let shared_client = Str::from(core.client_id.as_str());
+    let shared_target = Str::from(target.as_str());
+    let shared_family: Option<Str> = response.foci.as_deref().map(Str::from);
+
+    let account = shared_hid.as_ref().map(|hid| AccountEntry {
         home_account_id: Some(hid.clone()),
-        environment: environment.clone(),
-        realm: realm.clone(),
+        environment: shared_environment.clone(),
+        realm: shared_realm.clone(),
         local_account_id: claims
             .as_ref()
             .and_then(|c| c.object_id().or_else(|| c.subject()))
-            .map(str::to_owned),
+            .map(Str::from),
         username: claims
             .as_ref()
             .and_then(|c| c.preferred_username().or_else(|| c.get_str("upn")))
             .or(username_hint)
             .unwrap_or_default()
-            .to_owned(),
+            .into(),
         authority_type: if realm.eq_ignore_ascii_case("adfs") {
             AUTHORITY_TYPE_ADFS
         } else {
             AUTHORITY_TYPE_MSSTS
         }
-        .to_owned(),
-        account_source: ACCOUNT_SOURCES
-            .contains(grant_type)
-            .then(|| (*grant_type).to_owned()),
+        .into(),
+        account_source: ACCOUNT_SOURCES.contains(grant_type).then(|| (*grant_type).into()),
         extra: Default::default(),
     });
 
@@ -203,14 +209,14 @@ fn save_as(
 
     let write = CacheWrite {
         access_token: Some(AccessTokenEntry {
-            credential_type: "AccessToken".to_owned(),
+            credential_type: "AccessToken".into(),
             secret: access_token.clone(),
-            home_account_id: home_account_id.clone(),
-            environment: environment.clone(),
-            client_id: core.client_id.clone(),
-            target: target.clone(),
-            realm: realm.clone(),
-            token_type: Some(token_type.clone()),
+            home_account_id: shared_hid.clone(),
+            environment: shared_environment.clone(),
+            client_id: shared_client.clone(),
+            target: shared_target.clone(),
+            realm: shared_realm.clone(),
+            token_type: Some(token_type.as_str().into()),
             cached_at: now,
             expires_on: now + expires_in,
             extended_expires_on: Some(now + ext_expires_in),
@@ -218,33 +224,33 @@ fn save_as(
             extra: tags.map(|t| t.access_token.clone()).unwrap_or_default(),
         }),
         id_token: response.id_token.as_ref().map(|id_token| IdTokenEntry {
-            credential_type: "IdToken".to_owned(),
+            credential_type: "IdToken".into(),
             secret: id_token.clone(),
-            home_account_id: home_account_id.clone(),
-            environment: environment.clone(),
-            realm: realm.clone(),
-            client_id: core.client_id.clone(),
+            home_account_id: shared_hid.clone(),
+            environment: shared_environment.clone(),
+            realm: shared_realm.clone(),
+            client_id: shared_client.clone(),
             extra: Default::default(),
         }),
         refresh_token: response
             .refresh_token
             .as_ref()
             .map(|refresh_token| RefreshTokenEntry {
-                credential_type: "RefreshToken".to_owned(),
+                credential_type: "RefreshToken".into(),
                 secret: refresh_token.clone(),
-                home_account_id: home_account_id.clone(),
-                environment: environment.clone(),
-                client_id: core.client_id.clone(),
-                target: Some(target.clone()),
+                home_account_id: shared_hid.clone(),
+                environment: shared_environment.clone(),
+                client_id: shared_client.clone(),
+                target: Some(shared_target.clone()),
                 last_modification_time: Some(now),
-                family_id: response.foci.clone(),
+                family_id: shared_family.clone(),
                 extra: tags.map(|t| t.refresh_token.clone()).unwrap_or_default(),
             }),
         account: if refresh { None } else { account.clone() },
         app_metadata: AppMetadataEntry {
-            client_id: core.client_id.clone(),
-            environment: environment.clone(),
-            family_id: response.foci.clone(),
+            client_id: shared_client,
+            environment: shared_environment,
+            family_id: shared_family,
             extra: Default::default(),
         },
     };
@@ -268,6 +274,6 @@ fn save_as(
         correlation_id: Some((*correlation_id).to_owned()),
         id_token: response.id_token.as_ref().map(|t| IdToken::new(t.expose())),
         id_token_claims: claims,
-        account: account.and_then(Account::from_entry),
+        account: account.and_then(|e| Account::from_entry(&e)),
     })
 }

@@ -61,11 +61,11 @@ fn access_token(rng: &mut Rng, serial: u64) -> AccessTokenEntry {
     AccessTokenEntry {
         credential_type: "AccessToken".into(),
         secret: CachedSecret::new(format!("at-{serial}")),
-        home_account_id: rng.pick(HIDS).map(str::to_owned),
-        environment: rng.pick(ENVS).to_string(),
-        client_id: rng.pick(CLIENTS).to_string(),
-        target: target(&scopes_of(rng, 4)),
-        realm: rng.pick(REALMS).to_string(),
+        home_account_id: rng.pick(HIDS).map(Into::into),
+        environment: (*rng.pick(ENVS)).into(),
+        client_id: (*rng.pick(CLIENTS)).into(),
+        target: target(&scopes_of(rng, 4)).into(),
+        realm: (*rng.pick(REALMS)).into(),
         token_type: Some("Bearer".into()),
         cached_at: 1,
         expires_on: 1_000 + rng.below(4) as u64 * 1_000,
@@ -78,12 +78,12 @@ fn refresh_token(rng: &mut Rng, serial: u64) -> RefreshTokenEntry {
     RefreshTokenEntry {
         credential_type: "RefreshToken".into(),
         secret: CachedSecret::new(format!("rt-{serial}")),
-        home_account_id: rng.pick(HIDS).map(str::to_owned),
-        environment: rng.pick(ENVS).to_string(),
-        client_id: rng.pick(CLIENTS).to_string(),
-        target: rng.chance(70).then(|| target(&scopes_of(rng, 3))),
+        home_account_id: rng.pick(HIDS).map(Into::into),
+        environment: (*rng.pick(ENVS)).into(),
+        client_id: (*rng.pick(CLIENTS)).into(),
+        target: rng.chance(70).then(|| target(&scopes_of(rng, 3)).into()),
         last_modification_time: rng.chance(80).then(|| rng.below(5) as u64),
-        family_id: rng.chance(40).then(|| "1".to_owned()),
+        family_id: rng.chance(40).then(|| "1".into()),
         extra: extra_of(rng),
     }
 }
@@ -92,22 +92,22 @@ fn id_token(rng: &mut Rng, serial: u64) -> IdTokenEntry {
     IdTokenEntry {
         credential_type: "IdToken".into(),
         secret: CachedSecret::new(format!("idt-{serial}")),
-        home_account_id: rng.pick(HIDS).map(str::to_owned),
-        environment: rng.pick(ENVS).to_string(),
-        realm: rng.pick(REALMS).to_string(),
-        client_id: rng.pick(CLIENTS).to_string(),
+        home_account_id: rng.pick(HIDS).map(Into::into),
+        environment: (*rng.pick(ENVS)).into(),
+        realm: (*rng.pick(REALMS)).into(),
+        client_id: (*rng.pick(CLIENTS)).into(),
         extra: Default::default(),
     }
 }
 
 fn account(rng: &mut Rng, serial: u64) -> AccountEntry {
     AccountEntry {
-        home_account_id: rng.pick(HIDS).map(str::to_owned),
-        environment: rng.pick(ENVS).to_string(),
-        realm: rng.pick(REALMS).to_string(),
-        local_account_id: Some(format!("local-{serial}")),
-        username: format!("user{serial}@example.com"),
-        authority_type: rng.pick(AUTHORITY_TYPES).to_string(),
+        home_account_id: rng.pick(HIDS).map(Into::into),
+        environment: (*rng.pick(ENVS)).into(),
+        realm: (*rng.pick(REALMS)).into(),
+        local_account_id: Some(format!("local-{serial}").into()),
+        username: format!("user{serial}@example.com").into(),
+        authority_type: (*rng.pick(AUTHORITY_TYPES)).into(),
         account_source: None,
         extra: Default::default(),
     }
@@ -115,9 +115,9 @@ fn account(rng: &mut Rng, serial: u64) -> AccountEntry {
 
 fn app_metadata(rng: &mut Rng) -> AppMetadataEntry {
     AppMetadataEntry {
-        client_id: rng.pick(CLIENTS).to_string(),
-        environment: rng.pick(ENVS).to_string(),
-        family_id: rng.chance(50).then(|| "1".to_owned()),
+        client_id: (*rng.pick(CLIENTS)).into(),
+        environment: (*rng.pick(ENVS)).into(),
+        family_id: rng.chance(50).then(|| "1".into()),
         extra: Default::default(),
     }
 }
@@ -187,11 +187,11 @@ impl Model {
                 &e.realm,
                 &e.target,
             );
-            data.access_tokens.insert(k, e);
+            data.access_tokens.insert(k.into(), e);
         }
         if let Some(e) = w.account {
             let k = key::account(e.home_account_id.as_deref(), &e.environment, &e.realm);
-            data.accounts.insert(k, e);
+            data.accounts.insert(k.into(), e);
         }
         if let Some(e) = w.idt {
             let k = key::id_token(
@@ -200,7 +200,7 @@ impl Model {
                 &e.client_id,
                 &e.realm,
             );
-            data.id_tokens.insert(k, e);
+            data.id_tokens.insert(k.into(), e);
         }
         if let Some(e) = w.rt {
             let k = key::refresh_token(
@@ -209,10 +209,10 @@ impl Model {
                 &e.client_id,
                 e.target.as_deref(),
             );
-            data.refresh_tokens.insert(k, e);
+            data.refresh_tokens.insert(k.into(), e);
         }
         let k = key::app_metadata(&w.meta.environment, &w.meta.client_id);
-        data.app_metadata.insert(k, w.meta);
+        data.app_metadata.insert(k.into(), w.meta);
         self.changed = true;
     }
 
@@ -231,7 +231,10 @@ impl Model {
             query.realm,
             &target(scopes),
         );
-        if let Some(e) = tokens.get(&exact).filter(|e| matches(e, query) && usable(e)) {
+        if let Some(e) = tokens
+            .get(exact.as_str())
+            .filter(|e| matches(e, query) && usable(e))
+        {
             return Some(e.clone());
         }
         tokens
@@ -241,17 +244,29 @@ impl Model {
             .cloned()
     }
 
-    fn accounts(&self, environment: &str) -> Vec<AccountEntry> {
-        self.data
+    /// MSAL Python's listing, naively: one account per home account, the
+    /// last entry standing for it, in first-seen order.
+    fn accounts(&self, environment: &str) -> Vec<Account> {
+        let mut listed: Vec<Account> = Vec::new();
+        let entries = self
+            .data
             .accounts
             .values()
             .filter(|a| a.environment.eq_ignore_ascii_case(environment))
-            .filter(|a| [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&a.authority_type.as_str()))
-            .cloned()
-            .collect()
+            .filter(|a| [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&&*a.authority_type));
+        for account in entries.filter_map(Account::from_entry) {
+            match listed
+                .iter_mut()
+                .find(|a| a.home_account_id == account.home_account_id)
+            {
+                Some(seen) => *seen = account,
+                None => listed.push(account),
+            }
+        }
+        listed
     }
 
-    fn owned(hid: &Option<String>, env: &str, home_account_id: &str, environments: &[String]) -> bool {
+    fn owned(hid: &Option<Str>, env: &str, home_account_id: &str, environments: &[String]) -> bool {
         hid.as_deref()
             .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
             && environments.iter().any(|e| e.eq_ignore_ascii_case(env))
@@ -296,7 +311,7 @@ impl Model {
         let data = &mut self.data;
         let family = data
             .app_metadata
-            .get(&key::app_metadata(environment, client_id))
+            .get(key::app_metadata(environment, client_id).as_str())
             .and_then(|m| m.family_id.clone())
             .filter(|f| !f.is_empty());
         let before =
@@ -326,7 +341,7 @@ impl Model {
             &old.client_id,
             old.target.as_deref(),
         );
-        if let Some(entry) = self.data.refresh_tokens.get_mut(&k)
+        if let Some(entry) = self.data.refresh_tokens.get_mut(k.as_str())
             && entry.secret == old.secret
             && entry.secret != *new_secret
         {
@@ -373,7 +388,7 @@ fn check(cache: &TokenCache, model: &Model, rng: &mut Rng, step: usize) {
     }
     for environment in ENVS {
         assert_eq!(
-            cache.accounts(environment),
+            cache.accounts(environment).to_vec(),
             model.accounts(environment),
             "step {step}: accounts"
         );
@@ -497,10 +512,10 @@ fn at(
     AccessTokenEntry {
         credential_type: "AccessToken".into(),
         secret: CachedSecret::new(secret),
-        home_account_id: hid.map(str::to_owned),
+        home_account_id: hid.map(Into::into),
         environment: env.into(),
         client_id: client.into(),
-        target: target(&scopes),
+        target: target(&scopes).into(),
         realm: realm.into(),
         expires_on,
         ..Default::default()

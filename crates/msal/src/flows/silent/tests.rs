@@ -72,7 +72,7 @@ fn app(idp: &FakeIdp, cache: &TokenCache) -> PublicClientApplication {
 }
 
 fn alice(app: &PublicClientApplication) -> Account {
-    app.get_accounts(None).remove(0)
+    app.get_accounts(None)[0].clone()
 }
 
 fn success(foci: Option<&str>) -> Value {
