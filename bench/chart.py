@@ -19,6 +19,8 @@ SHORT = {
     "silent_subset_10k": "silent subset\n10k",
     "get_accounts_1k": "get_accounts\n1k",
     "get_accounts_10k": "get_accounts\n10k",
+    "get_accounts_first_1k": "get_accounts\nfirst, 1k",
+    "get_accounts_first_10k": "get_accounts\nfirst, 10k",
     "serialize_10k": "serialize\n10k",
     "deserialize_10k": "deserialize\n10k",
     "first_token": "first token\n(HTTPS)",
@@ -28,7 +30,7 @@ SHORT = {
 def main(results_path, png_path):
     results = json.load(open(results_path))["results"]
     keys = [k for k in SHORT if k in results]
-    fig, ax = plt.subplots(figsize=(13, 5.5))
+    fig, ax = plt.subplots(figsize=(15, 5.5))
     width = 0.27
     for i, (lib, label, color) in enumerate(LIBS):
         for j, key in enumerate(keys):

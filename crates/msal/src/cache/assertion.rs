@@ -54,7 +54,7 @@ pub(crate) fn ext_cache_key(fields: &[(&str, &str)]) -> String {
 }
 
 /// A string tag of an entry's extra fields.
-fn tag<'a>(extra: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a str> {
+fn tag<'a>(extra: &'a super::schema::Extra, name: &str) -> Option<&'a str> {
     extra.get(name).and_then(Value::as_str).filter(|v| !v.is_empty())
 }
 
@@ -147,6 +147,9 @@ impl TokenCache {
                 .access_tokens_by_assertion(&bucket)
                 .iter()
                 .filter_map(|key| data.access_tokens.get(&**key))
+                .filter(|at| tag(&at.extra, USER_ASSERTION_HASH) == Some(assertion_hash))
+                .filter(|at| at.client_id.eq_ignore_ascii_case(query.client_id))
+                .filter(|at| at.environment.eq_ignore_ascii_case(environment))
                 .any(|at| at.realm.eq_ignore_ascii_case(query.realm) && covers(&at.target, scopes))
         })
     }
@@ -215,6 +218,12 @@ impl TokenCache {
                     .filter_map(|key| data.refresh_tokens.get(&**key))
             })
             .filter(|rt| tag(&rt.extra, USER_ASSERTION_HASH) == Some(assertion_hash))
+            .filter(|rt| rt.client_id.eq_ignore_ascii_case(client_id))
+            .filter(|rt| {
+                environments
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(&rt.environment))
+            })
             .max_by_key(|rt| rt.last_modification_time)
             .cloned()
     }

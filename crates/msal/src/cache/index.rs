@@ -21,8 +21,8 @@
 //! fields select, and no group holds a key that is not in `CacheData` or is
 //! empty. All changes to `CacheData` go through [`Indexed`]'s methods.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use super::schema::Key;
@@ -94,24 +94,34 @@ impl Keys {
     }
 }
 
-/// A group's name: its fields lowercased (but the last when `exact_last`),
-/// each but the last prefixed with its length, so no two field lists give
-/// the same name. One allocation, and lookups borrow it as `&str`.
-fn group_name(fields: &[&str], exact_last: bool) -> String {
-    let mut name = String::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
+/// A group's id: a hash of its fields lowercased (but the last when
+/// `exact_last`), each with its length so no two field lists run together.
+/// No allocation, which matters on the cache-hit path. Two groups may share
+/// an id (the hasher is seeded per process, so this cannot be arranged from
+/// outside, but it is not ruled out): the index then returns both groups'
+/// keys, and every caller matches entries' fields exactly.
+fn group_id(fields: &[&str], exact_last: bool) -> u64 {
+    #[cfg(test)]
+    if tests::ALL_GROUPS_COLLIDE.get() {
+        return 0;
+    }
+    static STATE: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
+    let mut hasher = STATE.get_or_init(Default::default).build_hasher();
     for (i, field) in fields.iter().enumerate() {
-        let last = i + 1 == fields.len();
-        if !last {
-            let _ = write!(name, "{}:", field.len());
-        }
-        if last && exact_last {
-            name.push_str(field);
-        } else {
-            // ASCII lowercasing keeps byte lengths, so the prefixes stay right.
-            name.extend(field.chars().map(|c| c.to_ascii_lowercase()));
+        let exact = exact_last && i + 1 == fields.len();
+        hasher.write_usize(field.len());
+        // In fixed chunks, so the same field always feeds the hasher alike.
+        let mut chunk = [0u8; 64];
+        for part in field.as_bytes().chunks(chunk.len()) {
+            let chunk = &mut chunk[..part.len()];
+            chunk.copy_from_slice(part);
+            if !exact {
+                chunk.make_ascii_lowercase();
+            }
+            hasher.write(chunk);
         }
     }
-    name
+    hasher.finish()
 }
 
 /// Which access tokens can answer a query: everything but the scopes.
@@ -141,11 +151,11 @@ impl<'a> AccessTokenBucket<'a> {
 
 /// One account in one environment, compared case-insensitively: what
 /// sign-out, account listing and refresh-token lookups group by.
-pub(crate) struct AccountBucket(String);
+pub(crate) struct AccountBucket(u64);
 
 impl AccountBucket {
     pub(crate) fn new(environment: &str, home_account_id: &str) -> Self {
-        Self(group_name(&[environment, home_account_id], false))
+        Self(group_id(&[environment, home_account_id], false))
     }
 
     /// Entries without a `home_account_id` belong to no account.
@@ -156,11 +166,11 @@ impl AccountBucket {
 
 /// On-behalf-of entries of one client and environment (case-insensitive)
 /// obtained with one user assertion (its hash, exact).
-pub(crate) struct AssertionBucket(String);
+pub(crate) struct AssertionBucket(u64);
 
 impl AssertionBucket {
     pub(crate) fn new(client_id: &str, environment: &str, user_assertion_hash: &str) -> Self {
-        Self(group_name(&[client_id, environment, user_assertion_hash], true))
+        Self(group_id(&[client_id, environment, user_assertion_hash], true))
     }
 
     fn of(client_id: &str, environment: &str, extra: &Extra) -> Option<Self> {
@@ -172,8 +182,8 @@ impl AssertionBucket {
 }
 
 /// App-only access tokens of one client, environment and realm (case-insensitive).
-fn app_group(client_id: &str, environment: &str, realm: &str) -> String {
-    group_name(&[client_id, environment, realm], false)
+fn app_group(client_id: &str, environment: &str, realm: &str) -> u64 {
+    group_id(&[client_id, environment, realm], false)
 }
 
 /// Everything of one account in one environment.
@@ -194,43 +204,42 @@ impl AccountSlot {
     }
 }
 
+/// Keyed by group id (already a hash; foldhash mixes it cheaply).
+type HashMap<K, V> = foldhash::HashMap<K, V>;
+
 /// The indexes. Compared in tests against one rebuilt from scratch.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Index {
     /// Access tokens without an account, by client, environment and realm.
-    app_tokens: HashMap<Box<str>, Keys>,
+    app_tokens: HashMap<u64, Keys>,
     /// By environment and home account.
-    accounts: HashMap<Box<str>, AccountSlot>,
+    accounts: HashMap<u64, AccountSlot>,
     /// By client, environment and `user_assertion_hash` (only access and
     /// refresh tokens carry one).
-    assertions: HashMap<Box<str>, AccountSlot>,
+    assertions: HashMap<u64, AccountSlot>,
 }
 
 /// Which list of a slot an entry goes to.
 type Pick = fn(&mut AccountSlot) -> &mut Keys;
 
-fn add_to(map: &mut HashMap<Box<str>, AccountSlot>, group: Option<String>, pick: Pick, key: &Key) {
+fn add_to(map: &mut HashMap<u64, AccountSlot>, group: Option<u64>, pick: Pick, key: &Key) {
     if let Some(group) = group {
-        pick(map.entry(group.into_boxed_str()).or_default()).insert(key);
+        pick(map.entry(group).or_default()).insert(key);
     }
 }
 
-fn remove_from(map: &mut HashMap<Box<str>, AccountSlot>, group: Option<String>, pick: Pick, key: &str) {
+fn remove_from(map: &mut HashMap<u64, AccountSlot>, group: Option<u64>, pick: Pick, key: &str) {
     let Some(group) = group else { return };
-    if let Some(slot) = map.get_mut(group.as_str()) {
+    if let Some(slot) = map.get_mut(&group) {
         pick(slot).remove(key);
         if slot.is_empty() {
-            map.remove(group.as_str());
+            map.remove(&group);
         }
     }
 }
 
-fn slot_keys<'a>(
-    map: &'a HashMap<Box<str>, AccountSlot>,
-    group: &str,
-    pick: fn(&AccountSlot) -> &Keys,
-) -> &'a [Key] {
-    map.get(group).map_or(&[], |slot| pick(slot).as_slice())
+fn slot_keys(map: &HashMap<u64, AccountSlot>, group: u64, pick: fn(&AccountSlot) -> &Keys) -> &[Key] {
+    map.get(&group).map_or(&[], |slot| pick(slot).as_slice())
 }
 
 impl Index {
@@ -241,7 +250,7 @@ impl Index {
         match bucket.home_account_id {
             None => self
                 .app_tokens
-                .get(app_group(bucket.client_id, bucket.environment, bucket.realm).as_str())
+                .get(&app_group(bucket.client_id, bucket.environment, bucket.realm))
                 .map_or(&[], Keys::as_slice),
             Some(hid) => self.access_tokens_of(&AccountBucket::new(bucket.environment, hid)),
         }
@@ -249,39 +258,39 @@ impl Index {
 
     /// The keys of every access token of an account in an environment.
     pub(crate) fn access_tokens_of(&self, bucket: &AccountBucket) -> &[Key] {
-        slot_keys(&self.accounts, &bucket.0, |s| &s.access_tokens)
+        slot_keys(&self.accounts, bucket.0, |s| &s.access_tokens)
     }
 
     /// The keys of access tokens carrying a `user_assertion_hash`.
     pub(crate) fn access_tokens_by_assertion(&self, bucket: &AssertionBucket) -> &[Key] {
-        slot_keys(&self.assertions, &bucket.0, |s| &s.access_tokens)
+        slot_keys(&self.assertions, bucket.0, |s| &s.access_tokens)
     }
 
     /// The keys of every refresh token of an account in an environment.
     pub(crate) fn refresh_tokens_of(&self, bucket: &AccountBucket) -> &[Key] {
-        slot_keys(&self.accounts, &bucket.0, |s| &s.refresh_tokens)
+        slot_keys(&self.accounts, bucket.0, |s| &s.refresh_tokens)
     }
 
     /// The keys of refresh tokens carrying a `user_assertion_hash`.
     pub(crate) fn refresh_tokens_by_assertion(&self, bucket: &AssertionBucket) -> &[Key] {
-        slot_keys(&self.assertions, &bucket.0, |s| &s.refresh_tokens)
+        slot_keys(&self.assertions, bucket.0, |s| &s.refresh_tokens)
     }
 
     /// The keys of every ID token of an account in an environment.
     pub(crate) fn id_tokens_of(&self, bucket: &AccountBucket) -> &[Key] {
-        slot_keys(&self.accounts, &bucket.0, |s| &s.id_tokens)
+        slot_keys(&self.accounts, bucket.0, |s| &s.id_tokens)
     }
 
     /// The keys of an account's `Account` entries (one per realm) in an environment.
     pub(crate) fn accounts_of(&self, bucket: &AccountBucket) -> &[Key] {
-        slot_keys(&self.accounts, &bucket.0, |s| &s.accounts)
+        slot_keys(&self.accounts, bucket.0, |s| &s.accounts)
     }
 
-    fn account_group(environment: &str, home_account_id: Option<&str>) -> Option<String> {
+    fn account_group(environment: &str, home_account_id: Option<&str>) -> Option<u64> {
         AccountBucket::of(environment, home_account_id).map(|b| b.0)
     }
 
-    fn assertion_group(client_id: &str, environment: &str, extra: &Extra) -> Option<String> {
+    fn assertion_group(client_id: &str, environment: &str, extra: &Extra) -> Option<u64> {
         AssertionBucket::of(client_id, environment, extra).map(|b| b.0)
     }
 
@@ -291,7 +300,7 @@ impl Index {
             Some(group) => add_to(&mut self.accounts, Some(group), |s| &mut s.access_tokens, key),
             None => self
                 .app_tokens
-                .entry(app_group(&e.client_id, &e.environment, &e.realm).into_boxed_str())
+                .entry(app_group(&e.client_id, &e.environment, &e.realm))
                 .or_default()
                 .insert(key),
         }
@@ -305,10 +314,10 @@ impl Index {
             Some(group) => remove_from(&mut self.accounts, Some(group), |s| &mut s.access_tokens, key),
             None => {
                 let group = app_group(&e.client_id, &e.environment, &e.realm);
-                if let Some(keys) = self.app_tokens.get_mut(group.as_str()) {
+                if let Some(keys) = self.app_tokens.get_mut(&group) {
                     keys.remove(key);
                     if keys.is_empty() {
-                        self.app_tokens.remove(group.as_str());
+                        self.app_tokens.remove(&group);
                     }
                 }
             }

@@ -243,6 +243,14 @@ impl TokenCache {
         sorted_keys(buckets.iter().map(|b| index.accounts_of(b)))
             .into_iter()
             .filter_map(|key| state.data.accounts.get(&**key))
+            .filter(|a| {
+                owned_by(
+                    a.home_account_id.as_deref(),
+                    &a.environment,
+                    home_account_id,
+                    environments,
+                )
+            })
             .cloned()
             .collect()
     }
@@ -264,6 +272,14 @@ impl TokenCache {
             sorted_keys(buckets.iter().map(|b| index.refresh_tokens_of(b)))
                 .into_iter()
                 .filter_map(|key| state.data.refresh_tokens.get(&**key))
+                .filter(|rt| {
+                    owned_by(
+                        rt.home_account_id.as_deref(),
+                        &rt.environment,
+                        home_account_id,
+                        environments,
+                    )
+                })
                 .filter(|rt| wanted(rt))
                 .cloned()
                 .collect()
@@ -424,22 +440,47 @@ impl TokenCache {
             .and_then(|m| m.family_id.clone())
             .filter(|f| !f.is_empty());
         let index = data.index();
+        let environments = [environment.to_owned()];
+        let owner =
+            |hid: &Option<Str>, env: &str| owned_by(hid.as_deref(), env, home_account_id, &environments);
         let refresh_tokens: Vec<Key> = index
             .refresh_tokens_of(&bucket)
             .iter()
             .filter(|key| {
                 data.refresh_tokens.get(&***key).is_some_and(|rt| {
-                    rt.client_id.eq_ignore_ascii_case(client_id)
-                        || (family.is_some() && rt.family_id == family)
+                    owner(&rt.home_account_id, &rt.environment)
+                        && (rt.client_id.eq_ignore_ascii_case(client_id)
+                            || (family.is_some() && rt.family_id == family))
                 })
             })
             .cloned()
             .collect();
         // Every client's access tokens go: without this client's refresh token the
         // account is signed out here, and other apps keep their refresh tokens anyway.
-        let access_tokens: Vec<Key> = index.access_tokens_of(&bucket).iter().cloned().collect();
-        let id_tokens: Vec<Key> = index.id_tokens_of(&bucket).iter().cloned().collect();
-        let accounts: Vec<Key> = index.accounts_of(&bucket).iter().cloned().collect();
+        let access_tokens: Vec<Key> = index
+            .access_tokens_of(&bucket)
+            .iter()
+            .filter(|key| {
+                (data.access_tokens.get(&***key)).is_some_and(|e| owner(&e.home_account_id, &e.environment))
+            })
+            .cloned()
+            .collect();
+        let id_tokens: Vec<Key> = index
+            .id_tokens_of(&bucket)
+            .iter()
+            .filter(|key| {
+                (data.id_tokens.get(&***key)).is_some_and(|e| owner(&e.home_account_id, &e.environment))
+            })
+            .cloned()
+            .collect();
+        let accounts: Vec<Key> = index
+            .accounts_of(&bucket)
+            .iter()
+            .filter(|key| {
+                (data.accounts.get(&***key)).is_some_and(|e| owner(&e.home_account_id, &e.environment))
+            })
+            .cloned()
+            .collect();
         let mut removed = false;
         for key in &refresh_tokens {
             removed |= data.remove_refresh_token(key);
@@ -494,6 +535,13 @@ fn list_accounts(
         }
     }
     accounts.into()
+}
+
+/// Whether an entry belongs to `home_account_id` (case-insensitively) in
+/// one of `environments`: index groups may hold more (see `index`).
+fn owned_by(hid: Option<&str>, environment: &str, home_account_id: &str, environments: &[String]) -> bool {
+    hid.is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
+        && environments.iter().any(|e| e.eq_ignore_ascii_case(environment))
 }
 
 /// One account bucket per environment asked for.

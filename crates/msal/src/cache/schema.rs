@@ -20,8 +20,36 @@ use serde_json::{Map, Value};
 
 use crate::secret::CachedSecret;
 
-/// Fields this library does not know, kept as they were.
-pub(crate) type Extra = Map<String, Value>;
+/// Fields this library does not know, kept as they were. Boxed, and absent
+/// when there are none (nearly always): an empty map would cost every entry
+/// of a large cache some 70 bytes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Extra(Option<Box<Map<String, Value>>>);
+
+impl Extra {
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
+        self.0.as_ref()?.get(name)
+    }
+
+    pub(crate) fn insert(&mut self, name: String, value: Value) -> Option<Value> {
+        self.0.get_or_insert_default().insert(name, value)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().flat_map(|map| map.iter())
+    }
+}
+
+impl From<Map<String, Value>> for Extra {
+    fn from(map: Map<String, Value>) -> Self {
+        Self((!map.is_empty()).then(|| Box::new(map)))
+    }
+}
 
 /// Text shared between entries.
 pub(crate) type Str = Arc<str>;
@@ -39,7 +67,7 @@ pub(crate) struct CacheData {
     pub accounts: BTreeMap<Key, AccountEntry>,
     pub app_metadata: BTreeMap<Key, AppMetadataEntry>,
     /// Sections other MSALs add.
-    pub extra: Extra,
+    pub extra: Map<String, Value>,
 }
 
 wire::entry! {

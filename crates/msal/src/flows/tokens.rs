@@ -221,7 +221,7 @@ fn save_as(
             expires_on: now + expires_in,
             extended_expires_on: Some(now + ext_expires_in),
             refresh_on: response.refresh_in.map(|r| now + r),
-            extra: tags.map(|t| t.access_token.clone()).unwrap_or_default(),
+            extra: tags.map(|t| t.access_token.clone().into()).unwrap_or_default(),
         }),
         id_token: response.id_token.as_ref().map(|id_token| IdTokenEntry {
             credential_type: "IdToken".into(),
@@ -244,7 +244,7 @@ fn save_as(
                 target: Some(shared_target.clone()),
                 last_modification_time: Some(now),
                 family_id: shared_family.clone(),
-                extra: tags.map(|t| t.refresh_token.clone()).unwrap_or_default(),
+                extra: tags.map(|t| t.refresh_token.clone().into()).unwrap_or_default(),
             }),
         account: if refresh { None } else { account.clone() },
         app_metadata: AppMetadataEntry {

@@ -417,9 +417,26 @@ fn check(cache: &TokenCache, model: &Model, rng: &mut Rng, step: usize) {
     );
 }
 
+thread_local! {
+    /// Makes every index group id the same (on this test's thread), so each
+    /// lookup gets every key of its kind and must filter by fields itself.
+    pub(super) static ALL_GROUPS_COLLIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 #[test]
 fn random_operations_agree_with_a_linear_scan() {
-    for seed in 1..=8u64 {
+    random_operations(1..=8);
+}
+
+#[test]
+fn colliding_group_ids_change_no_answer() {
+    ALL_GROUPS_COLLIDE.set(true);
+    random_operations(9..=12);
+    ALL_GROUPS_COLLIDE.set(false);
+}
+
+fn random_operations(seeds: std::ops::RangeInclusive<u64>) {
+    for seed in seeds {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x1000_0000_01B3));
         let cache = TokenCache::new();
         let mut model = Model::default();

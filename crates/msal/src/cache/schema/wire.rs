@@ -12,7 +12,7 @@
 //! Python) does. Field order on output is the declaration order, then the
 //! unknown fields, as the derive wrote them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -24,9 +24,11 @@ use serde_json::Value;
 use super::{CacheData, Key, Str};
 use crate::secret::CachedSecret;
 
-/// One shared copy of each distinct text read from one document.
+/// One shared copy of each distinct text read from one document. Hashed
+/// with foldhash: seeded per process, and several times faster than SipHash
+/// on the short strings of a cache.
 #[derive(Default)]
-pub(crate) struct Interner(HashSet<Str>);
+pub(crate) struct Interner(foldhash::HashSet<Str>);
 
 impl Interner {
     pub(crate) fn intern(&mut self, text: &str) -> Str {
@@ -182,7 +184,7 @@ macro_rules! entry {
                         self.$field.write(stringify!($field), &mut map)?;
                     }
                 )*
-                for (name, value) in &self.extra {
+                for (name, value) in self.extra.iter() {
                     map.serialize_entry(name, value)?;
                 }
                 map.end()
@@ -287,13 +289,14 @@ impl<'de, T: Entry> Visitor<'de> for SectionSeed<'_, T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries: Vec<(Key, T)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        let mut entries: Vec<(Key, T)> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let entry = map.next_value_seed(EntrySeed::<T>::new(self.interner))?;
             entries.push((key, entry));
         }
-        // Sorts (stably) and builds full nodes; of equal keys the last stays,
-        // as in Python's json.
+        // Sorts (stably) and builds full nodes; of equal keys the later stays,
+        // as with Python's json. (Merging in chunks instead would spare the
+        // list's memory but cost a third more time.)
         Ok(entries.into_iter().collect())
     }
 }
