@@ -99,6 +99,13 @@ impl IntoIterator for Accounts {
     }
 }
 
+/// Serialized as a list of accounts.
+impl Serialize for Accounts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
 impl PartialEq<[Account]> for Accounts {
     fn eq(&self, other: &[Account]) -> bool {
         *self.0 == *other
@@ -187,6 +194,8 @@ pub(crate) fn remove_account(core: &ClientCore, account: &Account) {
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
+
+    use std::sync::Arc;
 
     use crate::testing::{AUTHORITY, CLIENT_ID, ENVIRONMENT, FakeIdp, TENANT_ID};
     use crate::{PublicClientApplication, TokenCache};
@@ -302,6 +311,77 @@ mod tests {
 
     fn keys(json: &Value, section: &str) -> Vec<String> {
         json[section].as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// An account entry as a sign-in writes it, to replay through `TokenCache::add`.
+    fn sign_in_write(hid: &str, username: &str) -> crate::cache::CacheWrite {
+        crate::cache::CacheWrite {
+            access_token: None,
+            refresh_token: None,
+            id_token: None,
+            account: Some(crate::cache::AccountEntry {
+                home_account_id: Some(hid.into()),
+                environment: ENVIRONMENT.into(),
+                realm: TENANT_ID.into(),
+                local_account_id: hid.split('.').next().map(Into::into),
+                username: username.into(),
+                authority_type: "MSSTS".into(),
+                account_source: Some("authorization_code".into()),
+                extra: Default::default(),
+            }),
+            app_metadata: crate::cache::AppMetadataEntry {
+                client_id: CLIENT_ID.into(),
+                environment: ENVIRONMENT.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn listings_are_shared_until_the_accounts_change() {
+        let cache = shared_cache();
+        let app = app(&cache, AUTHORITY);
+        let first = app.get_accounts(None);
+        let again = app.get_accounts(None);
+        // The same list, not a copy.
+        assert!(Arc::ptr_eq(&first.0, &again.0));
+        // A sign-in that rewrites an account entry unchanged keeps the list.
+        let bob = first.iter().find(|a| a.home_account_id == BOB).unwrap().clone();
+        cache.add(sign_in_write(BOB, &bob.username));
+        assert!(Arc::ptr_eq(&first.0, &app.get_accounts(None).0));
+        // A new account is listed at once.
+        let carol = "carol-oid.72f988bf-86f1-41af-91ab-2d7cd011db47";
+        cache.add(sign_in_write(carol, "carol@contoso.com"));
+        let grown = app.get_accounts(None);
+        assert_eq!(grown.len(), first.len() + 1);
+        assert!(grown.iter().any(|a| a.home_account_id == carol));
+        // So is a changed one (a new username) and a removed one.
+        cache.add(sign_in_write(carol, "carol.new@contoso.com"));
+        let renamed = app.get_accounts(Some("carol.new@contoso.com"));
+        assert_eq!(renamed.len(), 1);
+        app.remove_account(&renamed[0]);
+        assert_eq!(app.get_accounts(None), first);
+        // Loading a cache replaces the list too.
+        cache.deserialize("{}").unwrap();
+        assert!(app.get_accounts(None).is_empty());
+        // The old list a caller holds stays as it was.
+        assert_eq!(first.len(), 2);
+    }
+
+    #[test]
+    fn accounts_iterate_serialize_and_convert() {
+        let cache = shared_cache();
+        let accounts = app(&cache, AUTHORITY).get_accounts(None);
+        let by_ref: Vec<&str> = (&accounts).into_iter().map(|a| a.username.as_str()).collect();
+        let iter = accounts.clone().into_iter();
+        assert_eq!(iter.len(), 2);
+        let by_value: Vec<String> = iter.map(|a| a.username).collect();
+        assert_eq!(by_ref, by_value);
+        let json = serde_json::to_value(&accounts).unwrap();
+        assert_eq!(json.as_array().map(Vec::len), Some(2));
+        assert_eq!(json[0]["username"], by_value[0].as_str());
+        let owned: Vec<super::Account> = accounts.clone().into();
+        assert_eq!(accounts, owned);
     }
 
     #[test]

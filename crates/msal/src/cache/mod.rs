@@ -518,8 +518,9 @@ fn list_accounts(
     entries: &std::collections::BTreeMap<Key, AccountEntry>,
     environment: &str,
 ) -> Arc<[Account]> {
-    let mut accounts: Vec<Account> = Vec::new();
-    let mut positions: HashMap<&str, usize> = HashMap::new();
+    let mut accounts: Vec<Account> = Vec::with_capacity(entries.len());
+    let mut positions: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
+    positions.reserve(entries.len());
     let listed = entries.values().filter(|a| {
         a.environment.eq_ignore_ascii_case(environment)
             && [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&&*a.authority_type)

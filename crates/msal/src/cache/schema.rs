@@ -140,7 +140,15 @@ wire::entry! {
 /// Keys as MSAL Python's key makers build them: fields joined by `-`, lowercased.
 pub(crate) mod key {
     fn join(parts: &[&str]) -> String {
-        parts.join("-").to_lowercase()
+        let mut key = parts.join("-");
+        // The usual all-ASCII key is lowercased in place; Unicode lowercasing
+        // (what Python's `lower()` does) only when needed.
+        if key.is_ascii() {
+            key.make_ascii_lowercase();
+            key
+        } else {
+            key.to_lowercase()
+        }
     }
 
     pub(crate) fn access_token(
