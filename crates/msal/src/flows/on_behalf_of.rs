@@ -106,7 +106,9 @@ where
     }
     if cached.is_none() {
         let metadata = core.metadata(&correlation_id).await?;
-        if offline.as_ref() != Some(&(metadata.environment.clone(), metadata.realm.clone())) {
+        if offline.as_ref().is_none_or(|(environment, realm)| {
+            *environment != metadata.environment || *realm != metadata.realm
+        }) {
             let environments = core.environments_of(&metadata.environment, &metadata.aliases);
             cached = lookup(core, &environments, &metadata.realm, &hash, &scopes, now);
         }
