@@ -19,6 +19,22 @@ use crate::error::{Error, Result};
 /// refresh token that silent calls need. Callers may not pass them.
 pub(crate) const RESERVED_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
+/// A new `client-request-id`. Only requests need one (a cache hit sends
+/// nothing), and making one costs a system call for randomness, so flows
+/// make it when they first go to the network.
+pub(crate) fn new_correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The scopes of a cache `target` (space-separated), for a result. A single
+/// scope, the usual case, takes the target string itself instead of a copy.
+pub(crate) fn scopes_of(target: String) -> Vec<String> {
+    if !target.is_empty() && !target.contains(char::is_whitespace) {
+        return vec![target];
+    }
+    target.split_whitespace().map(str::to_owned).collect()
+}
+
 /// Checks and normalizes caller scopes: trimmed, non-empty, no whitespace
 /// inside, duplicates removed, original order kept.
 pub(crate) fn normalize_scopes<I, S>(scopes: I) -> Result<Vec<String>>
@@ -63,13 +79,14 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    let mut out: Vec<String> = Vec::new();
+    let scopes = scopes.into_iter();
+    let mut out: Vec<String> = Vec::with_capacity(scopes.size_hint().0);
     for scope in scopes {
         let scope = scope.as_ref().trim();
         if scope.is_empty() {
             return Err(Error::InvalidArgument("a scope is empty".into()));
         }
-        if scope.chars().any(char::is_whitespace) {
+        if has_whitespace(scope) {
             return Err(Error::InvalidArgument(format!(
                 "scope {scope:?} contains whitespace: pass each scope separately"
             )));
@@ -81,9 +98,40 @@ where
     Ok(out)
 }
 
+/// `char::is_whitespace` anywhere in `text`, with a byte scan for ASCII
+/// text (every scope in practice), which runs on every token call.
+fn has_whitespace(text: &str) -> bool {
+    if text.is_ascii() {
+        // The ASCII characters that are Unicode White_Space: \t \n \x0B \x0C \r and space.
+        text.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
+    } else {
+        text.contains(char::is_whitespace)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_scopes_are_split() {
+        assert_eq!(scopes_of("a".into()), vec!["a"]);
+        assert_eq!(scopes_of(" a  b ".into()), vec!["a", "b"]);
+        assert_eq!(scopes_of(" a".into()), vec!["a"]);
+        assert!(scopes_of(String::new()).is_empty());
+        assert!(scopes_of("  ".into()).is_empty());
+    }
+
+    #[test]
+    fn whitespace_is_found_as_unicode_defines_it() {
+        for c in (0..=0x7f_u8)
+            .map(char::from)
+            .chain(['\u{85}', '\u{a0}', '\u{2003}', 'é'])
+        {
+            let text = format!("a{c}b");
+            assert_eq!(has_whitespace(&text), c.is_whitespace(), "{c:?}");
+        }
+    }
 
     #[test]
     fn scopes_are_checked() {
