@@ -42,7 +42,7 @@ fn tenant_location(authority: &Authority) -> Option<(Cow<'_, str>, Cow<'_, str>)
 }
 
 /// `text` in ASCII lowercase, borrowed when it already is (URL hosts are).
-fn lowercase(text: &str) -> Cow<'_, str> {
+pub(crate) fn lowercase(text: &str) -> Cow<'_, str> {
     if text.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(text.to_ascii_lowercase())
     } else {

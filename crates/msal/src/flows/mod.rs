@@ -59,19 +59,32 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    let mut out = normalize_scope_list(scopes)?;
-    let reserved: Vec<&String> = out
-        .iter()
-        .filter(|s| RESERVED_SCOPES.iter().any(|r| r.eq_ignore_ascii_case(s)))
-        .collect();
-    if !reserved.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "scopes {reserved:?} are reserved: the library always adds {RESERVED_SCOPES:?} \
-             to user sign-ins, so pass only the scopes of the API you call"
-        )));
+    let out = normalize_scope_list(scopes)?;
+    check_reserved(&out)?;
+    Ok(with_reserved_scopes(&out))
+}
+
+/// The error of [`decorate_scopes`] for normalized scopes that name a
+/// reserved one; silent calls check this on every call but need the
+/// decorated list only for a request.
+pub(crate) fn check_reserved(scopes: &[String]) -> Result<()> {
+    let is_reserved = |s: &String| RESERVED_SCOPES.iter().any(|r| r.eq_ignore_ascii_case(s));
+    if !scopes.iter().any(is_reserved) {
+        return Ok(());
     }
+    let reserved: Vec<&String> = scopes.iter().filter(|s| is_reserved(s)).collect();
+    Err(Error::InvalidArgument(format!(
+        "scopes {reserved:?} are reserved: the library always adds {RESERVED_SCOPES:?} \
+         to user sign-ins, so pass only the scopes of the API you call"
+    )))
+}
+
+/// Normalized scopes without reserved ones, plus [`RESERVED_SCOPES`].
+pub(crate) fn with_reserved_scopes(scopes: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(scopes.len() + RESERVED_SCOPES.len());
+    out.extend_from_slice(scopes);
     out.extend(RESERVED_SCOPES.iter().map(|s| (*s).to_owned()));
-    Ok(out)
+    out
 }
 
 fn normalize_scope_list<I, S>(scopes: I) -> Result<Vec<String>>
