@@ -3,6 +3,7 @@
 //! that owns the client id, authority, transport, cache and telemetry. Flows
 //! in [`crate::flows`] work on the core.
 
+mod claims_memo;
 mod confidential;
 mod public;
 mod single_flight;
@@ -25,6 +26,7 @@ use crate::result::AuthenticationResult;
 use crate::telemetry::Telemetry;
 use crate::throttle::{HttpCache, ThrottledHttpClient};
 
+pub(crate) use claims_memo::ClaimsMemo;
 pub(crate) use single_flight::SingleFlight;
 
 /// How many per-call authorities' endpoints an application remembers.
@@ -70,6 +72,8 @@ pub(crate) struct ClientCore {
     pub telemetry: Telemetry,
     /// Token requests in flight, so concurrent callers for one token share one request.
     pub flights: SingleFlight<Result<AuthenticationResult>>,
+    /// Claims of cached ID tokens, decoded once for the silent cache hits that return them.
+    pub id_token_claims: ClaimsMemo,
     /// Discovered once, on first use; concurrent first callers share one discovery.
     metadata: OnceCell<AuthorityMetadata>,
     /// Endpoints of per-call authorities (silent calls may name another tenant), by URL.
@@ -335,6 +339,7 @@ impl CoreBuilder {
             cache: self.cache.unwrap_or_default(),
             telemetry: Telemetry::default(),
             flights: SingleFlight::default(),
+            id_token_claims: ClaimsMemo::default(),
             metadata: OnceCell::new(),
             other_metadata: Mutex::new(HashMap::new()),
             federation: Default::default(),

@@ -17,7 +17,7 @@ use crate::credential::ClientCredential;
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, InteractionReason, Result, ServiceError};
 use crate::oauth2::{self, Form};
-use crate::result::{AuthenticationResult, IdTokenClaims, TokenSource};
+use crate::result::{AuthenticationResult, TokenSource};
 use crate::secret::{AccessToken, IdToken};
 use crate::telemetry::{ApiId, RefreshReason};
 use crate::time::{from_epoch, now_epoch};
@@ -312,10 +312,10 @@ fn hit(core: &ClientCore, account: &Account, entry: AccessTokenEntry) -> Authent
     let id_token = core
         .cache
         .find_id_token(hid, environments, &core.client_id, &entry.realm);
-    let claims = id_token
-        .as_ref()
-        .and_then(|t| oauth2::decode_jwt_payload(t.secret.expose()))
-        .map(IdTokenClaims::new);
+    let claims = id_token.as_ref().and_then(|t| {
+        core.id_token_claims
+            .claims(hid, &t.environment, &t.realm, t.secret.expose())
+    });
     let account = core
         .cache
         .accounts_of(hid, environments)
