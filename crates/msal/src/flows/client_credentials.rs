@@ -135,7 +135,10 @@ where
     miss.offline = core.offline_cache_location();
     if let Some((environment, realm)) = &miss.offline {
         match lookup(core, environment, realm, &miss.scopes, &miss.shape, now) {
-            Some(entry) if fresh(&entry, now) => return Ok(Lookup::Hit(hit(core, entry))),
+            Some(entry) if fresh(&entry, now) => {
+                let scopes = std::mem::take(&mut miss.scopes);
+                return Ok(Lookup::Hit(hit(core, entry, Some(scopes))));
+            }
             cached => miss.cached = cached,
         }
     }
@@ -148,10 +151,10 @@ fn fresh(entry: &AccessTokenEntry, now: u64) -> bool {
 }
 
 /// A token served from the cache, counted for the telemetry.
-fn hit(core: &ClientCore, entry: AccessTokenEntry) -> AuthenticationResult {
+fn hit(core: &ClientCore, entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
     core.telemetry.cache_hit();
     tracing::debug!(client_id = %core.client_id, "access token served from the cache");
-    from_cache(entry)
+    from_cache(entry, requested)
 }
 
 /// The rest of [`acquire`] when the offline lookup did not answer: forced,
@@ -192,7 +195,7 @@ async fn resolve(
     }
 
     match cached {
-        Some(entry) if fresh(&entry, now) => Ok(hit(core, entry)),
+        Some(entry) if fresh(&entry, now) => Ok(hit(core, entry, None)),
         // Past refresh_on: refresh now, but keep the still-valid token as a fallback.
         Some(entry) => {
             match shared_request(
@@ -207,7 +210,7 @@ async fn resolve(
             {
                 Ok(fresh) => Ok(fresh),
                 Err(Error::Service(_) | Error::Transport(_) | Error::Throttled { .. }) => {
-                    Ok(from_cache(entry))
+                    Ok(from_cache(entry, None))
                 }
                 Err(other) => Err(other),
             }
@@ -257,7 +260,7 @@ async fn shared_request(
                     now_epoch(),
                 )
             {
-                return Ok(from_cache(entry));
+                return Ok(from_cache(entry, None));
             }
             request(core, credential, scopes, shape, correlation_id, reason).await
         })
@@ -387,14 +390,21 @@ async fn send(
     oauth2::post_token_request(core.http.as_ref(), endpoint, form, headers).await
 }
 
-fn from_cache(entry: AccessTokenEntry) -> AuthenticationResult {
+/// A cached token as a result. `requested`, the normalized scopes asked
+/// for, become the result's scopes when they are exactly the token's one
+/// scope (the usual app token), which saves building that list again.
+fn from_cache(entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
+    let scopes = match requested {
+        Some(requested) if matches!(requested.as_slice(), [only] if *only == entry.target) => requested,
+        _ => super::scopes_of(entry.target),
+    };
     AuthenticationResult {
         access_token: AccessToken::new(entry.secret.expose()),
         token_type: entry.token_type.unwrap_or_else(|| "Bearer".to_owned()),
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),
         refresh_on: entry.refresh_on.map(from_epoch),
-        scopes: super::scopes_of(entry.target),
+        scopes,
         token_source: TokenSource::Cache,
         tenant_id: Some(entry.realm),
         correlation_id: None,
