@@ -390,21 +390,15 @@ async fn send(
     oauth2::post_token_request(core.http.as_ref(), endpoint, form, headers).await
 }
 
-/// A cached token as a result. `requested`, the normalized scopes asked
-/// for, become the result's scopes when they are exactly the token's one
-/// scope (the usual app token), which saves building that list again.
+/// A cached token as a result; `requested` as in [`super::result_scopes`].
 fn from_cache(entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
-    let scopes = match requested {
-        Some(requested) if matches!(requested.as_slice(), [only] if *only == entry.target) => requested,
-        _ => super::scopes_of(entry.target),
-    };
     AuthenticationResult {
         access_token: AccessToken::new(entry.secret.expose()),
         token_type: entry.token_type.unwrap_or_else(|| "Bearer".to_owned()),
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),
         refresh_on: entry.refresh_on.map(from_epoch),
-        scopes,
+        scopes: super::result_scopes(entry.target, requested),
         token_source: TokenSource::Cache,
         tenant_id: Some(entry.realm),
         correlation_id: None,

@@ -26,8 +26,24 @@ pub(crate) fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The scopes of a cached token's `target` for a cache hit's result. The
+/// caller's normalized `requested` scopes are that list already when they
+/// name exactly the target's scopes in its order (the usual hit): then they
+/// are returned instead of building the list again.
+pub(crate) fn result_scopes(target: String, requested: Option<Vec<String>>) -> Vec<String> {
+    match requested {
+        // One scope, the usual app token: one comparison.
+        Some(requested) if matches!(requested.as_slice(), [only] if *only == target) => requested,
+        // Split on single spaces only, a cheap byte search: normalized scopes
+        // are non-empty and have no whitespace, so any other spacing of the
+        // target fails the comparison and is split properly below.
+        Some(requested) if target.split(' ').eq(requested.iter().map(String::as_str)) => requested,
+        _ => scopes_of(target),
+    }
+}
+
 /// The scopes of a cache `target` (space-separated), for a result. A single
-/// scope, the usual case, takes the target string itself instead of a copy.
+/// scope takes the target string itself instead of a copy.
 pub(crate) fn scopes_of(target: String) -> Vec<String> {
     if !target.is_empty() && !target.contains(char::is_whitespace) {
         return vec![target];
@@ -125,6 +141,24 @@ fn has_whitespace(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_scopes_serve_as_the_result_s_when_they_are_the_target_s() {
+        let requested = || Some(vec!["b".to_owned(), "a".to_owned()]);
+        assert_eq!(result_scopes("b a".into(), requested()), vec!["b", "a"]);
+        // A token for more scopes, or in another order: the target's own list.
+        assert_eq!(result_scopes("a b".into(), requested()), vec!["a", "b"]);
+        assert_eq!(result_scopes("b a c".into(), requested()), vec!["b", "a", "c"]);
+        assert_eq!(result_scopes("b".into(), requested()), vec!["b"]);
+        assert_eq!(result_scopes("b a".into(), None), vec!["b", "a"]);
+        for spaced in ["b  a", " b a", "b a ", "b\ta"] {
+            assert_eq!(
+                result_scopes(spaced.into(), requested()),
+                vec!["b", "a"],
+                "{spaced:?}"
+            );
+        }
+    }
 
     #[test]
     fn target_scopes_are_split() {

@@ -190,7 +190,7 @@ where
         });
     }
     match cached {
-        Some(entry) if !aging(&entry, now) => Ok(Lookup::Hit(hit(core, account, entry))),
+        Some(entry) if !aging(&entry, now) => Ok(Lookup::Hit(hit(core, account, entry, Some(scopes)))),
         cached => Ok(Lookup::Miss(Box::new(Miss {
             scopes,
             challenge_claims,
@@ -304,7 +304,14 @@ fn lookup<'e>(
 
 /// A cached access token as a result, with the account and the claims of
 /// the ID token cached beside it; counted for the telemetry.
-fn hit(core: &ClientCore, account: &Account, entry: AccessTokenEntry) -> AuthenticationResult {
+/// `requested` (the normalized scopes, when the caller has no further use
+/// for them) may become the result's scopes; see [`super::result_scopes`].
+fn hit(
+    core: &ClientCore,
+    account: &Account,
+    entry: AccessTokenEntry,
+    requested: Option<Vec<String>>,
+) -> AuthenticationResult {
     core.telemetry.cache_hit();
     tracing::debug!(client_id = %core.client_id, "access token served from the cache");
     let hid = &account.home_account_id;
@@ -329,7 +336,7 @@ fn hit(core: &ClientCore, account: &Account, entry: AccessTokenEntry) -> Authent
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),
         refresh_on: entry.refresh_on.map(from_epoch),
-        scopes: super::scopes_of(entry.target),
+        scopes: super::result_scopes(entry.target, requested),
         token_source: TokenSource::Cache,
         tenant_id: Some(
             claims
@@ -357,7 +364,7 @@ impl Silent<'_> {
     }
 
     fn hit(&self, entry: AccessTokenEntry) -> AuthenticationResult {
-        hit(self.core, self.account, entry)
+        hit(self.core, self.account, entry, None)
     }
 }
 
