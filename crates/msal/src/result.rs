@@ -1,8 +1,9 @@
 //! The outcome of a successful token request.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::account::Account;
@@ -70,14 +71,28 @@ impl AuthenticationResult {
 
 /// The claims of an ID token: who signed in, where and when. Claims are
 /// personal data but not credentials, so `Debug` shows them.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IdTokenClaims(Map<String, Value>);
+///
+/// Shared, not copied, between clones: every silent cache hit returns the
+/// claims of the same cached ID token, decoded once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IdTokenClaims(Arc<Map<String, Value>>);
+
+impl Serialize for IdTokenClaims {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdTokenClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Map::deserialize(deserializer).map(Self::new)
+    }
+}
 
 impl IdTokenClaims {
     /// Wraps decoded claims.
     pub(crate) fn new(claims: Map<String, Value>) -> Self {
-        Self(claims)
+        Self(Arc::new(claims))
     }
 
     /// Any claim, by name.
@@ -137,5 +152,29 @@ impl IdTokenClaims {
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_token_claims_serialize_as_the_bare_object() {
+        let claims = IdTokenClaims::new(
+            serde_json::json!({"sub": "s", "auth_time": 5})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let json = serde_json::to_string(&claims).unwrap();
+        assert_eq!(json, r#"{"sub":"s","auth_time":5}"#);
+        let back: IdTokenClaims = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, claims);
+        assert_eq!(
+            format!("{claims:?}"),
+            r#"IdTokenClaims({"sub": String("s"), "auth_time": Number(5)})"#
+        );
+        assert!(serde_json::from_str::<IdTokenClaims>("[1]").is_err());
     }
 }

@@ -64,18 +64,24 @@ impl From<String> for Password {
 }
 
 /// An access token: a bearer credential for the resource it was issued for.
+/// A token served from the cache shares the cache's copy (zeroed when the
+/// last holder drops it) instead of copying it.
 #[derive(Clone)]
-pub struct AccessToken(SecretString);
+pub struct AccessToken(CachedSecret);
 
 impl AccessToken {
     /// Wraps a token string.
     pub fn new(token: impl Into<String>) -> Self {
-        Self(SecretString::from(token.into()))
+        Self(CachedSecret::new(token))
+    }
+
+    pub(crate) fn shared(secret: &CachedSecret) -> Self {
+        Self(secret.clone())
     }
 
     /// The token, to put in an `Authorization: Bearer` header.
     pub fn secret(&self) -> &str {
-        self.0.expose_secret()
+        self.0.expose()
     }
 }
 
@@ -98,17 +104,21 @@ impl Eq for AccessToken {}
 /// redacted like the other tokens; its decoded claims are in
 /// [`IdTokenClaims`](crate::result::IdTokenClaims).
 #[derive(Clone)]
-pub struct IdToken(SecretString);
+pub struct IdToken(CachedSecret);
 
 impl IdToken {
     /// Wraps a token string.
     pub fn new(token: impl Into<String>) -> Self {
-        Self(SecretString::from(token.into()))
+        Self(CachedSecret::new(token))
+    }
+
+    pub(crate) fn shared(secret: &CachedSecret) -> Self {
+        Self(secret.clone())
     }
 
     /// The raw JWT.
     pub fn secret(&self) -> &str {
-        self.0.expose_secret()
+        self.0.expose()
     }
 }
 

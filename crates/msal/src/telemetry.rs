@@ -4,6 +4,7 @@
 //! request, so the identity provider sees the library's health.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which public API made a request (MSAL's API ids).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +51,6 @@ const LAST_HEADER_LIMIT: usize = 350;
 
 #[derive(Debug, Default)]
 struct Buffer {
-    cache_hits: u64,
     failures: Vec<(u32, String, String)>,
     failure_size: usize,
 }
@@ -58,15 +58,16 @@ struct Buffer {
 /// The telemetry an application accumulates between requests.
 #[derive(Debug, Default)]
 pub(crate) struct Telemetry {
+    /// Cache hits since the last successful request: an atomic, not in the
+    /// buffer, because every hit counts one and hits must stay cheap.
+    cache_hits: AtomicU64,
     buffer: Mutex<Buffer>,
 }
 
 impl Telemetry {
     /// Records a request served from the cache.
     pub(crate) fn cache_hit(&self) {
-        if let Ok(mut buffer) = self.buffer.lock() {
-            buffer.cache_hits += 1;
-        }
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The two telemetry headers for a request.
@@ -82,7 +83,7 @@ impl Telemetry {
                 let errors: Vec<&str> = buffer.failures.iter().map(|(_, _, e)| e.as_str()).collect();
                 format!(
                     "4|{}|{}|{}|",
-                    buffer.cache_hits,
+                    self.cache_hits.load(Ordering::Relaxed),
                     requests.join(","),
                     errors.join(",")
                 )
@@ -110,7 +111,10 @@ impl Telemetry {
             return;
         };
         match error {
-            None => *buffer = Buffer::default(),
+            None => {
+                *buffer = Buffer::default();
+                self.cache_hits.store(0, Ordering::Relaxed);
+            }
             Some(error) => {
                 let size = format!(",{},{correlation_id},{error}", api as u32).len();
                 if buffer.failure_size + size < LAST_HEADER_LIMIT {

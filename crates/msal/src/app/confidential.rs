@@ -195,6 +195,7 @@ impl ConfidentialClientApplication {
     /// [`PublicClientApplication::remove_account`](crate::PublicClientApplication::remove_account).
     pub fn remove_account(&self, account: &Account) {
         account::remove_account(&self.core, account);
+        self.core.id_token_claims.forget(&account.home_account_id);
     }
 
     /// Signs a user in with a username and password (ROPC), authenticating

@@ -3,6 +3,7 @@
 //! that owns the client id, authority, transport, cache and telemetry. Flows
 //! in [`crate::flows`] work on the core.
 
+mod claims_memo;
 mod confidential;
 mod public;
 mod single_flight;
@@ -10,6 +11,7 @@ mod single_flight;
 pub use confidential::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
 pub use public::{PublicClientApplication, PublicClientApplicationBuilder};
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -24,6 +26,7 @@ use crate::result::AuthenticationResult;
 use crate::telemetry::Telemetry;
 use crate::throttle::{HttpCache, ThrottledHttpClient};
 
+pub(crate) use claims_memo::ClaimsMemo;
 pub(crate) use single_flight::SingleFlight;
 
 /// How many per-call authorities' endpoints an application remembers.
@@ -32,12 +35,21 @@ const MAX_OTHER_AUTHORITIES: usize = 32;
 /// The cache location a tenant-specific authority implies without discovery:
 /// its host and tenant. `None` for `common`, `organizations`, `consumers`
 /// and OIDC authorities, whose realm only discovery tells.
-fn tenant_location(authority: &Authority) -> Option<(String, String)> {
+fn tenant_location(authority: &Authority) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     let tenant = authority.tenant()?;
     let multi_tenant = ["common", "organizations", "consumers"]
         .iter()
         .any(|t| t.eq_ignore_ascii_case(tenant));
-    (!multi_tenant).then(|| (authority.host().to_ascii_lowercase(), tenant.to_owned()))
+    (!multi_tenant).then(|| (lowercase(authority.host()), Cow::Borrowed(tenant)))
+}
+
+/// `text` in ASCII lowercase, borrowed when it already is (URL hosts are).
+pub(crate) fn lowercase(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// A lock that survives a panic elsewhere: the map holds whole entries only.
@@ -60,6 +72,8 @@ pub(crate) struct ClientCore {
     pub telemetry: Telemetry,
     /// Token requests in flight, so concurrent callers for one token share one request.
     pub flights: SingleFlight<Result<AuthenticationResult>>,
+    /// Claims of cached ID tokens, decoded once for the silent cache hits that return them.
+    pub id_token_claims: ClaimsMemo,
     /// Discovered once, on first use; concurrent first callers share one discovery.
     metadata: OnceCell<AuthorityMetadata>,
     /// Endpoints of per-call authorities (silent calls may name another tenant), by URL.
@@ -75,27 +89,31 @@ impl ClientCore {
     /// request: from earlier discovery, or from an authority that names a
     /// specific tenant (the realm is then that tenant, as discovery would say
     /// for a GUID authority). `None` for `common`, `organizations`, `consumers`
-    /// and OIDC authorities, whose realm only discovery tells.
-    pub(crate) fn offline_cache_location(&self) -> Option<(String, String)> {
+    /// and OIDC authorities, whose realm only discovery tells. Borrowed when
+    /// it can be: cache hits ask for it on every call.
+    pub(crate) fn offline_cache_location(&self) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
         if let Some(metadata) = self.metadata.get() {
-            return Some((metadata.environment.clone(), metadata.realm.clone()));
+            return Some((
+                Cow::Borrowed(metadata.environment.as_str()),
+                Cow::Borrowed(metadata.realm.as_str()),
+            ));
         }
         tenant_location(&self.authority)
     }
 
     /// [`offline_cache_location`](Self::offline_cache_location) of a per-call
     /// authority (`None`: this application's own).
-    pub(crate) fn offline_cache_location_of(
-        &self,
-        authority: Option<&Authority>,
-    ) -> Option<(String, String)> {
+    pub(crate) fn offline_cache_location_of<'a>(
+        &'a self,
+        authority: Option<&'a Authority>,
+    ) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
         match authority {
             None => self.offline_cache_location(),
             Some(authority) => {
                 let key = authority.url().to_ascii_lowercase();
                 let known = lock(&self.other_metadata)
                     .get(&key)
-                    .map(|m| (m.environment.clone(), m.realm.clone()));
+                    .map(|m| (Cow::Owned(m.environment.clone()), Cow::Owned(m.realm.clone())));
                 known.or_else(|| tenant_location(authority))
             }
         }
@@ -321,6 +339,7 @@ impl CoreBuilder {
             cache: self.cache.unwrap_or_default(),
             telemetry: Telemetry::default(),
             flights: SingleFlight::default(),
+            id_token_claims: ClaimsMemo::default(),
             metadata: OnceCell::new(),
             other_metadata: Mutex::new(HashMap::new()),
             federation: Default::default(),

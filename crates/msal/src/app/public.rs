@@ -243,6 +243,7 @@ impl PublicClientApplication {
     /// tells whether to persist the cache.
     pub fn remove_account(&self, account: &Account) {
         account::remove_account(&self.core, account);
+        self.core.id_token_claims.forget(&account.home_account_id);
     }
 
     /// Signs a user in with a username and password (ROPC), as MSAL Python's

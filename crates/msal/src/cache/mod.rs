@@ -221,22 +221,57 @@ impl TokenCache {
     pub(crate) fn find_id_token(
         &self,
         home_account_id: &str,
-        environments: &[String],
+        environments: &[impl AsRef<str>],
         client_id: &str,
         realm: &str,
     ) -> Option<IdTokenEntry> {
-        let keys: Vec<String> = environments
-            .iter()
-            .map(|environment| key::id_token(Some(home_account_id), environment, client_id, realm))
-            .collect();
         let state = self.read();
-        keys.iter()
-            .find_map(|key| state.data.id_tokens.get(key.as_str()).cloned())
+        environments.iter().find_map(|environment| {
+            let key = key::id_token(Some(home_account_id), environment.as_ref(), client_id, realm);
+            state.data.id_tokens.get(key.as_str()).cloned()
+        })
+    }
+
+    /// The `Account` entry of `home_account_id` in `environment` and `realm`:
+    /// by its key, else (an entry another MSAL keyed differently) through the index.
+    pub(crate) fn find_account(
+        &self,
+        home_account_id: &str,
+        environment: &str,
+        realm: &str,
+    ) -> Option<AccountEntry> {
+        let exact = key::account(Some(home_account_id), environment, realm);
+        let state = self.read();
+        let belongs = |a: &AccountEntry| {
+            a.realm.eq_ignore_ascii_case(realm)
+                && owned_by(
+                    a.home_account_id.as_deref(),
+                    &a.environment,
+                    home_account_id,
+                    &[environment],
+                )
+        };
+        if let Some(found) = state.data.accounts.get(exact.as_str()).filter(|a| belongs(a)) {
+            return Some(found.clone());
+        }
+        let bucket = AccountBucket::new(environment, home_account_id);
+        state
+            .data
+            .index()
+            .accounts_of(&bucket)
+            .iter()
+            .filter_map(|key| state.data.accounts.get(&**key))
+            .find(|a| belongs(a))
+            .cloned()
     }
 
     /// The `Account` entries of `home_account_id` in `environments`, in any
     /// realm, in key order.
-    pub(crate) fn accounts_of(&self, home_account_id: &str, environments: &[String]) -> Vec<AccountEntry> {
+    pub(crate) fn accounts_of(
+        &self,
+        home_account_id: &str,
+        environments: &[impl AsRef<str>],
+    ) -> Vec<AccountEntry> {
         let buckets = account_buckets(home_account_id, environments);
         let state = self.read();
         let index = state.data.index();
@@ -540,16 +575,23 @@ fn list_accounts(
 
 /// Whether an entry belongs to `home_account_id` (case-insensitively) in
 /// one of `environments`: index groups may hold more (see `index`).
-fn owned_by(hid: Option<&str>, environment: &str, home_account_id: &str, environments: &[String]) -> bool {
+fn owned_by(
+    hid: Option<&str>,
+    environment: &str,
+    home_account_id: &str,
+    environments: &[impl AsRef<str>],
+) -> bool {
     hid.is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
-        && environments.iter().any(|e| e.eq_ignore_ascii_case(environment))
+        && environments
+            .iter()
+            .any(|e| e.as_ref().eq_ignore_ascii_case(environment))
 }
 
 /// One account bucket per environment asked for.
-fn account_buckets(home_account_id: &str, environments: &[String]) -> Vec<AccountBucket> {
+fn account_buckets(home_account_id: &str, environments: &[impl AsRef<str>]) -> Vec<AccountBucket> {
     environments
         .iter()
-        .map(|environment| AccountBucket::new(environment, home_account_id))
+        .map(|environment| AccountBucket::new(environment.as_ref(), home_account_id))
         .collect()
 }
 

@@ -1,5 +1,7 @@
 //! The client credentials grant: an application's own token, cache first.
 
+use std::borrow::Cow;
+
 use crate::app::ClientCore;
 use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, PartitionQuery};
 use crate::credential::ClientCredential;
@@ -52,7 +54,11 @@ impl<'a> Shape<'a> {
             Some("") => return Err(Error::InvalidArgument("the fmi_path is empty".into())),
             other => other,
         };
-        let ext_key = cache::ext_cache_key(&[("fmi_path", fmi_path.unwrap_or_default())]);
+        // No field, no key: nothing to hash (the common case, on every call).
+        let ext_key = match fmi_path {
+            Some(path) => cache::ext_cache_key(&[("fmi_path", path)]),
+            None => String::new(),
+        };
         Ok(Shape { fmi_path, ext_key })
     }
 }
@@ -67,50 +73,135 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
+    // A cache hit is answered synchronously, so its state stays off this
+    // future. The network path's future is large (discovery, regional
+    // fallback, the request): it is built, boxed, only on a miss, so a hit
+    // neither initialises nor moves it.
+    let miss = match look_up(core, scopes, options)? {
+        Lookup::Hit(result) => return Ok(result),
+        Lookup::Miss(miss) => miss,
+    };
+    Box::pin(resolve(core, credential, miss)).await
+}
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a hit is returned as is; boxing it would cost every hit an allocation"
+)]
+enum Lookup<'a> {
+    Hit(AuthenticationResult),
+    /// Boxed: a hit's return value should not be the size of a cache entry.
+    Miss(Box<Miss<'a>>),
+}
+
+/// What a call that the offline cache lookup could not answer carries on with.
+struct Miss<'a> {
+    scopes: Vec<String>,
+    shape: Shape<'a>,
+    force: bool,
+    /// The location the offline lookup looked in, if any.
+    offline: Option<(Cow<'a, str>, Cow<'a, str>)>,
+    /// What it found: a token past its `refresh_on`, or none.
+    cached: Option<AccessTokenEntry>,
+    now: u64,
+}
+
+/// Checks the arguments and answers from the cache when it can, without
+/// discovery when the realm is known offline, so a warm cache (even one
+/// written by another MSAL) costs no request.
+fn look_up<'a, I, S>(
+    core: &'a ClientCore,
+    scopes: I,
+    options: &'a ClientCredentialsOptions,
+) -> Result<Lookup<'a>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
     let scopes = super::normalize_scopes(scopes)?;
     let shape = Shape::of(options)?;
-    let shape = &shape;
-    let correlation_id = uuid::Uuid::new_v4().to_string();
-    if options.force_refresh {
+    let now = now_epoch();
+    let mut miss = Miss {
+        scopes,
+        shape,
+        force: options.force_refresh,
+        offline: None,
+        cached: None,
+        now,
+    };
+    if miss.force {
+        return Ok(Lookup::Miss(Box::new(miss)));
+    }
+    miss.offline = core.offline_cache_location();
+    if let Some((environment, realm)) = &miss.offline {
+        match lookup(core, environment, realm, &miss.scopes, &miss.shape, now) {
+            Some(entry) if fresh(&entry, now) => {
+                let scopes = std::mem::take(&mut miss.scopes);
+                return Ok(Lookup::Hit(hit(core, entry, Some(scopes))));
+            }
+            cached => miss.cached = cached,
+        }
+    }
+    Ok(Lookup::Miss(Box::new(miss)))
+}
+
+/// Whether a cached token is before its `refresh_on` (if any): served as is.
+fn fresh(entry: &AccessTokenEntry, now: u64) -> bool {
+    entry.refresh_on.is_none_or(|refresh_on| refresh_on > now)
+}
+
+/// A token served from the cache, counted for the telemetry.
+fn hit(core: &ClientCore, entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
+    core.telemetry.cache_hit();
+    tracing::debug!(client_id = %core.client_id, "access token served from the cache");
+    from_cache(entry, requested)
+}
+
+/// The rest of [`acquire`] when the offline lookup did not answer: forced,
+/// or discovery, the cache at the discovered location, and the request.
+async fn resolve(
+    core: &ClientCore,
+    credential: &ClientCredential,
+    miss: Box<Miss<'_>>,
+) -> Result<AuthenticationResult> {
+    let Miss {
+        scopes,
+        shape,
+        force,
+        offline,
+        mut cached,
+        now,
+    } = *miss;
+    let (scopes, shape) = (scopes.as_slice(), &shape);
+    let correlation_id = super::new_correlation_id();
+    if force {
         return request(
             core,
             credential,
-            &scopes,
+            scopes,
             shape,
             &correlation_id,
             RefreshReason::ForceRefresh,
         )
         .await;
     }
-
-    // Look in the cache before any discovery when the realm is known offline,
-    // so a warm cache (even one written by another MSAL) costs no request.
-    let now = now_epoch();
-    let mut cached = None;
-    let offline = core.offline_cache_location();
-    if let Some((environment, realm)) = &offline {
-        cached = lookup(core, environment, realm, &scopes, shape, now);
-    }
     if cached.is_none() {
         let metadata = core.metadata(&correlation_id).await?;
-        let location = (metadata.environment.clone(), metadata.realm.clone());
-        if offline.as_ref() != Some(&location) {
-            cached = lookup(core, &location.0, &location.1, &scopes, shape, now);
+        if offline.as_ref().is_none_or(|(environment, realm)| {
+            *environment != metadata.environment || *realm != metadata.realm
+        }) {
+            cached = lookup(core, &metadata.environment, &metadata.realm, scopes, shape, now);
         }
     }
 
     match cached {
-        Some(entry) if entry.refresh_on.is_none_or(|refresh_on| refresh_on > now) => {
-            core.telemetry.cache_hit();
-            tracing::debug!(client_id = %core.client_id, "access token served from the cache");
-            Ok(from_cache(entry))
-        }
+        Some(entry) if fresh(&entry, now) => Ok(hit(core, entry, None)),
         // Past refresh_on: refresh now, but keep the still-valid token as a fallback.
         Some(entry) => {
             match shared_request(
                 core,
                 credential,
-                &scopes,
+                scopes,
                 shape,
                 &correlation_id,
                 RefreshReason::AccessTokenAging,
@@ -119,7 +210,7 @@ where
             {
                 Ok(fresh) => Ok(fresh),
                 Err(Error::Service(_) | Error::Transport(_) | Error::Throttled { .. }) => {
-                    Ok(from_cache(entry))
+                    Ok(from_cache(entry, None))
                 }
                 Err(other) => Err(other),
             }
@@ -128,7 +219,7 @@ where
             shared_request(
                 core,
                 credential,
-                &scopes,
+                scopes,
                 shape,
                 &correlation_id,
                 RefreshReason::AccessTokenAbsent,
@@ -169,7 +260,7 @@ async fn shared_request(
                     now_epoch(),
                 )
             {
-                return Ok(from_cache(entry));
+                return Ok(from_cache(entry, None));
             }
             request(core, credential, scopes, shape, correlation_id, reason).await
         })
@@ -299,19 +390,134 @@ async fn send(
     oauth2::post_token_request(core.http.as_ref(), endpoint, form, headers).await
 }
 
-fn from_cache(entry: AccessTokenEntry) -> AuthenticationResult {
+/// A cached token as a result; `requested` as in [`super::result_scopes`].
+fn from_cache(entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
     AuthenticationResult {
-        access_token: AccessToken::new(entry.secret.expose()),
+        access_token: AccessToken::shared(&entry.secret),
         token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),
         refresh_on: entry.refresh_on.map(from_epoch),
-        scopes: entry.target.split_whitespace().map(str::to_owned).collect(),
+        scopes: super::result_scopes(&entry.target, requested),
         token_source: TokenSource::Cache,
         tenant_id: Some(entry.realm.to_string()),
         correlation_id: None,
         id_token: None,
         id_token_claims: None,
         account: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::testing::{AUTHORITY, FakeIdp};
+    use crate::{
+        ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, TokenCache, TokenSource,
+    };
+
+    const SCOPE: &str = "https://graph.microsoft.com/.default";
+
+    fn app(idp: &FakeIdp) -> ConfidentialClientApplication {
+        ConfidentialClientApplication::builder(crate::testing::CLIENT_ID)
+            .authority(AUTHORITY)
+            .client_secret(ClientSecret::new("app-secret"))
+            .http_client(idp.clone())
+            .token_cache(TokenCache::new())
+            .build()
+            .unwrap()
+    }
+
+    fn token(secret: &str, refresh_in: Option<u64>) -> serde_json::Value {
+        let mut body = json!({"access_token": secret, "token_type": "Bearer", "expires_in": 3600});
+        if let Some(refresh_in) = refresh_in {
+            body["refresh_in"] = json!(refresh_in);
+        }
+        body
+    }
+
+    fn header(idp: &FakeIdp, request: usize, name: &str) -> Option<String> {
+        idp.token_requests()[request]
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    #[tokio::test]
+    async fn cache_hits_are_counted_in_the_next_request_s_telemetry() {
+        let idp = FakeIdp::new();
+        let app = app(&idp);
+        idp.respond(200, token("at-1", None));
+        let first = app.acquire_token_for_client([SCOPE]).await.unwrap();
+        assert_eq!(first.token_source, TokenSource::IdentityProvider);
+        assert!(first.correlation_id.is_some());
+        assert_eq!(
+            header(&idp, 0, "x-client-current-telemetry").as_deref(),
+            Some("4|730,2|")
+        );
+        for _ in 0..2 {
+            let hit = app.acquire_token_for_client([SCOPE]).await.unwrap();
+            assert_eq!(hit.token_source, TokenSource::Cache);
+            assert_eq!(hit.access_token.secret(), "at-1");
+            assert_eq!(hit.scopes, [SCOPE]);
+            assert_eq!(hit.correlation_id, None);
+        }
+        let forced = ClientCredentialsOptions::default().force_refresh(true);
+        idp.respond(200, token("at-2", None));
+        app.acquire_token_for_client_with([SCOPE], &forced).await.unwrap();
+        assert_eq!(
+            header(&idp, 1, "x-client-current-telemetry").as_deref(),
+            Some("4|730,1|")
+        );
+        assert_eq!(
+            header(&idp, 1, "x-client-last-telemetry").as_deref(),
+            Some("4|2|||")
+        );
+        // A successful request starts the count afresh.
+        app.acquire_token_for_client([SCOPE]).await.unwrap();
+        idp.respond(200, token("at-3", None));
+        app.acquire_token_for_client_with([SCOPE], &forced).await.unwrap();
+        assert_eq!(
+            header(&idp, 2, "x-client-last-telemetry").as_deref(),
+            Some("4|1|||")
+        );
+    }
+
+    #[tokio::test]
+    async fn past_refresh_on_the_token_is_refreshed_and_kept_when_the_idp_fails() {
+        let idp = FakeIdp::new();
+        let app = app(&idp);
+        // refresh_in 0: refresh_on is now, so the next call finds the token aging.
+        idp.respond(200, token("at-aging", Some(0)));
+        app.acquire_token_for_client([SCOPE]).await.unwrap();
+        idp.respond(503, json!({"error": "temporarily_unavailable"}));
+        let kept = app.acquire_token_for_client([SCOPE]).await.unwrap();
+        assert_eq!(kept.token_source, TokenSource::Cache);
+        assert_eq!(kept.access_token.secret(), "at-aging");
+        assert_eq!(
+            header(&idp, 1, "x-client-current-telemetry").as_deref(),
+            Some("4|730,4|")
+        );
+        idp.respond(200, token("at-fresh", None));
+        let fresh = app.acquire_token_for_client([SCOPE]).await.unwrap();
+        assert_eq!(fresh.token_source, TokenSource::IdentityProvider);
+        assert_eq!(fresh.access_token.secret(), "at-fresh");
+        let requests = idp.request_count();
+        let hit = app.acquire_token_for_client([SCOPE]).await.unwrap();
+        assert_eq!(hit.access_token.secret(), "at-fresh");
+        assert_eq!(idp.request_count(), requests, "a fresh token is a cache hit");
+    }
+
+    #[tokio::test]
+    async fn arguments_are_checked_before_the_cache_or_the_network() {
+        let idp = FakeIdp::new();
+        let app = app(&idp);
+        assert!(app.acquire_token_for_client(Vec::<String>::new()).await.is_err());
+        assert!(app.acquire_token_for_client(["a b"]).await.is_err());
+        let blank = ClientCredentialsOptions::default().fmi_path(" ");
+        assert!(app.acquire_token_for_client_with([SCOPE], &blank).await.is_err());
+        assert_eq!(idp.request_count(), 0);
     }
 }

@@ -19,6 +19,34 @@ use crate::error::{Error, Result};
 /// refresh token that silent calls need. Callers may not pass them.
 pub(crate) const RESERVED_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
+/// A new `client-request-id`. Only requests need one (a cache hit sends
+/// nothing), and making one costs a system call for randomness, so flows
+/// make it when they first go to the network.
+pub(crate) fn new_correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The scopes of a cached token's `target` for a cache hit's result. The
+/// caller's normalized `requested` scopes are that list already when they
+/// name exactly the target's scopes in its order (the usual hit): then they
+/// are returned instead of building the list again.
+pub(crate) fn result_scopes(target: &str, requested: Option<Vec<String>>) -> Vec<String> {
+    match requested {
+        // One scope, the usual app token: one comparison.
+        Some(requested) if matches!(requested.as_slice(), [only] if only == target) => requested,
+        // Split on single spaces only, a cheap byte search: normalized scopes
+        // are non-empty and have no whitespace, so any other spacing of the
+        // target fails the comparison and is split properly below.
+        Some(requested) if target.split(' ').eq(requested.iter().map(String::as_str)) => requested,
+        _ => scopes_of(target),
+    }
+}
+
+/// The scopes of a cache `target` (space-separated), for a result.
+pub(crate) fn scopes_of(target: &str) -> Vec<String> {
+    target.split_whitespace().map(str::to_owned).collect()
+}
+
 /// Checks and normalizes caller scopes: trimmed, non-empty, no whitespace
 /// inside, duplicates removed, original order kept.
 pub(crate) fn normalize_scopes<I, S>(scopes: I) -> Result<Vec<String>>
@@ -43,19 +71,32 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    let mut out = normalize_scope_list(scopes)?;
-    let reserved: Vec<&String> = out
-        .iter()
-        .filter(|s| RESERVED_SCOPES.iter().any(|r| r.eq_ignore_ascii_case(s)))
-        .collect();
-    if !reserved.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "scopes {reserved:?} are reserved: the library always adds {RESERVED_SCOPES:?} \
-             to user sign-ins, so pass only the scopes of the API you call"
-        )));
+    let out = normalize_scope_list(scopes)?;
+    check_reserved(&out)?;
+    Ok(with_reserved_scopes(&out))
+}
+
+/// The error of [`decorate_scopes`] for normalized scopes that name a
+/// reserved one; silent calls check this on every call but need the
+/// decorated list only for a request.
+pub(crate) fn check_reserved(scopes: &[String]) -> Result<()> {
+    let is_reserved = |s: &String| RESERVED_SCOPES.iter().any(|r| r.eq_ignore_ascii_case(s));
+    if !scopes.iter().any(is_reserved) {
+        return Ok(());
     }
+    let reserved: Vec<&String> = scopes.iter().filter(|s| is_reserved(s)).collect();
+    Err(Error::InvalidArgument(format!(
+        "scopes {reserved:?} are reserved: the library always adds {RESERVED_SCOPES:?} \
+         to user sign-ins, so pass only the scopes of the API you call"
+    )))
+}
+
+/// Normalized scopes without reserved ones, plus [`RESERVED_SCOPES`].
+pub(crate) fn with_reserved_scopes(scopes: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(scopes.len() + RESERVED_SCOPES.len());
+    out.extend_from_slice(scopes);
     out.extend(RESERVED_SCOPES.iter().map(|s| (*s).to_owned()));
-    Ok(out)
+    out
 }
 
 fn normalize_scope_list<I, S>(scopes: I) -> Result<Vec<String>>
@@ -63,13 +104,14 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    let mut out: Vec<String> = Vec::new();
+    let scopes = scopes.into_iter();
+    let mut out: Vec<String> = Vec::with_capacity(scopes.size_hint().0);
     for scope in scopes {
         let scope = scope.as_ref().trim();
         if scope.is_empty() {
             return Err(Error::InvalidArgument("a scope is empty".into()));
         }
-        if scope.chars().any(char::is_whitespace) {
+        if has_whitespace(scope) {
             return Err(Error::InvalidArgument(format!(
                 "scope {scope:?} contains whitespace: pass each scope separately"
             )));
@@ -81,9 +123,58 @@ where
     Ok(out)
 }
 
+/// `char::is_whitespace` anywhere in `text`, with a byte scan for ASCII
+/// text (every scope in practice), which runs on every token call.
+fn has_whitespace(text: &str) -> bool {
+    if text.is_ascii() {
+        // The ASCII characters that are Unicode White_Space: \t \n \x0B \x0C \r and space.
+        text.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
+    } else {
+        text.contains(char::is_whitespace)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_scopes_serve_as_the_result_s_when_they_are_the_target_s() {
+        let requested = || Some(vec!["b".to_owned(), "a".to_owned()]);
+        assert_eq!(result_scopes("b a", requested()), vec!["b", "a"]);
+        // A token for more scopes, or in another order: the target's own list.
+        assert_eq!(result_scopes("a b", requested()), vec!["a", "b"]);
+        assert_eq!(result_scopes("b a c", requested()), vec!["b", "a", "c"]);
+        assert_eq!(result_scopes("b", requested()), vec!["b"]);
+        assert_eq!(result_scopes("b a", None), vec!["b", "a"]);
+        for spaced in ["b  a", " b a", "b a ", "b\ta"] {
+            assert_eq!(
+                result_scopes(spaced, requested()),
+                vec!["b", "a"],
+                "{spaced:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn target_scopes_are_split() {
+        assert_eq!(scopes_of("a"), vec!["a"]);
+        assert_eq!(scopes_of(" a  b "), vec!["a", "b"]);
+        assert_eq!(scopes_of(" a"), vec!["a"]);
+        assert!(scopes_of("").is_empty());
+        assert!(scopes_of("  ").is_empty());
+    }
+
+    #[test]
+    fn whitespace_is_found_as_unicode_defines_it() {
+        for c in (0..=0x7f_u8)
+            .map(char::from)
+            .chain(['\u{85}', '\u{a0}', '\u{2003}', 'é'])
+        {
+            let text = format!("a{c}b");
+            assert_eq!(has_whitespace(&text), c.is_whitespace(), "{c:?}");
+        }
+    }
 
     #[test]
     fn scopes_are_checked() {

@@ -106,7 +106,9 @@ where
     }
     if cached.is_none() {
         let metadata = core.metadata(&correlation_id).await?;
-        if offline.as_ref() != Some(&(metadata.environment.clone(), metadata.realm.clone())) {
+        if offline.as_ref().is_none_or(|(environment, realm)| {
+            *environment != metadata.environment || *realm != metadata.realm
+        }) {
             let environments = core.environments_of(&metadata.environment, &metadata.aliases);
             cached = lookup(core, &environments, &metadata.realm, &hash, &scopes, now);
         }
@@ -345,7 +347,7 @@ fn from_cache(core: &ClientCore, environments: &[String], entry: AccessTokenEntr
             .and_then(|e| Account::from_entry(&e))
     });
     AuthenticationResult {
-        access_token: AccessToken::new(entry.secret.expose()),
+        access_token: AccessToken::shared(&entry.secret),
         token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),

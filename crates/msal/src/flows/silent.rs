@@ -17,7 +17,7 @@ use crate::credential::ClientCredential;
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, InteractionReason, Result, ServiceError};
 use crate::oauth2::{self, Form};
-use crate::result::{AuthenticationResult, IdTokenClaims, TokenSource};
+use crate::result::{AuthenticationResult, TokenSource};
 use crate::secret::{AccessToken, IdToken};
 use crate::telemetry::{ApiId, RefreshReason};
 use crate::time::{from_epoch, now_epoch};
@@ -103,15 +103,59 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    // Everything the caller passed is checked before the cache or the network is touched.
+    // A cache hit is answered synchronously, so its state stays off this
+    // future; the refresh path's large future is built, boxed, only on a miss.
+    let miss = match look_up(core, scopes, account, options)? {
+        Lookup::Hit(result) => return Ok(result),
+        Lookup::Miss(miss) => miss,
+    };
+    Box::pin(resolve(core, credential, account, miss)).await
+}
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a hit is returned as is; boxing it would cost every hit an allocation"
+)]
+enum Lookup {
+    Hit(AuthenticationResult),
+    /// Boxed: a hit's return value should not be the size of a cache entry.
+    Miss(Box<Miss>),
+}
+
+/// A call the offline cache lookup could not answer: its checked arguments
+/// and what the lookup found.
+struct Miss {
+    scopes: Vec<String>,
+    /// The `claims` parameter when the caller passed a challenge (made early
+    /// to check it); without one it is made for the request, from the client
+    /// capabilities alone, which cannot fail.
+    challenge_claims: Option<String>,
+    authority: Option<Authority>,
+    force: bool,
+    /// A token past its `refresh_on`, or none.
+    cached: Option<AccessTokenEntry>,
+    now: u64,
+}
+
+/// Checks everything the caller passed, before the cache or the network is
+/// touched, and answers from the cache when the location is known offline
+/// (a warm cache costs no discovery).
+fn look_up<I, S>(core: &ClientCore, scopes: I, account: &Account, options: &SilentOptions) -> Result<Lookup>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
     let scopes = super::normalize_scopes(scopes)?;
-    let decorated = super::decorate_scopes(&scopes)?;
+    super::check_reserved(&scopes)?;
     let challenge = options
         .claims_challenge
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    let claims = oauth2::merge_claims(&core.client_capabilities, challenge)?;
+    let challenge_claims = match challenge {
+        Some(_) => oauth2::merge_claims(&core.client_capabilities, challenge)?,
+        None => None,
+    };
     let authority = match options
         .authority
         .as_deref()
@@ -126,30 +170,68 @@ where
             "the account has no home_account_id: pass an account from get_accounts or a token result".into(),
         ));
     }
+    let force = options.force_refresh || challenge.is_some();
+
+    let now = now_epoch();
+    let mut cached = None;
+    if !force && let Some((environment, realm)) = core.offline_cache_location_of(authority.as_ref()) {
+        // The location's own host first; its cloud's aliases only when that has nothing.
+        let host = crate::app::lowercase(&environment);
+        cached = lookup(core, account, &scopes, [host.as_ref()], &realm, now).or_else(|| {
+            let aliases = core.environments_of(&environment, &[]);
+            lookup(
+                core,
+                account,
+                &scopes,
+                aliases.iter().skip(1).map(String::as_str),
+                &realm,
+                now,
+            )
+        });
+    }
+    match cached {
+        Some(entry) if !aging(&entry, now) => Ok(Lookup::Hit(hit(core, account, entry, Some(scopes)))),
+        cached => Ok(Lookup::Miss(Box::new(Miss {
+            scopes,
+            challenge_claims,
+            authority,
+            force,
+            cached,
+            now,
+        }))),
+    }
+}
+
+/// The rest of [`acquire`] when the offline lookup did not answer:
+/// discovery, the cache at the discovered location, and the refresh.
+async fn resolve(
+    core: &ClientCore,
+    credential: Option<&ClientCredential>,
+    account: &Account,
+    miss: Box<Miss>,
+) -> Result<AuthenticationResult> {
+    let Miss {
+        scopes,
+        challenge_claims,
+        authority,
+        force,
+        mut cached,
+        now,
+    } = *miss;
+    let claims = match challenge_claims {
+        Some(claims) => Some(claims),
+        None => oauth2::merge_claims(&core.client_capabilities, None)?,
+    };
     let silent = Silent {
         core,
         credential,
         account,
+        decorated: super::with_reserved_scopes(&scopes),
         scopes,
-        decorated,
         claims,
-        force: options.force_refresh || challenge.is_some(),
-        correlation_id: uuid::Uuid::new_v4().to_string(),
+        force,
+        correlation_id: super::new_correlation_id(),
     };
-
-    // A warm cache answers before any discovery when the location is known offline.
-    let now = now_epoch();
-    let mut cached = None;
-    if !silent.force
-        && let Some((environment, realm)) = core.offline_cache_location_of(authority.as_ref())
-    {
-        cached = silent.lookup(&core.environments_of(&environment, &[]), &realm, now);
-    }
-    if let Some(entry) = &cached
-        && !aging(entry, now)
-    {
-        return Ok(silent.hit(entry.clone()));
-    }
 
     let metadata = core
         .metadata_of(authority.as_ref(), &silent.correlation_id)
@@ -192,72 +274,95 @@ fn aging(entry: &AccessTokenEntry, now: u64) -> bool {
     entry.refresh_on.is_some_and(|refresh_on| refresh_on <= now)
 }
 
-impl Silent<'_> {
-    /// The account's access token for this client covering the scopes, in
-    /// the authority's realm (and, for a multi-tenant authority, the
-    /// account's own realm), in any of `environments`.
-    fn lookup(&self, environments: &[String], realm: &str, now: u64) -> Option<AccessTokenEntry> {
-        let mut realms = vec![realm];
-        if MULTI_TENANT.iter().any(|t| t.eq_ignore_ascii_case(realm))
-            && !self.account.realm.is_empty()
-            && !self.account.realm.eq_ignore_ascii_case(realm)
-        {
-            realms.push(&self.account.realm);
-        }
-        environments.iter().find_map(|environment| {
-            realms.iter().find_map(|realm| {
-                let query = AccessTokenQuery {
-                    home_account_id: Some(&self.account.home_account_id),
-                    environment,
-                    client_id: &self.core.client_id,
-                    realm,
-                };
-                self.core.cache.find_access_token(&query, &self.scopes, now)
-            })
+/// The account's access token for this client covering the scopes, in the
+/// authority's realm (and, for a multi-tenant authority, the account's own
+/// realm), in the first of `environments` that has one.
+fn lookup<'e>(
+    core: &ClientCore,
+    account: &Account,
+    scopes: &[String],
+    environments: impl IntoIterator<Item = &'e str>,
+    realm: &str,
+    now: u64,
+) -> Option<AccessTokenEntry> {
+    let home_realm = (MULTI_TENANT.iter().any(|t| t.eq_ignore_ascii_case(realm))
+        && !account.realm.is_empty()
+        && !account.realm.eq_ignore_ascii_case(realm))
+    .then_some(account.realm.as_str());
+    environments.into_iter().find_map(|environment| {
+        [Some(realm), home_realm].into_iter().flatten().find_map(|realm| {
+            let query = AccessTokenQuery {
+                home_account_id: Some(&account.home_account_id),
+                environment,
+                client_id: &core.client_id,
+                realm,
+            };
+            core.cache.find_access_token(&query, scopes, now)
         })
+    })
+}
+
+/// A cached access token as a result, with the account and the claims of
+/// the ID token cached beside it; counted for the telemetry.
+/// `requested` (the normalized scopes, when the caller has no further use
+/// for them) may become the result's scopes; see [`super::result_scopes`].
+fn hit(
+    core: &ClientCore,
+    account: &Account,
+    entry: AccessTokenEntry,
+    requested: Option<Vec<String>>,
+) -> AuthenticationResult {
+    core.telemetry.cache_hit();
+    tracing::debug!(client_id = %core.client_id, "access token served from the cache");
+    let hid = &account.home_account_id;
+    let environments = std::slice::from_ref(&entry.environment);
+    let id_token = core
+        .cache
+        .find_id_token(hid, environments, &core.client_id, &entry.realm);
+    let claims = id_token.as_ref().and_then(|t| {
+        core.id_token_claims
+            .claims(hid, &t.environment, &t.realm, t.secret.expose())
+    });
+    let account = core
+        .cache
+        .find_account(hid, &entry.environment, &entry.realm)
+        .and_then(|e| Account::from_entry(&e))
+        .unwrap_or_else(|| account.clone());
+    AuthenticationResult {
+        access_token: AccessToken::shared(&entry.secret),
+        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
+        expires_on: from_epoch(entry.expires_on),
+        extended_expires_on: entry.extended_expires_on.map(from_epoch),
+        refresh_on: entry.refresh_on.map(from_epoch),
+        scopes: super::result_scopes(&entry.target, requested),
+        token_source: TokenSource::Cache,
+        tenant_id: Some(
+            claims
+                .as_ref()
+                .and_then(|c| c.tenant_id())
+                .map_or_else(|| entry.realm.to_string(), str::to_owned),
+        ),
+        correlation_id: None,
+        id_token: id_token.map(|t| IdToken::shared(&t.secret)),
+        id_token_claims: claims,
+        account: Some(account),
+    }
+}
+
+impl Silent<'_> {
+    fn lookup(&self, environments: &[String], realm: &str, now: u64) -> Option<AccessTokenEntry> {
+        lookup(
+            self.core,
+            self.account,
+            &self.scopes,
+            environments.iter().map(String::as_str),
+            realm,
+            now,
+        )
     }
 
-    /// A cached access token as a result, with the account and the claims
-    /// of the ID token cached beside it.
     fn hit(&self, entry: AccessTokenEntry) -> AuthenticationResult {
-        let core = self.core;
-        core.telemetry.cache_hit();
-        tracing::debug!(client_id = %core.client_id, "access token served from the cache");
-        let hid = &self.account.home_account_id;
-        let environments = [entry.environment.to_string()];
-        let id_token = core
-            .cache
-            .find_id_token(hid, &environments, &core.client_id, &entry.realm);
-        let claims = id_token
-            .as_ref()
-            .and_then(|t| oauth2::decode_jwt_payload(t.secret.expose()))
-            .map(IdTokenClaims::new);
-        let account = core
-            .cache
-            .accounts_of(hid, &environments)
-            .into_iter()
-            .find(|a| a.realm.eq_ignore_ascii_case(&entry.realm))
-            .and_then(|e| Account::from_entry(&e))
-            .unwrap_or_else(|| self.account.clone());
-        AuthenticationResult {
-            access_token: AccessToken::new(entry.secret.expose()),
-            token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
-            expires_on: from_epoch(entry.expires_on),
-            extended_expires_on: entry.extended_expires_on.map(from_epoch),
-            refresh_on: entry.refresh_on.map(from_epoch),
-            scopes: entry.target.split_whitespace().map(str::to_owned).collect(),
-            token_source: TokenSource::Cache,
-            tenant_id: Some(
-                claims
-                    .as_ref()
-                    .and_then(|c| c.tenant_id())
-                    .map_or_else(|| entry.realm.to_string(), str::to_owned),
-            ),
-            correlation_id: None,
-            id_token: id_token.map(|t| IdToken::new(t.secret.expose())),
-            id_token_claims: claims,
-            account: Some(account),
-        }
+        hit(self.core, self.account, entry, None)
     }
 }
 

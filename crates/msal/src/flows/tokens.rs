@@ -257,7 +257,7 @@ fn save_as(
     core.cache.add(write);
 
     Ok(AuthenticationResult {
-        access_token: AccessToken::new(access_token.expose()),
+        access_token: AccessToken::shared(&access_token),
         token_type,
         expires_on: from_epoch(now + expires_in),
         extended_expires_on: Some(from_epoch(now + ext_expires_in)),
@@ -272,7 +272,7 @@ fn save_as(
                 .map_or(realm, str::to_owned),
         ),
         correlation_id: Some((*correlation_id).to_owned()),
-        id_token: response.id_token.as_ref().map(|t| IdToken::new(t.expose())),
+        id_token: response.id_token.as_ref().map(IdToken::shared),
         id_token_claims: claims,
         account: account.and_then(|e| Account::from_entry(&e)),
     })

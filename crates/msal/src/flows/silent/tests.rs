@@ -324,3 +324,43 @@ async fn invalid_client_is_reported_at_once_not_as_interaction() {
     );
     assert!(!error.is_interaction_required());
 }
+
+#[tokio::test]
+async fn cache_hits_are_counted_in_the_next_request_s_telemetry_and_carry_the_id_token() {
+    let idp = FakeIdp::new();
+    let cache = cache(None);
+    let app = app(&idp, &cache);
+    let alice = alice(&app);
+    idp.respond(200, success(Some("1")));
+    let issued = app.acquire_token_silent(["User.Read"], &alice).await.unwrap();
+    assert_eq!(issued.token_source, TokenSource::IdentityProvider);
+    assert!(issued.correlation_id.is_some());
+    for _ in 0..2 {
+        let hit = app.acquire_token_silent(["User.Read"], &alice).await.unwrap();
+        assert_eq!(hit.token_source, TokenSource::Cache);
+        assert_eq!(hit.access_token, issued.access_token);
+        assert_eq!(hit.correlation_id, None);
+        assert_eq!(
+            hit.id_token.as_ref().map(|t| t.secret()),
+            issued.id_token.as_ref().map(|t| t.secret())
+        );
+        assert_eq!(hit.id_token_claims, issued.id_token_claims);
+        assert_eq!(hit.tenant_id.as_deref(), Some(TENANT_ID));
+        assert_eq!(
+            hit.account.as_ref().map(|a| a.username.as_str()),
+            Some("alice@contoso.com")
+        );
+    }
+    idp.respond(200, success(Some("1")));
+    let forced = SilentOptions::default().force_refresh(true);
+    app.acquire_token_silent_with(["User.Read"], &alice, &forced)
+        .await
+        .unwrap();
+    let requests = idp.token_requests();
+    let last = requests[requests.len() - 1]
+        .headers
+        .iter()
+        .find(|(n, _)| n == "x-client-last-telemetry")
+        .map(|(_, v)| v.clone());
+    assert_eq!(last.as_deref(), Some("4|2|||"));
+}
