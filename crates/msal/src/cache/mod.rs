@@ -183,12 +183,21 @@ impl TokenCache {
         scopes: &[String],
         now: u64,
     ) -> Option<AccessTokenEntry> {
+        // One scope (the usual request) is its own target: no list to build.
+        let joined;
+        let target = match scopes {
+            [only] => only.as_str(),
+            _ => {
+                joined = target(scopes);
+                joined.as_str()
+            }
+        };
         let exact = key::access_token(
             query.home_account_id,
             query.environment,
             query.client_id,
             query.realm,
-            &target(scopes),
+            target,
         );
         let bucket = AccessTokenBucket::new(
             query.client_id,
