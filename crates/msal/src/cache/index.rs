@@ -389,6 +389,8 @@ impl Indexed {
     /// Indexes freshly read entries in one pass over them.
     pub(crate) fn new(data: CacheData) -> Self {
         let mut index = Index::default();
+        // About one group per account entry: sized once rather than grown.
+        index.accounts.reserve(data.accounts.len());
         for (key, entry) in &data.access_tokens {
             index.add_access_token(key, entry);
         }

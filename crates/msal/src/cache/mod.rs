@@ -19,8 +19,8 @@ mod file;
 pub(crate) mod index;
 mod schema;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -487,44 +487,22 @@ impl TokenCache {
         let environments = [environment.to_owned()];
         let owner =
             |hid: &Option<Str>, env: &str| owned_by(hid.as_deref(), env, home_account_id, &environments);
-        let refresh_tokens: Vec<Key> = index
-            .refresh_tokens_of(&bucket)
-            .iter()
-            .filter(|key| {
-                data.refresh_tokens.get(&***key).is_some_and(|rt| {
-                    owner(&rt.home_account_id, &rt.environment)
-                        && (rt.client_id.eq_ignore_ascii_case(client_id)
-                            || (family.is_some() && rt.family_id == family))
-                })
-            })
-            .cloned()
-            .collect();
+        let refresh_tokens = keys_where(index.refresh_tokens_of(&bucket), &data.refresh_tokens, |rt| {
+            owner(&rt.home_account_id, &rt.environment)
+                && (rt.client_id.eq_ignore_ascii_case(client_id)
+                    || (family.is_some() && rt.family_id == family))
+        });
         // Every client's access tokens go: without this client's refresh token the
         // account is signed out here, and other apps keep their refresh tokens anyway.
-        let access_tokens: Vec<Key> = index
-            .access_tokens_of(&bucket)
-            .iter()
-            .filter(|key| {
-                (data.access_tokens.get(&***key)).is_some_and(|e| owner(&e.home_account_id, &e.environment))
-            })
-            .cloned()
-            .collect();
-        let id_tokens: Vec<Key> = index
-            .id_tokens_of(&bucket)
-            .iter()
-            .filter(|key| {
-                (data.id_tokens.get(&***key)).is_some_and(|e| owner(&e.home_account_id, &e.environment))
-            })
-            .cloned()
-            .collect();
-        let accounts: Vec<Key> = index
-            .accounts_of(&bucket)
-            .iter()
-            .filter(|key| {
-                (data.accounts.get(&***key)).is_some_and(|e| owner(&e.home_account_id, &e.environment))
-            })
-            .cloned()
-            .collect();
+        let access_tokens = keys_where(index.access_tokens_of(&bucket), &data.access_tokens, |e| {
+            owner(&e.home_account_id, &e.environment)
+        });
+        let id_tokens = keys_where(index.id_tokens_of(&bucket), &data.id_tokens, |e| {
+            owner(&e.home_account_id, &e.environment)
+        });
+        let accounts = keys_where(index.accounts_of(&bucket), &data.accounts, |e| {
+            owner(&e.home_account_id, &e.environment)
+        });
         let mut removed = false;
         for key in &refresh_tokens {
             removed |= data.remove_refresh_token(key);
@@ -558,10 +536,7 @@ impl TokenCache {
 }
 
 /// See [`TokenCache::accounts`]. Linear in the number of `Account` entries.
-fn list_accounts(
-    entries: &std::collections::BTreeMap<Key, AccountEntry>,
-    environment: &str,
-) -> Arc<[Account]> {
+fn list_accounts(entries: &BTreeMap<Key, AccountEntry>, environment: &str) -> Arc<[Account]> {
     let mut accounts: Vec<Account> = Vec::with_capacity(entries.len());
     let mut positions: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     positions.reserve(entries.len());
@@ -580,6 +555,14 @@ fn list_accounts(
         }
     }
     accounts.into()
+}
+
+/// The keys among `keys` whose entries in `section` `keep` accepts.
+fn keys_where<T>(keys: &[Key], section: &BTreeMap<Key, T>, keep: impl Fn(&T) -> bool) -> Vec<Key> {
+    keys.iter()
+        .filter(|key| section.get(&***key).is_some_and(&keep))
+        .cloned()
+        .collect()
 }
 
 /// Whether an entry belongs to `home_account_id` (case-insensitively) in

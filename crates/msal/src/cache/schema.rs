@@ -121,8 +121,8 @@ wire::entry! {
         home_account_id: Option<Str>,
         environment: Str,
         realm: Str,
-        local_account_id: Option<Str>,
-        username: Str,
+        local_account_id: Option<Str> [unique],
+        username: Str [unique],
         authority_type: Str,
         account_source: Option<Str> [skip_none],
     }

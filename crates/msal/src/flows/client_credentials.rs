@@ -8,10 +8,9 @@ use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::oauth2::{self, Form};
 use crate::region;
-use crate::result::{AuthenticationResult, TokenSource};
-use crate::secret::AccessToken;
+use crate::result::AuthenticationResult;
 use crate::telemetry::{ApiId, RefreshReason};
-use crate::time::{from_epoch, now_epoch};
+use crate::time::now_epoch;
 
 use super::tokens::{self, Issued};
 
@@ -392,20 +391,7 @@ async fn send(
 
 /// A cached token as a result; `requested` as in [`super::result_scopes`].
 fn from_cache(entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
-    AuthenticationResult {
-        access_token: AccessToken::shared(&entry.secret),
-        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
-        expires_on: from_epoch(entry.expires_on),
-        extended_expires_on: entry.extended_expires_on.map(from_epoch),
-        refresh_on: entry.refresh_on.map(from_epoch),
-        scopes: super::result_scopes(&entry.target, requested),
-        token_source: TokenSource::Cache,
-        tenant_id: Some(entry.realm.to_string()),
-        correlation_id: None,
-        id_token: None,
-        id_token_claims: None,
-        account: None,
-    }
+    super::cached_result(&entry, super::result_scopes(&entry.target, requested))
 }
 
 #[cfg(test)]

@@ -12,7 +12,11 @@ pub(crate) mod tokens;
 pub mod user_fic;
 pub mod username_password;
 
+use crate::cache::AccessTokenEntry;
 use crate::error::{Error, Result};
+use crate::result::{AuthenticationResult, TokenSource};
+use crate::secret::AccessToken;
+use crate::time::from_epoch;
 
 /// The OpenID Connect scopes every user flow asks for, as MSAL does: `openid`
 /// and `profile` for the ID token and account, `offline_access` for the
@@ -45,6 +49,25 @@ pub(crate) fn result_scopes(target: &str, requested: Option<Vec<String>>) -> Vec
 /// The scopes of a cache `target` (space-separated), for a result.
 pub(crate) fn scopes_of(target: &str) -> Vec<String> {
     target.split_whitespace().map(str::to_owned).collect()
+}
+
+/// A cached access token as a result (sharing the cached secret), with
+/// `scopes`; callers add what they know beyond the entry (account, ID token).
+pub(crate) fn cached_result(entry: &AccessTokenEntry, scopes: Vec<String>) -> AuthenticationResult {
+    AuthenticationResult {
+        access_token: AccessToken::shared(&entry.secret),
+        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
+        expires_on: from_epoch(entry.expires_on),
+        extended_expires_on: entry.extended_expires_on.map(from_epoch),
+        refresh_on: entry.refresh_on.map(from_epoch),
+        scopes,
+        token_source: TokenSource::Cache,
+        tenant_id: Some(entry.realm.to_string()),
+        correlation_id: None,
+        id_token: None,
+        id_token_claims: None,
+        account: None,
+    }
 }
 
 /// Checks and normalizes caller scopes: trimmed, non-empty, no whitespace
@@ -148,11 +171,7 @@ mod tests {
         assert_eq!(result_scopes("b", requested()), vec!["b"]);
         assert_eq!(result_scopes("b a", None), vec!["b", "a"]);
         for spaced in ["b  a", " b a", "b a ", "b\ta"] {
-            assert_eq!(
-                result_scopes(spaced, requested()),
-                vec!["b", "a"],
-                "{spaced:?}"
-            );
+            assert_eq!(result_scopes(spaced, requested()), vec!["b", "a"], "{spaced:?}");
         }
     }
 

@@ -18,10 +18,10 @@ use crate::cache::{self, AccessTokenEntry, PartitionQuery, USER_ASSERTION_HASH};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::oauth2::{self, Form, TokenResponse};
-use crate::result::{AuthenticationResult, TokenSource};
-use crate::secret::{AccessToken, UserAssertion};
+use crate::result::AuthenticationResult;
+use crate::secret::UserAssertion;
 use crate::telemetry::{ApiId, RefreshReason};
-use crate::time::{from_epoch, now_epoch};
+use crate::time::now_epoch;
 
 use super::tokens::{self, EntryTags, Issued};
 
@@ -347,17 +347,7 @@ fn from_cache(core: &ClientCore, environments: &[String], entry: AccessTokenEntr
             .and_then(|e| Account::from_entry(&e))
     });
     AuthenticationResult {
-        access_token: AccessToken::shared(&entry.secret),
-        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
-        expires_on: from_epoch(entry.expires_on),
-        extended_expires_on: entry.extended_expires_on.map(from_epoch),
-        refresh_on: entry.refresh_on.map(from_epoch),
-        scopes: entry.target.split_whitespace().map(str::to_owned).collect(),
-        token_source: TokenSource::Cache,
-        tenant_id: Some(entry.realm.to_string()),
-        correlation_id: None,
-        id_token: None,
-        id_token_claims: None,
         account,
+        ..super::cached_result(&entry, super::scopes_of(&entry.target))
     }
 }

@@ -17,10 +17,10 @@ use crate::credential::ClientCredential;
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, InteractionReason, Result, ServiceError};
 use crate::oauth2::{self, Form};
-use crate::result::{AuthenticationResult, TokenSource};
-use crate::secret::{AccessToken, IdToken};
+use crate::result::AuthenticationResult;
+use crate::secret::IdToken;
 use crate::telemetry::{ApiId, RefreshReason};
-use crate::time::{from_epoch, now_epoch};
+use crate::time::now_epoch;
 
 use super::tokens::{self, Issued};
 
@@ -328,25 +328,15 @@ fn hit(
         .find_account(hid, &entry.environment, &entry.realm)
         .and_then(|e| Account::from_entry(&e))
         .unwrap_or_else(|| account.clone());
-    AuthenticationResult {
-        access_token: AccessToken::shared(&entry.secret),
-        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
-        expires_on: from_epoch(entry.expires_on),
-        extended_expires_on: entry.extended_expires_on.map(from_epoch),
-        refresh_on: entry.refresh_on.map(from_epoch),
-        scopes: super::result_scopes(&entry.target, requested),
-        token_source: TokenSource::Cache,
-        tenant_id: Some(
-            claims
-                .as_ref()
-                .and_then(|c| c.tenant_id())
-                .map_or_else(|| entry.realm.to_string(), str::to_owned),
-        ),
-        correlation_id: None,
-        id_token: id_token.map(|t| IdToken::shared(&t.secret)),
-        id_token_claims: claims,
-        account: Some(account),
+    let mut result = super::cached_result(&entry, super::result_scopes(&entry.target, requested));
+    // The tenant that issued the token, even when the authority was `common`.
+    if let Some(tenant) = claims.as_ref().and_then(|c| c.tenant_id()) {
+        result.tenant_id = Some(tenant.to_owned());
     }
+    result.id_token = id_token.map(|t| IdToken::shared(&t.secret));
+    result.id_token_claims = claims;
+    result.account = Some(account);
+    result
 }
 
 impl Silent<'_> {

@@ -43,7 +43,9 @@ impl Interner {
 
 /// A field type the [`entry!`] macro knows how to read and write.
 pub(crate) trait Field: Sized {
-    fn read<'de, A: MapAccess<'de>>(map: &mut A, interner: &mut Interner) -> Result<Self, A::Error>;
+    /// `interner` is `None` for text that is (nearly always) unique to its
+    /// entry, such as a username: interning it would only cost a lookup.
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, interner: Option<&mut Interner>) -> Result<Self, A::Error>;
     /// Whether a `[skip_none]` field is left out.
     fn is_none(&self) -> bool {
         false
@@ -52,7 +54,7 @@ pub(crate) trait Field: Sized {
 }
 
 impl Field for Str {
-    fn read<'de, A: MapAccess<'de>>(map: &mut A, interner: &mut Interner) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, interner: Option<&mut Interner>) -> Result<Self, A::Error> {
         map.next_value_seed(StrSeed(interner))
     }
     fn write<M: SerializeMap>(&self, name: &'static str, map: &mut M) -> Result<(), M::Error> {
@@ -61,7 +63,7 @@ impl Field for Str {
 }
 
 impl Field for Option<Str> {
-    fn read<'de, A: MapAccess<'de>>(map: &mut A, interner: &mut Interner) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, interner: Option<&mut Interner>) -> Result<Self, A::Error> {
         map.next_value_seed(OptionSeed(StrSeed(interner)))
     }
     fn is_none(&self) -> bool {
@@ -73,7 +75,7 @@ impl Field for Option<Str> {
 }
 
 impl Field for CachedSecret {
-    fn read<'de, A: MapAccess<'de>>(map: &mut A, _: &mut Interner) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, _: Option<&mut Interner>) -> Result<Self, A::Error> {
         map.next_value_seed(SecretSeed)
     }
     fn write<M: SerializeMap>(&self, name: &'static str, map: &mut M) -> Result<(), M::Error> {
@@ -83,7 +85,7 @@ impl Field for CachedSecret {
 
 /// Times: epoch seconds, written as a string; a missing or null time is 0.
 impl Field for u64 {
-    fn read<'de, A: MapAccess<'de>>(map: &mut A, _: &mut Interner) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, _: Option<&mut Interner>) -> Result<Self, A::Error> {
         map.next_value_seed(EpochSeed).map(Option::unwrap_or_default)
     }
     fn write<M: SerializeMap>(&self, name: &'static str, map: &mut M) -> Result<(), M::Error> {
@@ -92,7 +94,7 @@ impl Field for u64 {
 }
 
 impl Field for Option<u64> {
-    fn read<'de, A: MapAccess<'de>>(map: &mut A, _: &mut Interner) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, _: Option<&mut Interner>) -> Result<Self, A::Error> {
         map.next_value_seed(EpochSeed)
     }
     fn is_none(&self) -> bool {
@@ -113,12 +115,13 @@ pub(crate) trait Entry: Sized {
 
 /// Declares an entry struct (every field public, plus `extra`) with its
 /// reader and its `Serialize`. A field marked `[skip_none]` is left out
-/// of the output when it is `None` (otherwise `None` is written as `null`).
+/// of the output when it is `None` (otherwise `None` is written as `null`);
+/// one marked `[unique]` is not interned.
 macro_rules! entry {
     (
         $(#[$meta:meta])*
         pub(crate) struct $name:ident {
-            $( $(#[$field_meta:meta])* $field:ident : $ty:ty $([$skip:ident])? ),* $(,)?
+            $( $(#[$field_meta:meta])* $field:ident : $ty:ty $([$flag:ident])? ),* $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -163,7 +166,14 @@ macro_rules! entry {
                 let mut entry = Self::default();
                 while let Some(name) = map.next_key::<Name>()? {
                     match name {
-                        $(Name::$field => entry.$field = <$ty>::read(&mut map, interner)?,)*
+                        $(Name::$field => {
+                            let interner = if $crate::cache::schema::wire::entry!(@unique $($flag)?) {
+                                None
+                            } else {
+                                Some(&mut *interner)
+                            };
+                            entry.$field = <$ty>::read(&mut map, interner)?;
+                        })*
                         Name::Other(name) => {
                             let value: ::serde_json::Value = map.next_value()?;
                             entry.extra.insert(name, value);
@@ -180,7 +190,7 @@ macro_rules! entry {
                 use $crate::cache::schema::wire::Field as _;
                 let mut map = serializer.serialize_map(None)?;
                 $(
-                    if !($crate::cache::schema::wire::entry!(@skip $($skip)?) && self.$field.is_none()) {
+                    if !($crate::cache::schema::wire::entry!(@skip $($flag)?) && self.$field.is_none()) {
                         self.$field.write(stringify!($field), &mut map)?;
                     }
                 )*
@@ -192,7 +202,9 @@ macro_rules! entry {
         }
     };
     (@skip skip_none) => { true };
-    (@skip) => { false };
+    (@skip $($other:ident)?) => { false };
+    (@unique unique) => { true };
+    (@unique $($other:ident)?) => { false };
 }
 pub(crate) use entry;
 
@@ -360,7 +372,8 @@ impl Visitor<'_> for KeySeed {
     }
 }
 
-struct StrSeed<'a>(&'a mut Interner);
+/// Text, interned when there is an interner.
+struct StrSeed<'a>(Option<&'a mut Interner>);
 
 impl<'de> DeserializeSeed<'de> for StrSeed<'_> {
     type Value = Str;
@@ -378,7 +391,10 @@ impl Visitor<'_> for StrSeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Str, E> {
-        Ok(self.0.intern(text))
+        Ok(match self.0 {
+            Some(interner) => interner.intern(text),
+            None => Str::from(text),
+        })
     }
 }
 
