@@ -62,10 +62,10 @@ impl Account {
 /// `first`, indexing) and iterates by reference or by value; `to_vec` makes
 /// a list of one's own.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Accounts(Arc<[Account]>);
+pub struct Accounts(Arc<Vec<Account>>);
 
 impl Accounts {
-    pub(crate) fn new(list: Arc<[Account]>) -> Self {
+    pub(crate) fn new(list: Arc<Vec<Account>>) -> Self {
         Self(list)
     }
 }
@@ -128,7 +128,7 @@ impl From<Accounts> for Vec<Account> {
 /// shared list as it is reached.
 #[derive(Debug)]
 pub struct IntoIter {
-    list: Arc<[Account]>,
+    list: Arc<Vec<Account>>,
     next: usize,
 }
 
@@ -170,13 +170,13 @@ pub(crate) fn get_accounts(core: &ClientCore, username: Option<&str>) -> Account
         None => Accounts::new(accounts),
         Some(username) => {
             let username = username.to_lowercase();
-            Accounts::new(
+            Accounts::new(Arc::new(
                 accounts
                     .iter()
                     .filter(|a| a.username.to_lowercase() == username)
                     .cloned()
                     .collect(),
-            )
+            ))
         }
     }
 }

@@ -66,7 +66,7 @@ struct State {
 #[derive(Default)]
 struct Listings {
     version: u64,
-    by_environment: HashMap<String, Arc<[Account]>>,
+    by_environment: HashMap<String, Arc<Vec<Account>>>,
 }
 
 impl State {
@@ -449,7 +449,7 @@ impl TokenCache {
     /// stands for it, as in MSAL Python. Built once per change of the
     /// `Account` section (reading only `Account` entries) and then shared:
     /// listing an unchanged cache copies nothing.
-    pub(crate) fn accounts(&self, environment: &str) -> Arc<[Account]> {
+    pub(crate) fn accounts(&self, environment: &str) -> Arc<Vec<Account>> {
         let environment = environment.to_ascii_lowercase();
         let state = self.read();
         let version = state.data.account_version();
@@ -536,7 +536,7 @@ impl TokenCache {
 }
 
 /// See [`TokenCache::accounts`]. Linear in the number of `Account` entries.
-fn list_accounts(entries: &BTreeMap<Key, AccountEntry>, environment: &str) -> Arc<[Account]> {
+fn list_accounts(entries: &BTreeMap<Key, AccountEntry>, environment: &str) -> Arc<Vec<Account>> {
     let mut accounts: Vec<Account> = Vec::with_capacity(entries.len());
     let mut positions: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     positions.reserve(entries.len());
@@ -554,7 +554,7 @@ fn list_accounts(entries: &BTreeMap<Key, AccountEntry>, environment: &str) -> Ar
             }
         }
     }
-    accounts.into()
+    Arc::new(accounts)
 }
 
 /// The keys among `keys` whose entries in `section` `keep` accepts.
