@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::index::{AccessTokenBucket, AssertionBucket};
 use super::schema::key;
-use super::{AccessTokenEntry, EXPIRY_MARGIN_SECS, RefreshTokenEntry, TokenCache, covers};
+use super::{AccessTokenEntry, CachedAccessToken, EXPIRY_MARGIN_SECS, RefreshTokenEntry, TokenCache, covers};
 
 /// The entry field holding the hash of an on-behalf-of incoming assertion.
 pub(crate) const USER_ASSERTION_HASH: &str = "user_assertion_hash";
@@ -115,7 +115,7 @@ impl TokenCache {
         ext_key: &str,
         scopes: &[String],
         now: u64,
-    ) -> Option<AccessTokenEntry> {
+    ) -> Option<CachedAccessToken> {
         self.find_tagged_access_token(query, false, (EXT_CACHE_KEY, ext_key), scopes, now)
     }
 
@@ -127,7 +127,7 @@ impl TokenCache {
         assertion_hash: &str,
         scopes: &[String],
         now: u64,
-    ) -> Option<AccessTokenEntry> {
+    ) -> Option<CachedAccessToken> {
         self.find_tagged_access_token(query, true, (USER_ASSERTION_HASH, assertion_hash), scopes, now)
     }
 
@@ -163,7 +163,7 @@ impl TokenCache {
         (name, value): (&str, &str),
         scopes: &[String],
         now: u64,
-    ) -> Option<AccessTokenEntry> {
+    ) -> Option<CachedAccessToken> {
         let state = self.read();
         let data = &state.data;
         // Only the buckets that can hold a match: on-behalf-of tokens by the

@@ -22,8 +22,8 @@
 //! empty. All changes to `CacheData` go through [`Indexed`]'s methods.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 pub(crate) use super::schema::Key;
 use super::schema::{
@@ -432,7 +432,7 @@ impl Indexed {
             self.index.remove_access_token(&key, &old);
         }
         self.index.add_access_token(&key, &entry);
-        self.data.access_tokens.insert(key, entry);
+        self.data.access_tokens.insert(key, Arc::new(entry));
     }
 
     /// Stores a refresh token under `key`, replacing (and unindexing) the one there.

@@ -35,8 +35,17 @@ pub(crate) use assertion::{
 };
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 pub(crate) use schema::Str;
+
+/// A cached access token as lookups return it: shared with the cache, so a
+/// hit copies a pointer, not the entry.
+pub(crate) type CachedAccessToken = Arc<AccessTokenEntry>;
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
 use schema::{CacheData, key};
+
+thread_local! {
+    /// Where lookups build a key; reused, so the hot path allocates nothing.
+    static KEY_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
 
 /// An access token is treated as expired this many seconds before it does,
 /// so a caller never receives one that dies in flight (MSAL's 5 minutes).
@@ -182,7 +191,7 @@ impl TokenCache {
         query: &AccessTokenQuery<'_>,
         scopes: &[String],
         now: u64,
-    ) -> Option<AccessTokenEntry> {
+    ) -> Option<CachedAccessToken> {
         // One scope (the usual request) is its own target: no list to build.
         let joined;
         let target = match scopes {
@@ -192,28 +201,33 @@ impl TokenCache {
                 joined.as_str()
             }
         };
-        let exact = key::access_token(
-            query.home_account_id,
-            query.environment,
-            query.client_id,
-            query.realm,
-            target,
-        );
+        let usable = |entry: &AccessTokenEntry| entry.expires_on > now + EXPIRY_MARGIN_SECS;
+        let state = self.read();
+        let tokens = &state.data.access_tokens;
+        // The exact key, built in this thread's buffer: a cache hit allocates nothing here.
+        let exact = KEY_BUFFER.with_borrow_mut(|buffer| {
+            key::access_token_into(
+                buffer,
+                query.home_account_id,
+                query.environment,
+                query.client_id,
+                query.realm,
+                target,
+            );
+            tokens
+                .get(buffer.as_str())
+                .filter(|e| matches(e, query) && usable(e))
+                .cloned()
+        });
+        if exact.is_some() {
+            return exact;
+        }
         let bucket = AccessTokenBucket::new(
             query.client_id,
             query.environment,
             query.realm,
             query.home_account_id,
         );
-        let usable = |entry: &AccessTokenEntry| entry.expires_on > now + EXPIRY_MARGIN_SECS;
-        let state = self.read();
-        let tokens = &state.data.access_tokens;
-        if let Some(entry) = tokens
-            .get(exact.as_str())
-            .filter(|e| matches(e, query) && usable(e))
-        {
-            return Some(entry.clone());
-        }
         state
             .data
             .index()

@@ -61,7 +61,8 @@ pub(crate) type Key = Arc<str>;
 /// [`wire`]: sections in this order, then the sections other MSALs add.
 #[derive(Debug, Default)]
 pub(crate) struct CacheData {
-    pub access_tokens: BTreeMap<Key, AccessTokenEntry>,
+    /// Shared: lookups hand out the entry itself.
+    pub access_tokens: BTreeMap<Key, Arc<AccessTokenEntry>>,
     pub refresh_tokens: BTreeMap<Key, RefreshTokenEntry>,
     pub id_tokens: BTreeMap<Key, IdTokenEntry>,
     pub accounts: BTreeMap<Key, AccountEntry>,
@@ -141,14 +142,8 @@ wire::entry! {
 pub(crate) mod key {
     fn join(parts: &[&str]) -> String {
         let mut key = parts.join("-");
-        // The usual all-ASCII key is lowercased in place; Unicode lowercasing
-        // (what Python's `lower()` does) only when needed.
-        if key.is_ascii() {
-            key.make_ascii_lowercase();
-            key
-        } else {
-            key.to_lowercase()
-        }
+        lowercase(&mut key);
+        key
     }
 
     pub(crate) fn access_token(
@@ -158,14 +153,46 @@ pub(crate) mod key {
         realm: &str,
         target: &str,
     ) -> String {
-        join(&[
+        let mut key = String::new();
+        access_token_into(&mut key, home_account_id, environment, client_id, realm, target);
+        key
+    }
+
+    /// [`access_token`] written into `key` (cleared first), to reuse its allocation.
+    pub(crate) fn access_token_into(
+        key: &mut String,
+        home_account_id: Option<&str>,
+        environment: &str,
+        client_id: &str,
+        realm: &str,
+        target: &str,
+    ) {
+        key.clear();
+        let parts = [
             home_account_id.unwrap_or_default(),
             environment,
             "AccessToken",
             client_id,
             realm,
             target,
-        ])
+        ];
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                key.push('-');
+            }
+            key.push_str(part);
+        }
+        lowercase(key);
+    }
+
+    /// Lowercases a key in place: ASCII directly, anything else as Python's
+    /// `lower()` (Unicode) does.
+    fn lowercase(key: &mut String) {
+        if key.is_ascii() {
+            key.make_ascii_lowercase();
+        } else {
+            *key = key.to_lowercase();
+        }
     }
 
     /// Refresh tokens are not tenant-specific: the realm slot stays empty.

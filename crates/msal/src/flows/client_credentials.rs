@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use crate::app::ClientCore;
-use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, PartitionQuery};
+use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, CachedAccessToken, PartitionQuery};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::oauth2::{self, Form};
@@ -101,7 +101,7 @@ struct Miss<'a> {
     /// The location the offline lookup looked in, if any.
     offline: Option<(Cow<'a, str>, Cow<'a, str>)>,
     /// What it found: a token past its `refresh_on`, or none.
-    cached: Option<AccessTokenEntry>,
+    cached: Option<CachedAccessToken>,
     now: u64,
 }
 
@@ -150,7 +150,7 @@ fn fresh(entry: &AccessTokenEntry, now: u64) -> bool {
 }
 
 /// A token served from the cache, counted for the telemetry.
-fn hit(core: &ClientCore, entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
+fn hit(core: &ClientCore, entry: CachedAccessToken, requested: Option<Vec<String>>) -> AuthenticationResult {
     core.telemetry.cache_hit();
     tracing::debug!(client_id = %core.client_id, "access token served from the cache");
     from_cache(entry, requested)
@@ -273,7 +273,7 @@ fn lookup(
     scopes: &[String],
     shape: &Shape<'_>,
     now: u64,
-) -> Option<AccessTokenEntry> {
+) -> Option<CachedAccessToken> {
     if !shape.ext_key.is_empty() {
         let environments = [environment.to_owned()];
         let query = PartitionQuery {
@@ -390,7 +390,7 @@ async fn send(
 }
 
 /// A cached token as a result; `requested` as in [`super::result_scopes`].
-fn from_cache(entry: AccessTokenEntry, requested: Option<Vec<String>>) -> AuthenticationResult {
+fn from_cache(entry: CachedAccessToken, requested: Option<Vec<String>>) -> AuthenticationResult {
     super::cached_result(&entry, super::result_scopes(&entry.target, requested))
 }
 

@@ -14,7 +14,7 @@
 
 use crate::account::Account;
 use crate::app::ClientCore;
-use crate::cache::{self, AccessTokenEntry, PartitionQuery, USER_ASSERTION_HASH};
+use crate::cache::{self, CachedAccessToken, PartitionQuery, USER_ASSERTION_HASH};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::oauth2::{self, Form, TokenResponse};
@@ -219,7 +219,7 @@ fn lookup(
     hash: &str,
     scopes: &[String],
     now: u64,
-) -> Option<(Vec<String>, AccessTokenEntry)> {
+) -> Option<(Vec<String>, CachedAccessToken)> {
     let query = PartitionQuery {
         client_id: &core.client_id,
         environments,
@@ -338,7 +338,7 @@ async fn send(
 
 /// A cached on-behalf-of token as a result, with the user's account when
 /// the cache knows it.
-fn from_cache(core: &ClientCore, environments: &[String], entry: AccessTokenEntry) -> AuthenticationResult {
+fn from_cache(core: &ClientCore, environments: &[String], entry: CachedAccessToken) -> AuthenticationResult {
     let account = entry.home_account_id.as_deref().and_then(|hid| {
         core.cache
             .accounts_of(hid, environments)

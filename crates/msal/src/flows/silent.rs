@@ -12,7 +12,7 @@
 use crate::account::Account;
 use crate::app::ClientCore;
 use crate::authority::Authority;
-use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, RefreshTokenEntry};
+use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, CachedAccessToken, RefreshTokenEntry};
 use crate::credential::ClientCredential;
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, InteractionReason, Result, ServiceError};
@@ -133,7 +133,7 @@ struct Miss {
     authority: Option<Authority>,
     force: bool,
     /// A token past its `refresh_on`, or none.
-    cached: Option<AccessTokenEntry>,
+    cached: Option<CachedAccessToken>,
     now: u64,
 }
 
@@ -284,7 +284,7 @@ fn lookup<'e>(
     environments: impl IntoIterator<Item = &'e str>,
     realm: &str,
     now: u64,
-) -> Option<AccessTokenEntry> {
+) -> Option<CachedAccessToken> {
     let home_realm = (MULTI_TENANT.iter().any(|t| t.eq_ignore_ascii_case(realm))
         && !account.realm.is_empty()
         && !account.realm.eq_ignore_ascii_case(realm))
@@ -309,7 +309,7 @@ fn lookup<'e>(
 fn hit(
     core: &ClientCore,
     account: &Account,
-    entry: AccessTokenEntry,
+    entry: CachedAccessToken,
     requested: Option<Vec<String>>,
 ) -> AuthenticationResult {
     core.telemetry.cache_hit();
@@ -340,7 +340,7 @@ fn hit(
 }
 
 impl Silent<'_> {
-    fn lookup(&self, environments: &[String], realm: &str, now: u64) -> Option<AccessTokenEntry> {
+    fn lookup(&self, environments: &[String], realm: &str, now: u64) -> Option<CachedAccessToken> {
         lookup(
             self.core,
             self.account,
@@ -351,7 +351,7 @@ impl Silent<'_> {
         )
     }
 
-    fn hit(&self, entry: AccessTokenEntry) -> AuthenticationResult {
+    fn hit(&self, entry: CachedAccessToken) -> AuthenticationResult {
         hit(self.core, self.account, entry, None)
     }
 }

@@ -187,7 +187,7 @@ impl Model {
                 &e.realm,
                 &e.target,
             );
-            data.access_tokens.insert(k.into(), e);
+            data.access_tokens.insert(k.into(), std::sync::Arc::new(e));
         }
         if let Some(e) = w.account {
             let k = key::account(e.home_account_id.as_deref(), &e.environment, &e.realm);
@@ -221,7 +221,7 @@ impl Model {
         query: &AccessTokenQuery<'_>,
         scopes: &[String],
         now: u64,
-    ) -> Option<AccessTokenEntry> {
+    ) -> Option<CachedAccessToken> {
         let tokens = &self.data.access_tokens;
         let usable = |e: &AccessTokenEntry| e.expires_on > now + EXPIRY_MARGIN_SECS;
         let exact = key::access_token(

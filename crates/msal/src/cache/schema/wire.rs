@@ -113,6 +113,13 @@ pub(crate) trait Entry: Sized {
     fn read_map<'de, A: MapAccess<'de>>(map: A, interner: &mut Interner) -> Result<Self, A::Error>;
 }
 
+/// Entries the cache shares with its readers.
+impl<T: Entry> Entry for std::sync::Arc<T> {
+    fn read_map<'de, A: MapAccess<'de>>(map: A, interner: &mut Interner) -> Result<Self, A::Error> {
+        T::read_map(map, interner).map(std::sync::Arc::new)
+    }
+}
+
 /// Declares an entry struct (every field public, plus `extra`) with its
 /// reader and its `Serialize`. A field marked `[skip_none]` is left out
 /// of the output when it is `None` (otherwise `None` is written as `null`);
@@ -213,7 +220,7 @@ pub(crate) use entry;
 impl Serialize for CacheData {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("AccessToken", &Section(&self.access_tokens))?;
+        map.serialize_entry("AccessToken", &SharedSection(&self.access_tokens))?;
         map.serialize_entry("RefreshToken", &Section(&self.refresh_tokens))?;
         map.serialize_entry("IdToken", &Section(&self.id_tokens))?;
         map.serialize_entry("Account", &Section(&self.accounts))?;
@@ -231,6 +238,15 @@ struct Section<'a, T>(&'a BTreeMap<Key, T>);
 impl<T: Serialize> Serialize for Section<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.0.iter().map(|(key, entry)| (&**key, entry)))
+    }
+}
+
+/// A section of shared entries, written as the entries themselves.
+struct SharedSection<'a, T>(&'a BTreeMap<Key, std::sync::Arc<T>>);
+
+impl<T: Serialize> Serialize for SharedSection<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, entry)| (&**key, &**entry)))
     }
 }
 
