@@ -3,25 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::account::{self, Account, Accounts};
-use crate::authority::Authority;
-use crate::cache::TokenCache;
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
-use crate::flows::auth_code::{self, AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::{self, ClientCredentialsOptions};
-use crate::flows::refresh_token;
-use crate::flows::silent::{self, SilentOptions};
-use crate::http::HttpClient;
 use crate::region::{AzureRegion, EnvLookup, RegionSettings};
 use crate::result::AuthenticationResult;
-use crate::telemetry::ApiId;
-use crate::throttle::HttpCache;
 
 use crate::flows::on_behalf_of::{self, OnBehalfOfOptions};
 use crate::flows::user_fic::{self, TargetUser, UserFicOptions};
-use crate::flows::username_password::{self, UsernamePasswordOptions};
-use crate::secret::{ClientSecret, FederatedCredential, Password, UserAssertion};
+use crate::secret::{ClientSecret, FederatedCredential, UserAssertion};
 
 use super::{ClientCore, CoreBuilder};
 
@@ -45,19 +35,11 @@ impl ConfidentialClientApplication {
         }
     }
 
-    /// The client id.
-    pub fn client_id(&self) -> &str {
-        &self.core.client_id
-    }
+    super::shared_methods::shared_methods!();
 
-    /// The authority tokens are requested from.
-    pub fn authority(&self) -> &Authority {
-        &self.core.authority
-    }
-
-    /// The token cache this application reads and writes.
-    pub fn token_cache(&self) -> &TokenCache {
-        &self.core.cache
+    /// The credential user flows authenticate with.
+    fn flow_credential(&self) -> Option<&ClientCredential> {
+        Some(&self.credential)
     }
 
     /// A token for the application itself (client credentials grant), from
@@ -85,174 +67,6 @@ impl ConfidentialClientApplication {
         S: AsRef<str>,
     {
         client_credentials::acquire(&self.core, &self.credential, scopes, options).await
-    }
-
-    /// Starts an authorization code flow to sign a user in to this web app;
-    /// see [`PublicClientApplication::initiate_auth_code_flow`](crate::PublicClientApplication::initiate_auth_code_flow).
-    /// Keep the flow in the user's session until the redirect arrives.
-    pub async fn initiate_auth_code_flow<I, S>(
-        &self,
-        scopes: I,
-        redirect_uri: &str,
-        options: &AuthCodeFlowOptions,
-    ) -> Result<AuthCodeFlow>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        auth_code::initiate(&self.core, scopes, redirect_uri, options).await
-    }
-
-    /// Completes an authorization code flow, authenticating with the
-    /// application's credential; see
-    /// [`PublicClientApplication::acquire_token_by_auth_code_flow`](crate::PublicClientApplication::acquire_token_by_auth_code_flow).
-    pub async fn acquire_token_by_auth_code_flow(
-        &self,
-        flow: &AuthCodeFlow,
-        auth_response: &AuthResponse,
-    ) -> Result<AuthenticationResult> {
-        auth_code::acquire(
-            &self.core,
-            Some(&self.credential),
-            flow,
-            auth_response,
-            ApiId::AcquireTokenByAuthCode,
-        )
-        .await
-    }
-
-    /// A token for `account` without the user: the cached access token when
-    /// one covers `scopes` (API scopes such as `User.Read`; `openid`,
-    /// `profile` and `offline_access` are added and may not be passed),
-    /// else new tokens for one of the account's cached refresh tokens.
-    /// Concurrent calls that need the same refresh share one request. The
-    /// refresh request carries the application's credential.
-    ///
-    /// Fails with [`Error::InteractionRequired`](crate::Error::InteractionRequired)
-    /// when only the user can help (no refresh token, or the identity
-    /// provider refused it): then sign the user in interactively.
-    pub async fn acquire_token_silent<I, S>(
-        &self,
-        scopes: I,
-        account: &Account,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
-            .await
-    }
-
-    /// [`acquire_token_silent`](Self::acquire_token_silent) with options:
-    /// force a refresh, pass a claims challenge, or name another authority.
-    pub async fn acquire_token_silent_with<I, S>(
-        &self,
-        scopes: I,
-        account: &Account,
-        options: &SilentOptions,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        silent::acquire(
-            &self.core,
-            Some(self.credential.as_ref()),
-            scopes,
-            account,
-            options,
-        )
-        .await
-    }
-
-    /// Redeems a refresh token obtained elsewhere, authenticating with the
-    /// application's credential, and caches the results; see
-    /// [`PublicClientApplication::acquire_token_by_refresh_token`](crate::PublicClientApplication::acquire_token_by_refresh_token).
-    pub async fn acquire_token_by_refresh_token<I, S>(
-        &self,
-        refresh_token: &str,
-        scopes: I,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        refresh_token::acquire(&self.core, Some(&self.credential), refresh_token, scopes).await
-    }
-
-    /// The accounts in the cache for this application's cloud, one per user,
-    /// optionally only those with this username (case-insensitive).
-    ///
-    /// The list is shared and read-only: while the cache's accounts do not
-    /// change, every call returns the same list without copying it (so a web
-    /// app may list accounts on every request); see [`Accounts`].
-    pub fn get_accounts(&self, username: Option<&str>) -> Accounts {
-        account::get_accounts(&self.core, username)
-    }
-
-    /// Signs the account out of this application and forgets it; see
-    /// [`PublicClientApplication::remove_account`](crate::PublicClientApplication::remove_account).
-    pub fn remove_account(&self, account: &Account) {
-        account::remove_account(&self.core, account);
-        self.core.id_token_claims.forget(&account.home_account_id);
-    }
-
-    /// Signs a user in with a username and password (ROPC), authenticating
-    /// with the application's credential, as MSAL Python's
-    /// `acquire_token_by_username_password` does: user realm discovery, then
-    /// the password grant for managed users, or WS-Trust at the user's
-    /// federation server and a SAML bearer grant for federated ones. The
-    /// tokens and the account land in the cache, so later calls can be
-    /// silent. `scopes` are API scopes such as `User.Read`; `openid`,
-    /// `profile` and `offline_access` are added and may not be passed.
-    ///
-    /// A wrong password is an [`Error::Service`](crate::Error::Service)
-    /// (`invalid_grant`, AADSTS50126) for managed users and an
-    /// [`Error::WsTrustFault`](crate::Error::WsTrustFault) for federated
-    /// ones. Prefer interactive or device code sign-in: this flow cannot do
-    /// multi-factor authentication or consent.
-    pub async fn acquire_token_by_username_password<I, S>(
-        &self,
-        username: &str,
-        password: Password,
-        scopes: I,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.acquire_token_by_username_password_with(
-            username,
-            password,
-            scopes,
-            &UsernamePasswordOptions::default(),
-        )
-        .await
-    }
-
-    /// [`acquire_token_by_username_password`](Self::acquire_token_by_username_password)
-    /// with options (a claims challenge).
-    pub async fn acquire_token_by_username_password_with<I, S>(
-        &self,
-        username: &str,
-        password: Password,
-        scopes: I,
-        options: &UsernamePasswordOptions,
-    ) -> Result<AuthenticationResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        username_password::acquire(
-            &self.core,
-            Some(self.credential.as_ref()),
-            username,
-            &password,
-            scopes,
-            options,
-        )
-        .await
     }
 }
 
@@ -382,35 +196,7 @@ pub struct ConfidentialClientApplicationBuilder {
 }
 
 impl ConfidentialClientApplicationBuilder {
-    /// An Entra-style authority, `https://host/tenant`. Only `https` is accepted.
-    pub fn authority(mut self, authority: &str) -> Self {
-        self.core.authority(Authority::parse(authority));
-        self
-    }
-
-    /// A generic OpenID Connect authority (its issuer URL).
-    pub fn oidc_authority(mut self, issuer: &str) -> Self {
-        self.core.authority(Authority::oidc(issuer));
-        self
-    }
-
-    /// Whether to validate an unknown Entra host through instance discovery
-    /// (default on). Turn off for hosts that do not serve it.
-    pub fn instance_discovery(mut self, enabled: bool) -> Self {
-        self.core.instance_discovery(enabled);
-        self
-    }
-
-    /// Capabilities the client declares to the identity provider, such as `cp1`.
-    pub fn client_capabilities<I, S>(mut self, capabilities: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.core
-            .client_capabilities(capabilities.into_iter().map(Into::into).collect());
-        self
-    }
+    super::shared_methods::shared_builder_methods!();
 
     /// Authenticates with a client secret.
     pub fn client_secret(mut self, secret: ClientSecret) -> Self {
@@ -435,39 +221,6 @@ impl ConfidentialClientApplicationBuilder {
     /// signed JWT, or a callback returning one).
     pub fn client_assertion(mut self, assertion: crate::credential::ClientAssertion) -> Self {
         self.credential = Some(ClientCredential::Assertion(assertion));
-        self
-    }
-
-    /// Uses this token cache (shared with whoever else holds a clone).
-    pub fn token_cache(mut self, cache: TokenCache) -> Self {
-        self.core.token_cache(cache);
-        self
-    }
-
-    /// Sends requests through this transport instead of the default one.
-    pub fn http_client(mut self, http: impl HttpClient) -> Self {
-        self.core.http_client(Arc::new(http));
-        self
-    }
-
-    /// The application's name, sent as `x-app-name` so the identity
-    /// provider's logs tell it apart (as MSAL's `app_name`).
-    pub fn app_name(mut self, name: impl Into<String>) -> Self {
-        self.core.app_name(name.into());
-        self
-    }
-
-    /// The application's version, sent as `x-app-ver` (as MSAL's `app_version`).
-    pub fn app_version(mut self, version: impl Into<String>) -> Self {
-        self.core.app_version(version.into());
-        self
-    }
-
-    /// Shares throttling state and cached discovery documents with the
-    /// other applications given the same [`HttpCache`]; by default each
-    /// application has its own (see [`crate::throttle`]).
-    pub fn http_cache(mut self, cache: HttpCache) -> Self {
-        self.core.http_cache(cache);
         self
     }
 

@@ -6,6 +6,7 @@
 mod claims_memo;
 mod confidential;
 mod public;
+mod shared_methods;
 mod single_flight;
 
 pub use confidential::{ConfidentialClientApplication, ConfidentialClientApplicationBuilder};
