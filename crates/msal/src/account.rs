@@ -89,10 +89,10 @@ impl<'a> IntoIterator for &'a Accounts {
 
 impl IntoIterator for Accounts {
     type Item = Account;
-    type IntoIter = IntoIter;
+    type IntoIter = AccountsIntoIter;
 
-    fn into_iter(self) -> IntoIter {
-        IntoIter {
+    fn into_iter(self) -> AccountsIntoIter {
+        AccountsIntoIter {
             list: self.0,
             next: 0,
         }
@@ -127,12 +127,12 @@ impl From<Accounts> for Vec<Account> {
 /// The by-value iterator of [`Accounts`]: each account is cloned out of the
 /// shared list as it is reached.
 #[derive(Debug)]
-pub struct IntoIter {
+pub struct AccountsIntoIter {
     list: Arc<Vec<Account>>,
     next: usize,
 }
 
-impl Iterator for IntoIter {
+impl Iterator for AccountsIntoIter {
     type Item = Account;
 
     fn next(&mut self) -> Option<Account> {
@@ -147,7 +147,7 @@ impl Iterator for IntoIter {
     }
 }
 
-impl ExactSizeIterator for IntoIter {}
+impl ExactSizeIterator for AccountsIntoIter {}
 
 /// The accounts of the application's cloud, one per home account, optionally
 /// only those whose username matches (case-insensitively, as federated

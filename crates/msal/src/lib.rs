@@ -58,7 +58,7 @@ pub mod throttle;
 mod time;
 mod wstrust;
 
-pub use account::{Account, Accounts};
+pub use account::{Account, Accounts, AccountsIntoIter};
 pub use app::{
     ConfidentialClientApplication, ConfidentialClientApplicationBuilder, PublicClientApplication,
     PublicClientApplicationBuilder,

@@ -47,6 +47,23 @@ thread_local! {
     static KEY_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
+/// Runs `f` on this thread's key buffer (taken out and put back, so a
+/// nested call or an exiting thread just gets a new string).
+fn with_key_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    let mut buffer = KEY_BUFFER
+        .try_with(|cell| cell.try_borrow_mut().map(|mut kept| std::mem::take(&mut *kept)))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let result = f(&mut buffer);
+    let _ = KEY_BUFFER.try_with(|cell| {
+        if let Ok(mut kept) = cell.try_borrow_mut() {
+            *kept = buffer;
+        }
+    });
+    result
+}
+
 /// An access token is treated as expired this many seconds before it does,
 /// so a caller never receives one that dies in flight (MSAL's 5 minutes).
 pub(crate) const EXPIRY_MARGIN_SECS: u64 = 300;
@@ -205,7 +222,7 @@ impl TokenCache {
         let state = self.read();
         let tokens = &state.data.access_tokens;
         // The exact key, built in this thread's buffer: a cache hit allocates nothing here.
-        let exact = KEY_BUFFER.with_borrow_mut(|buffer| {
+        let exact = with_key_buffer(|buffer| {
             key::access_token_into(
                 buffer,
                 query.home_account_id,
