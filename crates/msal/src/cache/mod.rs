@@ -4,15 +4,19 @@
 //!
 //! Entries live in sorted maps (the serialized form, key order included) and
 //! are found through an `index` keyed by account, client, environment and
-//! realm, so a lookup reads only the entries it could match, and listing
-//! accounts reads only `Account` entries.
+//! realm, so a lookup reads only the entries it could match. Access tokens
+//! are shared (`Arc`) with the lookups that return them, and an account
+//! listing is built from the `Account` entries once per change of them and
+//! then shared by every caller.
 //!
 //! Concurrency: one `RwLock` guards entries and index together. Reads
 //! (lookups, listing, serializing) take it shared and never block each
 //! other; writers prepare keys and entries before taking it exclusively and
 //! do only map inserts and removals under it. A whole new cache (deserialize)
 //! is parsed and indexed outside the lock and swapped in, and the old one is
-//! dropped after the lock is released.
+//! dropped after the lock is released. Listings are built under the shared
+//! lock behind a small mutex of their own, so concurrent first listings
+//! build once.
 
 mod assertion;
 mod file;
