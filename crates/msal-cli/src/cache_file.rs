@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use msal::error::TransportErrorKind;
+use msal::TransportErrorKind;
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
 use msal::{CacheError, Error, PublicClientApplication, TokenCache, TransportError};
 use serde_json::Value;
@@ -85,11 +85,11 @@ impl HttpClient for OfflineHttp {
         let mut url = request.url;
         url.set_query(None);
         Box::pin(async move {
-            Err(TransportError {
-                kind: TransportErrorKind::Other,
-                url: url.to_string(),
-                message: "this command works on the token cache only and sends no requests".into(),
-            })
+            Err(TransportError::new(
+                TransportErrorKind::Other,
+                url.to_string(),
+                "this command works on the token cache only and sends no requests",
+            ))
         })
     }
 }
@@ -213,12 +213,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_offline_transport_refuses_requests() {
-        let request = HttpRequest {
-            method: msal::http::Method::Get,
-            url: "https://example.com/x?secret=1".parse().unwrap(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        };
+        let request = HttpRequest::new(
+            msal::http::Method::Get,
+            "https://example.com/x?secret=1".parse().unwrap(),
+        );
         let error = OfflineHttp.execute(request).await.unwrap_err();
         assert_eq!(error.url, "https://example.com/x");
     }

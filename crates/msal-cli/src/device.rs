@@ -16,18 +16,31 @@ pub async fn login(args: LoginArgs) -> Result<(), Error> {
     cache_file::prepare_dir(&path)?;
     let app = login::app(&args, &cache)?;
     let flow = app.initiate_device_flow(&args.scopes).await?;
-    // The message names the URL and the code: the one thing the user needs.
-    eprintln!("{}", flow.message());
-
+    // Ctrl-C is caught from before the prompt shows: a user (or a script)
+    // who interrupts as soon as they see it must not kill the process
+    // mid-write. On Unix the handler is installed right here, not when a
+    // task first runs.
     let cancel = CancellationHandle::new();
+    #[cfg(unix)]
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let on_ctrl_c = tokio::spawn({
         let cancel = cancel.clone();
         async move {
+            #[cfg(unix)]
+            if let Some(mut interrupt) = interrupt {
+                if interrupt.recv().await.is_some() {
+                    cancel.cancel();
+                }
+                return;
+            }
             if tokio::signal::ctrl_c().await.is_ok() {
                 cancel.cancel();
             }
         }
     });
+    // The message names the URL and the code: the one thing the user needs.
+    eprintln!("{}", flow.message());
+
     // indicatif draws nothing when stderr is not a terminal (scripts, tests).
     let spinner = ProgressBar::new_spinner();
     spinner.set_style(

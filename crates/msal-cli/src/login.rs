@@ -210,7 +210,7 @@ fn launcher(no_browser: bool) -> BrowserLauncher {
             eprintln!("Open this URL in a browser to sign in:\n{url}");
             return Ok(());
         }
-        match msal::loopback::open_browser(url) {
+        match msal::open_browser(url) {
             Ok(()) => eprintln!("Opened a browser to sign in; waiting for you to finish there."),
             Err(e) => {
                 eprintln!("Could not open a browser ({e}).\nOpen this URL in a browser to sign in:\n{url}")

@@ -1,5 +1,6 @@
 //! Accounts: the users who signed in through this application, as the token
-//! cache remembers them. [`Account`] is what [`get_accounts`] returns and
+//! cache remembers them (a value type: the cache builds them, the
+//! `flows::accounts` module lists and removes them). [`Account`] is what [`get_accounts`] returns and
 //! [`remove_account`] takes, on both application types.
 //!
 //! [`get_accounts`]: crate::PublicClientApplication::get_accounts
@@ -8,9 +9,6 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-
-use crate::app::ClientCore;
-use crate::cache::AccountEntry;
 
 /// A user known to the token cache. Serializable, so a web app can keep the
 /// signed-in account in its session; it holds no secret.
@@ -33,27 +31,6 @@ pub struct Account {
     pub authority_type: String,
     /// The grant that first established the account, e.g. `authorization_code`.
     pub account_source: Option<String>,
-}
-
-impl Account {
-    /// `None` for an entry without a home account id (another SDK's
-    /// leftover): it cannot be looked up or removed by account.
-    pub(crate) fn from_entry(entry: &AccountEntry) -> Option<Self> {
-        let text = |s: &str| s.to_owned();
-        Some(Self {
-            home_account_id: entry
-                .home_account_id
-                .as_deref()
-                .filter(|h| !h.is_empty())
-                .map(text)?,
-            environment: text(&entry.environment),
-            username: text(&entry.username),
-            local_account_id: entry.local_account_id.as_deref().map(text),
-            realm: text(&entry.realm),
-            authority_type: text(&entry.authority_type),
-            account_source: entry.account_source.as_deref().map(text),
-        })
-    }
 }
 
 /// What `get_accounts` returns: a shared, read-only list of accounts.
@@ -148,48 +125,6 @@ impl Iterator for AccountsIntoIter {
 }
 
 impl ExactSizeIterator for AccountsIntoIter {}
-
-/// The accounts of the application's cloud, one per home account, optionally
-/// only those whose username matches (case-insensitively, as federated
-/// usernames come back in mixed case). Like MSAL Python: the authority's
-/// host first and, when it has none, the first alias of the same cloud that
-/// has some. Accounts are not filtered by client: every MSAL app sharing the
-/// cache sees them, and silent calls for an account without this client's
-/// tokens simply fail over to interaction.
-pub(crate) fn get_accounts(core: &ClientCore, username: Option<&str>) -> Accounts {
-    let mut accounts = core.cache.accounts(&core.environment());
-    if accounts.is_empty() {
-        for alias in core.environment_aliases() {
-            accounts = core.cache.accounts(&alias);
-            if !accounts.is_empty() {
-                break;
-            }
-        }
-    }
-    match username {
-        None => Accounts::new(accounts),
-        Some(username) => {
-            let username = username.to_lowercase();
-            Accounts::new(Arc::new(
-                accounts
-                    .iter()
-                    .filter(|a| a.username.to_lowercase() == username)
-                    .cloned()
-                    .collect(),
-            ))
-        }
-    }
-}
-
-/// Signs `account` out of this application and forgets it; see
-/// [`PublicClientApplication::remove_account`](crate::PublicClientApplication::remove_account)
-/// for what is removed.
-pub(crate) fn remove_account(core: &ClientCore, account: &Account) {
-    let removed = core
-        .cache
-        .remove_account(&account.environment, &account.home_account_id, &core.client_id);
-    tracing::debug!(client_id = %core.client_id, removed, "account removed from the cache");
-}
 
 #[cfg(test)]
 mod tests {

@@ -373,6 +373,22 @@ fn block_on<F: std::future::Future>(runtime: &Runtime, future: F) -> Result<F::O
     Ok(runtime.block_on(future))
 }
 
+// The async builders' `build_blocking`, here rather than in `app`: the
+// facade is derived from the applications, so `app` never names it.
+impl crate::PublicClientApplicationBuilder {
+    /// Builds the application behind the blocking facade.
+    pub fn build_blocking(self) -> Result<PublicClientApplication> {
+        PublicClientApplication::new(self.build()?)
+    }
+}
+
+impl crate::ConfidentialClientApplicationBuilder {
+    /// Builds the application behind the blocking facade.
+    pub fn build_blocking(self) -> Result<ConfidentialClientApplication> {
+        ConfidentialClientApplication::new(self.build()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::flows::auth_code::AuthCodeFlowOptions;

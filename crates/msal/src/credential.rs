@@ -4,20 +4,21 @@
 //!
 //! The submodules own the parts: [`certificate`](ClientCertificate) loads
 //! keys and certificates, `assertion` caches and calls assertion sources,
-//! `jwt` builds and signs assertion JWTs, `error` says what went wrong.
+//! `jwt` builds and signs assertion JWTs; [`CredentialError`] (in the
+//! leaf `error` module) says what went wrong.
 
 mod assertion;
 mod certificate;
-mod error;
 mod jwt;
 mod pem;
 
+pub use crate::error::CredentialError;
 pub use assertion::{AssertionRequest, ClientAssertion};
 pub use certificate::{CertificatePassphrase, ClientCertificate};
-pub use error::CredentialError;
+
+use zeroize::Zeroizing;
 
 use crate::error::Result;
-use crate::oauth2::Form;
 use crate::secret::ClientSecret;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -39,17 +40,32 @@ pub enum ClientCredential {
 }
 
 impl ClientCredential {
-    /// Adds the credential's parameters to a request for `token_endpoint`
-    /// (the assertion's audience). Async because an assertion callback may be.
-    pub(crate) async fn apply(&self, form: Form, client_id: &str, token_endpoint: &str) -> Result<Form> {
+    /// The request parameters that authenticate the client to
+    /// `token_endpoint` (an assertion's audience): `client_secret`, or
+    /// `client_assertion_type` and `client_assertion`. Async because an
+    /// assertion callback may be. The values are zeroed when dropped.
+    pub(crate) async fn parameters(
+        &self,
+        client_id: &str,
+        token_endpoint: &str,
+    ) -> Result<Vec<(&'static str, Zeroizing<String>)>> {
         let assertion = match self {
-            ClientCredential::Secret(secret) => return Ok(form.add("client_secret", secret.expose_secret())),
+            ClientCredential::Secret(secret) => {
+                return Ok(vec![(
+                    "client_secret",
+                    Zeroizing::new(secret.expose_secret().to_owned()),
+                )]);
+            }
             ClientCredential::Certificate(certificate) => certificate.assertion(client_id, token_endpoint)?,
             ClientCredential::Assertion(assertion) => assertion.get(client_id, token_endpoint).await?,
         };
-        Ok(form
-            .add("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT)
-            .add("client_assertion", &assertion))
+        Ok(vec![
+            (
+                "client_assertion_type",
+                Zeroizing::new(CLIENT_ASSERTION_TYPE_JWT.to_owned()),
+            ),
+            ("client_assertion", Zeroizing::new(assertion)),
+        ])
     }
 }
 

@@ -6,24 +6,19 @@ use url::Url;
 
 use crate::authority::{Authority, AuthorityKind};
 use crate::error::{Error, Result};
-use crate::http::HttpClient;
 use crate::oauth2;
+use crate::pipeline::Pipeline;
 
 /// The resolved endpoints of an authority, and the values the token cache
 /// keys its entries by.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct AuthorityMetadata {
+pub(crate) struct AuthorityMetadata {
     /// Where tokens are requested.
     pub token_endpoint: Url,
     /// Where users sign in, when the provider has one.
     pub authorization_endpoint: Option<Url>,
     /// The device code endpoint, when the provider has one.
     pub device_authorization_endpoint: Option<Url>,
-    /// The issuer named in the configuration.
-    pub issuer: Option<String>,
-    /// The key set that signs the provider's tokens.
-    pub jwks_uri: Option<String>,
     /// The cache `environment`: the authority's host, without the port.
     pub environment: String,
     /// The cache `realm`: the tenant segment of the token endpoint (the tenant
@@ -40,10 +35,6 @@ struct OpenIdConfiguration {
     authorization_endpoint: Option<String>,
     #[serde(default)]
     device_authorization_endpoint: Option<String>,
-    #[serde(default)]
-    issuer: Option<String>,
-    #[serde(default)]
-    jwks_uri: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,7 +58,7 @@ struct InstanceMetadata {
 /// global endpoint, so private, sovereign and emulated clouds validate
 /// themselves; an unknown instance is an [`Error::Service`] (`invalid_instance`).
 pub(crate) async fn resolve(
-    http: &dyn HttpClient,
+    pipeline: &Pipeline,
     authority: &Authority,
     instance_discovery: bool,
     correlation_id: &str,
@@ -85,12 +76,12 @@ pub(crate) async fn resolve(
                 "authorization_endpoint",
                 &authority.authorization_endpoint_guess(),
             );
-        let discovery: InstanceDiscovery = oauth2::get_json(http, &url, correlation_id).await?;
+        let discovery: InstanceDiscovery = oauth2::get_json(pipeline, &url, correlation_id).await?;
         configuration_url = discovery.tenant_discovery_endpoint;
         aliases = discovery.metadata.into_iter().flat_map(|m| m.aliases).collect();
     }
     let url = parse_url(authority, &configuration_url)?;
-    let config: OpenIdConfiguration = oauth2::get_json(http, &url, correlation_id).await?;
+    let config: OpenIdConfiguration = oauth2::get_json(pipeline, &url, correlation_id).await?;
     let token_endpoint = parse_url(authority, &config.token_endpoint)?;
     let realm = token_endpoint
         .path_segments()
@@ -109,8 +100,6 @@ pub(crate) async fn resolve(
             .map(|u| parse_url(authority, u))
             .transpose()?,
         token_endpoint,
-        issuer: config.issuer,
-        jwks_uri: config.jwks_uri,
         environment: authority.host().to_ascii_lowercase(),
         realm,
         aliases,

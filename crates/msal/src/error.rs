@@ -167,7 +167,7 @@ pub enum Error {
     /// or assertion source) cannot be used. Raised before any request is
     /// sent; no key material appears in it.
     #[error(transparent)]
-    Credential(#[from] crate::credential::CredentialError),
+    Credential(#[from] CredentialError),
     /// The identity provider throttled this request (HTTP 429 or 5xx, or
     /// an error with `Retry-After`), now or for an identical request
     /// moments ago: until `retry_after` has passed, identical requests are
@@ -395,9 +395,12 @@ pub enum TransportErrorKind {
     Other,
 }
 
-/// A request that did not complete. The message never contains the request body.
+/// A request that did not complete. The message never contains the request
+/// body; the transport's own error, when there is one, is its
+/// [`source`](std::error::Error::source).
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("HTTP request to {url} failed ({kind:?}): {message}")]
+#[non_exhaustive]
 pub struct TransportError {
     /// The failure's kind.
     pub kind: TransportErrorKind,
@@ -405,6 +408,29 @@ pub struct TransportError {
     pub url: String,
     /// A description from the transport.
     pub message: String,
+    /// The transport's error: shared, so that one failed request can be
+    /// reported to every caller that waited on it.
+    #[source]
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TransportError {
+    /// A failure of `kind` on a request to `url`; pass the URL without its
+    /// query string, which may carry secrets.
+    pub fn new(kind: TransportErrorKind, url: impl Into<String>, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            url: url.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Keeps `source`, the transport's own error, as this error's cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
 }
 
 /// The token cache could not be read or written.
@@ -430,4 +456,58 @@ pub enum CacheError {
         #[source]
         source: std::sync::Arc<std::io::Error>,
     },
+}
+
+/// Why a client credential could not be loaded or used. Messages describe
+/// the problem, never the key material or passphrase.
+/// A certificate, key or assertion that cannot be used.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The text is not PEM, or a PEM block is damaged.
+    #[error("invalid PEM: {0}")]
+    InvalidPem(&'static str),
+    /// The PEM text holds no private key.
+    #[error("no private key found (expected a PEM 'PRIVATE KEY' or 'RSA PRIVATE KEY' block)")]
+    NoPrivateKey,
+    /// The private key is encrypted; decrypt it first or use a PKCS#12 file
+    /// with its passphrase.
+    #[error(
+        "the PEM private key is encrypted; decrypt it first, or use a PKCS#12 (PFX) file and its passphrase"
+    )]
+    EncryptedPrivateKey,
+    /// The private key is not an RSA key (Entra's certificate credentials
+    /// sign with RS256 or PS256).
+    #[error("unsupported private key: {0}")]
+    UnsupportedKey(&'static str),
+    /// The private key could not be parsed.
+    #[error("the private key is not a valid RSA key")]
+    InvalidPrivateKey,
+    /// No certificate was found where one is required.
+    #[error("no certificate found (expected a PEM 'CERTIFICATE' block or a certificate in the PKCS#12 file)")]
+    NoCertificate,
+    /// A certificate could not be parsed.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// None of the certificates holds the private key's public key.
+    #[error("the certificate does not match the private key")]
+    KeyCertificateMismatch,
+    /// A thumbprint that is not 40 (SHA-1) hexadecimal digits.
+    #[error("invalid SHA-1 thumbprint: expected 40 hexadecimal digits")]
+    InvalidThumbprint,
+    /// The PKCS#12 (PFX) data cannot be read.
+    #[error("invalid PKCS#12 (PFX) data: {0}")]
+    InvalidPkcs12(String),
+    /// The PKCS#12 passphrase is wrong (its integrity check failed).
+    #[error("wrong PKCS#12 passphrase (the file's integrity check failed)")]
+    WrongPassphrase,
+    /// Signing the assertion failed.
+    #[error("signing the client assertion failed")]
+    Signing,
+    /// The application's assertion callback failed.
+    #[error("the client assertion callback failed: {0}")]
+    AssertionCallback(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    /// The assertion (string or callback result) is empty.
+    #[error("the client assertion is empty")]
+    EmptyAssertion,
 }

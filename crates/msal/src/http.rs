@@ -37,6 +37,7 @@ pub enum Method {
 /// A request to send. Its `Debug` output shows no header values and no body,
 /// because both can carry credentials.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpRequest {
     /// The method.
     pub method: Method,
@@ -49,6 +50,28 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// A request with no headers and no body.
+    pub fn new(method: Method, url: Url) -> Self {
+        HttpRequest {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: Vec<u8>) -> Self {
+        self.body = body;
+        self
+    }
+
     /// The value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
@@ -69,6 +92,7 @@ impl fmt::Debug for HttpRequest {
 
 /// A response received. Its `Debug` output shows no body (it can carry tokens).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpResponse {
     /// The status code.
     pub status: u16,
@@ -79,6 +103,15 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// A response, as a transport received it.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
@@ -222,17 +255,17 @@ impl HttpClient for ReqwestHttpClient {
     fn execute(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
             let url_for_errors = strip_query(&request.url);
-            let to_error = |e: reqwest::Error| TransportError {
-                kind: if e.is_timeout() {
+            let to_error = |e: reqwest::Error| {
+                let kind = if e.is_timeout() {
                     TransportErrorKind::Timeout
                 } else if e.is_connect() {
                     TransportErrorKind::Connect
                 } else {
                     TransportErrorKind::Other
-                },
-                url: url_for_errors.clone(),
+                };
                 // reqwest's message names the URL (with its query); keep only the cause chain.
-                message: error_chain(&e.without_url()),
+                let e = e.without_url();
+                TransportError::new(kind, url_for_errors.clone(), error_chain(&e)).with_source(e)
             };
             let mut builder = match request.method {
                 Method::Get => self.client.get(request.url.clone()),
@@ -254,11 +287,11 @@ impl HttpClient for ReqwestHttpClient {
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(to_error)? {
                 if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(TransportError {
-                        kind: TransportErrorKind::TooLarge,
-                        url: url_for_errors,
-                        message: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
-                    });
+                    return Err(TransportError::new(
+                        TransportErrorKind::TooLarge,
+                        url_for_errors,
+                        format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }

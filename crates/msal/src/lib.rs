@@ -25,53 +25,62 @@
 //! Programs without an async runtime use [`blocking`].
 //!
 //! ## Layout
-//! [`authority`] parses authorities, [`discovery`] resolves their endpoints,
-//! [`http`] is the transport, `oauth2` the wire protocol, [`cache`] the token
-//! cache, [`account`] the users it remembers, [`credential`] and [`secret`]
-//! what proves identity, [`flows`] the grants, [`app`] the public
-//! applications.
+//! Everything an application needs is re-exported here, flat; the public
+//! modules are [`blocking`] (the facade without async), [`http`] (for a
+//! transport of one's own) and [`cache`] (the token cache). Inside, layers
+//! import only downwards (a test keeps the module graph free of cycles):
+//! leaves (`error`, `secret`, `time`), the transport (`http`), the request
+//! `pipeline` (HTTP cache, throttle, retry, by purpose), the protocol
+//! (`oauth2`, `discovery`), the domain (`authority`, `credential`, `cache`,
+//! `wstrust`), the `core` (one token-request path), `flows` (one module per
+//! grant) and `app` (the applications).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod account;
-pub mod app;
-pub mod authority;
+mod account;
+mod app;
+mod authority;
 pub mod blocking;
 pub mod cache;
-pub mod cancel;
-pub mod challenge;
-pub mod credential;
-pub mod discovery;
-pub mod error;
-pub mod flows;
+mod cancel;
+mod challenge;
+mod core;
+mod credential;
+mod discovery;
+mod error;
+mod flows;
 pub mod http;
-pub mod loopback;
+#[cfg(test)]
+mod layering;
+mod loopback;
 mod oauth2;
-pub mod region;
-pub mod result;
-pub mod secret;
-pub mod telemetry;
+mod pipeline;
+mod region;
+mod result;
+mod secret;
+mod telemetry;
 #[cfg(test)]
 mod testing;
-pub mod throttle;
 mod time;
 mod wstrust;
 
 pub use account::{Account, Accounts, AccountsIntoIter};
 pub use app::{
-    ConfidentialClientApplication, ConfidentialClientApplicationBuilder, PublicClientApplication,
-    PublicClientApplicationBuilder,
+    ConfidentialClientApplication, ConfidentialClientApplicationBuilder, DEFAULT_AUTHORITY,
+    PublicClientApplication, PublicClientApplicationBuilder,
 };
-pub use authority::{Authority, AuthorityKind};
+pub use authority::{Authority, AuthorityKind, KNOWN_AUTHORITY_HOSTS};
 pub use cache::TokenCache;
 pub use cancel::CancellationHandle;
 pub use challenge::BearerChallenge;
 pub use credential::{
-    AssertionRequest, CertificatePassphrase, ClientAssertion, ClientCertificate, ClientCredential,
-    CredentialError,
+    AssertionRequest, CLIENT_ASSERTION_TYPE_JWT, CertificatePassphrase, ClientAssertion, ClientCertificate,
+    ClientCredential, CredentialError,
 };
-pub use error::{CacheError, Error, InteractionReason, Result, ServiceError, TransportError};
+pub use error::{
+    CacheError, Error, InteractionReason, Result, ServiceError, TransportError, TransportErrorKind,
+};
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;
 pub use flows::device_code::{
@@ -83,8 +92,8 @@ pub use flows::silent::SilentOptions;
 pub use flows::user_fic::{TargetUser, UserFicOptions};
 pub use flows::username_password::UsernamePasswordOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
-pub use loopback::{BrowserLauncher, ResponsePages};
-pub use region::AzureRegion;
+pub use loopback::{BrowserCallback, BrowserLauncher, ResponsePages, open_browser};
+pub use pipeline::HttpCache;
+pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
 pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
-pub use throttle::HttpCache;

@@ -12,7 +12,8 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, ServiceError};
-use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
+use crate::http::{HttpRequest, Method};
+use crate::pipeline::{Delivered, Outgoing, Pipeline, Purpose, ThrottleKey};
 use crate::secret::CachedSecret;
 
 /// `x-client-sku`: which MSAL this is.
@@ -122,6 +123,12 @@ impl Form {
         self
     }
 
+    /// Appends `other`'s fields.
+    pub(crate) fn extend(mut self, other: Form) -> Self {
+        self.pairs.extend(other.pairs);
+        self
+    }
+
     fn finish(self) -> Vec<u8> {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in &self.pairs {
@@ -131,47 +138,46 @@ impl Form {
     }
 }
 
-/// POSTs a token request and parses the answer: a [`TokenResponse`] on
-/// success, an [`Error::Service`] carrying the IdP's fields otherwise.
-pub(crate) async fn post_token_request(
-    http: &dyn HttpClient,
+/// POSTs a form (a token request, or a device authorization request) and
+/// parses the answer: `T` on success, an [`Error::Service`] carrying the
+/// IdP's fields otherwise, [`Error::Throttled`] when the pipeline holds
+/// requests like it.
+pub(crate) async fn post_form<T: DeserializeOwned>(
+    pipeline: &Pipeline,
+    purpose: Purpose,
     endpoint: &Url,
     form: Form,
     headers: Vec<(String, String)>,
-) -> Result<TokenResponse> {
+    throttle: ThrottleKey,
+) -> Result<T> {
     let mut headers = headers;
     headers.push((
         "Content-Type".into(),
         "application/x-www-form-urlencoded;charset=utf-8".into(),
     ));
-    let request = HttpRequest {
-        method: Method::Post,
-        url: endpoint.clone(),
-        headers,
-        body: form.finish(),
-    };
-    let response = http.execute(request).await?;
-    parse_json_response(endpoint, &response)
+    let mut request = HttpRequest::new(Method::Post, endpoint.clone()).with_body(form.finish());
+    request.headers = headers;
+    let delivered = pipeline
+        .send(Outgoing::new(purpose, request).throttle_key(throttle))
+        .await?;
+    parse_json_response(endpoint, &delivered)
 }
 
-/// GETs a JSON document (discovery), with the library headers.
+/// GETs a public JSON document (discovery), with the library headers.
 pub(crate) async fn get_json<T: DeserializeOwned>(
-    http: &dyn HttpClient,
+    pipeline: &Pipeline,
     url: &Url,
     correlation_id: &str,
 ) -> Result<T> {
-    let request = HttpRequest {
-        method: Method::Get,
-        url: url.clone(),
-        headers: library_headers(correlation_id),
-        body: Vec::new(),
-    };
-    let response = http.execute(request).await?;
-    parse_json_response(url, &response)
+    let mut request = HttpRequest::new(Method::Get, url.clone());
+    request.headers = library_headers(correlation_id);
+    let delivered = pipeline.send(Outgoing::new(Purpose::Discovery, request)).await?;
+    parse_json_response(url, &delivered)
 }
 
 /// Success (2xx) is parsed as `T`; anything else as an OAuth2 error.
-fn parse_json_response<T: DeserializeOwned>(url: &Url, response: &HttpResponse) -> Result<T> {
+fn parse_json_response<T: DeserializeOwned>(url: &Url, delivered: &Delivered) -> Result<T> {
+    let response = &delivered.response;
     let endpoint = || {
         let mut u = url.clone();
         u.set_query(None);
@@ -195,13 +201,9 @@ fn parse_json_response<T: DeserializeOwned>(url: &Url, response: &HttpResponse) 
         }
         _ => None,
     };
-    // The throttle marks answers it holds requests for (see crate::throttle).
-    if let Some(millis) = response
-        .header(crate::throttle::THROTTLED_HEADER)
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    if let Some(retry_after) = delivered.throttled {
         return Err(Error::Throttled {
-            retry_after: std::time::Duration::from_millis(millis),
+            retry_after,
             service: service.map(Box::new),
         });
     }
@@ -427,30 +429,6 @@ pub(crate) struct DeviceAuthorizationResponse {
     pub extra: Map<String, Value>,
 }
 
-/// POSTs a form to the device authorization endpoint and parses the answer.
-/// A separate function from [`post_token_request`] because the answer has
-/// another shape; the error handling is the same.
-pub(crate) async fn post_device_authorization_request(
-    http: &dyn HttpClient,
-    endpoint: &Url,
-    form: Form,
-    headers: Vec<(String, String)>,
-) -> Result<DeviceAuthorizationResponse> {
-    let mut headers = headers;
-    headers.push((
-        "Content-Type".into(),
-        "application/x-www-form-urlencoded;charset=utf-8".into(),
-    ));
-    let request = HttpRequest {
-        method: Method::Post,
-        url: endpoint.clone(),
-        headers,
-        body: form.finish(),
-    };
-    let response = http.execute(request).await?;
-    parse_json_response(endpoint, &response)
-}
-
 /// How a device code poll's error answer is to be treated (RFC 8628
 /// section 3.5, with the codes Entra uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -585,20 +563,19 @@ mod tests {
     #[test]
     fn error_responses_become_service_errors() {
         let url = Url::parse("https://login.example/t/oauth2/v2.0/token").unwrap();
-        let response = HttpResponse {
-            status: 401,
-            headers: vec![],
-            body: br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"correlation_id":"c"}"#.to_vec(),
+        let delivered = |status, body: &[u8]| Delivered {
+            response: crate::http::HttpResponse::new(status, vec![], body.to_vec()),
+            throttled: None,
         };
+        let response = delivered(
+            401,
+            br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"correlation_id":"c"}"#,
+        );
         let err = parse_json_response::<TokenResponse>(&url, &response).unwrap_err();
         let service = err.service_error().unwrap();
         assert_eq!(service.status, 401);
         assert_eq!(service.aadsts_code(), Some(7000215));
-        let html = HttpResponse {
-            status: 502,
-            headers: vec![],
-            body: b"<html>bad gateway</html>".to_vec(),
-        };
+        let html = delivered(502, b"<html>bad gateway</html>");
         assert!(matches!(
             parse_json_response::<TokenResponse>(&url, &html),
             Err(Error::InvalidResponse { status: 502, .. })

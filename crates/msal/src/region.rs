@@ -19,7 +19,8 @@ use url::Url;
 
 use crate::authority::{Authority, AuthorityKind};
 use crate::error::{Error, Result};
-use crate::http::{HttpClient, HttpRequest, Method};
+use crate::http::{HttpRequest, Method};
+use crate::pipeline::{Delivered, Outgoing, Pipeline, Purpose};
 
 /// The environment variable that turns a region on when the application
 /// sets none (as in MSAL Python, .NET and Go).
@@ -166,18 +167,21 @@ impl RegionSettings {
     }
 
     /// The region to use, found on the first call.
-    pub(crate) async fn region(&self, http: &dyn HttpClient) -> Option<&Region> {
-        self.resolved.get_or_init(|| self.resolve(http)).await.as_ref()
+    pub(crate) async fn region(&self, pipeline: &Pipeline) -> Option<&Region> {
+        self.resolved
+            .get_or_init(|| self.resolve(pipeline))
+            .await
+            .as_ref()
     }
 
-    async fn resolve(&self, http: &dyn HttpClient) -> Option<Region> {
+    async fn resolve(&self, pipeline: &Pipeline) -> Option<Region> {
         let region = match &self.configured {
             Some(AzureRegion::Off) => None,
             Some(AzureRegion::Explicit(name)) => Some(Region {
                 name: name.clone(),
                 source: RegionSource::Configured,
             }),
-            Some(AzureRegion::AutoDetect) => self.detect(http).await,
+            Some(AzureRegion::AutoDetect) => self.detect(pipeline).await,
             None => {
                 let forced = self.var(MSAL_FORCE_REGION)?;
                 valid(&forced, MSAL_FORCE_REGION).map(|name| Region {
@@ -200,14 +204,14 @@ impl RegionSettings {
 
     /// `REGION_NAME`, else IMDS, as MSAL Python's `_detect_region`: a
     /// malformed `REGION_NAME` means no region (IMDS is then not asked).
-    async fn detect(&self, http: &dyn HttpClient) -> Option<Region> {
+    async fn detect(&self, pipeline: &Pipeline) -> Option<Region> {
         if let Some(name) = self.var(REGION_NAME) {
             return valid(&name, REGION_NAME).map(|name| Region {
                 name,
                 source: RegionSource::RegionNameVariable,
             });
         }
-        let name = imds_location(http).await?;
+        let name = imds_location(pipeline).await?;
         valid(&name, "the Instance Metadata Service").map(|name| Region {
             name,
             source: RegionSource::Imds,
@@ -232,20 +236,16 @@ fn valid(name: &str, source: &str) -> Option<String> {
 
 /// The VM's location from IMDS, or `None` when IMDS does not answer (not on
 /// Azure), answers late or answers with anything but 200 and text.
-async fn imds_location(http: &dyn HttpClient) -> Option<String> {
+async fn imds_location(pipeline: &Pipeline) -> Option<String> {
     let url = Url::parse(IMDS_LOCATION_URL).ok()?;
-    let request = HttpRequest {
-        method: Method::Get,
-        url,
-        headers: vec![("Metadata".to_owned(), "true".to_owned())],
-        body: Vec::new(),
-    };
-    match tokio::time::timeout(IMDS_TIMEOUT, http.execute(request)).await {
-        Ok(Ok(response)) if response.status == 200 => {
+    let request = HttpRequest::new(Method::Get, url).with_header("Metadata", "true");
+    let probe = pipeline.send(Outgoing::new(Purpose::ImdsProbe, request));
+    match tokio::time::timeout(IMDS_TIMEOUT, probe).await {
+        Ok(Ok(Delivered { response, .. })) if response.status == 200 => {
             let location = String::from_utf8(response.body).ok()?.trim().to_owned();
             (!location.is_empty()).then_some(location)
         }
-        Ok(Ok(response)) => {
+        Ok(Ok(Delivered { response, .. })) => {
             tracing::info!(status = response.status, "IMDS did not tell the region");
             None
         }

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which public API made a request (MSAL's API ids).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ApiId {
+#[allow(clippy::enum_variant_names, reason = "the names of MSAL's public APIs")]
+pub(crate) enum ApiId {
     /// `acquire_token_silent`.
     AcquireTokenSilent = 84,
     /// `acquire_token_by_refresh_token`.
@@ -32,8 +32,7 @@ pub enum ApiId {
 
 /// Why a request went to the network instead of the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RefreshReason {
+pub(crate) enum RefreshReason {
     /// Not a silent call.
     NonSilent = 0,
     /// The caller forced a refresh (or sent a claims challenge).

@@ -245,7 +245,7 @@ async fn a_server_that_does_not_answer_in_time_is_a_timeout() {
         .build()
         .unwrap();
     match app.acquire_token_for_client([GRAPH_DEFAULT]).await {
-        Err(Error::Transport(e)) => assert_eq!(e.kind, msal::error::TransportErrorKind::Timeout, "{e}"),
+        Err(Error::Transport(e)) => assert_eq!(e.kind, msal::TransportErrorKind::Timeout, "{e}"),
         other => panic!("expected a timeout, got {other:?}"),
     }
 }

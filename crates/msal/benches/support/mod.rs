@@ -320,11 +320,11 @@ impl HttpClient for CannedIdp {
             Method::Get if request.url.path().ends_with("/discovery/instance") => &self.instance_discovery,
             Method::Get => &self.openid_configuration,
         };
-        let response = HttpResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.clone().into_bytes(),
-        };
+        let response = HttpResponse::new(
+            200,
+            vec![("content-type".into(), "application/json".into())],
+            body.clone().into_bytes(),
+        );
         Box::pin(async move { Ok(response) })
     }
 }

@@ -13,14 +13,14 @@ use crate::flows::on_behalf_of::{self, OnBehalfOfOptions};
 use crate::flows::user_fic::{self, TargetUser, UserFicOptions};
 use crate::secret::{ClientSecret, FederatedCredential, UserAssertion};
 
-use super::{ClientCore, CoreBuilder};
+use crate::core::{AppCore, CoreBuilder};
 
 /// An application that authenticates as itself: build it once with
 /// [`builder`](Self::builder) and reuse it; clones share the cache and the
 /// discovered endpoints.
 #[derive(Clone)]
 pub struct ConfidentialClientApplication {
-    core: Arc<ClientCore>,
+    core: Arc<AppCore>,
     credential: Arc<ClientCredential>,
 }
 
@@ -180,7 +180,7 @@ impl std::fmt::Debug for ConfidentialClientApplication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConfidentialClientApplication")
             .field("client_id", &self.core.client_id)
-            .field("authority", &self.core.authority)
+            .field("authority", self.core.authority())
             .field("credential", &self.credential)
             .finish()
     }
@@ -268,10 +268,5 @@ impl ConfidentialClientApplicationBuilder {
             core: Arc::new(self.core.build()?),
             credential: Arc::new(credential),
         })
-    }
-
-    /// Builds the application behind the blocking facade.
-    pub fn build_blocking(self) -> Result<crate::blocking::ConfidentialClientApplication> {
-        crate::blocking::ConfidentialClientApplication::new(self.build()?)
     }
 }

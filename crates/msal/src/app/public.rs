@@ -9,14 +9,14 @@ use crate::flows::device_code::{self, DeviceFlow, DeviceFlowOptions, DeviceFlowP
 use crate::flows::interactive::{self, InteractiveOptions};
 use crate::result::AuthenticationResult;
 
-use super::{ClientCore, CoreBuilder};
+use crate::core::{AppCore, CoreBuilder};
 
 /// An application that signs users in without a credential of its own:
 /// build it once with [`builder`](Self::builder) and reuse it; clones share
 /// the cache and the discovered endpoints.
 #[derive(Clone)]
 pub struct PublicClientApplication {
-    core: Arc<ClientCore>,
+    core: Arc<AppCore>,
 }
 
 impl PublicClientApplication {
@@ -115,7 +115,7 @@ impl std::fmt::Debug for PublicClientApplication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PublicClientApplication")
             .field("client_id", &self.core.client_id)
-            .field("authority", &self.core.authority)
+            .field("authority", self.core.authority())
             .finish()
     }
 }
@@ -133,10 +133,5 @@ impl PublicClientApplicationBuilder {
         Ok(PublicClientApplication {
             core: Arc::new(self.core.build()?),
         })
-    }
-
-    /// Builds the application behind the blocking facade.
-    pub fn build_blocking(self) -> Result<crate::blocking::PublicClientApplication> {
-        crate::blocking::PublicClientApplication::new(self.build()?)
     }
 }

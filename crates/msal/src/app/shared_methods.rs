@@ -5,7 +5,7 @@
 //! Likewise the builders' common settings.
 
 /// Expands, inside `impl App`, to the shared methods. The type provides
-/// `core: Arc<ClientCore>` and `flow_credential`.
+/// `core: Arc<AppCore>` and `flow_credential`.
 macro_rules! shared_methods {
     () => {
         /// The client id.
@@ -15,7 +15,7 @@ macro_rules! shared_methods {
 
         /// The authority tokens are requested from.
         pub fn authority(&self) -> &crate::authority::Authority {
-            &self.core.authority
+            self.core.authority()
         }
 
         /// The token cache this application reads and writes.
@@ -135,7 +135,7 @@ macro_rules! shared_methods {
         /// change, every call returns the same list without copying it (so a web
         /// app may list accounts on every request); see [`Accounts`](crate::Accounts).
         pub fn get_accounts(&self, username: Option<&str>) -> crate::Accounts {
-            crate::account::get_accounts(&self.core, username)
+            crate::flows::accounts::get_accounts(&self.core, username)
         }
 
         /// Signs the account out of this application and forgets it: its refresh
@@ -144,7 +144,7 @@ macro_rules! shared_methods {
         /// [`TokenCache::has_state_changed`](crate::TokenCache::has_state_changed)
         /// then tells whether to persist the cache.
         pub fn remove_account(&self, account: &crate::Account) {
-            crate::account::remove_account(&self.core, account);
+            crate::flows::accounts::remove_account(&self.core, account);
             self.core.id_token_claims.forget(&account.home_account_id);
         }
 
@@ -270,9 +270,9 @@ macro_rules! shared_builder_methods {
         }
 
         /// Shares throttling state and cached discovery documents with the
-        /// other applications given the same [`HttpCache`](crate::throttle::HttpCache);
+        /// other applications given the same [`HttpCache`](crate::pipeline::HttpCache);
         /// by default each application has its own (see [`crate::throttle`]).
-        pub fn http_cache(mut self, cache: crate::throttle::HttpCache) -> Self {
+        pub fn http_cache(mut self, cache: crate::pipeline::HttpCache) -> Self {
             self.core.http_cache(cache);
             self
         }

@@ -535,6 +535,14 @@ impl Indexed {
     }
 }
 
+impl Indexed {
+    /// The sections other than the five credential ones: not indexed, so
+    /// they may be changed directly.
+    pub(crate) fn extra_sections_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value> {
+        &mut self.data.extra
+    }
+}
+
 /// Reading the entries is free; changing them goes through the methods above
 /// (there is deliberately no `DerefMut`), so the index cannot go stale.
 impl std::ops::Deref for Indexed {

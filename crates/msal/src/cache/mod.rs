@@ -105,6 +105,15 @@ impl State {
     }
 }
 
+/// The cache section where tenant names map to the realms discovery found
+/// for them. Other MSALs keep sections they do not know as they are.
+pub(crate) const TENANT_REALMS: &str = "TenantRealm";
+
+/// The key of a [`TENANT_REALMS`] entry: `{environment}-{tenant}`, lowercase.
+fn tenant_realm_key(environment: &str, tenant: &str) -> String {
+    format!("{environment}-{tenant}").to_ascii_lowercase()
+}
+
 /// `authority_type` of accounts signed in through Entra ID (work, school and
 /// personal Microsoft accounts).
 pub(crate) const AUTHORITY_TYPE_MSSTS: &str = "MSSTS";
@@ -426,6 +435,49 @@ impl TokenCache {
         });
     }
 
+    /// The realm (tenant id) an earlier discovery found for the tenant
+    /// named `tenant` (a domain such as `contoso.onmicrosoft.com`) on
+    /// `environment`, from the [`TENANT_REALMS`] section. Lets a new process
+    /// find the tokens of a domain authority without asking the network.
+    pub(crate) fn known_realm(&self, environment: &str, tenant: &str) -> Option<String> {
+        let key = tenant_realm_key(environment, tenant);
+        let state = self.read();
+        let entry = state.data.extra.get(TENANT_REALMS)?.get(&key)?;
+        let realm = entry.get("realm")?.as_str()?.trim();
+        (!realm.is_empty()).then(|| realm.to_owned())
+    }
+
+    /// Writes down that `tenant` on `environment` is the realm `realm`
+    /// (see [`known_realm`](Self::known_realm)); a no-op when already known.
+    /// It does not count as a change ([`has_state_changed`](Self::has_state_changed)):
+    /// it matters only with the tokens cached under that realm, and is
+    /// saved with them.
+    pub(crate) fn remember_realm(&self, environment: &str, tenant: &str, realm: &str) {
+        if self.known_realm(environment, tenant).as_deref() == Some(realm) {
+            return;
+        }
+        let key = tenant_realm_key(environment, tenant);
+        let mut state = self.write();
+        let sections = state.data.extra_sections_mut();
+        let section = sections
+            .entry(TENANT_REALMS)
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if !section.is_object() {
+            // Someone else's junk under our name: ours now.
+            *section = serde_json::Value::Object(Default::default());
+        }
+        if let Some(map) = section.as_object_mut() {
+            map.insert(
+                key,
+                serde_json::json!({
+                    "environment": environment.to_ascii_lowercase(),
+                    "tenant": tenant.to_ascii_lowercase(),
+                    "realm": realm,
+                }),
+            );
+        }
+    }
+
     /// Stores the entries of one token response under one lock, so readers
     /// never see an account without its tokens. Keys are built before the
     /// lock is taken; under it only these entries and their index sets change.
@@ -579,7 +631,7 @@ fn list_accounts(entries: &BTreeMap<Key, AccountEntry>, environment: &str) -> Ar
         a.environment.eq_ignore_ascii_case(environment)
             && [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&&*a.authority_type)
     });
-    for (entry, account) in listed.filter_map(|e| Some((e, Account::from_entry(e)?))) {
+    for (entry, account) in listed.filter_map(|e| Some((e, e.to_account()?))) {
         let hid = entry.home_account_id.as_deref().unwrap_or_default();
         match positions.entry(hid) {
             Entry::Occupied(at) => accounts[*at.get()] = account,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::account::Account;
 use crate::secret::CachedSecret;
 
 /// Fields this library does not know, kept as they were. Boxed, and absent
@@ -236,5 +237,27 @@ pub(crate) mod key {
     /// Not lowercased: MSAL Python does not lowercase this one.
     pub(crate) fn app_metadata(environment: &str, client_id: &str) -> String {
         format!("appmetadata-{environment}-{client_id}")
+    }
+}
+
+impl AccountEntry {
+    /// The entry as an [`Account`]; `None` for an entry without a home
+    /// account id (another SDK's leftover): it cannot be looked up or
+    /// removed by account.
+    pub(crate) fn to_account(&self) -> Option<Account> {
+        let text = |s: &str| s.to_owned();
+        Some(Account {
+            home_account_id: self
+                .home_account_id
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .map(text)?,
+            environment: text(&self.environment),
+            username: text(&self.username),
+            local_account_id: self.local_account_id.as_deref().map(text),
+            realm: text(&self.realm),
+            authority_type: text(&self.authority_type),
+            account_source: self.account_source.as_deref().map(text),
+        })
     }
 }

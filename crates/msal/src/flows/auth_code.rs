@@ -16,17 +16,15 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::app::ClientCore;
 use crate::cache;
+use crate::core::{AppCore, Grant, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result, ServiceError};
-use crate::oauth2::{self, AuthorizeRequest, Form};
+use crate::oauth2::{self, AuthorizeRequest};
 use crate::result::{AuthenticationResult, IdTokenClaims};
 use crate::secret::CachedSecret;
-use crate::telemetry::{ApiId, RefreshReason};
+use crate::telemetry::ApiId;
 use crate::time::now_epoch;
-
-use super::tokens::{self, Issued};
 
 /// Clock skew tolerated when checking `auth_time` against `max_age` (MSAL's two minutes).
 const MAX_AGE_SKEW_SECS: u64 = 120;
@@ -310,7 +308,7 @@ impl fmt::Debug for AuthResponse {
 /// authorization endpoint, and builds the authorization URL with PKCE,
 /// `state` and `nonce`.
 pub(crate) async fn initiate<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     scopes: I,
     redirect_uri: &str,
     options: &AuthCodeFlowOptions,
@@ -327,7 +325,7 @@ where
             "the redirect URI {redirect_uri:?} is not an absolute URL: {e}"
         ))
     })?;
-    let claims = oauth2::merge_claims(&core.client_capabilities, options.claims_challenge.as_deref())?;
+    let claims = core.claims(options.claims_challenge.as_deref())?;
     let state = match options.state.as_deref().map(str::trim) {
         Some("") => return Err(Error::InvalidArgument("the state is empty".into())),
         Some(state) => state.to_owned(),
@@ -340,7 +338,7 @@ where
     let metadata = core.metadata(&correlation_id).await?;
     let Some(endpoint) = &metadata.authorization_endpoint else {
         return Err(Error::InvalidResponse {
-            endpoint: core.authority.openid_configuration_url(),
+            endpoint: core.authority().openid_configuration_url(),
             status: 200,
             reason: "the OpenID configuration has no authorization_endpoint".into(),
         });
@@ -393,7 +391,7 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 /// `credential`, for confidential clients); the ID token's nonce and
 /// `auth_time` are checked before anything is cached.
 pub(crate) async fn acquire(
-    core: &ClientCore,
+    core: &AppCore,
     credential: Option<&ClientCredential>,
     flow: &AuthCodeFlow,
     response: &AuthResponse,
@@ -403,56 +401,31 @@ pub(crate) async fn acquire(
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let metadata = core.metadata(&correlation_id).await?;
 
-    let mut headers = oauth2::library_headers(&correlation_id);
-    headers.extend(core.telemetry.headers(api, RefreshReason::NonSilent));
+    let claims = core.claims(flow.claims_challenge.as_deref())?;
+    let mut grant = Grant::new("authorization_code", &flow.scopes)
+        .subject("code", code)
+        .param("redirect_uri", &flow.redirect_uri)
+        .param("code_verifier", flow.code_verifier.expose())
+        .claims(claims.as_deref())
+        .credential(credential);
     // Routes the request to the user's home region (Entra's CCS), as MSAL Python does.
     if let Some((uid, utid)) = response.get("client_info").and_then(oauth2::decode_client_info) {
-        headers.push(("X-AnchorMailbox".into(), format!("Oid:{uid}@{utid}")));
+        grant = grant.anchor_account(&format!("{uid}.{utid}"));
     }
-    let mut form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("grant_type", "authorization_code")
-        .add("code", code)
-        .add("redirect_uri", &flow.redirect_uri)
-        .add("code_verifier", flow.code_verifier.expose())
-        .add("scope", &cache::target(&flow.scopes))
-        .add("client_info", "1");
-    if let Some(claims) = oauth2::merge_claims(&core.client_capabilities, flow.claims_challenge.as_deref())? {
-        form = form.add("claims", &claims);
-    }
-    if let Some(credential) = credential {
-        form = credential
-            .apply(form, &core.client_id, metadata.token_endpoint.as_str())
-            .await?;
-    }
-    tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "redeeming an authorization code");
-    let token_response =
-        oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await;
-    let token_response = match token_response {
-        Ok(r) => {
-            core.telemetry.record(api, &correlation_id, None);
-            r
-        }
-        Err(e) => {
-            core.telemetry.record_error(api, &correlation_id, &e);
-            return Err(e);
-        }
-    };
+    let call = core.call(api, &correlation_id, metadata);
+    let token_response = call.token(grant).await?;
 
-    let claims = tokens::id_token_claims(&token_response)?;
+    let claims = save::id_token_claims(&token_response)?;
     // Like MSAL Python, a response without an ID token has nothing to check;
     // unlike it, the checks come before the cache write, not after.
     if let Some(claims) = &claims {
         check_id_token(flow, claims, now_epoch())?;
     }
-    let issued = Issued {
-        core,
-        metadata,
-        requested: &flow.scopes,
-        grant_type: "authorization_code",
-        correlation_id: &correlation_id,
-    };
-    tokens::save(&issued, token_response, claims)
+    save::save(
+        &call.issued(&flow.scopes, "authorization_code"),
+        token_response,
+        claims,
+    )
 }
 
 /// The code of an authorization response that belongs to `flow`.

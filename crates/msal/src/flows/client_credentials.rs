@@ -2,17 +2,14 @@
 
 use std::borrow::Cow;
 
-use crate::app::ClientCore;
 use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, CachedAccessToken, PartitionQuery};
+use crate::core::{AppCore, Grant, TokenShape, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
-use crate::oauth2::{self, Form};
 use crate::region;
 use crate::result::AuthenticationResult;
 use crate::telemetry::{ApiId, RefreshReason};
 use crate::time::now_epoch;
-
-use super::tokens::{self, Issued};
 
 /// Options of [`acquire_token_for_client_with`](crate::ConfidentialClientApplication::acquire_token_for_client_with).
 #[derive(Clone, Debug, Default)]
@@ -40,30 +37,13 @@ impl ClientCredentialsOptions {
     }
 }
 
-/// What shapes an app token beyond its scopes: the extra request fields and
-/// their extended cache key (empty when there are none).
-struct Shape<'a> {
-    fmi_path: Option<&'a str>,
-    ext_key: String,
-}
-
-impl<'a> Shape<'a> {
-    fn of(options: &'a ClientCredentialsOptions) -> Result<Self> {
-        let fmi_path = match options.fmi_path.as_deref().map(str::trim) {
-            Some("") => return Err(Error::InvalidArgument("the fmi_path is empty".into())),
-            other => other,
-        };
-        // No field, no key: nothing to hash (the common case, on every call).
-        let ext_key = match fmi_path {
-            Some(path) => cache::ext_cache_key(&[("fmi_path", path)]),
-            None => String::new(),
-        };
-        Ok(Shape { fmi_path, ext_key })
-    }
+/// The shape of an app token: its `fmi_path`, if any.
+fn shape_of(options: &ClientCredentialsOptions) -> Result<TokenShape> {
+    TokenShape::new(&[("fmi_path", options.fmi_path.as_deref())])
 }
 
 pub(crate) async fn acquire<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     scopes: I,
     options: &ClientCredentialsOptions,
@@ -96,7 +76,7 @@ enum Lookup<'a> {
 /// What a call that the offline cache lookup could not answer carries on with.
 struct Miss<'a> {
     scopes: Vec<String>,
-    shape: Shape<'a>,
+    shape: TokenShape,
     force: bool,
     /// The location the offline lookup looked in, if any.
     offline: Option<(Cow<'a, str>, Cow<'a, str>)>,
@@ -109,7 +89,7 @@ struct Miss<'a> {
 /// discovery when the realm is known offline, so a warm cache (even one
 /// written by another MSAL) costs no request.
 fn look_up<'a, I, S>(
-    core: &'a ClientCore,
+    core: &'a AppCore,
     scopes: I,
     options: &'a ClientCredentialsOptions,
 ) -> Result<Lookup<'a>>
@@ -118,7 +98,7 @@ where
     S: AsRef<str>,
 {
     let scopes = super::normalize_scopes(scopes)?;
-    let shape = Shape::of(options)?;
+    let shape = shape_of(options)?;
     let now = now_epoch();
     let mut miss = Miss {
         scopes,
@@ -150,7 +130,7 @@ fn fresh(entry: &AccessTokenEntry, now: u64) -> bool {
 }
 
 /// A token served from the cache, counted for the telemetry.
-fn hit(core: &ClientCore, entry: CachedAccessToken, requested: Option<Vec<String>>) -> AuthenticationResult {
+fn hit(core: &AppCore, entry: CachedAccessToken, requested: Option<Vec<String>>) -> AuthenticationResult {
     core.telemetry.cache_hit();
     tracing::debug!(client_id = %core.client_id, "access token served from the cache");
     from_cache(entry, requested)
@@ -159,7 +139,7 @@ fn hit(core: &ClientCore, entry: CachedAccessToken, requested: Option<Vec<String
 /// The rest of [`acquire`] when the offline lookup did not answer: forced,
 /// or discovery, the cache at the discovered location, and the request.
 async fn resolve(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     miss: Box<Miss<'_>>,
 ) -> Result<AuthenticationResult> {
@@ -231,10 +211,10 @@ async fn resolve(
 /// One request per token at a time: callers that arrive while it is in
 /// flight wait for it and share its result instead of stampeding the IdP.
 async fn shared_request(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     scopes: &[String],
-    shape: &Shape<'_>,
+    shape: &TokenShape,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
@@ -244,7 +224,7 @@ async fn shared_request(
         metadata.environment,
         metadata.realm,
         cache::target(scopes),
-        shape.ext_key
+        shape.ext_key()
     );
     core.flights
         .run(&key, || async {
@@ -266,15 +246,36 @@ async fn shared_request(
         .await
 }
 
+/// The cached token for `scopes` at `environment` and `realm`, else at an
+/// alias of the environment (an application configured with
+/// `login.windows.net` finds what one on `login.microsoftonline.com` cached).
 fn lookup(
-    core: &ClientCore,
+    core: &AppCore,
     environment: &str,
     realm: &str,
     scopes: &[String],
-    shape: &Shape<'_>,
+    shape: &TokenShape,
     now: u64,
 ) -> Option<CachedAccessToken> {
-    if !shape.ext_key.is_empty() {
+    if let Some(found) = lookup_at(core, environment, realm, scopes, shape, now) {
+        return Some(found);
+    }
+    // Only on a miss: the alias list is built for it.
+    core.environments_of(environment, &[])
+        .iter()
+        .skip(1)
+        .find_map(|alias| lookup_at(core, alias, realm, scopes, shape, now))
+}
+
+fn lookup_at(
+    core: &AppCore,
+    environment: &str,
+    realm: &str,
+    scopes: &[String],
+    shape: &TokenShape,
+    now: u64,
+) -> Option<CachedAccessToken> {
+    if !shape.is_empty() {
         let environments = [environment.to_owned()];
         let query = PartitionQuery {
             client_id: &core.client_id,
@@ -283,7 +284,7 @@ fn lookup(
         };
         return core
             .cache
-            .find_extended_access_token(&query, &shape.ext_key, scopes, now);
+            .find_extended_access_token(&query, shape.ext_key(), scopes, now);
     }
     let query = AccessTokenQuery {
         home_account_id: None,
@@ -295,29 +296,35 @@ fn lookup(
 }
 
 async fn request(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     scopes: &[String],
-    shape: &Shape<'_>,
+    shape: &TokenShape,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
     let metadata = core.metadata(correlation_id).await?;
-    let api = ApiId::AcquireTokenForClient;
-    let mut headers = oauth2::library_headers(correlation_id);
-    headers.extend(core.telemetry.headers(api, reason));
+    let call = core.call(ApiId::AcquireTokenForClient, correlation_id, metadata);
+    let claims = core.claims(None)?;
+    let grant = || {
+        Grant::new("client_credentials", scopes)
+            .shape(shape)
+            .claims(claims.as_deref())
+            .credential(Some(credential))
+            .reason(reason)
+    };
     // The regional host, when the application uses a region; tokens are
     // still cached under the global environment (metadata.environment), as
     // MSAL Python does, so regional and global tokens are one cache.
-    let regional = match core.region.region(core.http.as_ref()).await {
-        Some(region) => region::regional_endpoint(&core.authority, &metadata.token_endpoint, &region.name)
+    let regional = match core.authority.region.region(&core.pipeline).await {
+        Some(region) => region::regional_endpoint(core.authority(), &metadata.token_endpoint, &region.name)
             .map(|endpoint| (region, endpoint)),
         None => None,
     };
     let mut response = None;
     if let Some((region, endpoint)) = &regional {
         tracing::debug!(client_id = %core.client_id, region = %region.name, source = ?region.source, %endpoint, "requesting an app token from the region");
-        match send(core, credential, scopes, shape, endpoint, headers.clone()).await {
+        match call.token(grant().endpoint(endpoint)).await {
             Err(e) if region::is_regional_outage(&e) => {
                 // A regional outage must not stop the application: this
                 // request goes to the global host instead.
@@ -327,66 +334,15 @@ async fn request(
         }
     }
     let response = match response {
-        Some(response) => response,
+        Some(response) => response?,
         None => {
             tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "requesting an app token");
-            send(core, credential, scopes, shape, &metadata.token_endpoint, headers).await
+            call.token(grant()).await?
         }
     };
-    let response = match response {
-        Ok(r) => {
-            core.telemetry.record(api, correlation_id, None);
-            r
-        }
-        Err(e) => {
-            core.telemetry.record_error(api, correlation_id, &e);
-            return Err(e);
-        }
-    };
-    let issued = Issued {
-        core,
-        metadata,
-        requested: scopes,
-        grant_type: "client_credentials",
-        correlation_id,
-    };
+    let issued = call.issued(scopes, "client_credentials");
     // App tokens carry no ID token to decode or validate.
-    if shape.ext_key.is_empty() {
-        return tokens::save(&issued, response, None);
-    }
-    let mut tags = tokens::EntryTags::default();
-    tags.access_token.insert(
-        cache::EXT_CACHE_KEY.to_owned(),
-        serde_json::Value::String(shape.ext_key.clone()),
-    );
-    tokens::save_tagged(&issued, response, None, &tags)
-}
-
-/// One client credentials request to `endpoint`.
-async fn send(
-    core: &ClientCore,
-    credential: &ClientCredential,
-    scopes: &[String],
-    shape: &Shape<'_>,
-    endpoint: &url::Url,
-    headers: Vec<(String, String)>,
-) -> Result<oauth2::TokenResponse> {
-    let form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("grant_type", "client_credentials")
-        .add("scope", &cache::target(scopes))
-        .add("client_info", "1");
-    let form = match shape.fmi_path {
-        Some(path) => form.add("fmi_path", path),
-        None => form,
-    };
-    let form = match oauth2::merge_claims(&core.client_capabilities, None)? {
-        Some(claims) => form.add("claims", &claims),
-        None => form,
-    };
-    // The assertion (if any) names the endpoint it is sent to as its audience.
-    let form = credential.apply(form, &core.client_id, endpoint.as_str()).await?;
-    oauth2::post_token_request(core.http.as_ref(), endpoint, form, headers).await
+    save::save_tagged(&issued, response, None, &shape.tags())
 }
 
 /// A cached token as a result; `requested` as in [`super::result_scopes`].

@@ -19,18 +19,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use crate::app::ClientCore;
-use crate::cache;
 use crate::cancel::CancellationHandle;
+use crate::core::{AppCore, Call, Grant, save};
 use crate::credential::ClientCredential;
-use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, Result, ServiceError};
-use crate::oauth2::{self, DevicePollError, Form};
+use crate::oauth2::{self, DevicePollError};
 use crate::result::AuthenticationResult;
 use crate::secret::CachedSecret;
-use crate::telemetry::{ApiId, RefreshReason};
-
-use super::tokens::{self, Issued};
+use crate::telemetry::ApiId;
 
 /// RFC 8628 section 3.5: each `slow_down` adds five seconds to the interval.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
@@ -234,7 +230,7 @@ fn now_epoch_f64() -> f64 {
 /// Starts a flow: checks the scopes and claims (before any request),
 /// discovers the device authorization endpoint and asks it for codes.
 pub(crate) async fn initiate<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     scopes: I,
     options: &DeviceFlowOptions,
 ) -> Result<DeviceFlow>
@@ -248,32 +244,22 @@ where
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    let claims = oauth2::merge_claims(&core.client_capabilities, challenge)?;
+    let claims = core.claims(challenge)?;
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let metadata = core.metadata(&correlation_id).await?;
     let Some(endpoint) = &metadata.device_authorization_endpoint else {
         return Err(Error::InvalidResponse {
-            endpoint: core.authority.openid_configuration_url(),
+            endpoint: core.authority().openid_configuration_url(),
             status: 200,
             reason: "the OpenID configuration has no device_authorization_endpoint: \
                      this identity provider does not offer the device code flow"
                 .into(),
         });
     };
-    let mut form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("scope", &cache::target(&scopes));
-    if let Some(claims) = &claims {
-        form = form.add("claims", claims);
-    }
-    tracing::debug!(client_id = %core.client_id, endpoint = %endpoint, "requesting a device code");
-    let response = oauth2::post_device_authorization_request(
-        core.http.as_ref(),
-        endpoint,
-        form,
-        oauth2::library_headers(&correlation_id),
-    )
-    .await?;
+    let call = core.call(ApiId::AcquireTokenByDeviceFlow, &correlation_id, metadata);
+    let response = call
+        .device_authorization(endpoint, &scopes, claims.as_deref())
+        .await?;
     let expires_in = response.expires_in.unwrap_or(oauth2::DEFAULT_DEVICE_EXPIRES_IN);
     let interval = response.interval.unwrap_or(oauth2::DEFAULT_DEVICE_INTERVAL);
     let message = match response.message.filter(|m| !m.trim().is_empty()) {
@@ -302,7 +288,7 @@ where
 /// Polls until the user finishes, then caches the tokens and the account.
 /// `credential` authenticates confidential clients.
 pub(crate) async fn acquire(
-    core: &ClientCore,
+    core: &AppCore,
     credential: Option<&ClientCredential>,
     flow: &DeviceFlow,
     polling: &DeviceFlowPolling,
@@ -327,7 +313,7 @@ pub(crate) async fn acquire(
 }
 
 async fn poll(
-    core: &ClientCore,
+    core: &AppCore,
     credential: Option<&ClientCredential>,
     flow: &DeviceFlow,
     polling: &DeviceFlowPolling,
@@ -337,7 +323,7 @@ async fn poll(
         "" => uuid::Uuid::new_v4().to_string(),
         id => id.to_owned(),
     };
-    let claims = oauth2::merge_claims(&core.client_capabilities, flow.claims_challenge.as_deref())?;
+    let claims = core.claims(flow.claims_challenge.as_deref())?;
     // The deadline is taken on the monotonic clock once, so a wall clock
     // change during a long wait neither cuts polling short nor extends it.
     let started = Instant::now();
@@ -348,12 +334,10 @@ async fn poll(
     let mut interval = Duration::from_secs(flow.interval.max(1));
     let mut polls = 0u32;
     let poller = Poller {
-        core,
+        call: core.call(api, &correlation_id, metadata),
         credential,
         flow,
-        metadata,
         claims: claims.as_deref(),
-        correlation_id: &correlation_id,
     };
     loop {
         // At the deadline itself the code is as good as expired: no poll.
@@ -362,25 +346,16 @@ async fn poll(
         }
         polls = polls.saturating_add(1);
         let service = match poller.request().await {
-            Ok(response) => {
-                core.telemetry.record(api, &correlation_id, None);
-                return poller.save(response);
-            }
+            Ok(response) => return poller.save(response),
             Err(Error::Service(service)) => service,
             // The network or the response failed: the caller decides whether to
             // poll again with the same flow, as MSAL Python lets exceptions through.
-            Err(other) => {
-                core.telemetry.record_error(api, &correlation_id, &other);
-                return Err(other);
-            }
+            Err(other) => return Err(other),
         };
         match oauth2::device_poll_error(&service) {
             DevicePollError::Pending => {}
             DevicePollError::SlowDown => interval = interval.saturating_add(SLOW_DOWN_STEP),
-            kind => {
-                core.telemetry.record(api, &correlation_id, Some(&service.error));
-                return Err(terminal(kind, service));
-            }
+            kind => return Err(terminal(kind, service)),
         }
         let left = deadline.saturating_duration_since(Instant::now());
         tracing::debug!(client_id = %core.client_id, answer = %service.error, polls, ?interval, "device code not redeemed yet");
@@ -418,54 +393,32 @@ fn terminal(kind: DevicePollError, service: Box<ServiceError>) -> Error {
 
 /// What every poll of one flow shares.
 struct Poller<'a> {
-    core: &'a ClientCore,
+    call: Call<'a>,
     credential: Option<&'a ClientCredential>,
     flow: &'a DeviceFlow,
-    metadata: &'a AuthorityMetadata,
     claims: Option<&'a str>,
-    correlation_id: &'a str,
 }
 
 impl Poller<'_> {
     /// One token request with the device code.
     async fn request(&self) -> Result<oauth2::TokenResponse> {
-        let core = self.core;
         let device_code = self.flow.device_code.expose();
-        let mut headers = oauth2::library_headers(self.correlation_id);
-        headers.extend(
-            core.telemetry
-                .headers(ApiId::AcquireTokenByDeviceFlow, RefreshReason::NonSilent),
-        );
-        let mut form = Form::new()
-            .add("client_id", &core.client_id)
-            .add("grant_type", oauth2::DEVICE_CODE_GRANT)
-            .add("device_code", device_code)
+        let grant = Grant::new(oauth2::DEVICE_CODE_GRANT, &[])
+            .subject("device_code", device_code)
             // MSAL Python also sends the code as `code` (its comment: Entra once
             // needed both); identity providers that follow RFC 8628 ignore it.
-            .add("code", device_code)
-            .add("client_info", "1");
-        if let Some(claims) = self.claims {
-            form = form.add("claims", claims);
-        }
-        if let Some(credential) = self.credential {
-            form = credential
-                .apply(form, &core.client_id, self.metadata.token_endpoint.as_str())
-                .await?;
-        }
-        oauth2::post_token_request(core.http.as_ref(), &self.metadata.token_endpoint, form, headers).await
+            .param("code", device_code)
+            .claims(self.claims)
+            .credential(self.credential)
+            .device_poll();
+        self.call.token(grant).await
     }
 
     /// Caches the tokens; the account records the device code grant as its source.
     fn save(&self, response: oauth2::TokenResponse) -> Result<AuthenticationResult> {
-        let claims = tokens::id_token_claims(&response)?;
-        let issued = Issued {
-            core: self.core,
-            metadata: self.metadata,
-            requested: &self.flow.scopes,
-            grant_type: oauth2::DEVICE_CODE_GRANT,
-            correlation_id: self.correlation_id,
-        };
-        tokens::save(&issued, response, claims)
+        let claims = save::id_token_claims(&response)?;
+        let issued = self.call.issued(&self.flow.scopes, oauth2::DEVICE_CODE_GRANT);
+        save::save(&issued, response, claims)
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::app::ClientCore;
+use crate::core::AppCore;
 use crate::error::{Error, Result};
 use crate::flows::auth_code::{self, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 use crate::loopback::{BrowserLauncher, LoopbackListener, ResponsePages};
@@ -146,7 +146,7 @@ impl InteractiveOptions {
 
 /// Signs a user in through the browser and returns their tokens.
 pub(crate) async fn acquire<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     scopes: I,
     options: &InteractiveOptions,
 ) -> Result<AuthenticationResult>

@@ -1,6 +1,7 @@
 //! Flows: one module per OAuth2 grant, each a short sequence of cache
 //! lookups and protocol calls over the application core.
 
+pub(crate) mod accounts;
 pub mod auth_code;
 pub mod client_credentials;
 pub mod device_code;
@@ -8,7 +9,6 @@ pub mod interactive;
 pub mod on_behalf_of;
 pub(crate) mod refresh_token;
 pub mod silent;
-pub(crate) mod tokens;
 pub mod user_fic;
 pub mod username_password;
 
@@ -23,12 +23,7 @@ use crate::time::from_epoch;
 /// refresh token that silent calls need. Callers may not pass them.
 pub(crate) const RESERVED_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
-/// A new `client-request-id`. Only requests need one (a cache hit sends
-/// nothing), and making one costs a system call for randomness, so flows
-/// make it when they first go to the network.
-pub(crate) fn new_correlation_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+pub(crate) use crate::core::new_correlation_id;
 
 /// The scopes of a cached token's `target` for a cache hit's result. The
 /// caller's normalized `requested` scopes are that list already when they

@@ -12,18 +12,15 @@
 //! long-running work going after the incoming token itself has expired;
 //! only when that fails is a new on-behalf-of request sent.
 
-use crate::account::Account;
-use crate::app::ClientCore;
 use crate::cache::{self, CachedAccessToken, PartitionQuery, USER_ASSERTION_HASH};
+use crate::core::{AppCore, Grant, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
-use crate::oauth2::{self, Form, TokenResponse};
+use crate::oauth2::TokenResponse;
 use crate::result::AuthenticationResult;
 use crate::secret::UserAssertion;
 use crate::telemetry::{ApiId, RefreshReason};
 use crate::time::now_epoch;
-
-use super::tokens::{self, EntryTags, Issued};
 
 /// The grant type of the on-behalf-of request (RFC 7523's JWT bearer grant).
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -56,7 +53,7 @@ impl OnBehalfOfOptions {
 }
 
 pub(crate) async fn acquire<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     assertion: &UserAssertion,
     scopes: I,
@@ -75,7 +72,7 @@ where
     let scopes: Vec<String> = super::normalize_scopes(scopes)?;
     // Checked before the cache, so reserved scopes fail the same way every time.
     let requested = super::decorate_scopes(&scopes)?;
-    let claims = oauth2::merge_claims(&core.client_capabilities, options.claims_challenge.as_deref())?;
+    let claims = core.claims(options.claims_challenge.as_deref())?;
     let hash = cache::assertion_hash(incoming);
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let challenged = options
@@ -213,7 +210,7 @@ where
 /// The usable access token obtained for this assertion, with the
 /// environments it was searched in.
 fn lookup(
-    core: &ClientCore,
+    core: &AppCore,
     environments: &[String],
     realm: &str,
     hash: &str,
@@ -231,8 +228,8 @@ fn lookup(
 }
 
 /// The tags every entry obtained for this assertion carries.
-fn tags(hash: &str) -> EntryTags {
-    let mut tags = EntryTags::default();
+fn tags(hash: &str) -> save::EntryTags {
+    let mut tags = save::EntryTags::default();
     let value = serde_json::Value::String(hash.to_owned());
     tags.access_token
         .insert(USER_ASSERTION_HASH.to_owned(), value.clone());
@@ -242,7 +239,7 @@ fn tags(hash: &str) -> EntryTags {
 
 #[allow(clippy::too_many_arguments)]
 async fn obo_request(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     incoming: &str,
     hash: &str,
@@ -251,28 +248,16 @@ async fn obo_request(
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
-    let mut form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("grant_type", GRANT_TYPE)
-        .add("assertion", incoming)
-        .add("requested_token_use", "on_behalf_of")
-        .add("scope", &cache::target(scopes))
-        .add("client_info", "1");
-    if let Some(claims) = claims {
-        form = form.add("claims", claims);
-    }
     tracing::debug!(client_id = %core.client_id, "requesting a token on behalf of the caller");
-    // Discovered once and remembered, so asking here costs nothing extra.
-    let token_endpoint = core.metadata(correlation_id).await?.token_endpoint.clone();
-    let form = credential
-        .apply(form, &core.client_id, token_endpoint.as_str())
-        .await?;
-    send(core, form, hash, scopes, correlation_id, reason, GRANT_TYPE).await
+    let grant = Grant::new(GRANT_TYPE, scopes)
+        .subject("assertion", incoming)
+        .param("requested_token_use", "on_behalf_of");
+    send(core, credential, grant, hash, claims, correlation_id, reason).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn redeem(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     refresh_token: &str,
     hash: &str,
@@ -281,70 +266,40 @@ async fn redeem(
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
-    let mut form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("grant_type", "refresh_token")
-        .add("refresh_token", refresh_token)
-        .add("scope", &cache::target(scopes))
-        .add("client_info", "1");
-    if let Some(claims) = claims {
-        form = form.add("claims", claims);
-    }
     tracing::debug!(client_id = %core.client_id, "redeeming the on-behalf-of refresh token");
-    // Discovered once and remembered, so asking here costs nothing extra.
-    let token_endpoint = core.metadata(correlation_id).await?.token_endpoint.clone();
-    let form = credential
-        .apply(form, &core.client_id, token_endpoint.as_str())
-        .await?;
-    send(core, form, hash, scopes, correlation_id, reason, "refresh_token").await
+    let grant = Grant::new("refresh_token", scopes).subject("refresh_token", refresh_token);
+    send(core, credential, grant, hash, claims, correlation_id, reason).await
 }
 
+/// Sends an on-behalf-of grant and caches its tokens under the assertion's hash.
 async fn send(
-    core: &ClientCore,
-    form: Form,
+    core: &AppCore,
+    credential: &ClientCredential,
+    grant: Grant<'_>,
     hash: &str,
-    scopes: &[String],
+    claims: Option<&str>,
     correlation_id: &str,
     reason: RefreshReason,
-    grant_type: &str,
 ) -> Result<AuthenticationResult> {
+    // Discovered once and remembered, so asking here costs nothing extra.
     let metadata = core.metadata(correlation_id).await?;
-    let api = ApiId::AcquireTokenOnBehalfOf;
-    let mut headers = oauth2::library_headers(correlation_id);
-    headers.extend(core.telemetry.headers(api, reason));
-    let response: TokenResponse =
-        match oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await {
-            Ok(response) => {
-                core.telemetry.record(api, correlation_id, None);
-                response
-            }
-            Err(e) => {
-                if let Error::Service(service) = &e {
-                    core.telemetry.record(api, correlation_id, Some(&service.error));
-                }
-                return Err(e);
-            }
-        };
-    let claims = tokens::id_token_claims(&response)?;
-    let issued = Issued {
-        core,
-        metadata,
-        requested: scopes,
-        grant_type,
-        correlation_id,
-    };
-    tokens::save_tagged(&issued, response, claims, &tags(hash))
+    let call = core.call(ApiId::AcquireTokenOnBehalfOf, correlation_id, metadata);
+    let (grant_type, scopes) = (grant.grant_type(), grant.scopes());
+    let grant = grant.claims(claims).credential(Some(credential)).reason(reason);
+    let response: TokenResponse = call.token(grant).await?;
+    let claims = save::id_token_claims(&response)?;
+    save::save_tagged(&call.issued(scopes, grant_type), response, claims, &tags(hash))
 }
 
 /// A cached on-behalf-of token as a result, with the user's account when
 /// the cache knows it.
-fn from_cache(core: &ClientCore, environments: &[String], entry: CachedAccessToken) -> AuthenticationResult {
+fn from_cache(core: &AppCore, environments: &[String], entry: CachedAccessToken) -> AuthenticationResult {
     let account = entry.home_account_id.as_deref().and_then(|hid| {
         core.cache
             .accounts_of(hid, environments)
             .into_iter()
             .find(|a| a.realm.eq_ignore_ascii_case(&entry.realm))
-            .and_then(|e| Account::from_entry(&e))
+            .and_then(|e| e.to_account())
     });
     AuthenticationResult {
         account,

@@ -5,18 +5,14 @@
 //! `acquire_token_silent` serves the user. The refresh token passed in is
 //! not cached: the identity provider's new one replaces it.
 
-use crate::app::ClientCore;
-use crate::cache;
+use crate::core::{AppCore, Grant, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
-use crate::oauth2::{self, Form};
 use crate::result::AuthenticationResult;
 use crate::telemetry::{ApiId, RefreshReason};
 
-use super::tokens::{self, Issued};
-
 pub(crate) async fn acquire<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     credential: Option<&ClientCredential>,
     refresh_token: &str,
     scopes: I,
@@ -32,50 +28,21 @@ where
     // Decorated like every user flow, so the answer carries an ID token (the
     // account) and a refresh token (for silent calls later).
     let scopes = super::decorate_scopes(scopes)?;
-    let claims = oauth2::merge_claims(&core.client_capabilities, None)?;
-    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let claims = core.claims(None)?;
+    let correlation_id = super::new_correlation_id();
     let metadata = core.metadata(&correlation_id).await?;
-
-    let api = ApiId::AcquireTokenByRefreshToken;
-    let mut headers = oauth2::library_headers(&correlation_id);
-    // MSAL Python reports this API as a forced refresh: the cache was not consulted.
-    headers.extend(core.telemetry.headers(api, RefreshReason::ForceRefresh));
-    let mut form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("grant_type", "refresh_token")
-        .add("refresh_token", refresh_token)
-        .add("scope", &cache::target(&scopes))
-        .add("client_info", "1");
-    if let Some(claims) = &claims {
-        form = form.add("claims", claims);
-    }
-    if let Some(credential) = credential {
-        form = credential
-            .apply(form, &core.client_id, metadata.token_endpoint.as_str())
-            .await?;
-    }
+    let grant = Grant::new("refresh_token", &scopes)
+        .subject("refresh_token", refresh_token)
+        .claims(claims.as_deref())
+        .credential(credential)
+        // MSAL Python reports this API as a forced refresh: the cache was not consulted.
+        .reason(RefreshReason::ForceRefresh);
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "redeeming a refresh token from outside the cache");
-    let response =
-        oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await;
-    let response = match response {
-        Ok(response) => {
-            core.telemetry.record(api, &correlation_id, None);
-            response
-        }
-        Err(e) => {
-            core.telemetry.record_error(api, &correlation_id, &e);
-            return Err(e);
-        }
-    };
-    let claims = tokens::id_token_claims(&response)?;
-    let issued = Issued {
-        core,
-        metadata,
-        requested: &scopes,
-        grant_type: "refresh_token",
-        correlation_id: &correlation_id,
-    };
-    tokens::save_establishing_account(&issued, response, claims)
+    let call = core.call(ApiId::AcquireTokenByRefreshToken, &correlation_id, metadata);
+    let response = call.token(grant).await?;
+    let claims = save::id_token_claims(&response)?;
+    let issued = call.issued(&scopes, "refresh_token");
+    save::save_establishing_account(&issued, response, claims)
 }
 
 #[cfg(test)]

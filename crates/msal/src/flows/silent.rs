@@ -10,19 +10,16 @@
 //! reported at once instead of being tried against every refresh token.
 
 use crate::account::Account;
-use crate::app::ClientCore;
 use crate::authority::Authority;
 use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, CachedAccessToken, RefreshTokenEntry};
+use crate::core::{AppCore, Grant, save};
 use crate::credential::ClientCredential;
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, InteractionReason, Result, ServiceError};
-use crate::oauth2::{self, Form};
 use crate::result::AuthenticationResult;
 use crate::secret::IdToken;
 use crate::telemetry::{ApiId, RefreshReason};
 use crate::time::now_epoch;
-
-use super::tokens::{self, Issued};
 
 /// The family id of Microsoft's "family of client ids" (FOCI), whose
 /// members redeem each other's refresh tokens. MSAL knows only this one.
@@ -70,7 +67,7 @@ impl SilentOptions {
 
 /// One silent call: what it asks for, and for whom.
 struct Silent<'a> {
-    core: &'a ClientCore,
+    core: &'a AppCore,
     credential: Option<&'a ClientCredential>,
     account: &'a Account,
     /// The caller's scopes: what a cached access token must cover.
@@ -93,7 +90,7 @@ enum Outcome {
 }
 
 pub(crate) async fn acquire<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     credential: Option<&ClientCredential>,
     scopes: I,
     account: &Account,
@@ -140,7 +137,7 @@ struct Miss {
 /// Checks everything the caller passed, before the cache or the network is
 /// touched, and answers from the cache when the location is known offline
 /// (a warm cache costs no discovery).
-fn look_up<I, S>(core: &ClientCore, scopes: I, account: &Account, options: &SilentOptions) -> Result<Lookup>
+fn look_up<I, S>(core: &AppCore, scopes: I, account: &Account, options: &SilentOptions) -> Result<Lookup>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
@@ -153,7 +150,7 @@ where
         .map(str::trim)
         .filter(|c| !c.is_empty());
     let challenge_claims = match challenge {
-        Some(_) => oauth2::merge_claims(&core.client_capabilities, challenge)?,
+        Some(_) => core.claims(challenge)?,
         None => None,
     };
     let authority = match options
@@ -176,7 +173,7 @@ where
     let mut cached = None;
     if !force && let Some((environment, realm)) = core.offline_cache_location_of(authority.as_ref()) {
         // The location's own host first; its cloud's aliases only when that has nothing.
-        let host = crate::app::lowercase(&environment);
+        let host = crate::core::lowercase(&environment);
         cached = lookup(core, account, &scopes, [host.as_ref()], &realm, now).or_else(|| {
             let aliases = core.environments_of(&environment, &[]);
             lookup(
@@ -205,7 +202,7 @@ where
 /// The rest of [`acquire`] when the offline lookup did not answer:
 /// discovery, the cache at the discovered location, and the refresh.
 async fn resolve(
-    core: &ClientCore,
+    core: &AppCore,
     credential: Option<&ClientCredential>,
     account: &Account,
     miss: Box<Miss>,
@@ -220,7 +217,7 @@ async fn resolve(
     } = *miss;
     let claims = match challenge_claims {
         Some(claims) => Some(claims),
-        None => oauth2::merge_claims(&core.client_capabilities, None)?,
+        None => core.claims(None)?,
     };
     let silent = Silent {
         core,
@@ -278,7 +275,7 @@ fn aging(entry: &AccessTokenEntry, now: u64) -> bool {
 /// authority's realm (and, for a multi-tenant authority, the account's own
 /// realm), in the first of `environments` that has one.
 fn lookup<'e>(
-    core: &ClientCore,
+    core: &AppCore,
     account: &Account,
     scopes: &[String],
     environments: impl IntoIterator<Item = &'e str>,
@@ -307,7 +304,7 @@ fn lookup<'e>(
 /// `requested` (the normalized scopes, when the caller has no further use
 /// for them) may become the result's scopes; see [`super::result_scopes`].
 fn hit(
-    core: &ClientCore,
+    core: &AppCore,
     account: &Account,
     entry: CachedAccessToken,
     requested: Option<Vec<String>>,
@@ -326,7 +323,7 @@ fn hit(
     let account = core
         .cache
         .find_account(hid, &entry.environment, &entry.realm)
-        .and_then(|e| Account::from_entry(&e))
+        .and_then(|e| e.to_account())
         .unwrap_or_else(|| account.clone());
     let mut result = super::cached_result(&entry, super::result_scopes(&entry.target, requested));
     // The tenant that issued the token, even when the authority was `common`.
@@ -494,50 +491,19 @@ impl Located<'_> {
         let silent = self.silent;
         let core = silent.core;
         let correlation_id = silent.correlation_id.as_str();
-        let api = ApiId::AcquireTokenSilent;
-        let mut headers = oauth2::library_headers(correlation_id);
-        headers.extend(core.telemetry.headers(api, reason));
-        if let Some(anchor) = oauth2::anchor_mailbox(&silent.account.home_account_id) {
-            headers.push(("X-AnchorMailbox".into(), anchor));
-        }
-        let mut form = Form::new()
-            .add("client_id", &core.client_id)
-            .add("grant_type", "refresh_token")
-            .add("refresh_token", rt.secret.expose())
-            .add("scope", &cache::target(&silent.decorated))
-            .add("client_info", "1");
-        if let Some(claims) = &silent.claims {
-            form = form.add("claims", claims);
-        }
-        if let Some(credential) = silent.credential {
-            form = credential
-                .apply(form, &core.client_id, self.metadata.token_endpoint.as_str())
-                .await?;
-        }
+        let grant = Grant::new("refresh_token", &silent.decorated)
+            .subject("refresh_token", rt.secret.expose())
+            .claims(silent.claims.as_deref())
+            .credential(silent.credential)
+            .anchor_account(&silent.account.home_account_id)
+            .reason(reason);
         tracing::debug!(client_id = %core.client_id, endpoint = %self.metadata.token_endpoint, "redeeming a refresh token");
-        let response =
-            oauth2::post_token_request(core.http.as_ref(), &self.metadata.token_endpoint, form, headers)
-                .await;
-        let response = match response {
-            Ok(response) => {
-                core.telemetry.record(api, correlation_id, None);
-                response
-            }
-            Err(e) => {
-                core.telemetry.record_error(api, correlation_id, &e);
-                return Err(e);
-            }
-        };
+        let call = core.call(ApiId::AcquireTokenSilent, correlation_id, self.metadata);
+        let response = call.token(grant).await?;
         let new_rt = response.refresh_token.clone();
-        let claims = tokens::id_token_claims(&response)?;
-        let issued = Issued {
-            core,
-            metadata: self.metadata,
-            requested: &silent.decorated,
-            grant_type: "refresh_token",
-            correlation_id,
-        };
-        let result = tokens::save(&issued, response, claims)?;
+        let claims = save::id_token_claims(&response)?;
+        let issued = call.issued(&silent.decorated, "refresh_token");
+        let result = save::save(&issued, response, claims)?;
         if let Some(new_rt) = new_rt {
             core.cache.update_refresh_token(rt, &new_rt, now_epoch());
         }

@@ -8,16 +8,12 @@
 //! account (`account_source` `user_fic`) and the refresh token land in the
 //! cache under the user's normal keys, so later calls can be silent.
 
-use crate::app::ClientCore;
-use crate::cache;
+use crate::core::{AppCore, Grant, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
-use crate::oauth2::{self, Form};
 use crate::result::AuthenticationResult;
 use crate::secret::FederatedCredential;
-use crate::telemetry::{ApiId, RefreshReason};
-
-use super::tokens::{self, Issued};
+use crate::telemetry::ApiId;
 
 /// The grant type MSAL sends.
 const GRANT_TYPE: &str = "user_fic";
@@ -50,7 +46,7 @@ impl UserFicOptions {
 }
 
 pub(crate) async fn acquire<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     credential: &ClientCredential,
     scopes: I,
     fic: &FederatedCredential,
@@ -75,56 +71,26 @@ where
         return Err(Error::InvalidArgument(format!("the {user_param} is empty")));
     }
     let scopes = super::decorate_scopes(scopes)?;
-    let claims = oauth2::merge_claims(&core.client_capabilities, options.claims_challenge.as_deref())?;
+    let claims = core.claims(options.claims_challenge.as_deref())?;
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let metadata = core.metadata(&correlation_id).await?;
 
-    let api = ApiId::AcquireTokenByUserFic;
-    let mut headers = oauth2::library_headers(&correlation_id);
-    headers.extend(core.telemetry.headers(api, RefreshReason::NonSilent));
     // Entra's cache service routes the request to the user's home region, as MSAL Python hints it.
-    let anchor = match user {
-        TargetUser::Username(_) => format!("upn:{user_value}"),
+    let grant = Grant::new(GRANT_TYPE, &scopes)
+        .param("user_federated_identity_credential", fic)
+        .subject(user_param, user_value)
+        .claims(claims.as_deref())
+        .credential(Some(credential));
+    let grant = match user {
+        TargetUser::Username(_) => grant.anchor_upn(user_value),
         TargetUser::ObjectId(_) => {
-            let tenant = core.authority.tenant().unwrap_or(metadata.realm.as_str());
-            format!("Oid:{user_value}@{tenant}")
+            let tenant = core.authority().tenant().unwrap_or(metadata.realm.as_str());
+            grant.anchor(format!("Oid:{user_value}@{tenant}"))
         }
     };
-    headers.push(("X-AnchorMailbox".into(), anchor));
-    let mut form = Form::new()
-        .add("client_id", &core.client_id)
-        .add("grant_type", GRANT_TYPE)
-        .add("scope", &cache::target(&scopes))
-        .add("user_federated_identity_credential", fic)
-        .add("client_info", "1")
-        .add(user_param, user_value);
-    if let Some(claims) = &claims {
-        form = form.add("claims", claims);
-    }
-    let form = credential
-        .apply(form, &core.client_id, metadata.token_endpoint.as_str())
-        .await?;
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, "exchanging a federated identity credential for a user's tokens");
-    let response =
-        match oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await {
-            Ok(response) => {
-                core.telemetry.record(api, &correlation_id, None);
-                response
-            }
-            Err(e) => {
-                if let Error::Service(service) = &e {
-                    core.telemetry.record(api, &correlation_id, Some(&service.error));
-                }
-                return Err(e);
-            }
-        };
-    let claims = tokens::id_token_claims(&response)?;
-    let issued = Issued {
-        core,
-        metadata,
-        requested: &scopes,
-        grant_type: GRANT_TYPE,
-        correlation_id: &correlation_id,
-    };
-    tokens::save(&issued, response, claims)
+    let call = core.call(ApiId::AcquireTokenByUserFic, &correlation_id, metadata);
+    let response = call.token(grant).await?;
+    let claims = save::id_token_claims(&response)?;
+    save::save(&call.issued(&scopes, GRANT_TYPE), response, claims)
 }

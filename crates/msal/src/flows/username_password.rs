@@ -16,34 +16,22 @@
 //! GET answers (user realm, MEX) are remembered for a day, as MSAL Python's
 //! HTTP cache keeps them, so repeated sign-ins cost one request each.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use url::Url;
 use zeroize::Zeroizing;
 
-use crate::app::ClientCore;
 use crate::authority::AuthorityKind;
-use crate::cache;
+use crate::core::{AppCore, Grant, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
 use crate::http::{HttpRequest, Method};
-use crate::oauth2::{self, Form};
+use crate::oauth2::{self};
+use crate::pipeline::{Outgoing, Purpose};
 use crate::result::AuthenticationResult;
 use crate::secret::Password;
-use crate::telemetry::{ApiId, RefreshReason};
-use crate::wstrust::{self, DEFAULT_CLOUD_AUDIENCE_URN, Endpoint, WsTrustVersion};
-
-use super::tokens::{self, Issued};
-
-/// How long user realm and MEX answers are reused (MSAL Python's HTTP cache keeps GETs a day).
-const DISCOVERY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Most remembered answers per application; the cache starts over beyond it.
-const DISCOVERY_CAPACITY: usize = 256;
+use crate::telemetry::ApiId;
+use crate::wstrust::{self, Discovered, Endpoint, UserRealm, WsTrustVersion};
 
 /// Options of `acquire_token_by_username_password_with`. Every field is optional.
 #[derive(Clone, Debug, Default)]
@@ -62,73 +50,9 @@ impl UsernamePasswordOptions {
     }
 }
 
-/// What the user realm endpoint says about a user's domain; only the
-/// fields this flow uses. Every field is optional: an empty answer means a
-/// managed (or unknown) user.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub(crate) struct UserRealm {
-    #[serde(default)]
-    pub account_type: Option<String>,
-    #[serde(default)]
-    pub federation_metadata_url: Option<String>,
-    #[serde(default)]
-    pub federation_active_auth_url: Option<String>,
-    #[serde(default)]
-    pub cloud_audience_urn: Option<String>,
-}
-
-impl UserRealm {
-    /// Whether the domain is federated: the password goes to its federation
-    /// server. `Managed` and `Unknown` users use the password grant.
-    pub(crate) fn is_federated(&self) -> bool {
-        self.account_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("Federated"))
-    }
-
-    /// The audience the SAML assertion must be issued for.
-    fn cloud_audience_urn(&self) -> &str {
-        self.cloud_audience_urn
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .unwrap_or(DEFAULT_CLOUD_AUDIENCE_URN)
-    }
-}
-
-/// Remembered user realm and MEX answers, by URL.
-#[derive(Debug, Default)]
-pub(crate) struct DiscoveryCache {
-    entries: Mutex<HashMap<String, (Instant, Discovered)>>,
-}
-
-#[derive(Clone, Debug)]
-enum Discovered {
-    Realm(UserRealm),
-    Mex(Endpoint),
-}
-
-impl DiscoveryCache {
-    fn get(&self, key: &str) -> Option<Discovered> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < DISCOVERY_TTL)
-            .map(|(_, value)| value.clone())
-    }
-
-    fn put(&self, key: String, value: Discovered) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= DISCOVERY_CAPACITY {
-            entries.clear();
-        }
-        entries.insert(key, (Instant::now(), value));
-    }
-}
-
 /// Signs `username` in with `password` and caches the tokens and account.
 pub(crate) async fn acquire<I, S>(
-    core: &ClientCore,
+    core: &AppCore,
     credential: Option<&ClientCredential>,
     username: &str,
     password: &Password,
@@ -144,23 +68,22 @@ where
         return Err(Error::InvalidArgument("the username is empty".into()));
     }
     let scopes = super::decorate_scopes(scopes)?;
-    let claims = oauth2::merge_claims(&core.client_capabilities, options.claims_challenge.as_deref())?;
+    let claims = core.claims(options.claims_challenge.as_deref())?;
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let metadata = core.metadata(&correlation_id).await?;
     let api = ApiId::AcquireTokenByUsernamePassword;
 
     // Only Entra knows user realms; AD FS and other OIDC authorities take
     // the password themselves (MSAL Python skips the lookup for AD FS).
-    let realm = if core.authority.kind() == AuthorityKind::Aad {
+    let realm = if core.authority().kind() == AuthorityKind::Aad {
         Some(user_realm(core, username, &correlation_id).await?)
     } else {
         None
     };
 
-    let mut headers = oauth2::library_headers(&correlation_id);
-    headers.extend(core.telemetry.headers(api, RefreshReason::NonSilent));
-    let target = cache::target(&scopes);
-    let (grant_type, mut form) = match realm.filter(UserRealm::is_federated) {
+    let call = core.call(api, &correlation_id, metadata);
+    let assertion;
+    let grant = match realm.filter(UserRealm::is_federated) {
         Some(realm) => {
             let endpoint = federation_endpoint(core, &realm).await?;
             tracing::debug!(
@@ -169,71 +92,35 @@ where
                 version = ?endpoint.version,
                 "federated user: requesting a SAML assertion over WS-Trust"
             );
-            let assertion = wstrust::request_assertion(
-                core.http.as_ref(),
+            let saml = wstrust::request_assertion(
+                &core.pipeline,
                 &endpoint,
                 username,
                 password.expose_secret(),
                 realm.cloud_audience_urn(),
             )
             .await?;
-            let grant_type = assertion.version.grant_type();
             // base64url without padding, as RFC 7522 section 2.1 and MSAL Python encode it.
-            let encoded = Zeroizing::new(URL_SAFE_NO_PAD.encode(assertion.xml.as_bytes()));
-            let form = Form::new()
-                .add("client_id", &core.client_id)
-                .add("grant_type", grant_type)
-                .add("assertion", &encoded)
-                .add("scope", &target)
-                .add("client_info", "1");
-            (grant_type, form)
+            assertion = Zeroizing::new(URL_SAFE_NO_PAD.encode(saml.xml.as_bytes()));
+            Grant::new(saml.version.grant_type(), &scopes).subject("assertion", &assertion)
         }
-        None => {
-            // Routes the request to the user's home region (Entra's CCS), as
-            // MSAL Python does; a header value must be printable ASCII.
-            if username.bytes().all(|b| b.is_ascii_graphic()) {
-                headers.push(("X-AnchorMailbox".into(), format!("upn:{username}")));
-            }
-            let form = Form::new()
-                .add("client_id", &core.client_id)
-                .add("grant_type", "password")
-                .add("username", username)
-                .add("password", password.expose_secret())
-                .add("scope", &target)
-                .add("client_info", "1");
-            ("password", form)
-        }
+        // Routes the request to the user's home region (Entra's CCS), as MSAL Python does.
+        None => Grant::new("password", &scopes)
+            .subject("username", username)
+            .param("password", password.expose_secret())
+            .anchor_upn(username),
     };
-    if let Some(claims) = &claims {
-        form = form.add("claims", claims);
-    }
-    if let Some(credential) = credential {
-        form = credential
-            .apply(form, &core.client_id, metadata.token_endpoint.as_str())
-            .await?;
-    }
+    let grant_type = grant.grant_type();
+    let grant = grant.claims(claims.as_deref()).credential(credential);
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, grant_type, "requesting tokens for a username and password");
-    let response =
-        oauth2::post_token_request(core.http.as_ref(), &metadata.token_endpoint, form, headers).await;
-    let response = match response {
-        Ok(r) => {
-            core.telemetry.record(api, &correlation_id, None);
-            r
-        }
-        Err(e) => {
-            core.telemetry.record_error(api, &correlation_id, &e);
-            return Err(e);
-        }
-    };
-    let claims = tokens::id_token_claims(&response)?;
-    let issued = Issued {
-        core,
-        metadata,
-        requested: &scopes,
-        grant_type,
-        correlation_id: &correlation_id,
-    };
-    tokens::save_with_username(&issued, response, claims, Some(username))
+    let response = call.token(grant).await?;
+    let claims = save::id_token_claims(&response)?;
+    save::save_with_username(
+        &call.issued(&scopes, grant_type),
+        response,
+        claims,
+        Some(username),
+    )
 }
 
 /// The URL MSAL Python asks about a user: `https://{authority host}/common/userrealm/{username}?api-version=1.0`,
@@ -250,21 +137,21 @@ pub(crate) fn user_realm_url(host_and_port: &str, username: &str) -> Result<Url>
 
 /// Asks the authority's host about the user's domain. A 404 (a cloud
 /// without user realm discovery) means "not federated", as in MSAL Python.
-async fn user_realm(core: &ClientCore, username: &str, correlation_id: &str) -> Result<UserRealm> {
-    let url = user_realm_url(&core.authority.host_and_port(), username)?;
+async fn user_realm(core: &AppCore, username: &str, correlation_id: &str) -> Result<UserRealm> {
+    let url = user_realm_url(&core.authority().host_and_port(), username)?;
     let key = url.as_str().to_ascii_lowercase();
-    if let Some(Discovered::Realm(realm)) = core.federation.get(&key) {
+    if let Some(Discovered::Realm(realm)) = core.authority.federation.get(&key) {
         return Ok(realm);
     }
-    let request = HttpRequest {
-        method: Method::Get,
-        url: url.clone(),
-        headers: oauth2::library_headers(correlation_id),
-        body: Vec::new(),
-    };
-    let response = core.http.execute(request).await?;
+    let mut request = HttpRequest::new(Method::Get, url.clone());
+    request.headers = oauth2::library_headers(correlation_id);
+    let response = core
+        .pipeline
+        .send(Outgoing::new(Purpose::Discovery, request))
+        .await?
+        .response;
     // Errors name the endpoint without the username: it is personal data.
-    let endpoint = format!("https://{}/common/userrealm", core.authority.host_and_port());
+    let endpoint = format!("https://{}/common/userrealm", core.authority().host_and_port());
     if response.status == 404 {
         return Ok(UserRealm::default());
     }
@@ -280,7 +167,9 @@ async fn user_realm(core: &ClientCore, username: &str, correlation_id: &str) -> 
         status: response.status,
         reason: format!("the user realm is not the expected JSON: {e}"),
     })?;
-    core.federation.put(key, Discovered::Realm(realm.clone()));
+    core.authority
+        .federation
+        .put(key, Discovered::Realm(realm.clone()));
     Ok(realm)
 }
 
@@ -288,7 +177,7 @@ async fn user_realm(core: &ClientCore, username: &str, correlation_id: &str) -> 
 /// it names one, else its active authentication URL, whose path tells the
 /// WS-Trust version. A MEX without a usable endpoint is final, as in MSAL
 /// Python: the active URL is not tried behind it.
-async fn federation_endpoint(core: &ClientCore, realm: &UserRealm) -> Result<Endpoint> {
+async fn federation_endpoint(core: &AppCore, realm: &UserRealm) -> Result<Endpoint> {
     let non_empty = |u: &Option<String>| {
         u.as_deref()
             .map(str::trim)
@@ -298,11 +187,13 @@ async fn federation_endpoint(core: &ClientCore, realm: &UserRealm) -> Result<End
     if let Some(mex) = non_empty(&realm.federation_metadata_url) {
         let url = https_url(core, &mex, "federation_metadata_url")?;
         let key = url.as_str().to_owned();
-        if let Some(Discovered::Mex(endpoint)) = core.federation.get(&key) {
+        if let Some(Discovered::Mex(endpoint)) = core.authority.federation.get(&key) {
             return Ok(endpoint);
         }
-        let endpoint = wstrust::discover_endpoint(core.http.as_ref(), &url).await?;
-        core.federation.put(key, Discovered::Mex(endpoint.clone()));
+        let endpoint = wstrust::discover_endpoint(&core.pipeline, &url).await?;
+        core.authority
+            .federation
+            .put(key, Discovered::Mex(endpoint.clone()));
         return Ok(endpoint);
     }
     if let Some(active) = non_empty(&realm.federation_active_auth_url) {
@@ -315,16 +206,16 @@ async fn federation_endpoint(core: &ClientCore, realm: &UserRealm) -> Result<End
         };
     }
     Err(Error::NoWsTrustEndpoint {
-        url: format!("https://{}/common/userrealm", core.authority.host_and_port()),
+        url: format!("https://{}/common/userrealm", core.authority().host_and_port()),
     })
 }
 
 /// A federation URL from the user realm: https only, since the password follows it.
-fn https_url(core: &ClientCore, url: &str, field: &str) -> Result<Url> {
+fn https_url(core: &AppCore, url: &str, field: &str) -> Result<Url> {
     match Url::parse(url) {
         Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => Ok(parsed),
         _ => Err(Error::InvalidResponse {
-            endpoint: format!("https://{}/common/userrealm", core.authority.host_and_port()),
+            endpoint: format!("https://{}/common/userrealm", core.authority().host_and_port()),
             status: 200,
             reason: format!("the user realm's {field} is not an https URL"),
         }),

@@ -4,14 +4,18 @@
 //! names its WS-Trust endpoints ([`mex`]); a SOAP RequestSecurityToken
 //! ([`request`]) exchanges the username and password for a SAML assertion
 //! ([`response`]), which the token endpoint then redeems with a SAML bearer
-//! grant (RFC 7522).
+//! grant (RFC 7522). The user realm answer and the memo of discovery
+//! answers are in `realm`.
 //!
 //! Everything here follows what MSAL Python sends and accepts, so that the
 //! same federation servers work with both libraries.
 
 pub(crate) mod mex;
+mod realm;
 pub(crate) mod request;
 pub(crate) mod response;
+
+pub(crate) use realm::{Discovered, FederationMemo, UserRealm};
 
 use std::fmt;
 
@@ -19,7 +23,8 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::http::{HttpClient, HttpRequest, Method};
+use crate::http::{HttpRequest, Method};
+use crate::pipeline::{Outgoing, Pipeline, Purpose, ThrottleKey};
 
 /// WSDL 1.1.
 pub(crate) const NS_WSDL: &str = "http://schemas.xmlsoap.org/wsdl/";
@@ -208,16 +213,14 @@ impl fmt::Debug for SamlAssertion {
 
 /// GETs the federation metadata (MEX) at `url` and picks its username/password
 /// endpoint: WS-Trust 1.3 when offered, else 2005.
-pub(crate) async fn discover_endpoint(http: &dyn HttpClient, url: &Url) -> Result<Endpoint> {
+pub(crate) async fn discover_endpoint(pipeline: &Pipeline, url: &Url) -> Result<Endpoint> {
     // No library or telemetry headers: the federation server is not Entra,
     // and MSAL Python sends it a bare GET too.
-    let request = HttpRequest {
-        method: Method::Get,
-        url: url.clone(),
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
-    let response = http.execute(request).await?;
+    let request = HttpRequest::new(Method::Get, url.clone());
+    let response = pipeline
+        .send(Outgoing::new(Purpose::Discovery, request))
+        .await?
+        .response;
     let invalid = |reason: String| Error::InvalidResponse {
         endpoint: strip_query(url),
         status: response.status,
@@ -245,7 +248,7 @@ pub(crate) async fn discover_endpoint(http: &dyn HttpClient, url: &Url) -> Resul
 /// [`Error::WsTrustFault`] when the server refused (wrong password, locked
 /// account, ...).
 pub(crate) async fn request_assertion(
-    http: &dyn HttpClient,
+    pipeline: &Pipeline,
     endpoint: &Endpoint,
     username: &str,
     password: &str,
@@ -260,21 +263,18 @@ pub(crate) async fn request_assertion(
         &message_id,
         crate::time::now_epoch(),
     )?;
-    let request = HttpRequest {
-        method: Method::Post,
-        url: endpoint.address.clone(),
-        headers: vec![
-            // SOAP 1.2's media type, for both versions, as AD FS expects.
-            (
-                "Content-Type".into(),
-                "application/soap+xml; charset=utf-8".into(),
-            ),
-            ("SOAPAction".into(), endpoint.version.action().into()),
-        ],
-        body: envelope.as_bytes().to_vec(),
-    };
+    let request = HttpRequest::new(Method::Post, endpoint.address.clone())
+        // SOAP 1.2's media type, for both versions, as AD FS expects.
+        .with_header("Content-Type", "application/soap+xml; charset=utf-8")
+        .with_header("SOAPAction", endpoint.version.action())
+        .with_body(envelope.as_bytes().to_vec());
     drop(envelope);
-    let response = http.execute(request).await?;
+    // Throttled per user: a locked-out user must not hold back the others.
+    let throttle = ThrottleKey::new("", "", Some(username));
+    let response = pipeline
+        .send(Outgoing::new(Purpose::Federation, request).throttle_key(throttle))
+        .await?
+        .response;
     let address = strip_query(&endpoint.address);
     // No status check first: AD FS answers a wrong password with HTTP 500
     // and a SOAP fault in the body, which is the part worth reporting.

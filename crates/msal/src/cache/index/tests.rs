@@ -254,7 +254,7 @@ impl Model {
             .values()
             .filter(|a| a.environment.eq_ignore_ascii_case(environment))
             .filter(|a| [AUTHORITY_TYPE_MSSTS, AUTHORITY_TYPE_ADFS].contains(&&*a.authority_type));
-        for account in entries.filter_map(Account::from_entry) {
+        for account in entries.filter_map(|e| e.to_account()) {
             match listed
                 .iter_mut()
                 .find(|a| a.home_account_id == account.home_account_id)

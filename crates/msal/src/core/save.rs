@@ -4,8 +4,7 @@
 //! handed back. Grants validate what is theirs to validate (nonce, max_age)
 //! between [`id_token_claims`] and [`save`], so nothing unchecked is cached.
 
-use crate::account::Account;
-use crate::app::ClientCore;
+use super::ClientCore;
 use crate::cache::{
     self, AUTHORITY_TYPE_ADFS, AUTHORITY_TYPE_MSSTS, AccessTokenEntry, AccountEntry, AppMetadataEntry,
     CacheWrite, IdTokenEntry, RefreshTokenEntry, Str,
@@ -274,6 +273,6 @@ fn save_as(
         correlation_id: Some((*correlation_id).to_owned()),
         id_token: response.id_token.as_ref().map(IdToken::shared),
         id_token_claims: claims,
-        account: account.and_then(|e| Account::from_entry(&e)),
+        account: account.and_then(|e| e.to_account()),
     })
 }
