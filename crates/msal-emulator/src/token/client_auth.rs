@@ -186,7 +186,6 @@ pub(crate) fn basic_client_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))`, if present.
-
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, EntraError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
