@@ -9,6 +9,7 @@ mod cache_file;
 mod demo;
 mod device;
 mod emulator;
+mod logging;
 mod login;
 mod output;
 mod token;
@@ -16,12 +17,17 @@ mod token;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// Tokens from the Microsoft identity platform, and a local emulator of it.
 #[derive(Parser)]
 #[command(name = "msal", version, about, long_about = None)]
 struct Cli {
+    /// Log what msal does on stderr: -v info, -vv debug, -vvv trace (every
+    /// request, with its correlation id). RUST_LOG, when set, wins
+    /// (e.g. RUST_LOG=msal=trace). Logs never go to stdout.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +66,8 @@ enum Command {
     /// Run the local Entra ID emulator over HTTPS on 127.0.0.1.
     ///
     /// Prints one JSON line when ready: {"url": "https://127.0.0.1:PORT", "ca_cert": "PATH"}.
+    /// Then logs one line per request on stderr (method, path, status, grant
+    /// type, client id, client-request-id, duration; never secrets).
     Emulator(EmulatorCommand),
     /// Start an embedded emulator, get a token twice, and show where each came from.
     Demo,
@@ -88,6 +96,11 @@ fn default_ca_path(port: u16) -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serves_emulator = matches!(
+        &cli.command,
+        Command::Emulator(EmulatorCommand { action: None, .. })
+    );
+    logging::init(cli.verbose, serves_emulator);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

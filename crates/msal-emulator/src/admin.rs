@@ -25,7 +25,7 @@ use crate::context::RequestContext;
 use crate::error::EntraError;
 use crate::faults::{self, Fault, FaultKind};
 use crate::reply;
-use crate::server::AppState;
+use crate::server::{AccessDetails, AppState};
 use crate::token::form::MAX_BODY_BYTES;
 
 /// Runs before the token endpoint's handler: checks the telemetry headers,
@@ -69,8 +69,16 @@ pub(crate) async fn token_layer(
         grant_type.as_deref().unwrap_or("(none)"),
         client_id.as_deref().unwrap_or("(none)"),
     );
+    // The layer's own answers (refusals, faults) name the grant and client
+    // in the access log as the handler's do; it has read the form already.
+    let details = || {
+        AccessDetails::new(
+            crate::token::logged_grant(grant_type.as_deref()),
+            client_id.as_deref(),
+        )
+    };
     if state.strict_telemetry && !problems.is_empty() {
-        return invalid_telemetry(&ctx, &problems);
+        return details().attach(invalid_telemetry(&ctx, &problems));
     }
     if let Some(kind) = state.faults.take(client_id.as_deref()) {
         tracing::info!(
@@ -81,7 +89,7 @@ pub(crate) async fn token_layer(
         if let FaultKind::Latency(delay) = &kind {
             tokio::time::sleep(*delay).await;
         } else if let Some(response) = faults::response(&kind, &ctx) {
-            return response;
+            return details().attach(response);
         }
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await

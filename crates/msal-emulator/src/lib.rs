@@ -58,5 +58,5 @@ mod userrealm;
 
 pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};
 pub use faults::{Fault, FaultKind};
-pub use server::{DEFAULT_DEVICE_CODE_INTERVAL, Emulator, EmulatorConfig, EmulatorError};
+pub use server::{ACCESS_LOG_TARGET, DEFAULT_DEVICE_CODE_INTERVAL, Emulator, EmulatorConfig, EmulatorError};
 pub use stats::Endpoint;

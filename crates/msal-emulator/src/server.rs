@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -568,7 +568,89 @@ fn router(state: Arc<AppState>) -> Router {
             regional::middleware,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), context::middleware))
+        // Outermost: the time and status it logs are the client's.
+        .layer(middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// The log target of the per-request access lines `msal emulator` prints.
+pub const ACCESS_LOG_TARGET: &str = "msal_emulator::access";
+
+/// Longest client id the access log shows; longer ones are shown as `(long)`.
+const MAX_LOGGED_CLIENT_ID_LEN: usize = 128;
+
+/// What a handler tells the access log about its request, as a response
+/// extension, so the log never reads the body again: the grant type (token
+/// requests) and the client id the request named. Nothing secret goes here.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AccessDetails {
+    /// The grant type's wire value, for token requests with a known grant;
+    /// `unsupported` for others (the value sent is not repeated).
+    pub(crate) grant_type: Option<&'static str>,
+    /// The client id the request named, if printable.
+    pub(crate) client_id: Option<String>,
+}
+
+impl AccessDetails {
+    /// Details naming `client_id` (cleaned for the log: printable ASCII
+    /// without spaces, at most 128 characters) and `grant_type`.
+    pub(crate) fn new(grant_type: Option<&'static str>, client_id: Option<&str>) -> AccessDetails {
+        let client_id = client_id.map(|id| {
+            if id.len() > MAX_LOGGED_CLIENT_ID_LEN {
+                "(long)".to_owned()
+            } else if id.bytes().all(|b| b.is_ascii_graphic()) {
+                id.to_owned()
+            } else {
+                "(unprintable)".to_owned()
+            }
+        });
+        AccessDetails {
+            grant_type,
+            client_id,
+        }
+    }
+
+    /// `response` carrying these details for the access log.
+    pub(crate) fn attach(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Logs one line per request at INFO under [`ACCESS_LOG_TARGET`]: method,
+/// path (never the query string, which may carry codes), status, grant type
+/// and client id when the handler reported them (see [`AccessDetails`]),
+/// the client's `client-request-id` and the time taken. Never bodies,
+/// secrets, codes, assertions, passwords or tokens.
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    // The client's own id for the request, to match its logs; not a secret.
+    let correlation_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_LOGGED_CLIENT_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    let details = response.extensions().get::<AccessDetails>();
+    let elapsed = started.elapsed();
+    tracing::info!(
+        target: ACCESS_LOG_TARGET,
+        %method,
+        path,
+        status = response.status().as_u16(),
+        grant = details.and_then(|d| d.grant_type),
+        client_id = details.and_then(|d| d.client_id.as_deref()),
+        correlation_id = correlation_id.as_deref(),
+        duration_ms = elapsed.as_micros() as f64 / 1000.0,
+        "request"
+    );
+    response
 }
 
 /// Adds an Entra-style 405 for other methods and counts every request.

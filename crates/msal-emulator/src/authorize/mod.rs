@@ -20,7 +20,7 @@ use crate::context::RequestContext;
 use crate::directory::{App, AppKind, Tenant, User, is_loopback};
 use crate::error::EntraError;
 use crate::scopes::{self, Scopes};
-use crate::server::AppState;
+use crate::server::{AccessDetails, AppState};
 use crate::store::{self, AuthCode};
 use crate::token::form::TokenForm;
 use crate::token::{self, constant_time_eq};
@@ -47,17 +47,28 @@ pub(crate) async fn authorize(
         Ok(form) => form,
         Err(e) => return page::error(&e, &ctx),
     };
-    let request = match AuthorizeRequest::validate(&state, &tenant, &form) {
+    AccessDetails::new(None, form.get("client_id")).attach(respond(&state, &ctx, &tenant, &parts, &form))
+}
+
+/// Answers a parsed authorize request (or the sign-in form's post).
+fn respond(
+    state: &AppState,
+    ctx: &RequestContext,
+    tenant: &str,
+    parts: &axum::http::request::Parts,
+    form: &TokenForm,
+) -> Response {
+    let request = match AuthorizeRequest::validate(state, tenant, form) {
         Ok(request) => request,
-        Err(Failure::Page(e)) => return page::error(&e, &ctx),
-        Err(Failure::ToApp(reply, e)) => return reply.error(&e, &ctx),
+        Err(Failure::Page(e)) => return page::error(&e, ctx),
+        Err(Failure::ToApp(reply, e)) => return reply.error(&e, ctx),
     };
     let session_id = session::cookie(&parts.headers);
     // Only the sign-in form posts a password; a plain POST is an authorize request.
     if parts.method == Method::POST && form.raw("password").is_some() {
-        sign_in(&state, &ctx, &request, &form, session_id.as_deref())
+        sign_in(state, ctx, &request, form, session_id.as_deref())
     } else {
-        from_session(&state, &ctx, &request, session_id.as_deref())
+        from_session(state, ctx, &request, session_id.as_deref())
     }
 }
 

@@ -28,7 +28,7 @@ use crate::directory::{App, Tenant, User};
 use crate::error::EntraError;
 use crate::reply;
 use crate::scopes::{self, Scopes};
-use crate::server::AppState;
+use crate::server::{AccessDetails, AppState};
 use crate::store::{self, Bounded, MAX_ENTRIES};
 use crate::token::constant_time_eq;
 use crate::token::form::TokenForm;
@@ -189,14 +189,19 @@ pub(crate) async fn devicecode(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    let mut details = AccessDetails::default();
     let result = match TokenForm::read(&parts.headers, body).await {
-        Ok(form) => start(&state, &ctx, &tenant, &form),
+        Ok(form) => {
+            details = AccessDetails::new(None, form.get("client_id"));
+            start(&state, &ctx, &tenant, &form)
+        }
         Err(e) => Err(e),
     };
-    match result {
+    let response = match result {
         Ok(body) => reply::json_no_store(StatusCode::OK, &body),
         Err(e) => e.to_response(&ctx),
-    }
+    };
+    details.attach(response)
 }
 
 /// Validates a device authorization request and stores it.

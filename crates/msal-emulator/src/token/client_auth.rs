@@ -179,6 +179,12 @@ pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The client id of a well-formed HTTP Basic `Authorization` header (for
+/// the access log; the secret is dropped at once).
+pub(crate) fn basic_client_id(headers: &HeaderMap) -> Option<String> {
+    basic_credentials(headers).ok().flatten().map(|(id, _secret)| id)
+}
+
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))`, if present.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, EntraError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {

@@ -35,7 +35,7 @@ use crate::directory::{Tenant, User};
 use crate::error::EntraError;
 use crate::federation::saml::SamlVersion;
 use crate::reply;
-use crate::server::AppState;
+use crate::server::{AccessDetails, AppState};
 
 use form::TokenForm;
 
@@ -80,6 +80,28 @@ impl GrantType {
             _ => None,
         }
     }
+
+    /// The grant's wire value.
+    fn wire(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::DeviceCode => device_code::GRANT_TYPE,
+            GrantType::Password => "password",
+            GrantType::Saml11Bearer => "urn:ietf:params:oauth:grant-type:saml1_1-bearer",
+            GrantType::Saml2Bearer => "urn:ietf:params:oauth:grant-type:saml2-bearer",
+            GrantType::OnBehalfOf => on_behalf_of::GRANT_TYPE,
+            GrantType::UserFic => user_fic::GRANT_TYPE,
+        }
+    }
+}
+
+/// What the access log shows of a token request's grant: its wire value
+/// when it is one the endpoint knows, `unsupported` otherwise (the value
+/// sent is not repeated), nothing when none was sent.
+pub(crate) fn logged_grant(grant_type: Option<&str>) -> Option<&'static str> {
+    grant_type.map(|g| GrantType::parse(g).map_or("unsupported", GrantType::wire))
 }
 
 /// Everything a grant handler needs about one token request.
@@ -102,17 +124,22 @@ pub(crate) async fn token_endpoint(
     Path(tenant): Path<String>,
     request: Request,
 ) -> Response {
-    match handle(&state, &ctx, &tenant, request).await {
+    let mut details = AccessDetails::default();
+    let response = match handle(&state, &ctx, &tenant, request, &mut details).await {
         Ok(body) => reply::json_no_store(StatusCode::OK, &body),
         Err(e) => e.to_response(&ctx),
-    }
+    };
+    details.attach(response)
 }
 
+/// Serves one token request; fills `details` for the access log as soon as
+/// the form is read (grant type and client id, whatever the outcome).
 async fn handle(
     state: &AppState,
     ctx: &RequestContext,
     tenant: &str,
     request: Request,
+    details: &mut AccessDetails,
 ) -> Result<Value, EntraError> {
     let tenant = if is_multi_tenant(tenant) {
         None
@@ -126,6 +153,14 @@ async fn handle(
     };
     let (parts, body) = request.into_parts();
     let form = TokenForm::read(&parts.headers, body).await?;
+    let basic_id = match form.get("client_id") {
+        Some(_) => None,
+        None => client_auth::basic_client_id(&parts.headers),
+    };
+    *details = AccessDetails::new(
+        logged_grant(form.get("grant_type")),
+        form.get("client_id").or(basic_id.as_deref()),
+    );
     let grant_type = form.required("grant_type")?;
     state.stats.record_grant(grant_type);
     let grant = GrantType::parse(grant_type).ok_or_else(|| EntraError::unsupported_grant_type(grant_type))?;
