@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::account::Account;
+use crate::app::{Confidential, Kind, Public};
 use crate::authority::Authority;
 use crate::cache::TokenCache;
 use crate::error::{Error, Result};
@@ -163,169 +164,29 @@ where
     scopes.into_iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
-/// The methods both blocking applications share: the accessors, called
-/// directly, and the user flows, each the async method of the same name on
-/// `$app` run on the runtime thread (the arguments are copied to it).
-macro_rules! shared_methods {
-    ($app:literal) => {
-        #[doc = concat!("See [`", $app, "::client_id`].")]
-        pub fn client_id(&self) -> &str {
-            self.inner.client_id()
-        }
-
-        #[doc = concat!("See [`", $app, "::authority`].")]
-        pub fn authority(&self) -> &Authority {
-            self.inner.authority()
-        }
-
-        #[doc = concat!("See [`", $app, "::token_cache`].")]
-        pub fn token_cache(&self) -> &TokenCache {
-            self.inner.token_cache()
-        }
-
-        #[doc = concat!("See [`", $app, "::initiate_auth_code_flow`].")]
-        pub fn initiate_auth_code_flow<I, S>(
-            &self,
-            scopes: I,
-            redirect_uri: &str,
-            options: &AuthCodeFlowOptions,
-        ) -> Result<AuthCodeFlow>
-        where
-            I: IntoIterator<Item = S>,
-            S: AsRef<str>,
-        {
-            let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
-            let (redirect_uri, options) = (redirect_uri.to_owned(), options.clone());
-            self.worker.run(async move {
-                app.initiate_auth_code_flow(scopes, &redirect_uri, &options)
-                    .await
-            })?
-        }
-
-        #[doc = concat!("See [`", $app, "::acquire_token_by_auth_code_flow`].")]
-        pub fn acquire_token_by_auth_code_flow(
-            &self,
-            flow: &AuthCodeFlow,
-            auth_response: &AuthResponse,
-        ) -> Result<AuthenticationResult> {
-            let app = self.inner.clone();
-            let (flow, auth_response) = (flow.clone(), auth_response.clone());
-            self.worker.run(async move {
-                app.acquire_token_by_auth_code_flow(&flow, &auth_response)
-                    .await
-            })?
-        }
-
-        #[doc = concat!("See [`", $app, "::acquire_token_silent`].")]
-        pub fn acquire_token_silent<I, S>(&self, scopes: I, account: &Account) -> Result<AuthenticationResult>
-        where
-            I: IntoIterator<Item = S>,
-            S: AsRef<str>,
-        {
-            self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
-        }
-
-        #[doc = concat!("See [`", $app, "::acquire_token_silent_with`].")]
-        pub fn acquire_token_silent_with<I, S>(
-            &self,
-            scopes: I,
-            account: &Account,
-            options: &SilentOptions,
-        ) -> Result<AuthenticationResult>
-        where
-            I: IntoIterator<Item = S>,
-            S: AsRef<str>,
-        {
-            let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
-            let (account, options) = (account.clone(), options.clone());
-            self.worker.run(async move {
-                app.acquire_token_silent_with(scopes, &account, &options)
-                    .await
-            })?
-        }
-
-        #[doc = concat!("See [`", $app, "::acquire_token_by_refresh_token`].")]
-        pub fn acquire_token_by_refresh_token<I, S>(
-            &self,
-            refresh_token: &str,
-            scopes: I,
-        ) -> Result<AuthenticationResult>
-        where
-            I: IntoIterator<Item = S>,
-            S: AsRef<str>,
-        {
-            let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
-            // The copy sent to the runtime thread is wiped after use.
-            let refresh_token = zeroize::Zeroizing::new(refresh_token.to_owned());
-            self.worker.run(async move {
-                app.acquire_token_by_refresh_token(refresh_token.as_str(), scopes)
-                    .await
-            })?
-        }
-
-        #[doc = concat!("See [`", $app, "::get_accounts`].")]
-        pub fn get_accounts(&self, username: Option<&str>) -> crate::Accounts {
-            self.inner.get_accounts(username)
-        }
-
-        #[doc = concat!("See [`", $app, "::remove_account`].")]
-        pub fn remove_account(&self, account: &Account) {
-            self.inner.remove_account(account);
-        }
-
-        #[doc = concat!("See [`", $app, "::acquire_token_by_username_password`].")]
-        pub fn acquire_token_by_username_password<I, S>(
-            &self,
-            username: &str,
-            password: Password,
-            scopes: I,
-        ) -> Result<AuthenticationResult>
-        where
-            I: IntoIterator<Item = S>,
-            S: AsRef<str>,
-        {
-            self.acquire_token_by_username_password_with(
-                username,
-                password,
-                scopes,
-                &UsernamePasswordOptions::default(),
-            )
-        }
-
-        #[doc = concat!("See [`", $app, "::acquire_token_by_username_password_with`].")]
-        pub fn acquire_token_by_username_password_with<I, S>(
-            &self,
-            username: &str,
-            password: Password,
-            scopes: I,
-            options: &UsernamePasswordOptions,
-        ) -> Result<AuthenticationResult>
-        where
-            I: IntoIterator<Item = S>,
-            S: AsRef<str>,
-        {
-            let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
-            let (username, options) = (username.to_owned(), options.clone());
-            self.worker.run(async move {
-                app.acquire_token_by_username_password_with(&username, password, scopes, &options)
-                    .await
-            })?
-        }
-    };
-}
-
-/// The blocking form of [`crate::ConfidentialClientApplication`]. Build it
-/// with [`crate::ConfidentialClientApplicationBuilder::build_blocking`].
-/// Clones share the application and its runtime thread.
+/// A blocking application of kind `K`: [`PublicClientApplication`] or
+/// [`ConfidentialClientApplication`]. Clones share the application and its
+/// runtime thread.
 #[derive(Clone, Debug)]
-pub struct ConfidentialClientApplication {
-    inner: crate::ConfidentialClientApplication,
+pub struct ClientApplication<K: Kind> {
+    inner: crate::ClientApplication<K>,
     worker: Arc<Worker>,
 }
 
-impl ConfidentialClientApplication {
+/// The blocking form of [`crate::PublicClientApplication`]. Build it with
+/// [`crate::PublicClientApplicationBuilder::build_blocking`].
+pub type PublicClientApplication = ClientApplication<Public>;
+
+/// The blocking form of [`crate::ConfidentialClientApplication`]. Build it
+/// with [`crate::ConfidentialClientApplicationBuilder::build_blocking`].
+pub type ConfidentialClientApplication = ClientApplication<Confidential>;
+
+/// What every kind has: the accessors, called directly, and the user
+/// flows, each the async method of the same name run on the runtime thread
+/// (the arguments are copied to it).
+impl<K: Kind> ClientApplication<K> {
     /// Wraps an async application, starting its runtime thread.
-    pub fn new(inner: crate::ConfidentialClientApplication) -> Result<Self> {
+    pub fn new(inner: crate::ClientApplication<K>) -> Result<Self> {
         Ok(Self {
             inner,
             worker: Worker::start()?,
@@ -334,12 +195,150 @@ impl ConfidentialClientApplication {
 
     /// The async application behind this facade (for async code; it shares
     /// the cache and the discovered endpoints).
-    pub fn as_async(&self) -> &crate::ConfidentialClientApplication {
+    pub fn as_async(&self) -> &crate::ClientApplication<K> {
         &self.inner
     }
 
-    shared_methods!("crate::ConfidentialClientApplication");
+    /// See [`crate::ClientApplication::client_id`].
+    pub fn client_id(&self) -> &str {
+        self.inner.client_id()
+    }
 
+    /// See [`crate::ClientApplication::authority`].
+    pub fn authority(&self) -> &Authority {
+        self.inner.authority()
+    }
+
+    /// See [`crate::ClientApplication::token_cache`].
+    pub fn token_cache(&self) -> &TokenCache {
+        self.inner.token_cache()
+    }
+
+    /// See [`crate::ClientApplication::initiate_auth_code_flow`].
+    pub fn initiate_auth_code_flow<I, S>(
+        &self,
+        scopes: I,
+        redirect_uri: &str,
+        options: &AuthCodeFlowOptions,
+    ) -> Result<AuthCodeFlow>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
+        let (redirect_uri, options) = (redirect_uri.to_owned(), options.clone());
+        self.worker
+            .run(async move { app.initiate_auth_code_flow(scopes, &redirect_uri, &options).await })?
+    }
+
+    /// See [`crate::ClientApplication::acquire_token_by_auth_code_flow`].
+    pub fn acquire_token_by_auth_code_flow(
+        &self,
+        flow: &AuthCodeFlow,
+        auth_response: &AuthResponse,
+    ) -> Result<AuthenticationResult> {
+        let app = self.inner.clone();
+        let (flow, auth_response) = (flow.clone(), auth_response.clone());
+        self.worker
+            .run(async move { app.acquire_token_by_auth_code_flow(&flow, &auth_response).await })?
+    }
+
+    /// See [`crate::ClientApplication::acquire_token_silent`].
+    pub fn acquire_token_silent<I, S>(&self, scopes: I, account: &Account) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_silent_with(scopes, account, &SilentOptions::default())
+    }
+
+    /// See [`crate::ClientApplication::acquire_token_silent_with`].
+    pub fn acquire_token_silent_with<I, S>(
+        &self,
+        scopes: I,
+        account: &Account,
+        options: &SilentOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
+        let (account, options) = (account.clone(), options.clone());
+        self.worker
+            .run(async move { app.acquire_token_silent_with(scopes, &account, &options).await })?
+    }
+
+    /// See [`crate::ClientApplication::acquire_token_by_refresh_token`].
+    pub fn acquire_token_by_refresh_token<I, S>(
+        &self,
+        refresh_token: &str,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
+        // The copy sent to the runtime thread is wiped after use.
+        let refresh_token = zeroize::Zeroizing::new(refresh_token.to_owned());
+        self.worker.run(async move {
+            app.acquire_token_by_refresh_token(refresh_token.as_str(), scopes)
+                .await
+        })?
+    }
+
+    /// See [`crate::ClientApplication::get_accounts`].
+    pub fn get_accounts(&self, username: Option<&str>) -> crate::Accounts {
+        self.inner.get_accounts(username)
+    }
+
+    /// See [`crate::ClientApplication::remove_account`].
+    pub fn remove_account(&self, account: &Account) {
+        self.inner.remove_account(account);
+    }
+
+    /// See [`crate::ClientApplication::acquire_token_by_username_password`].
+    pub fn acquire_token_by_username_password<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.acquire_token_by_username_password_with(
+            username,
+            password,
+            scopes,
+            &UsernamePasswordOptions::default(),
+        )
+    }
+
+    /// See [`crate::ClientApplication::acquire_token_by_username_password_with`].
+    pub fn acquire_token_by_username_password_with<I, S>(
+        &self,
+        username: &str,
+        password: Password,
+        scopes: I,
+        options: &UsernamePasswordOptions,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
+        let (username, options) = (username.to_owned(), options.clone());
+        self.worker.run(async move {
+            app.acquire_token_by_username_password_with(&username, password, scopes, &options)
+                .await
+        })?
+    }
+}
+
+impl ClientApplication<Confidential> {
     /// See [`crate::ConfidentialClientApplication::acquire_token_for_client`].
     pub fn acquire_token_for_client<I, S>(&self, scopes: I) -> Result<AuthenticationResult>
     where
@@ -367,7 +366,7 @@ impl ConfidentialClientApplication {
 
 // The confidential client's web API and agent flows, in their own block so
 // that each flow family's blocking wrappers stay together.
-impl ConfidentialClientApplication {
+impl ClientApplication<Confidential> {
     /// See [`crate::ConfidentialClientApplication::acquire_token_on_behalf_of`].
     pub fn acquire_token_on_behalf_of<I, S>(
         &self,
@@ -445,32 +444,7 @@ impl ConfidentialClientApplication {
     }
 }
 
-/// The blocking form of [`crate::PublicClientApplication`]. Build it with
-/// [`crate::PublicClientApplicationBuilder::build_blocking`]. Clones share
-/// the application and its runtime thread.
-#[derive(Clone, Debug)]
-pub struct PublicClientApplication {
-    inner: crate::PublicClientApplication,
-    worker: Arc<Worker>,
-}
-
-impl PublicClientApplication {
-    /// Wraps an async application, starting its runtime thread.
-    pub fn new(inner: crate::PublicClientApplication) -> Result<Self> {
-        Ok(Self {
-            inner,
-            worker: Worker::start()?,
-        })
-    }
-
-    /// The async application behind this facade (for async code; it shares
-    /// the cache and the discovered endpoints).
-    pub fn as_async(&self) -> &crate::PublicClientApplication {
-        &self.inner
-    }
-
-    shared_methods!("crate::PublicClientApplication");
-
+impl ClientApplication<Public> {
     /// See [`crate::PublicClientApplication::acquire_token_interactive`].
     pub fn acquire_token_interactive<I, S>(
         &self,
@@ -597,14 +571,14 @@ const _: () = {
 impl crate::PublicClientApplicationBuilder {
     /// Builds the application behind the blocking facade.
     pub fn build_blocking(self) -> Result<PublicClientApplication> {
-        PublicClientApplication::new(self.build()?)
+        ClientApplication::new(self.build()?)
     }
 }
 
 impl crate::ConfidentialClientApplicationBuilder {
     /// Builds the application behind the blocking facade.
     pub fn build_blocking(self) -> Result<ConfidentialClientApplication> {
-        ConfidentialClientApplication::new(self.build()?)
+        ClientApplication::new(self.build()?)
     }
 }
 
@@ -774,10 +748,22 @@ mod tests {
         match words.as_slice() {
             ["macro_rules!", name, ..] => Scope::Macro(name.to_string()),
             [impl_, rest @ ..] if impl_.starts_with("impl") && !rest.contains(&"for") => {
-                // `impl Type`, `impl<T> Type<T>` or `impl path::Type`: its last segment, no generics.
-                let ty = rest.last().copied().unwrap_or("");
-                let ty = ty.split('<').next().unwrap_or(ty);
-                Scope::Impl(ty.rsplit("::").next().unwrap_or(ty).to_owned())
+                // `impl Type`, `impl<T> Type<T>` or `impl path::Type`: its last
+                // segment. `ClientApplication<Public>` and
+                // `ClientApplication<Confidential>` are the two application
+                // types; `ClientApplication<K>` is what both share.
+                let full = rest.last().copied().unwrap_or("");
+                let full = full.rsplit("::").next().unwrap_or(full);
+                let (ty, argument) = match full.split_once('<') {
+                    Some((ty, argument)) => (ty, argument.trim_end_matches('>')),
+                    None => (full, ""),
+                };
+                let name = match (ty, argument) {
+                    ("ClientApplication", "Public") => "PublicClientApplication",
+                    ("ClientApplication", "Confidential") => "ConfidentialClientApplication",
+                    (ty, _) => ty,
+                };
+                Scope::Impl(name.to_owned())
             }
             _ => Scope::Other,
         }
@@ -844,7 +830,7 @@ mod tests {
                 expand(&Scope::Macro(name.clone()), direct, invokes, seen, out);
             }
         }
-        let mut methods = BTreeMap::new();
+        let mut methods: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for scope in direct.keys().chain(invokes.keys()) {
             if let Scope::Impl(ty) = scope {
                 let mut out = BTreeSet::new();
@@ -854,6 +840,14 @@ mod tests {
                     .or_insert_with(BTreeSet::new)
                     .extend(out);
             }
+        }
+        // What `impl<K: Kind> ClientApplication<K>` has, both kinds have.
+        let shared = methods.get("ClientApplication").cloned().unwrap_or_default();
+        for ty in APP_TYPES {
+            methods
+                .entry((*ty).to_owned())
+                .or_default()
+                .extend(shared.iter().cloned());
         }
         methods
     }

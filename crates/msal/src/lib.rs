@@ -67,7 +67,8 @@ mod wstrust;
 
 pub use account::{Account, Accounts, AccountsIntoIter};
 pub use app::{
-    ConfidentialClientApplication, ConfidentialClientApplicationBuilder, DEFAULT_AUTHORITY,
+    ClientApplication, ClientApplicationBuilder, Confidential, ConfidentialClientApplication,
+    ConfidentialClientApplicationBuilder, ConfidentialSettings, DEFAULT_AUTHORITY, Kind, Public,
     PublicClientApplication, PublicClientApplicationBuilder,
 };
 pub use authority::{Authority, AuthorityKind, KNOWN_AUTHORITY_HOSTS};
@@ -92,7 +93,7 @@ pub use flows::silent::SilentOptions;
 pub use flows::user_fic::{TargetUser, UserFicOptions};
 pub use flows::username_password::UsernamePasswordOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
-pub use loopback::{BrowserCallback, BrowserLauncher, ResponsePages, open_browser};
+pub use loopback::{BrowserCallback, BrowserLauncher, LoopbackListener, ResponsePages, open_browser};
 pub use pipeline::HttpCache;
 pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};

@@ -110,7 +110,7 @@ impl ResponsePages {
 /// ```no_run
 /// # async fn run() -> msal::Result<()> {
 /// use std::time::Duration;
-/// use msal::loopback::{LoopbackListener, ResponsePages};
+/// use msal::{LoopbackListener, ResponsePages};
 ///
 /// let listener = LoopbackListener::bind(0).await?;
 /// let redirect_uri = listener.redirect_uri(); // e.g. http://localhost:53187

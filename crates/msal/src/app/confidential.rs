@@ -1,5 +1,6 @@
-//! [`ConfidentialClientApplication`]: web apps, web APIs and daemons, which
-//! can keep a credential secret.
+//! What only confidential clients do ([`Confidential`] applications: web
+//! apps, web APIs and daemons, which can keep a credential secret): app
+//! tokens, on-behalf-of, user federated identity credentials, regions.
 
 use std::sync::Arc;
 
@@ -13,33 +14,44 @@ use crate::flows::on_behalf_of::{self, OnBehalfOfOptions};
 use crate::flows::user_fic::{self, TargetUser, UserFicOptions};
 use crate::secret::{ClientSecret, FederatedCredential, UserAssertion};
 
-use crate::core::{AppCore, CoreBuilder};
+use crate::core::CoreBuilder;
 
-/// An application that authenticates as itself: build it once with
-/// [`builder`](Self::builder) and reuse it; clones share the cache and the
-/// discovered endpoints.
-#[derive(Clone)]
-pub struct ConfidentialClientApplication {
-    core: Arc<AppCore>,
+use super::{ClientApplication, ClientApplicationBuilder, Kind};
+
+/// The confidential client kind: the application's credential (a secret,
+/// a certificate or an assertion), which every request authenticates with.
+#[derive(Clone, Debug)]
+pub struct Confidential {
     credential: Arc<ClientCredential>,
 }
 
-impl ConfidentialClientApplication {
-    /// Starts building an application with this client (application) id.
-    pub fn builder(client_id: impl Into<String>) -> ConfidentialClientApplicationBuilder {
-        ConfidentialClientApplicationBuilder {
-            core: CoreBuilder::new(client_id),
-            credential: None,
-            azure_region: None,
-            region_environment: None,
-        }
+impl super::sealed::Sealed for Confidential {}
+
+impl Kind for Confidential {
+    type Settings = ConfidentialSettings;
+
+    fn credential(&self) -> Option<&ClientCredential> {
+        Some(&self.credential)
     }
 
-    super::shared_methods::shared_methods!();
+    fn name() -> &'static str {
+        "ConfidentialClientApplication"
+    }
+}
 
-    /// The credential user flows authenticate with.
-    fn flow_credential(&self) -> Option<&ClientCredential> {
-        Some(&self.credential)
+/// What a confidential client's builder collects: its credential and region.
+#[derive(Default)]
+pub struct ConfidentialSettings {
+    credential: Option<ClientCredential>,
+    /// `None`: unset, so `MSAL_FORCE_REGION` decides.
+    azure_region: Option<AzureRegion>,
+    region_environment: Option<EnvLookup>,
+}
+
+impl ClientApplication<Confidential> {
+    /// Starts building an application with this client (application) id.
+    pub fn builder(client_id: impl Into<String>) -> ClientApplicationBuilder<Confidential> {
+        ClientApplicationBuilder::new(CoreBuilder::new(client_id))
     }
 
     /// A token for the application itself (client credentials grant), from
@@ -66,11 +78,11 @@ impl ConfidentialClientApplication {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        client_credentials::acquire(&self.core, &self.credential, scopes, options).await
+        client_credentials::acquire(&self.core, &self.kind.credential, scopes, options).await
     }
 }
 
-impl ConfidentialClientApplication {
+impl ClientApplication<Confidential> {
     /// The on-behalf-of flow: this web API was called with `user_assertion`
     /// (the user's access token, addressed to this API) and needs a token
     /// for a downstream API (`scopes`, e.g.
@@ -115,7 +127,7 @@ impl ConfidentialClientApplication {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        on_behalf_of::acquire(&self.core, &self.credential, user_assertion, scopes, options).await
+        on_behalf_of::acquire(&self.core, &self.kind.credential, user_assertion, scopes, options).await
     }
 
     /// Exchanges a federated identity credential this application holds (a
@@ -158,7 +170,15 @@ impl ConfidentialClientApplication {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        user_fic::acquire(&self.core, &self.credential, scopes, credential, user, options).await
+        user_fic::acquire(
+            &self.core,
+            &self.kind.credential,
+            scopes,
+            credential,
+            user,
+            options,
+        )
+        .await
     }
 
     /// Removes the tokens this application obtained for itself
@@ -176,56 +196,35 @@ impl ConfidentialClientApplication {
     }
 }
 
-impl std::fmt::Debug for ConfidentialClientApplication {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfidentialClientApplication")
-            .field("client_id", &self.core.client_id)
-            .field("authority", self.core.authority())
-            .field("credential", &self.credential)
-            .finish()
-    }
-}
-
-/// Builds a [`ConfidentialClientApplication`].
-pub struct ConfidentialClientApplicationBuilder {
-    core: CoreBuilder,
-    credential: Option<ClientCredential>,
-    /// `None`: unset, so `MSAL_FORCE_REGION` decides.
-    azure_region: Option<AzureRegion>,
-    region_environment: Option<EnvLookup>,
-}
-
-impl ConfidentialClientApplicationBuilder {
-    super::shared_methods::shared_builder_methods!();
-
+impl ClientApplicationBuilder<Confidential> {
     /// Authenticates with a client secret.
     pub fn client_secret(mut self, secret: ClientSecret) -> Self {
-        self.credential = Some(ClientCredential::Secret(secret));
+        self.settings.credential = Some(ClientCredential::Secret(secret));
         self
     }
 
     /// Authenticates with any supported credential.
     pub fn client_credential(mut self, credential: impl Into<ClientCredential>) -> Self {
-        self.credential = Some(credential.into());
+        self.settings.credential = Some(credential.into());
         self
     }
 
     /// Authenticates with a certificate: every request carries a client
     /// assertion signed with its private key.
     pub fn client_certificate(mut self, certificate: crate::credential::ClientCertificate) -> Self {
-        self.credential = Some(ClientCredential::Certificate(certificate));
+        self.settings.credential = Some(ClientCredential::Certificate(certificate));
         self
     }
 
     /// Authenticates with a client assertion the application supplies (a
     /// signed JWT, or a callback returning one).
     pub fn client_assertion(mut self, assertion: crate::credential::ClientAssertion) -> Self {
-        self.credential = Some(ClientCredential::Assertion(assertion));
+        self.settings.credential = Some(ClientCredential::Assertion(assertion));
         self
     }
 
     /// Sends client credentials requests
-    /// ([`acquire_token_for_client`](ConfidentialClientApplication::acquire_token_for_client))
+    /// ([`acquire_token_for_client`](ClientApplication::<Confidential>::acquire_token_for_client))
     /// to a regional token endpoint, as MSAL Python's `azure_region`: an
     /// explicit region, the detected one, or none. Unset, the
     /// `MSAL_FORCE_REGION` environment variable names the region, if any.
@@ -238,7 +237,7 @@ impl ConfidentialClientApplicationBuilder {
     /// region name fails [`build`](Self::build) with
     /// [`Error::InvalidArgument`].
     pub fn azure_region(mut self, region: AzureRegion) -> Self {
-        self.azure_region = Some(region);
+        self.settings.azure_region = Some(region);
         self
     }
 
@@ -250,23 +249,25 @@ impl ConfidentialClientApplicationBuilder {
     where
         F: Fn(&str) -> Option<String> + Send + Sync + 'static,
     {
-        self.region_environment = Some(Arc::new(lookup));
+        self.settings.region_environment = Some(Arc::new(lookup));
         self
     }
 
     /// Builds the application. Fails on an invalid authority, a missing
     /// credential or an invalid region name.
-    pub fn build(mut self) -> Result<ConfidentialClientApplication> {
+    pub fn build(mut self) -> Result<ClientApplication<Confidential>> {
         self.core.region(RegionSettings::validated(
-            self.azure_region.take(),
-            self.region_environment.take(),
+            self.settings.azure_region.take(),
+            self.settings.region_environment.take(),
         )?);
-        let credential = self.credential.ok_or_else(|| {
+        let credential = self.settings.credential.ok_or_else(|| {
             Error::InvalidArgument("a confidential client needs a credential, such as a client secret".into())
         })?;
-        Ok(ConfidentialClientApplication {
+        Ok(ClientApplication {
             core: Arc::new(self.core.build()?),
-            credential: Arc::new(credential),
+            kind: Confidential {
+                credential: Arc::new(credential),
+            },
         })
     }
 }

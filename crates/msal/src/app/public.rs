@@ -1,5 +1,6 @@
-//! [`PublicClientApplication`]: desktop, mobile and command-line apps, which
-//! run on the user's device and cannot keep a secret.
+//! What only public clients do ([`Public`] applications: desktop, mobile
+//! and command-line apps, which run on the user's device and cannot keep a
+//! secret): interactive sign-in and the device code flow.
 
 use std::sync::Arc;
 
@@ -9,29 +10,34 @@ use crate::flows::device_code::{self, DeviceFlow, DeviceFlowOptions, DeviceFlowP
 use crate::flows::interactive::{self, InteractiveOptions};
 use crate::result::AuthenticationResult;
 
-use crate::core::{AppCore, CoreBuilder};
+use crate::core::CoreBuilder;
 
-/// An application that signs users in without a credential of its own:
-/// build it once with [`builder`](Self::builder) and reuse it; clones share
-/// the cache and the discovered endpoints.
-#[derive(Clone)]
-pub struct PublicClientApplication {
-    core: Arc<AppCore>,
-}
+use super::{ClientApplication, ClientApplicationBuilder, Kind};
 
-impl PublicClientApplication {
-    /// Starts building an application with this client (application) id.
-    pub fn builder(client_id: impl Into<String>) -> PublicClientApplicationBuilder {
-        let mut core = CoreBuilder::new(client_id);
-        core.public_client();
-        PublicClientApplicationBuilder { core }
+/// The public client kind: no credential of its own.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Public;
+
+impl super::sealed::Sealed for Public {}
+
+impl Kind for Public {
+    type Settings = ();
+
+    fn credential(&self) -> Option<&ClientCredential> {
+        None
     }
 
-    super::shared_methods::shared_methods!();
+    fn name() -> &'static str {
+        "PublicClientApplication"
+    }
+}
 
-    /// The credential user flows authenticate with: none, a public client has none.
-    fn flow_credential(&self) -> Option<&ClientCredential> {
-        None
+impl ClientApplication<Public> {
+    /// Starts building an application with this client (application) id.
+    pub fn builder(client_id: impl Into<String>) -> ClientApplicationBuilder<Public> {
+        let mut core = CoreBuilder::new(client_id);
+        core.public_client();
+        ClientApplicationBuilder::new(core)
     }
 
     /// Signs a user in through the browser: listens on a loopback port,
@@ -111,27 +117,12 @@ impl PublicClientApplication {
     }
 }
 
-impl std::fmt::Debug for PublicClientApplication {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublicClientApplication")
-            .field("client_id", &self.core.client_id)
-            .field("authority", self.core.authority())
-            .finish()
-    }
-}
-
-/// Builds a [`PublicClientApplication`].
-pub struct PublicClientApplicationBuilder {
-    core: CoreBuilder,
-}
-
-impl PublicClientApplicationBuilder {
-    super::shared_methods::shared_builder_methods!();
-
+impl ClientApplicationBuilder<Public> {
     /// Builds the application. Fails on an invalid authority or client id.
-    pub fn build(self) -> Result<PublicClientApplication> {
-        Ok(PublicClientApplication {
+    pub fn build(self) -> Result<ClientApplication<Public>> {
+        Ok(ClientApplication {
             core: Arc::new(self.core.build()?),
+            kind: Public,
         })
     }
 }

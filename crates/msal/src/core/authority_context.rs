@@ -94,7 +94,8 @@ pub(crate) struct AuthorityContext {
     metadata: OnceCell<AuthorityMetadata>,
     /// Endpoints of per-call authorities (silent calls may name another tenant), by URL.
     other_metadata: Mutex<HashMap<String, AuthorityMetadata>>,
-    /// The realm the token cache maps the authority's tenant name to, once read.
+    /// The authority's realm once settled without discovery: its tenant id,
+    /// or the realm the token cache maps its tenant name to.
     mapped_realm: OnceLock<String>,
 }
 
@@ -125,9 +126,12 @@ impl AuthorityContext {
             return Some((lowercase(self.authority.host()), Cow::Borrowed(realm.as_str())));
         }
         let location = tenant_location(&self.authority, cache)?;
-        if let (_, Cow::Owned(realm)) = &location {
-            // Read from the cache once; cache hits ask on every call.
-            let _ = self.mapped_realm.set(realm.clone());
+        // A tenant id, or a name the cache mapped: settled, so worked out
+        // once (cache hits ask on every call). A name not mapped yet may be
+        // after the next discovery, which then answers above.
+        let (_, realm) = &location;
+        if matches!(realm, Cow::Owned(_)) || is_tenant_id(realm) {
+            let _ = self.mapped_realm.set(realm.to_string());
         }
         Some(location)
     }

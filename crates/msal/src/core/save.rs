@@ -254,6 +254,13 @@ fn save_as(
         },
     };
     core.cache.add(write);
+    tracing::debug!(
+        client_id = %core.client_id,
+        correlation_id = %correlation_id,
+        grant_type = %grant_type,
+        token_source = "identity_provider",
+        "tokens from the identity provider cached"
+    );
 
     Ok(AuthenticationResult {
         access_token: AccessToken::shared(&access_token),

@@ -132,7 +132,7 @@ fn fresh(entry: &AccessTokenEntry, now: u64) -> bool {
 /// A token served from the cache, counted for the telemetry.
 fn hit(core: &AppCore, entry: CachedAccessToken, requested: Option<Vec<String>>) -> AuthenticationResult {
     core.telemetry.cache_hit();
-    tracing::debug!(client_id = %core.client_id, "access token served from the cache");
+    tracing::debug!(client_id = %core.client_id, token_source = "cache", "access token served from the cache");
     from_cache(entry, requested)
 }
 

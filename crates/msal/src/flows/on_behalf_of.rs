@@ -114,7 +114,7 @@ where
     if let Some((environments, entry)) = cached {
         if entry.refresh_on.is_none_or(|refresh_on| refresh_on > now) {
             core.telemetry.cache_hit();
-            tracing::debug!(client_id = %core.client_id, "on-behalf-of token served from the cache");
+            tracing::debug!(client_id = %core.client_id, token_source = "cache", "on-behalf-of token served from the cache");
             return Ok(from_cache(core, &environments, entry));
         }
         // Past refresh_on: refresh, but keep the still-valid token as a fallback.

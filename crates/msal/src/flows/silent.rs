@@ -310,7 +310,7 @@ fn hit(
     requested: Option<Vec<String>>,
 ) -> AuthenticationResult {
     core.telemetry.cache_hit();
-    tracing::debug!(client_id = %core.client_id, "access token served from the cache");
+    tracing::debug!(client_id = %core.client_id, token_source = "cache", "access token served from the cache");
     let hid = &account.home_account_id;
     let environments = std::slice::from_ref(&entry.environment);
     let id_token = core
