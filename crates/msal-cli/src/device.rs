@@ -10,7 +10,7 @@ use msal::{CancellationHandle, DeviceFlowPolling, Error};
 use crate::cache_file;
 use crate::login::{self, LoginArgs};
 
-pub async fn login(args: LoginArgs) -> Result<(), Error> {
+pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
     let cache = msal::TokenCache::load_from_file(&path)?;
     cache_file::prepare_dir(&path)?;

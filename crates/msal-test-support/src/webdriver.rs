@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::{Context, Failure, Result};
+
 /// How long [`Browser::find`] and [`Browser::wait_for`] poll before failing.
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -26,28 +28,30 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session with
     /// a new, empty profile. The flags keep Chromium off the (closed) internet.
-    pub async fn start() -> Browser {
+    pub async fn start() -> Result<Browser> {
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome_path = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(
+        Failure::unless(
             Path::new(&driver_path).exists() && Path::new(&chrome_path).exists(),
-            "headless browser tests need {chrome_path} and {driver_path} (Debian packages chromium and chromium-driver; .ci/run installs them)"
-        );
+            || format!("headless browser tests need {chrome_path} and {driver_path} (Debian packages chromium and chromium-driver; scripts/test installs them)"),
+        )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .expect("free port")
+            .context("a free port")?
             .port();
-        let driver = Command::new(&driver_path)
+        let profile = tempfile::tempdir().context("a profile directory")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .no_proxy()
+            .build()
+            .context("building the WebDriver client")?;
+        let mut driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver starts");
+            .context("starting chromedriver")?;
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("client");
         let deadline = Instant::now() + WAIT;
         loop {
             let ready = http.get(format!("{base}/status")).send().await;
@@ -57,10 +61,13 @@ impl Browser {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            if Instant::now() >= deadline {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                return Err(Failure::new("chromedriver did not become ready"));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let profile = tempfile::tempdir().expect("profile dir");
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
@@ -84,12 +91,12 @@ impl Browser {
             http,
             _profile: profile,
         };
-        let created = browser.call("POST", "/session", Some(capabilities)).await;
-        browser.session = created["sessionId"].as_str().expect("a session id").to_owned();
-        browser
+        let created = browser.call("POST", "/session", Some(capabilities)).await?;
+        browser.session = created["sessionId"].as_str().context("a session id")?.to_owned();
+        Ok(browser)
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let url = if path == "/session" {
             format!("{}{path}", self.base)
         } else {
@@ -104,17 +111,19 @@ impl Browser {
                 .header("content-type", "application/json")
                 .body(body.unwrap_or_else(|| json!({})).to_string()),
         };
-        let response = request.send().await.expect("webdriver answers");
+        let what = format!("webdriver {method} {path}");
+        let response = request.send().await.context(&what)?;
         let status = response.status();
-        let text = response.text().await.expect("webdriver body");
-        let value: Value = serde_json::from_str(&text).expect("webdriver JSON");
-        assert!(status.is_success(), "webdriver {method} {path}: {status} {text}");
-        value.get("value").cloned().unwrap_or(value)
+        let text = response.text().await.context(&what)?;
+        let value: Value = serde_json::from_str(&text).context(&what)?;
+        Failure::unless(status.is_success(), || format!("{what}: {status} {text}"))?;
+        Ok(value.get("value").cloned().unwrap_or(value))
     }
 
     /// Opens `url` and waits for the page to load.
-    pub async fn goto(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url }))).await;
+    pub async fn goto(&self, url: &str) -> Result<()> {
+        self.call("POST", "/url", Some(json!({ "url": url }))).await?;
+        Ok(())
     }
 
     async fn try_find(&self, css: &str) -> Option<String> {
@@ -140,18 +149,19 @@ impl Browser {
     }
 
     /// The element matching `css`, waiting for it to appear.
-    pub async fn find(&self, css: &str) -> String {
+    pub async fn find(&self, css: &str) -> Result<String> {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(id) = self.try_find(css).await {
-                return id;
+                return Ok(id);
             }
-            assert!(
-                Instant::now() < deadline,
-                "no element {css} on {}: {}",
-                self.current_url().await,
-                self.source().await
-            );
+            if Instant::now() >= deadline {
+                return Err(Failure::new(format!(
+                    "no element {css} on {}: {}",
+                    self.current_url().await?,
+                    self.source().await?
+                )));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -162,74 +172,72 @@ impl Browser {
     }
 
     /// Types `text` into the element matching `css` (after clearing it).
-    pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.call("POST", &format!("/element/{id}/clear"), None).await;
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let id = self.find(css).await?;
+        self.call("POST", &format!("/element/{id}/clear"), None).await?;
         self.call(
             "POST",
             &format!("/element/{id}/value"),
             Some(json!({ "text": text })),
         )
-        .await;
+        .await?;
+        Ok(())
     }
 
     /// Clicks the element matching `css`.
-    pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.call("POST", &format!("/element/{id}/click"), None).await;
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let id = self.find(css).await?;
+        self.call("POST", &format!("/element/{id}/click"), None).await?;
+        Ok(())
     }
 
     /// The `value` property of the element matching `css`.
-    pub async fn value_of(&self, css: &str) -> String {
-        let id = self.find(css).await;
+    pub async fn value_of(&self, css: &str) -> Result<String> {
+        let id = self.find(css).await?;
         let value = self
             .call("GET", &format!("/element/{id}/property/value"), None)
-            .await;
-        value.as_str().unwrap_or_default().to_owned()
+            .await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
     /// The current page's URL.
-    pub async fn current_url(&self) -> String {
-        self.call("GET", "/url", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+    pub async fn current_url(&self) -> Result<String> {
+        let url = self.call("GET", "/url", None).await?;
+        Ok(url.as_str().unwrap_or_default().to_owned())
     }
 
     /// The current page's HTML.
-    pub async fn source(&self) -> String {
-        self.call("GET", "/source", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+    pub async fn source(&self) -> Result<String> {
+        let source = self.call("GET", "/source", None).await?;
+        Ok(source.as_str().unwrap_or_default().to_owned())
     }
 
     /// Waits until the page's HTML contains `text`.
-    pub async fn wait_for(&self, text: &str) {
+    pub async fn wait_for(&self, text: &str) -> Result<()> {
         let deadline = Instant::now() + WAIT;
         loop {
-            let source = self.source().await;
+            let source = self.source().await?;
             if source.contains(text) {
-                return;
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "page never showed {text:?}: {source}");
+            if Instant::now() >= deadline {
+                return Err(Failure::new(format!("page never showed {text:?}: {source}")));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Saves a PNG screenshot of the page to `path`.
-    pub async fn screenshot(&self, path: &Path) {
+    pub async fn screenshot(&self, path: &Path) -> Result<()> {
         use base64::Engine as _;
-        let png = self.call("GET", "/screenshot", None).await;
+        let png = self.call("GET", "/screenshot", None).await?;
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().expect("base64 screenshot"))
-            .expect("valid base64");
+            .decode(png.as_str().context("a base64 screenshot")?)
+            .context("decoding the screenshot")?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("artifact dir");
+            std::fs::create_dir_all(dir).context("creating the artifact directory")?;
         }
-        std::fs::write(path, bytes).expect("screenshot written");
+        std::fs::write(path, bytes).context("writing the screenshot")
     }
 
     /// Ends the session (closing Chromium) and stops chromedriver.
