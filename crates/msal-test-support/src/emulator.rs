@@ -29,7 +29,10 @@ pub fn client_builder(emulator: &Emulator) -> Result<ClientBuilder> {
     let ca = Certificate::from_pem(emulator.ca_cert_pem().as_bytes()).context("the emulator's CA")?;
     Ok(Client::builder()
         .tls_certs_only([ca])
-        .resolve("localhost", SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port())))
+        .resolve(
+            "localhost",
+            SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port())),
+        )
         .no_proxy())
 }
 
@@ -58,5 +61,7 @@ pub fn msal_http_builder(emulator: &Emulator) -> Result<ReqwestHttpClientBuilder
 
 /// msal's transport, trusting only the emulator's CA.
 pub fn msal_http(emulator: &Emulator) -> Result<ReqwestHttpClient> {
-    msal_http_builder(emulator)?.build().context("building msal's transport")
+    msal_http_builder(emulator)?
+        .build()
+        .context("building msal's transport")
 }

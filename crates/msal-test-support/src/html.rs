@@ -41,7 +41,9 @@ pub fn read_form(html: &str, id: Option<&str>) -> Result<Form> {
     .with_page(html, &format!("a form {}", id.unwrap_or_default()))?;
     let form = &html[start..];
     let form = &form[..form.find("</form>").unwrap_or(form.len())];
-    let (tag, body) = form.split_once('>').with_page(html, "the end of the <form> tag")?;
+    let (tag, body) = form
+        .split_once('>')
+        .with_page(html, "the end of the <form> tag")?;
     let action = attribute(tag, "action").with_page(html, "the form's action")?;
     Ok(Form {
         action,
@@ -53,7 +55,12 @@ pub fn read_form(html: &str, id: Option<&str>) -> Result<Form> {
 pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     tags(html, "input")
         .filter(|tag| attribute(tag, "type").as_deref() == Some("hidden"))
-        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default())))
+        .filter_map(|tag| {
+            Some((
+                attribute(tag, "name")?,
+                attribute(tag, "value").unwrap_or_default(),
+            ))
+        })
         .collect()
 }
 

@@ -103,7 +103,10 @@ struct SinkWriter(Option<Buffer>);
 impl Write for SinkWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if let Some(buffer) = &self.0 {
-            buffer.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
+            buffer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
         }
         Ok(buf.len())
     }

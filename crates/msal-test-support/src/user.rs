@@ -101,7 +101,9 @@ impl User {
         decision: DeviceDecision,
     ) -> Result<String> {
         let base = Url::parse(verification_uri).context("the verification URI")?;
-        let html = self.page(self.http.get(base.clone()), "the code entry page").await?;
+        let html = self
+            .page(self.http.get(base.clone()), "the code entry page")
+            .await?;
         Failure::unless(html.contains("id=\"otc\""), || format!("no code input: {html}"))?;
         let mut form = html::read_form(&html, Some("device-form"))?;
         let (head, tail) = user_code.split_at_checked(4).unwrap_or((user_code, ""));
@@ -133,7 +135,8 @@ impl User {
     /// POSTs `form` (its action relative to `base`) and returns the page.
     async fn post(&self, base: &Url, form: &Form) -> Result<String> {
         let url = base.join(&form.action).context("the form's action")?;
-        self.page(self.http.post(url).form(&form.fields), "a form POST").await
+        self.page(self.http.post(url).form(&form.fields), "a form POST")
+            .await
     }
 
     /// Sends `request` and returns the page, which must be a 200.
@@ -141,7 +144,9 @@ impl User {
         let response = request.send().await.context(what)?;
         let status = response.status();
         let html = response.text().await.context(what)?;
-        Failure::unless(status == StatusCode::OK, || format!("{what} answered {status}: {html}"))?;
+        Failure::unless(status == StatusCode::OK, || {
+            format!("{what} answered {status}: {html}")
+        })?;
         Ok(html)
     }
 }
@@ -149,7 +154,12 @@ impl User {
 /// Signs `username` in at `auth_uri` and returns the authorization response
 /// the app would receive: the redirect's query (`response_mode=query`) or the
 /// auto-submitted form's fields (`form_post`).
-pub async fn sign_in(emulator: &Emulator, auth_uri: &str, username: &str, password: &str) -> Result<AuthResponse> {
+pub async fn sign_in(
+    emulator: &Emulator,
+    auth_uri: &str,
+    username: &str,
+    password: &str,
+) -> Result<AuthResponse> {
     User::new(emulator, username, password)?
         .sign_in(auth_uri)
         .await?

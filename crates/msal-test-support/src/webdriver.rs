@@ -33,7 +33,11 @@ impl Browser {
         let chrome_path = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
         Failure::unless(
             Path::new(&driver_path).exists() && Path::new(&chrome_path).exists(),
-            || format!("headless browser tests need {chrome_path} and {driver_path} (Debian packages chromium and chromium-driver; scripts/test installs them)"),
+            || {
+                format!(
+                    "headless browser tests need {chrome_path} and {driver_path} (Debian packages chromium and chromium-driver; scripts/test installs them)"
+                )
+            },
         )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

@@ -1,34 +1,25 @@
 //! The authorize endpoint (sign-in page, sessions, redirects) and the
 //! authorization_code and refresh_token grants, over HTTPS.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::common;
+use crate::common::{Reply, assert_entra_error, post_form};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Reply, assert_entra_error, post_form, start};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use msal_emulator::builtin::*;
 use msal_emulator::{Emulator, Endpoint};
-use reqwest::{Certificate, Client, Response, StatusCode};
+use msal_test_support::html::{hidden_inputs, input_value, unescape};
+use msal_test_support::{browser, client, start};
+use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const LOOPBACK: &str = "http://localhost:51234";
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
-
-/// A cookie-less client trusting the emulator's CA that never follows redirects.
-fn browser(em: &Emulator) -> Client {
-    let ca = Certificate::from_pem(em.ca_cert_pem().as_bytes()).unwrap();
-    Client::builder()
-        .tls_certs_only([ca])
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -77,36 +68,6 @@ async fn get_authorize(
         req = req.header("cookie", c);
     }
     req.send().await.unwrap()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The hidden inputs of the first form in `html`, unescaped.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|part| {
-            let (name, rest) = part.split_once('"').unwrap();
-            let rest = rest.strip_prefix(" value=\"").unwrap();
-            let (value, _) = rest.split_once('"').unwrap();
-            (unescape(name), unescape(value))
-        })
-        .collect()
-}
-
-/// The value of the input with `id`.
-fn input_value(html: &str, id: &str) -> String {
-    let start = html.find(&format!("<input id=\"{id}\"")).expect("input present");
-    let tag = &html[start..start + html[start..].find('>').unwrap()];
-    tag.split_once("value=\"")
-        .map(|(_, v)| unescape(v.split_once('"').unwrap().0))
-        .unwrap_or_default()
 }
 
 /// Posts the sign-in form found in `page_html` with these credentials.
@@ -158,7 +119,7 @@ async fn sign_in(
     username: &str,
     password: &str,
 ) -> (HashMap<String, String>, String) {
-    let http = browser(em);
+    let http = browser(em).unwrap();
     let page = get_authorize(&http, em, tenant, params, None).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -168,7 +129,7 @@ async fn sign_in(
 }
 
 async fn redeem(em: &Emulator, tenant: &str, form: &[(&str, &str)]) -> Reply {
-    post_form(&common::client(em), &token_url(em, tenant), form).await
+    post_form(&client(em).unwrap(), &token_url(em, tenant), form).await
 }
 
 async fn redeem_public(em: &Emulator, code: &str, scope: &str) -> Reply {
@@ -191,7 +152,7 @@ async fn redeem_public(em: &Emulator, code: &str, scope: &str) -> Reply {
 /// Verifies `token` with the JWKS and returns its claims.
 async fn verify(em: &Emulator, token: &str, audience: &str, tenant_id: &str) -> Value {
     let jwks = common::get(
-        &common::client(em),
+        &client(em).unwrap(),
         &format!("{}/common/discovery/v2.0/keys", em.url()),
     )
     .await
@@ -217,8 +178,8 @@ fn decode_client_info(info: &str) -> Value {
 
 #[tokio::test]
 async fn sign_in_page_has_the_contract_shape_and_escapes_values() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
     let mut params = public_params("openid profile offline_access User.Read");
     set(&mut params, "state", "<script>alert('x')</script>\"&");
     set(&mut params, "login_hint", ALICE_UPN);
@@ -237,7 +198,7 @@ async fn sign_in_page_has_the_contract_shape_and_escapes_values() {
     assert!(html.contains("<input id=\"password\" name=\"password\" type=\"password\""));
     assert!(html.contains("<button id=\"signin\" type=\"submit\">"));
     assert!(!html.contains("id=\"error\""));
-    assert_eq!(input_value(&html, "username"), ALICE_UPN);
+    assert_eq!(input_value(&html, "username").unwrap(), ALICE_UPN);
 
     // Every authorize parameter comes back as one hidden input, escaped.
     let hidden = hidden_inputs(&html);
@@ -262,8 +223,8 @@ async fn sign_in_page_has_the_contract_shape_and_escapes_values() {
 
 #[tokio::test]
 async fn wrong_password_unknown_user_and_foreign_user_show_the_page_again() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
     let params = public_params("openid User.Read");
     let html = get_authorize(&http, &em, CONTOSO_TENANT_NAME, &params, None)
         .await
@@ -289,7 +250,7 @@ async fn wrong_password_unknown_user_and_foreign_user_show_the_page_again() {
         assert!(div.contains(code), "{user}: {div}");
         // The form is back, with the request and the typed user name.
         assert_eq!(again.matches("id=\"signin-form\"").count(), 1);
-        assert_eq!(input_value(&again, "username"), user);
+        assert_eq!(input_value(&again, "username").unwrap(), user);
         let carried: Vec<String> = hidden_inputs(&again).into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             carried,
@@ -305,8 +266,8 @@ async fn wrong_password_unknown_user_and_foreign_user_show_the_page_again() {
 
 #[tokio::test]
 async fn requests_that_cannot_go_back_to_the_app_get_an_error_page() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
     let check = |response: Response, status: u16, code: &'static str| async move {
         assert_eq!(response.status().as_u16(), status, "{code}");
         assert!(response.headers().get("location").is_none(), "{code}");
@@ -387,8 +348,8 @@ async fn requests_that_cannot_go_back_to_the_app_get_an_error_page() {
 
 #[tokio::test]
 async fn loopback_redirect_uris_match_on_any_port() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
     for (uri, ok) in [
         ("http://localhost:51234", true),
         ("http://localhost:1/", true),
@@ -418,8 +379,8 @@ async fn loopback_redirect_uris_match_on_any_port() {
 
 #[tokio::test]
 async fn code_flow_with_query_response_issues_verifiable_tokens() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
     let params = public_params("openid profile offline_access User.Read");
     let html = get_authorize(&http, &em, CONTOSO_TENANT_NAME, &params, None)
         .await
@@ -535,7 +496,7 @@ async fn code_flow_with_query_response_issues_verifiable_tokens() {
 
 #[tokio::test]
 async fn form_post_response_and_confidential_redemption() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let params = vec![
         ("client_id", WEBAPP_CLIENT_ID.to_owned()),
         ("response_type", "code".into()),
@@ -544,7 +505,7 @@ async fn form_post_response_and_confidential_redemption() {
         ("response_mode", "form_post".into()),
         ("state", "a\"b<c>".into()),
     ];
-    let http = browser(&em);
+    let http = browser(&em).unwrap();
     let html = get_authorize(&http, &em, CONTOSO_DOMAIN, &params, None)
         .await
         .text()
@@ -666,8 +627,8 @@ async fn form_post_response_and_confidential_redemption() {
 
 #[tokio::test]
 async fn sessions_prompt_none_and_prompt_login() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
     let mut none = public_params("openid User.Read");
     set(&mut none, "prompt", "none");
 
@@ -770,8 +731,8 @@ async fn sessions_prompt_none_and_prompt_login() {
 
 #[tokio::test]
 async fn max_age_forces_the_form_and_auth_time_is_the_sign_in_time() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
     let (first, cookie) = sign_in(
         &em,
         CONTOSO_TENANT_NAME,
@@ -826,8 +787,8 @@ async fn max_age_forces_the_form_and_auth_time_is_the_sign_in_time() {
 
 #[tokio::test]
 async fn pkce_rules_on_authorize() {
-    let em = start().await;
-    let http = browser(&em);
+    let em = start().await.unwrap();
+    let http = browser(&em).unwrap();
 
     let mut no_pkce = public_params("User.Read");
     no_pkce.retain(|(n, _)| !n.starts_with("code_challenge"));
@@ -872,7 +833,7 @@ async fn post_owned(em: &Emulator, tenant: &str, form: Vec<(&'static str, String
 
 #[tokio::test]
 async fn code_redemption_errors() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let scope = "openid offline_access User.Read";
     let new_code = || async {
         sign_in(
@@ -956,7 +917,7 @@ async fn code_redemption_errors() {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_can_be_revoked_or_expire() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let scope = "openid profile offline_access User.Read";
     let (q, _) = sign_in(
         &em,
@@ -1082,7 +1043,7 @@ async fn refresh_tokens_rotate_and_can_be_revoked_or_expire() {
 
 #[tokio::test]
 async fn no_refresh_token_without_offline_access() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let (q, _) = sign_in(
         &em,
         CONTOSO_TENANT_NAME,
@@ -1100,7 +1061,7 @@ async fn no_refresh_token_without_offline_access() {
 
 #[tokio::test]
 async fn common_authority_resolves_the_home_tenant() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let scope = "openid offline_access User.Read";
     let (q, _) = sign_in(&em, "common", &public_params(scope), ALICE_UPN, ALICE_PASSWORD).await;
     let reply = redeem(
@@ -1127,7 +1088,7 @@ async fn common_authority_resolves_the_home_tenant() {
     assert_eq!(id["tid"], CONTOSO_TENANT_ID);
 
     // Carol (Fabrikam) cannot use Contoso's single-tenant app through /common.
-    let http = browser(&em);
+    let http = browser(&em).unwrap();
     let html = get_authorize(&http, &em, "organizations", &public_params(scope), None)
         .await
         .text()

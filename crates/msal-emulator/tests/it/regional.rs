@@ -3,20 +3,18 @@
 //! certificate names them, documents follow the host used, regional
 //! requests are counted per region, and a region can be made to fail.
 
-mod common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 
-use common::{Reply, assert_entra_error, get, post_form, start};
+use crate::common::{Reply, assert_entra_error, get, post_form};
 use msal_emulator::builtin::{CONTOSO_TENANT_ID, DAEMON_CLIENT_ID, DAEMON_CLIENT_SECRET};
 use msal_emulator::{Emulator, Endpoint};
-use reqwest::{Certificate, Client};
+use msal_test_support::{client_builder, start};
+use reqwest::Client;
 
 /// A client trusting only the emulator's CA, resolving `hosts` to it.
 fn routed(em: &Emulator, hosts: &[&str]) -> Client {
-    let ca = Certificate::from_pem(em.ca_cert_pem().as_bytes()).unwrap();
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, em.port()));
-    let mut builder = Client::builder().tls_certs_only([ca]);
+    let mut builder = client_builder(em).unwrap();
     for host in hosts {
         builder = builder.resolve(host, addr);
     }
@@ -34,7 +32,7 @@ fn daemon_form() -> [(&'static str, &'static str); 4] {
 
 #[tokio::test]
 async fn cloud_hosts_are_served_and_documents_name_the_host_used() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let hosts = [
         "login.microsoftonline.com",
         "login.microsoft.com",
@@ -62,7 +60,7 @@ async fn cloud_hosts_are_served_and_documents_name_the_host_used() {
 
 #[tokio::test]
 async fn regional_hosts_issue_tokens_and_are_counted_per_region() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let http = routed(
         &em,
         &["westus2.login.microsoft.com", "eastus.login.microsoftonline.com"],
@@ -85,7 +83,7 @@ async fn regional_hosts_issue_tokens_and_are_counted_per_region() {
 
 #[tokio::test]
 async fn a_failing_region_answers_503_and_the_global_host_still_serves() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let http = routed(&em, &["westus2.login.microsoft.com", "login.microsoftonline.com"]);
     let regional = format!("https://westus2.login.microsoft.com/{CONTOSO_TENANT_ID}/oauth2/v2.0/token");
     let global = format!("https://login.microsoftonline.com/{CONTOSO_TENANT_ID}/oauth2/v2.0/token");
@@ -102,7 +100,7 @@ async fn a_failing_region_answers_503_and_the_global_host_still_serves() {
 
 #[tokio::test]
 async fn the_certificate_names_no_other_hosts() {
-    let em = start().await;
+    let em = start().await.unwrap();
     for host in ["login.example.com", "a.b.login.microsoft.com"] {
         let http = routed(&em, &[host]);
         let result = http

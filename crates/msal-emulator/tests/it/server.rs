@@ -1,17 +1,16 @@
 //! Server lifecycle, TLS, routing fallbacks and request counters.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Reply, assert_entra_error, client, get, post_form, start};
+use crate::common::{Reply, assert_entra_error, get, post_form};
 use msal_emulator::builtin::{CONTOSO_TENANT_ID, DAEMON_CLIENT_ID, DAEMON_CLIENT_SECRET};
 use msal_emulator::{Directory, Emulator, EmulatorConfig, EmulatorError, Endpoint};
+use msal_test_support::{client, start};
 
 #[tokio::test]
 async fn certificate_is_valid_for_ip_and_localhost() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     for base in [
         format!("https://127.0.0.1:{}", em.port()),
         format!("https://localhost:{}", em.port()),
@@ -31,10 +30,10 @@ async fn certificate_is_valid_for_ip_and_localhost() {
 
 #[tokio::test]
 async fn a_client_without_the_ca_is_refused() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let other = Emulator::start(EmulatorConfig::default()).await.unwrap();
     // Trusts another emulator's CA only: every emulator has its own CA.
-    let wrong_ca = client(&other);
+    let wrong_ca = client(&other).unwrap();
     let result = wrong_ca
         .get(format!("{}/common/discovery/v2.0/keys", em.url()))
         .send()
@@ -44,7 +43,7 @@ async fn a_client_without_the_ca_is_refused() {
 
 #[tokio::test]
 async fn ca_certificate_can_be_written() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ca.pem");
     em.write_ca_cert(&path).unwrap();
@@ -53,8 +52,8 @@ async fn ca_certificate_can_be_written() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_get_entra_errors() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let reply = get(&http, &format!("{}/nope", em.url())).await;
     assert_entra_error(&reply, 404, "invalid_request", 9002313);
 
@@ -76,8 +75,8 @@ async fn unknown_paths_and_methods_get_entra_errors() {
 
 #[tokio::test]
 async fn counters_count_every_request_by_endpoint() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let base = em.url();
     assert_eq!(em.total_requests(), 0);
 
@@ -126,8 +125,8 @@ async fn counters_count_every_request_by_endpoint() {
 
 #[tokio::test]
 async fn shutdown_and_drop_stop_the_server() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let url = format!("{}/common/discovery/v2.0/keys", em.url());
     assert_eq!(get(&http, &url).await.status, 200);
     let port = em.port();
@@ -137,7 +136,7 @@ async fn shutdown_and_drop_stop_the_server() {
         "nothing listens after shutdown"
     );
 
-    let em = start().await;
+    let em = start().await.unwrap();
     let port = em.port();
     drop(em);
     // Shutdown on drop is asynchronous; the port is released shortly after.
@@ -176,8 +175,9 @@ async fn fixed_port_and_invalid_directory() {
 
 #[tokio::test]
 async fn successful_responses_carry_request_ids() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let response = client(&em)
+        .unwrap()
         .get(format!("{}/common/discovery/v2.0/keys", em.url()))
         .header("client-request-id", "9d0c1b2a-3e4f-4a5b-8c6d-7e8f9a0b1c2d")
         .send()

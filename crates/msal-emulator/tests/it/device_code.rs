@@ -1,15 +1,15 @@
 //! The device code flow over HTTPS: the devicecode endpoint, the
 //! `/devicelogin` verification page steps, and polling the token endpoint.
 
-mod common;
-mod device_support;
-
 use std::time::Duration;
 
-use common::assert_entra_error;
-use device_support::*;
+use crate::common;
+use crate::common::assert_entra_error;
+use crate::device_support::*;
 use msal_emulator::builtin::*;
 use msal_emulator::{Directory, EmulatorConfig, Endpoint};
+use msal_test_support::html::hidden_inputs;
+use msal_test_support::{browser, client};
 
 const SCOPE: &str = "openid profile offline_access User.Read";
 
@@ -45,7 +45,7 @@ async fn device_flow_happy_path() {
     assert_entra_error(&pending, 400, "authorization_pending", 70016);
 
     // The verification page, as a browser sees it.
-    let http = browser(&em);
+    let http = browser(&em).unwrap();
     let (status, page) = html(http.get(&verification_uri).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert!(page.contains("<form id=\"device-form\" method=\"post\" action=\"/devicelogin\">"));
@@ -155,7 +155,7 @@ async fn declined_expired_unknown_and_wrong_client() {
     em.advance_clock(Duration::from_secs(901));
     let expired = poll(&em, PUBLIC_CLIENT_ID, &device, &[]).await;
     assert_entra_error(&expired, 400, "expired_token", 70020);
-    let page = enter_code(&browser(&em), &em, &user_code, None).await;
+    let page = enter_code(&browser(&em).unwrap(), &em, &user_code, None).await;
     assert!(
         page.contains("<div id=\"error\" role=\"alert\">AADSTS70000"),
         "{page}"
@@ -164,7 +164,7 @@ async fn declined_expired_unknown_and_wrong_client() {
 
     // The device_code parameter is required.
     let missing = common::post_form(
-        &common::client(&em),
+        &client(&em).unwrap(),
         &format!("{}/oauth2/v2.0/token", em.authority("organizations")),
         &[("grant_type", DEVICE_GRANT), ("client_id", PUBLIC_CLIENT_ID)],
     )
@@ -197,7 +197,7 @@ async fn approved_code_expires_unredeemed() {
 #[tokio::test]
 async fn wrong_codes_and_credentials_show_errors() {
     let em = start().await;
-    let http = browser(&em);
+    let http = browser(&em).unwrap();
     let page = enter_code(&http, &em, "NOTACODE9", None).await;
     assert!(
         page.contains("<div id=\"error\" role=\"alert\">AADSTS70000: "),
@@ -249,7 +249,7 @@ async fn session_cookie_skips_sign_in() {
     .await;
 
     let second = device_code(&em, "organizations", FOCI_APP_A_CLIENT_ID, SCOPE, None).await;
-    let http = browser(&em);
+    let http = browser(&em).unwrap();
     let page = enter_code(
         &http,
         &em,
@@ -287,7 +287,7 @@ async fn devicecode_request_errors() {
     let unknown_tenant = device_code(&em, "nowhere", PUBLIC_CLIENT_ID, SCOPE, None).await;
     assert_entra_error(&unknown_tenant, 400, "invalid_request", 90002);
     let no_scope = common::post_form(
-        &common::client(&em),
+        &client(&em).unwrap(),
         &format!("{}/oauth2/v2.0/devicecode", em.authority(CONTOSO_TENANT_NAME)),
         &[("client_id", PUBLIC_CLIENT_ID)],
     )
@@ -295,7 +295,8 @@ async fn devicecode_request_errors() {
     assert_entra_error(&no_scope, 400, "invalid_request", 900144);
     let bad_claims = device_code(&em, CONTOSO_TENANT_NAME, PUBLIC_CLIENT_ID, SCOPE, Some("{nope")).await;
     assert_entra_error(&bad_claims, 400, "invalid_request", 9002313);
-    let get = common::client(&em)
+    let get = client(&em)
+        .unwrap()
         .get(format!(
             "{}/oauth2/v2.0/devicecode",
             em.authority(CONTOSO_TENANT_NAME)
@@ -319,7 +320,7 @@ async fn pages_escape_what_they_show() {
     let em = start_with(EmulatorConfig::new(directory)).await;
     let start = device_code(&em, "organizations", PUBLIC_CLIENT_ID, SCOPE, None).await;
     let user_code = start.body["user_code"].as_str().unwrap();
-    let http = browser(&em);
+    let http = browser(&em).unwrap();
     let escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;Co&quot;";
 
     let page = enter_code(&http, &em, user_code, None).await;

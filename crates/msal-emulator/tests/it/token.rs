@@ -1,13 +1,12 @@
 //! The token endpoint's client_credentials grant and its errors, over HTTPS.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{Reply, assert_entra_error, client, get, post_form, start};
+use crate::common::{Reply, assert_entra_error, get, post_form};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use msal_emulator::builtin::*;
 use msal_emulator::{Emulator, EmulatorConfig};
+use msal_test_support::{client, start};
 use serde_json::{Value, json};
 
 fn token_url(em: &Emulator, tenant: &str) -> String {
@@ -26,14 +25,17 @@ fn daemon_form(scope: &str) -> Vec<(&'static str, String)> {
 
 async fn post(em: &Emulator, tenant: &str, form: &[(&str, String)]) -> Reply {
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    post_form(&client(em), &token_url(em, tenant), &form).await
+    post_form(&client(em).unwrap(), &token_url(em, tenant), &form).await
 }
 
 /// Verifies `token` against the emulator's JWKS and returns its claims.
 async fn verify(em: &Emulator, token: &str, audience: &str) -> Value {
-    let jwks = get(&client(em), &format!("{}/common/discovery/v2.0/keys", em.url()))
-        .await
-        .body;
+    let jwks = get(
+        &client(em).unwrap(),
+        &format!("{}/common/discovery/v2.0/keys", em.url()),
+    )
+    .await
+    .body;
     let key = &jwks["keys"][0];
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
@@ -52,7 +54,7 @@ async fn verify(em: &Emulator, token: &str, audience: &str) -> Value {
 
 #[tokio::test]
 async fn graph_token_verifies_and_carries_roles() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let reply = post(
         &em,
         CONTOSO_TENANT_ID,
@@ -114,7 +116,7 @@ async fn graph_token_verifies_and_carries_roles() {
 
 #[tokio::test]
 async fn custom_api_token_by_uri_and_by_client_id() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let reply = post(
         &em,
         CONTOSO_DOMAIN,
@@ -143,7 +145,7 @@ async fn custom_api_token_by_uri_and_by_client_id() {
 
 #[tokio::test]
 async fn no_roles_claim_without_grants() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let form = vec![
         ("grant_type", "client_credentials".to_owned()),
         ("client_id", WEBAPP_CLIENT_ID.to_owned()),
@@ -164,8 +166,8 @@ async fn no_roles_claim_without_grants() {
 
 #[tokio::test]
 async fn basic_authentication_works() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let form = [
         ("grant_type", "client_credentials"),
         ("scope", "https://graph.microsoft.com/.default"),
@@ -204,7 +206,7 @@ async fn basic_authentication_works() {
 
 #[tokio::test]
 async fn client_and_credential_errors() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let graph = "https://graph.microsoft.com/.default";
 
     let mut form = daemon_form(graph);
@@ -263,7 +265,7 @@ async fn client_and_credential_errors() {
 
 #[tokio::test]
 async fn scope_resource_and_tenant_errors() {
-    let em = start().await;
+    let em = start().await.unwrap();
 
     let reply = post(&em, CONTOSO_TENANT_ID, &daemon_form("User.Read")).await;
     assert_entra_error(&reply, 400, "invalid_scope", 1002012);
@@ -302,8 +304,8 @@ async fn scope_resource_and_tenant_errors() {
 
 #[tokio::test]
 async fn request_shape_errors() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let url = token_url(&em, CONTOSO_TENANT_ID);
 
     let reply = post_form(&http, &url, &[("client_id", DAEMON_CLIENT_ID)]).await;

@@ -2,16 +2,15 @@
 //! grant for managed users, and for federated users the federation server
 //! (MEX, WS-Trust 1.3 and 2005) and the SAML bearer grants.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Reply, assert_entra_error, get, post_form};
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{Reply, assert_entra_error, client, get, post_form, start};
 use msal_emulator::builtin::*;
 use msal_emulator::{Emulator, Endpoint};
+use msal_test_support::{client, start};
 use reqwest::Client;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -33,8 +32,8 @@ fn claims(jwt: &str) -> Value {
 
 #[tokio::test]
 async fn user_realm_tells_managed_federated_and_unknown() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let url = |tenant: &str, user: &str| format!("{}/{tenant}/userrealm/{user}?api-version=1.0", em.url());
 
     let managed = get(&http, &url("common", ALICE_UPN)).await;
@@ -99,8 +98,8 @@ fn password_form<'a>(user: &'a str, password: &'a str, scope: &'a str) -> Vec<(&
 
 #[tokio::test]
 async fn password_grant_for_managed_users_only() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let scope = "User.Read openid profile offline_access";
 
     let ok = post_form(
@@ -173,8 +172,8 @@ async fn password_grant_for_managed_users_only() {
 
 #[tokio::test]
 async fn mex_lists_both_username_password_endpoints() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let response = http
         .get(format!("{}/adfs/services/trust/mex", em.url()))
         .send()
@@ -330,8 +329,8 @@ async fn dave_assertion(http: &Client, em: &Emulator, v13: bool) -> String {
 
 #[tokio::test]
 async fn ws_trust_issues_signed_assertions_the_token_endpoint_redeems() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     for (v13, grant, token_type, namespace) in [
         (
             false,
@@ -420,8 +419,8 @@ async fn ws_trust_issues_signed_assertions_the_token_endpoint_redeems() {
 
 #[tokio::test]
 async fn ws_trust_faults_on_bad_credentials_and_requests() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     for v13 in [false, true] {
         for (user, password, applies_to, subcode) in [
             (
@@ -481,8 +480,8 @@ async fn ws_trust_faults_on_bad_credentials_and_requests() {
 
 #[tokio::test]
 async fn tampered_and_expired_assertions_are_refused() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     for (v13, grant) in [(false, SAML11_GRANT), (true, SAML2_GRANT)] {
         let assertion = dave_assertion(&http, &em, v13).await;
         // One byte of the UPN changed.

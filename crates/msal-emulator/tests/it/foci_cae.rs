@@ -1,17 +1,15 @@
 //! The family of client ids (cross-app refresh token redemption) and
 //! claims challenges (`xms_cc`, `/resource/me`, session revocation), over HTTPS.
 
-mod common;
-mod device_support;
-
 use std::time::Duration;
 
+use crate::common::{Reply, assert_entra_error, post_form};
+use crate::device_support::*;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Reply, assert_entra_error, post_form};
-use device_support::*;
 use msal_emulator::builtin::*;
 use msal_emulator::{Emulator, Endpoint};
+use msal_test_support::client;
 use serde_json::{Value, json};
 
 const SCOPE: &str = "openid profile offline_access User.Read";
@@ -29,7 +27,7 @@ async fn refresh(em: &Emulator, client_id: &str, refresh_token: &str, claims: Op
         form.push(("claims", c));
     }
     post_form(
-        &common::client(em),
+        &client(em).unwrap(),
         &format!("{}/oauth2/v2.0/token", em.authority("organizations")),
         &form,
     )
@@ -38,7 +36,7 @@ async fn refresh(em: &Emulator, client_id: &str, refresh_token: &str, claims: Op
 
 /// `GET /resource/me` with `token`.
 async fn me(em: &Emulator, token: Option<&str>) -> Reply {
-    let mut req = common::client(em).get(format!("{}/resource/me", em.url()));
+    let mut req = client(em).unwrap().get(format!("{}/resource/me", em.url()));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -205,7 +203,7 @@ async fn resource_refuses_bad_tokens() {
 async fn app_tokens_carry_client_capabilities() {
     let em = start().await;
     let reply = post_form(
-        &common::client(&em),
+        &client(&em).unwrap(),
         &format!("{}/oauth2/v2.0/token", em.authority(CONTOSO_TENANT_NAME)),
         &[
             ("grant_type", "client_credentials"),
@@ -222,7 +220,7 @@ async fn app_tokens_carry_client_capabilities() {
     assert_eq!(em.grant_count("client_credentials"), 1);
 
     let bad = post_form(
-        &common::client(&em),
+        &client(&em).unwrap(),
         &format!("{}/oauth2/v2.0/token", em.authority(CONTOSO_TENANT_NAME)),
         &[
             ("grant_type", "client_credentials"),

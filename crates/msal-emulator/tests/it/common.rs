@@ -1,44 +1,19 @@
-//! Helpers shared by the HTTPS integration tests: an HTTPS client that
-//! trusts only the emulator's CA, and JSON request helpers.
+//! JSON requests to the emulator and its replies, and the shape of an
+//! Entra error reply (the clients come from `msal-test-support`).
 
-#![allow(dead_code)]
-
-use std::net::{Ipv4Addr, SocketAddr};
-
-use msal_emulator::{Emulator, EmulatorConfig};
 use reqwest::header::HeaderMap;
-use reqwest::{Certificate, Client, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-/// Starts an emulator with the built-in directory.
-pub async fn start() -> Emulator {
-    Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts")
-}
-
-/// A client trusting only the emulator's CA; `localhost` resolves to the IPv4 loopback.
-pub fn client(emulator: &Emulator) -> Client {
-    let ca = Certificate::from_pem(emulator.ca_cert_pem().as_bytes()).expect("CA PEM parses");
-    Client::builder()
-        .tls_certs_only([ca])
-        .resolve(
-            "localhost",
-            SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port())),
-        )
-        .build()
-        .expect("client builds")
-}
-
 /// A response: status, headers and body parsed as JSON.
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
 }
 
 impl Reply {
-    pub async fn from_response(response: reqwest::Response) -> Reply {
+    pub(crate) async fn from_response(response: reqwest::Response) -> Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body reads");
@@ -51,23 +26,23 @@ impl Reply {
     }
 
     /// The header's value as a string.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// GETs `url` and parses the JSON reply.
-pub async fn get(client: &Client, url: &str) -> Reply {
+pub(crate) async fn get(client: &Client, url: &str) -> Reply {
     Reply::from_response(client.get(url).send().await.expect("GET succeeds")).await
 }
 
 /// POSTs a form to `url` and parses the JSON reply.
-pub async fn post_form(client: &Client, url: &str, form: &[(&str, &str)]) -> Reply {
+pub(crate) async fn post_form(client: &Client, url: &str, form: &[(&str, &str)]) -> Reply {
     Reply::from_response(client.post(url).form(form).send().await.expect("POST succeeds")).await
 }
 
 /// Asserts `reply` is an Entra error with this status, error and AADSTS code.
-pub fn assert_entra_error(reply: &Reply, status: u16, error: &str, code: u64) {
+pub(crate) fn assert_entra_error(reply: &Reply, status: u16, error: &str, code: u64) {
     let body = &reply.body;
     assert_eq!(reply.status.as_u16(), status, "status of {body}");
     assert_eq!(body["error"], error, "{body}");

@@ -2,45 +2,35 @@
 //! authorization request, polling, and the verification page steps a
 //! browser would take (scripted as plain form posts).
 
-#![allow(dead_code)]
-
+use msal_test_support::{browser, client};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use msal_emulator::{Emulator, EmulatorConfig};
-use reqwest::{Certificate, Client, Response, StatusCode};
+use msal_test_support::html::hidden_inputs;
+use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 
-use crate::common::{self, Reply, post_form};
+use crate::common::{Reply, post_form};
 
 /// The device code grant type.
-pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Starts an emulator with the built-in directory and a 1 s polling interval.
-pub async fn start() -> Emulator {
+pub(crate) async fn start() -> Emulator {
     start_with(EmulatorConfig::default()).await
 }
 
 /// Starts an emulator from `config` with a 1 s polling interval.
-pub async fn start_with(config: EmulatorConfig) -> Emulator {
-    Emulator::start(config.with_device_code_interval(Duration::from_secs(1)))
+pub(crate) async fn start_with(config: EmulatorConfig) -> Emulator {
+    msal_test_support::start_with(config.with_device_code_interval(Duration::from_secs(1)))
         .await
-        .expect("emulator starts")
-}
-
-/// A cookie-less browser trusting the emulator's CA that never follows redirects.
-pub fn browser(em: &Emulator) -> Client {
-    let ca = Certificate::from_pem(em.ca_cert_pem().as_bytes()).unwrap();
-    Client::builder()
-        .tls_certs_only([ca])
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
         .unwrap()
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
-pub async fn device_code(
+pub(crate) async fn device_code(
     em: &Emulator,
     tenant: &str,
     client_id: &str,
@@ -52,7 +42,7 @@ pub async fn device_code(
         form.push(("claims", c));
     }
     post_form(
-        &common::client(em),
+        &client(em).unwrap(),
         &format!("{}/oauth2/v2.0/devicecode", em.authority(tenant)),
         &form,
     )
@@ -61,7 +51,7 @@ pub async fn device_code(
 
 /// One poll of the token endpoint for `device_code`, as MSAL Python sends it
 /// (with the legacy `code` too), plus `extra` parameters.
-pub async fn poll(em: &Emulator, client_id: &str, device_code: &str, extra: &[(&str, &str)]) -> Reply {
+pub(crate) async fn poll(em: &Emulator, client_id: &str, device_code: &str, extra: &[(&str, &str)]) -> Reply {
     let mut form = vec![
         ("grant_type", DEVICE_GRANT),
         ("client_id", client_id),
@@ -71,36 +61,15 @@ pub async fn poll(em: &Emulator, client_id: &str, device_code: &str, extra: &[(&
     ];
     form.extend_from_slice(extra);
     post_form(
-        &common::client(em),
+        &client(em).unwrap(),
         &format!("{}/oauth2/v2.0/token", em.authority("organizations")),
         &form,
     )
     .await
 }
 
-pub fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The hidden inputs of `html`, unescaped.
-pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|part| {
-            let (name, rest) = part.split_once('"').unwrap();
-            let rest = rest.strip_prefix(" value=\"").unwrap();
-            let (value, _) = rest.split_once('"').unwrap();
-            (unescape(name), unescape(value))
-        })
-        .collect()
-}
-
 /// POSTs `form` to `/devicelogin` with an optional cookie.
-pub async fn post_page(
+pub(crate) async fn post_page(
     http: &Client,
     em: &Emulator,
     form: &[(String, String)],
@@ -114,13 +83,18 @@ pub async fn post_page(
 }
 
 /// A page's status and HTML.
-pub async fn html(response: Response) -> (StatusCode, String) {
+pub(crate) async fn html(response: Response) -> (StatusCode, String) {
     let status = response.status();
     (status, response.text().await.unwrap())
 }
 
 /// Enters `user_code` on the verification page.
-pub async fn enter_code(http: &Client, em: &Emulator, user_code: &str, cookie: Option<&str>) -> String {
+pub(crate) async fn enter_code(
+    http: &Client,
+    em: &Emulator,
+    user_code: &str,
+    cookie: Option<&str>,
+) -> String {
     let response = post_page(http, em, &[("otc".into(), user_code.into())], cookie).await;
     let (status, page) = html(response).await;
     assert_eq!(status, 200);
@@ -129,7 +103,7 @@ pub async fn enter_code(http: &Client, em: &Emulator, user_code: &str, cookie: O
 
 /// Posts the sign-in form of `page` with these credentials; returns the
 /// next page and the session cookie it set, if any.
-pub async fn sign_in(
+pub(crate) async fn sign_in(
     http: &Client,
     em: &Emulator,
     page: &str,
@@ -154,7 +128,7 @@ pub async fn sign_in(
 }
 
 /// Posts the consent form of `page` with `action` (approve or decline); returns the final page.
-pub async fn decide(http: &Client, em: &Emulator, page: &str, action: &str) -> String {
+pub(crate) async fn decide(http: &Client, em: &Emulator, page: &str, action: &str) -> String {
     assert!(page.contains("<form id=\"consent-form\""), "{page}");
     assert!(page.contains("<button id=\"approve\" name=\"action\" value=\"approve\""));
     assert!(page.contains("<button id=\"decline\" name=\"action\" value=\"decline\""));
@@ -167,14 +141,14 @@ pub async fn decide(http: &Client, em: &Emulator, page: &str, action: &str) -> S
 
 /// Enters the code, signs in and approves or declines; returns the final
 /// page and the session cookie.
-pub async fn complete(
+pub(crate) async fn complete(
     em: &Emulator,
     user_code: &str,
     username: &str,
     password: &str,
     action: &str,
 ) -> (String, String) {
-    let http = browser(em);
+    let http = browser(em).unwrap();
     let page = enter_code(&http, em, user_code, None).await;
     let (consent, cookie) = sign_in(&http, em, &page, username, password).await;
     let done = decide(&http, em, &consent, action).await;
@@ -183,7 +157,7 @@ pub async fn complete(
 
 /// The whole flow for `username`: device code, approval, one successful
 /// poll; `claims` go on the device code request. Returns the token response.
-pub async fn tokens(
+pub(crate) async fn tokens(
     em: &Emulator,
     client_id: &str,
     scope: &str,
@@ -202,7 +176,7 @@ pub async fn tokens(
 }
 
 /// A JWT's claims, unverified.
-pub fn jwt_claims(token: &str) -> Value {
+pub(crate) fn jwt_claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }

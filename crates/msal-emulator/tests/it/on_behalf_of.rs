@@ -1,15 +1,14 @@
 //! The on-behalf-of grant, `fmi_path` on client credentials, and the
 //! `user_fic` grant, over HTTPS.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Reply, assert_entra_error, post_form};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Reply, assert_entra_error, client, post_form, start};
 use msal_emulator::Emulator;
 use msal_emulator::builtin::*;
+use msal_test_support::{client, start};
 use serde_json::Value;
 
 const OBO_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -20,7 +19,7 @@ fn token_url(em: &Emulator, tenant: &str) -> String {
 }
 
 async fn post(em: &Emulator, form: &[(&str, &str)]) -> Reply {
-    post_form(&client(em), &token_url(em, CONTOSO_TENANT_ID), form).await
+    post_form(&client(em).unwrap(), &token_url(em, CONTOSO_TENANT_ID), form).await
 }
 
 /// The claims of a JWT, unverified (the emulator's own tests verify signatures).
@@ -65,7 +64,7 @@ async fn obo(em: &Emulator, assertion: &str, scope: &str) -> Reply {
 
 #[tokio::test]
 async fn obo_keeps_the_user_and_names_the_api_as_client() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let incoming = alice_token_for_api(&em).await;
     assert_eq!(claims(&incoming)["aud"], API_IDENTIFIER_URI);
 
@@ -119,7 +118,7 @@ async fn obo_keeps_the_user_and_names_the_api_as_client() {
 
 #[tokio::test]
 async fn obo_rejects_bad_assertions_as_entra_does() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let incoming = alice_token_for_api(&em).await;
 
     // A token for Graph is not addressed to the API.
@@ -229,7 +228,7 @@ async fn daemon_token(em: &Emulator, scope: &str, fmi_path: Option<&str>) -> Rep
 
 #[tokio::test]
 async fn fmi_path_lands_in_the_app_token() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let reply = daemon_token(&em, "https://graph.microsoft.com/.default", Some("agents/one")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
@@ -262,7 +261,7 @@ async fn user_fic(em: &Emulator, client: (&str, &str), fic: &str, user: (&str, &
 
 #[tokio::test]
 async fn user_fic_exchanges_the_apps_credential_for_the_users_tokens() {
-    let em = start().await;
+    let em = start().await.unwrap();
     let fic = daemon_token(&em, "api://AzureADTokenExchange/.default", None).await;
     assert_eq!(fic.status, 200, "{}", fic.body);
     let fic = fic.body["access_token"].as_str().unwrap().to_owned();

@@ -1,15 +1,15 @@
 //! OpenID configuration, instance discovery and JWKS over real HTTPS.
 
-mod common;
-
-use common::{assert_entra_error, client, get, start};
+use crate::common;
+use crate::common::{assert_entra_error, get};
 use msal_emulator::builtin::{CONTOSO_DOMAIN, CONTOSO_TENANT_ID, CONTOSO_TENANT_NAME};
+use msal_test_support::{client, start};
 use serde_json::json;
 
 #[tokio::test]
 async fn openid_configuration_by_name_domain_and_guid_agree() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let base = em.url();
     let mut docs = Vec::new();
     for tenant in [
@@ -76,8 +76,8 @@ async fn openid_configuration_by_name_domain_and_guid_agree() {
 
 #[tokio::test]
 async fn multi_tenant_segments_keep_the_segment_and_template_the_issuer() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let base = em.url();
     for segment in ["common", "organizations", "consumers"] {
         let url = format!("{base}/{segment}/v2.0/.well-known/openid-configuration");
@@ -93,8 +93,8 @@ async fn multi_tenant_segments_keep_the_segment_and_template_the_issuer() {
 
 #[tokio::test]
 async fn endpoints_follow_the_host_the_client_used() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let base = format!("https://localhost:{}", em.port());
     let url = format!("{base}/contoso/v2.0/.well-known/openid-configuration");
     let doc = get(&http, &url).await.body;
@@ -106,8 +106,8 @@ async fn endpoints_follow_the_host_the_client_used() {
 
 #[tokio::test]
 async fn unknown_tenant_is_aadsts90002() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let url = format!("{}/nowhere/v2.0/.well-known/openid-configuration", em.url());
     let reply = common::Reply::from_response(
         http.get(&url)
@@ -132,8 +132,8 @@ async fn unknown_tenant_is_aadsts90002() {
 
 #[tokio::test]
 async fn instance_discovery_versions_and_errors() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let port = em.port();
     for (host, version) in [("127.0.0.1", "1.0"), ("localhost", "1.1")] {
         let authorize = format!("https://{host}:{port}/contoso/oauth2/v2.0/authorize");
@@ -246,8 +246,8 @@ async fn instance_discovery_versions_and_errors() {
 
 #[tokio::test]
 async fn jwks_publishes_one_rsa_signing_key() {
-    let em = start().await;
-    let http = client(&em);
+    let em = start().await.unwrap();
+    let http = client(&em).unwrap();
     let url = format!("{}/contoso/discovery/v2.0/keys", em.url());
     let reply = get(&http, &url).await;
     assert_eq!(reply.status, 200);

@@ -1,11 +1,10 @@
 //! Fault injection and the telemetry check, driven through the Rust API
 //! and through the `/_admin` HTTP endpoints.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use msal_emulator::{Emulator, EmulatorConfig, Endpoint, Fault, FaultKind, builtin};
+use msal_test_support::{client, start};
 use serde_json::json;
 
 fn token_url(emulator: &Emulator) -> String {
@@ -34,7 +33,7 @@ async fn client_credentials(
     client_id: &str,
     telemetry: bool,
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let mut request = common::client(emulator).post(token_url(emulator)).form(&[
+    let mut request = client(emulator).unwrap().post(token_url(emulator)).form(&[
         ("client_id", client_id),
         ("client_secret", builtin::DAEMON_CLIENT_SECRET),
         ("grant_type", "client_credentials"),
@@ -50,7 +49,7 @@ async fn client_credentials(
 
 #[tokio::test]
 async fn throttling_server_errors_and_latency_then_normal_answers() {
-    let emulator = common::start().await;
+    let emulator = start().await.unwrap();
     emulator.inject_fault(Fault::new(FaultKind::TooManyRequests { retry_after: Some(3) }).times(1));
     emulator.inject_fault(Fault::new(FaultKind::TooManyRequests { retry_after: None }).times(1));
     emulator.inject_fault(Fault::new(FaultKind::ServerError(503)).times(1));
@@ -95,7 +94,7 @@ async fn throttling_server_errors_and_latency_then_normal_answers() {
 
 #[tokio::test]
 async fn faults_for_one_client_and_dropped_connections() {
-    let emulator = common::start().await;
+    let emulator = start().await.unwrap();
     emulator.inject_fault(Fault::new(FaultKind::DropConnection).for_client("someone-else"));
     let r = client_credentials(&emulator, builtin::DAEMON_CLIENT_ID, true)
         .await
@@ -117,8 +116,8 @@ async fn faults_for_one_client_and_dropped_connections() {
 
 #[tokio::test]
 async fn admin_endpoints_drive_faults_and_report_telemetry() {
-    let emulator = common::start().await;
-    let client = common::client(&emulator);
+    let emulator = start().await.unwrap();
+    let client = client(&emulator).unwrap();
     let admin = |path: &str| format!("{}/_admin/{path}", emulator.url());
 
     let r = client
