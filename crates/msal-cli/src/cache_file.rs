@@ -140,7 +140,11 @@ pub(crate) fn account_environments(snapshot: &Value) -> Vec<String> {
 }
 
 /// The client ids holding a refresh token of this account in this cloud.
-pub(crate) fn refresh_token_clients(snapshot: &Value, home_account_id: &str, environment: &str) -> Vec<String> {
+pub(crate) fn refresh_token_clients(
+    snapshot: &Value,
+    home_account_id: &str,
+    environment: &str,
+) -> Vec<String> {
     let mut clients: Vec<String> = Vec::new();
     let entries = snapshot
         .get("RefreshToken")

@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tracing_subscriber::filter::FilterFn;
+use tracing_subscriber::filter::DynFilterFn;
 use tracing_subscriber::fmt::{self, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{Layer as _, Registry};
@@ -78,8 +78,9 @@ fn install() -> Result<()> {
         let layer = fmt::layer()
             .with_writer(ThreadSink)
             .with_ansi(false)
-            // Decided per event, so every callsite stays of interest.
-            .with_filter(FilterFn::new(|_| capturing()));
+            // A dynamic filter is asked per event; a plain `FilterFn` would
+            // be cached per callsite from whichever thread met it first.
+            .with_filter(DynFilterFn::new(|_, _| capturing()));
         tracing::subscriber::set_global_default(Registry::default().with(layer)).is_ok()
     });
     Failure::unless(installed, || {

@@ -1,39 +1,17 @@
 //! No secret (client secret, access token) appears in any `Debug` output,
 //! log line or error message, at any log level, on success or failure.
 
-mod common;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use common::{GRAPH_DEFAULT, daemon, emulator};
+use crate::common::{GRAPH_DEFAULT, daemon};
 use msal::TokenCache;
 use msal_emulator::builtin;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use msal_test_support::start;
 
 #[tokio::test]
 async fn secrets_stay_out_of_logs_debug_and_errors() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    // Every event this test's thread logs, at every level.
+    let logs = msal_test_support::logs::capture().unwrap();
 
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = daemon(
         &emulator,
@@ -55,7 +33,7 @@ async fn secrets_stay_out_of_logs_debug_and_errors() {
     );
     let error = bad.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap_err();
 
-    let mut seen = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let mut seen = logs.text();
     assert!(
         seen.contains("requesting an app token"),
         "our own log lines are captured: {seen}"

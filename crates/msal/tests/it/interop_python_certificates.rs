@@ -2,12 +2,11 @@
 //! the emulator verifies the assertions a real peer signs (RS256 with `x5t`,
 //! PS256 with `x5t#S256` and `x5c`, and from a PKCS#12 file).
 
-mod common;
-
+use crate::common::GRAPH_DEFAULT;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{GRAPH_DEFAULT, emulator, python};
 use msal_emulator::{Endpoint, builtin};
+use msal_test_support::{python, start};
 use serde_json::{Value, json};
 
 fn pem_der(pem: &str) -> Vec<u8> {
@@ -17,7 +16,7 @@ fn pem_der(pem: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn msal_python_with_a_certificate_gets_a_token_from_the_emulator() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key_path = dir.path().join("daemon-key.pem");
     let cert_path = dir.path().join("daemon-cert.pem");
@@ -53,7 +52,9 @@ async fn msal_python_with_a_certificate_gets_a_token_from_the_emulator() {
         with(json!({"pfx_path": pfx_path, "passphrase": "pfx-Passw0rd"})),
     ];
     for args in &forms {
-        let out = python::run(&emulator, "certificate.py", args, None).await;
+        let out = python::run(&emulator, "certificate.py", args, None)
+            .await
+            .unwrap();
         assert_eq!(out["error"], json!(null), "{args}: {out}");
         assert_eq!(out["token_source"], "identity_provider", "{out}");
         assert_eq!(out["access_token"].as_str().unwrap().split('.').count(), 3);
@@ -62,7 +63,9 @@ async fn msal_python_with_a_certificate_gets_a_token_from_the_emulator() {
 
     // A thumbprint of no registered certificate: Entra's AADSTS700027.
     let args = with(json!({"key_path": key_path, "thumbprint": "00".repeat(20)}));
-    let out = python::run(&emulator, "certificate.py", &args, None).await;
+    let out = python::run(&emulator, "certificate.py", &args, None)
+        .await
+        .unwrap();
     assert_eq!(out["error"], "invalid_client", "{out}");
     assert_eq!(out["error_codes"], json!([700027]));
 }

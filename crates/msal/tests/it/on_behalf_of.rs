@@ -4,18 +4,17 @@
 //! Python's extended cache key), `remove_tokens_for_client`, and the user
 //! federated identity credential grant.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::{GRAPH_DEFAULT, daemon, public_app, web_app};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{GRAPH_DEFAULT, daemon, emulator, http, public_app, python, user_agent, web_app};
 use msal::{
     AuthCodeFlowOptions, ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error,
     FederatedCredential, OnBehalfOfOptions, ResponseMode, TargetUser, TokenCache, TokenSource, UserAssertion,
 };
 use msal_emulator::{Emulator, Endpoint, builtin};
+use msal_test_support::{msal_http, python, start, user};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -53,7 +52,7 @@ fn api_app(emulator: &Emulator, cache: &TokenCache) -> ConfidentialClientApplica
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_ID))
         .client_secret(ClientSecret::new(builtin::API_CLIENT_SECRET))
         .token_cache(cache.clone())
-        .http_client(http(emulator))
+        .http_client(msal_http(emulator).unwrap())
         .build()
         .unwrap()
 }
@@ -70,7 +69,9 @@ async fn user_token(emulator: &Emulator, user: (&str, &str), scope: &str) -> Use
         )
         .await
         .unwrap();
-    let response = user_agent::sign_in(emulator, flow.auth_uri(), user.0, user.1).await;
+    let response = user::sign_in(emulator, flow.auth_uri(), user.0, user.1)
+        .await
+        .unwrap();
     let result = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
@@ -87,7 +88,7 @@ const BOB: (&str, &str) = (builtin::BOB_UPN, builtin::BOB_PASSWORD);
 
 #[tokio::test]
 async fn obo_keeps_the_user_and_a_second_call_is_served_from_the_cache() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let incoming = user_token(&emulator, ALICE, &orders_read()).await;
     assert_eq!(
         claims(incoming.expose_secret())["aud"],
@@ -171,7 +172,7 @@ async fn obo_keeps_the_user_and_a_second_call_is_served_from_the_cache() {
 
 #[tokio::test]
 async fn another_incoming_token_is_never_served_the_first_ones_tokens() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let alice = user_token(&emulator, ALICE, &orders_read()).await;
     let bob = user_token(&emulator, BOB, &orders_read()).await;
     let cache = TokenCache::new();
@@ -213,7 +214,7 @@ async fn another_incoming_token_is_never_served_the_first_ones_tokens() {
 
 #[tokio::test]
 async fn an_expired_obo_token_is_renewed_with_the_obo_refresh_token() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let incoming = user_token(&emulator, ALICE, &orders_read()).await;
     let cache = TokenCache::new();
     let api = api_app(&emulator, &cache);
@@ -271,7 +272,7 @@ async fn an_expired_obo_token_is_renewed_with_the_obo_refresh_token() {
 
 #[tokio::test]
 async fn bad_incoming_tokens_are_typed_errors_with_the_aadsts_code() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let api = api_app(&emulator, &cache);
 
@@ -324,7 +325,7 @@ fn ext_key(path: &str) -> String {
 
 #[tokio::test]
 async fn fmi_paths_are_cached_apart() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = daemon(
         &emulator,
@@ -405,7 +406,7 @@ async fn fmi_paths_are_cached_apart() {
 
 #[tokio::test]
 async fn rust_serves_an_fmi_token_msal_python_cached() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache_path = dir.path().join("python-cache.json");
     let args = json!({
@@ -421,7 +422,8 @@ async fn rust_serves_an_fmi_token_msal_python_cached() {
         &args,
         Some(builtin::DAEMON_CLIENT_SECRET),
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(out["wrote_cache"], true, "{out}");
     let python_token = out["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims(&python_token)["fmi_path"], "agents/python");
@@ -459,14 +461,15 @@ async fn rust_serves_an_fmi_token_msal_python_cached() {
         &args,
         Some(builtin::DAEMON_CLIENT_SECRET),
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(out["token_source"], "cache", "{out}");
     assert_eq!(out["access_token"].as_str(), Some(rust.access_token.secret()));
 }
 
 #[tokio::test]
 async fn remove_tokens_for_client_removes_only_this_apps_own_tokens() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let daemon_app = daemon(
         &emulator,
@@ -517,7 +520,7 @@ async fn remove_tokens_for_client_removes_only_this_apps_own_tokens() {
 
 #[tokio::test]
 async fn a_user_fic_signs_the_user_in_and_silent_calls_follow() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = daemon(
         &emulator,
@@ -575,7 +578,7 @@ async fn a_user_fic_signs_the_user_in_and_silent_calls_follow() {
 
 #[tokio::test]
 async fn bad_user_fics_are_refused() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = daemon(
         &emulator,
@@ -643,7 +646,7 @@ async fn bad_user_fics_are_refused() {
 
 #[tokio::test]
 async fn the_blocking_facade_shares_the_obo_partition() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let incoming = user_token(&emulator, ALICE, &orders_read()).await;
     let cache = TokenCache::new();
     let first = api_app(&emulator, &cache)
@@ -654,7 +657,7 @@ async fn the_blocking_facade_shares_the_obo_partition() {
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_ID))
         .client_secret(ClientSecret::new(builtin::API_CLIENT_SECRET))
         .token_cache(cache.clone())
-        .http_client(http(&emulator));
+        .http_client(msal_http(&emulator).unwrap());
     emulator.reset_counts();
     // On a plain thread (the facade refuses to run in a runtime's context,
     // which spawn_blocking threads have), while the test's runtime keeps

@@ -1,16 +1,15 @@
 //! The client credentials flow over real HTTPS against the emulator.
 
-mod common;
-
-use common::{GRAPH_DEFAULT, daemon, emulator};
+use crate::common::{GRAPH_DEFAULT, daemon};
 use msal::{
     ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error, TokenCache, TokenSource,
 };
 use msal_emulator::{Endpoint, builtin};
+use msal_test_support::{msal_http, start};
 
 #[tokio::test]
 async fn second_call_is_served_from_the_cache_without_a_request() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = daemon(
         &emulator,
@@ -62,7 +61,7 @@ async fn second_call_is_served_from_the_cache_without_a_request() {
 
 #[tokio::test]
 async fn a_guid_authority_with_a_warm_cache_sends_no_request_at_all() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     daemon(
         &emulator,
@@ -89,7 +88,7 @@ async fn a_guid_authority_with_a_warm_cache_sends_no_request_at_all() {
 
 #[tokio::test]
 async fn different_scopes_are_different_tokens() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = daemon(
         &emulator,
@@ -115,7 +114,7 @@ fn service_error(result: Result<msal::AuthenticationResult, Error>) -> msal::Ser
 
 #[tokio::test]
 async fn wrong_secret_is_invalid_client() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(
         &emulator,
         builtin::CONTOSO_TENANT_NAME,
@@ -137,11 +136,11 @@ async fn wrong_secret_is_invalid_client() {
 
 #[tokio::test]
 async fn unknown_client_is_unauthorized_client() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let app = ConfidentialClientApplication::builder("00000000-1111-2222-3333-444444444444")
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .client_secret(ClientSecret::new("whatever"))
-        .http_client(common::http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build()
         .unwrap();
     let e = service_error(app.acquire_token_for_client([GRAPH_DEFAULT]).await);
@@ -151,7 +150,7 @@ async fn unknown_client_is_unauthorized_client() {
 
 #[tokio::test]
 async fn unknown_tenant_is_reported_with_its_code() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(
         &emulator,
         "no-such-tenant.onmicrosoft.com",
@@ -165,7 +164,7 @@ async fn unknown_tenant_is_reported_with_its_code() {
 
 #[tokio::test]
 async fn scope_without_default_is_invalid_scope() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(
         &emulator,
         builtin::CONTOSO_TENANT_NAME,
@@ -179,14 +178,14 @@ async fn scope_without_default_is_invalid_scope() {
 
 #[tokio::test]
 async fn http_authority_is_refused_before_any_request() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let http_url = emulator
         .authority(builtin::CONTOSO_TENANT_NAME)
         .replacen("https://", "http://", 1);
     let built = ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
         .authority(&http_url)
         .client_secret(ClientSecret::new(builtin::DAEMON_CLIENT_SECRET))
-        .http_client(common::http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build();
     match built {
         Err(Error::InvalidAuthority { authority, reason }) => {
@@ -200,7 +199,7 @@ async fn http_authority_is_refused_before_any_request() {
 
 #[tokio::test]
 async fn instance_discovery_is_used_for_unknown_hosts() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(
         &emulator,
         builtin::CONTOSO_TENANT_NAME,
@@ -215,7 +214,7 @@ async fn instance_discovery_is_used_for_unknown_hosts() {
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .instance_discovery(false)
         .client_secret(ClientSecret::new(builtin::DAEMON_CLIENT_SECRET))
-        .http_client(common::http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build()
         .unwrap();
     app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
@@ -253,11 +252,11 @@ async fn a_server_that_does_not_answer_in_time_is_a_timeout() {
 #[test]
 fn the_blocking_facade_works_without_a_runtime() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let emulator = runtime.block_on(emulator());
+    let emulator = runtime.block_on(start()).unwrap();
     let app = ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .client_secret(ClientSecret::new(builtin::DAEMON_CLIENT_SECRET))
-        .http_client(common::http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build_blocking()
         .unwrap();
     let first = app.acquire_token_for_client([GRAPH_DEFAULT]).unwrap();
@@ -272,7 +271,7 @@ fn the_blocking_facade_works_without_a_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_cause_one_token_request() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = daemon(
         &emulator,
@@ -306,12 +305,12 @@ async fn concurrent_callers_cause_one_token_request() {
 
 #[tokio::test]
 async fn an_oidc_authority_is_discovered_through_its_issuer() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let issuer = format!("{}/v2.0", emulator.authority(builtin::CONTOSO_TENANT_ID));
     let app = ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
         .oidc_authority(&issuer)
         .client_secret(ClientSecret::new(builtin::DAEMON_CLIENT_SECRET))
-        .http_client(common::http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build()
         .unwrap();
     assert_eq!(app.authority().kind(), msal::AuthorityKind::Oidc);

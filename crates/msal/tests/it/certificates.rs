@@ -1,29 +1,28 @@
 //! Certificate and client assertion credentials over real HTTPS against the
 //! emulator, which verifies every assertion (signature, audience, times, jti).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::common::GRAPH_DEFAULT;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{GRAPH_DEFAULT, emulator, http};
 use msal::{
     CertificatePassphrase, ClientAssertion, ClientCertificate, ClientCredentialsOptions,
     ConfidentialClientApplication, CredentialError, Error, TokenSource,
 };
 use msal_emulator::{Emulator, Endpoint, builtin};
+use msal_test_support::{msal_http, start};
 use serde_json::{Map, Value, json};
 
 fn app(emulator: &Emulator, credential: impl Into<msal::ClientCredential>) -> ConfidentialClientApplication {
     ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .client_credential(credential)
-        .http_client(http(emulator))
+        .http_client(msal_http(emulator).unwrap())
         .build()
         .expect("app builds")
 }
@@ -103,7 +102,7 @@ fn forced() -> ClientCredentialsOptions {
 
 #[tokio::test]
 async fn pem_certificate_gets_tokens_with_ps256_and_with_rs256() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     // PS256 + x5t#S256 (MSAL Python's public_certificate form), with x5c.
     let ps256 = app(&emulator, daemon_certificate().with_x5c(true));
     let token = ps256.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
@@ -130,7 +129,7 @@ async fn pem_certificate_gets_tokens_with_ps256_and_with_rs256() {
 
 #[tokio::test]
 async fn pkcs12_with_passphrase_gets_a_token_and_a_wrong_passphrase_is_typed() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let pfx = daemon_pfx("pfx-Passw0rd");
     let wrong = ClientCertificate::from_pkcs12(&pfx, &CertificatePassphrase::new("nope")).unwrap_err();
     assert!(matches!(wrong, CredentialError::WrongPassphrase), "{wrong:?}");
@@ -153,7 +152,7 @@ async fn pkcs12_with_passphrase_gets_a_token_and_a_wrong_passphrase_is_typed() {
 
 #[tokio::test]
 async fn bad_pem_is_a_typed_error_that_shows_no_key_material() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     // Some other RSA certificate: the federation server's.
     let other_cert = emulator.federation_certificate_pem();
     let mismatch = ClientCertificate::from_pem(builtin::DAEMON_PRIVATE_KEY_PEM, other_cert).unwrap_err();
@@ -174,7 +173,7 @@ async fn bad_pem_is_a_typed_error_that_shows_no_key_material() {
 
 #[tokio::test]
 async fn assertion_string_and_callbacks_get_tokens() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let fixed = ClientAssertion::new(external_assertion(&token_endpoint(&emulator)));
     let token = app(&emulator, fixed)
         .acquire_token_for_client([GRAPH_DEFAULT])
@@ -231,7 +230,7 @@ async fn assertion_string_and_callbacks_get_tokens() {
 
 #[tokio::test]
 async fn emulator_rejects_bad_signature_wrong_audience_expiry_and_replay() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
 
     // Bad signature: another key, presenting the registered certificate's thumbprint.
     let other = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();

@@ -3,14 +3,13 @@
 //! emulated AD FS (MEX, WS-Trust, SAML bearer grant), wrong passwords for
 //! both, and silent calls served from the cache afterwards.
 
-mod common;
-
-use common::{http, public_app};
+use crate::common::public_app;
 use msal::{
     ClientSecret, ConfidentialClientApplication, Error, Password, PublicClientApplication, TokenCache,
     TokenSource,
 };
 use msal_emulator::{Emulator, Endpoint, builtin};
+use msal_test_support::{msal_http, start};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -38,7 +37,7 @@ fn woodgrove_recorded(emulator: &Emulator, cache: &TokenCache) -> (PublicClientA
 
 #[tokio::test]
 async fn managed_user_signs_in_with_the_password_grant_then_silently() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let result = app
@@ -68,7 +67,7 @@ async fn managed_user_signs_in_with_the_password_grant_then_silently() {
 
 #[tokio::test]
 async fn federated_user_signs_in_through_ws_trust_then_silently() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, recorder) = woodgrove_recorded(&emulator, &cache);
     let result = app
@@ -105,7 +104,7 @@ async fn federated_user_signs_in_through_ws_trust_then_silently() {
 
 #[tokio::test]
 async fn wrong_passwords_are_typed_errors_and_cache_nothing() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
 
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
@@ -138,13 +137,13 @@ async fn wrong_passwords_are_typed_errors_and_cache_nothing() {
 
 #[tokio::test]
 async fn confidential_client_signs_a_managed_user_in() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = ConfidentialClientApplication::builder(builtin::WEBAPP_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .client_secret(ClientSecret::new(builtin::WEBAPP_CLIENT_SECRET))
         .token_cache(cache.clone())
-        .http_client(http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build()
         .unwrap();
     let result = app
@@ -163,12 +162,12 @@ async fn confidential_client_signs_a_managed_user_in() {
 #[test]
 fn blocking_facade_signs_both_users_in() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let emulator = runtime.block_on(common::emulator());
+    let emulator = runtime.block_on(start()).unwrap();
     let cache = TokenCache::new();
     let managed = PublicClientApplication::builder(builtin::PUBLIC_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .token_cache(cache.clone())
-        .http_client(http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build_blocking()
         .unwrap();
     managed
@@ -181,7 +180,7 @@ fn blocking_facade_signs_both_users_in() {
     let federated = PublicClientApplication::builder(builtin::PUBLIC_CLIENT_ID)
         .authority(&emulator.authority(builtin::WOODGROVE_TENANT_NAME))
         .token_cache(cache.clone())
-        .http_client(http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build_blocking()
         .unwrap();
     federated
@@ -206,7 +205,7 @@ struct Recorder {
 impl Recorder {
     fn new(emulator: &Emulator, drop_mex: bool) -> Self {
         Self {
-            inner: http(emulator),
+            inner: msal_http(emulator).unwrap(),
             grants: Arc::default(),
             drop_mex,
         }
@@ -243,7 +242,7 @@ impl msal::HttpClient for Recorder {
 
 #[tokio::test]
 async fn federated_user_without_mex_uses_ws_trust_2005_and_saml11() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let http = Recorder::new(&emulator, true);
     let app = PublicClientApplication::builder(builtin::PUBLIC_CLIENT_ID)
@@ -265,37 +264,14 @@ async fn federated_user_without_mex_uses_ws_trust_2005_and_saml11() {
     assert_eq!(silent.token_source, TokenSource::Cache);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn passwords_and_assertions_stay_out_of_the_library_logs() {
-    // A global subscriber: a thread-local one misses events whose callsites
-    // other tests of this binary, running in parallel, registered first.
-    // It captures their events too, which must be as clean.
-    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    let logs = LOGS.get_or_init(|| {
-        let logs = Captured::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .init();
-        logs
-    });
+    // Every event this test's thread logs (the library's and the
+    // emulator's), at every level; see msal_test_support::logs for why not
+    // a subscriber of the test's own.
+    let logs = msal_test_support::logs::capture().unwrap();
 
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let contoso = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let woodgrove = woodgrove_app(&emulator, &cache);
@@ -313,7 +289,7 @@ async fn passwords_and_assertions_stay_out_of_the_library_logs() {
             .unwrap_err();
         tracing::error!("sign-in failed: {err} / {err:?}");
     }
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     let library: Vec<&str> = logs.lines().filter(|l| !l.contains("msal_emulator")).collect();
     assert!(
         library.iter().any(|l| l.contains("WS-Trust")),

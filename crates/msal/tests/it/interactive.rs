@@ -3,15 +3,15 @@
 //! sign-in form, the emulator form-posts the code to the app's loopback
 //! listener, and the app redeems it.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::webdriver::{Browser, artifact_path};
-use common::{GRAPH_DEFAULT, public_app};
+use crate::common::{GRAPH_DEFAULT, public_app};
 use msal::{BrowserLauncher, Error, InteractiveOptions, Prompt, TokenCache, TokenSource};
 use msal_emulator::{Endpoint, builtin};
+use msal_test_support::html::{Form, read_form};
+use msal_test_support::webdriver::{Browser, artifact_path};
+use msal_test_support::{browser, start};
 use tokio::sync::oneshot;
 
 /// A launcher that hands the authorization URI to the test instead of a browser.
@@ -29,7 +29,7 @@ fn capture() -> (BrowserLauncher, oneshot::Receiver<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_sign_in_in_headless_chromium() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let (launcher, auth_uri) = capture();
@@ -45,38 +45,49 @@ async fn interactive_sign_in_in_headless_chromium() {
     assert!(auth_uri.contains("response_mode=form_post"), "{auth_uri}");
     assert!(auth_uri.contains("code_challenge_method=S256"), "{auth_uri}");
 
-    let browser = Browser::start().await;
-    browser.goto(&auth_uri).await;
+    let browser = Browser::start().await.unwrap();
+    browser.goto(&auth_uri).await.unwrap();
     assert_eq!(
-        browser.value_of("#username").await,
+        browser.value_of("#username").await.unwrap(),
         builtin::ALICE_UPN,
         "login_hint pre-fills the form"
     );
     browser
         .screenshot(&artifact_path("interactive-sign-in-page.png"))
-        .await;
+        .await
+        .unwrap();
 
     // A wrong password first: the page comes back with Entra's error.
-    browser.type_into("#password", "not-her-password").await;
-    browser.click("#signin").await;
-    browser.wait_for("AADSTS50126").await;
+    browser.type_into("#password", "not-her-password").await.unwrap();
+    browser.click("#signin").await.unwrap();
+    browser.wait_for("AADSTS50126").await.unwrap();
     assert!(
         !signing_in.is_finished(),
         "a failed attempt does not end the flow"
     );
 
-    browser.type_into("#password", builtin::ALICE_PASSWORD).await;
-    browser.click("#signin").await;
+    browser
+        .type_into("#password", builtin::ALICE_PASSWORD)
+        .await
+        .unwrap();
+    browser.click("#signin").await.unwrap();
     let result = tokio::time::timeout(Duration::from_secs(60), signing_in)
         .await
         .expect("the flow finishes")
         .expect("the task runs")
         .expect("the sign-in succeeds");
     // The browser landed on the loopback listener's success page.
-    assert!(browser.current_url().await.starts_with("http://localhost:"));
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .starts_with("http://localhost:")
+    );
     browser
         .screenshot(&artifact_path("interactive-sign-in-done.png"))
-        .await;
+        .await
+        .unwrap();
 
     assert_eq!(result.token_source, TokenSource::IdentityProvider);
     let account = result.account.clone().expect("an account");
@@ -93,7 +104,7 @@ async fn interactive_sign_in_in_headless_chromium() {
         let app = app.clone();
         async move { app.acquire_token_interactive([GRAPH_DEFAULT], &options).await }
     });
-    browser.goto(&auth_uri.await.unwrap()).await;
+    browser.goto(&auth_uri.await.unwrap()).await.unwrap();
     let second = tokio::time::timeout(Duration::from_secs(60), again)
         .await
         .expect("the flow finishes")
@@ -105,7 +116,7 @@ async fn interactive_sign_in_in_headless_chromium() {
 
 #[tokio::test]
 async fn nobody_signing_in_is_a_timeout_not_a_hang() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &TokenCache::new());
     let (launcher, _uri) = capture();
     let options = InteractiveOptions::default()
@@ -123,17 +134,17 @@ async fn nobody_signing_in_is_a_timeout_not_a_hang() {
 
 #[tokio::test]
 async fn prompt_none_without_a_session_reports_login_required() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &TokenCache::new());
     // A "browser" that follows the emulator's answer: prompt=none without a
     // session comes straight back to the loopback listener with an error.
-    let http = common::user_agent::client(&emulator);
+    let http = browser(&emulator).unwrap();
     let launcher = BrowserLauncher::callback(move |url| {
         let http = http.clone();
         let url = url.to_string();
         tokio::spawn(async move {
             let page = http.get(&url).send().await.unwrap().text().await.unwrap();
-            let (action, fields) = common::user_agent::read_form(&page, None);
+            let Form { action, fields } = read_form(&page, None).unwrap();
             reqwest::Client::new()
                 .post(action)
                 .form(&fields)

@@ -2,17 +2,16 @@
 //! against the emulator's fault injection and telemetry check. Time moves
 //! through the HttpCache's injected clock, never by sleeping.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{GRAPH_DEFAULT, http, user_agent};
+use crate::common::GRAPH_DEFAULT;
 use msal::{
     AuthCodeFlowOptions, ClientSecret, ConfidentialClientApplication, Error, HttpCache,
     PublicClientApplication, ResponseMode, TokenCache,
 };
 use msal_emulator::{Emulator, Endpoint, Fault, FaultKind, builtin};
+use msal_test_support::{msal_http, start, user};
 use serde_json::{Value, json};
 
 /// An HttpCache on a clock the test moves.
@@ -39,7 +38,7 @@ fn daemon(emulator: &Emulator, cache: &HttpCache) -> ConfidentialClientApplicati
     ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .client_secret(ClientSecret::new(builtin::DAEMON_CLIENT_SECRET))
-        .http_client(http(emulator))
+        .http_client(msal_http(emulator).unwrap())
         .http_cache(cache.clone())
         .app_name("throttling-tests")
         .app_version("1.2.3")
@@ -58,7 +57,7 @@ fn assert_no_violations(emulator: &Emulator) {
 
 #[tokio::test]
 async fn retry_after_holds_every_call_until_it_passes() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let clock = TestClock::new();
     let app = daemon(&emulator, &clock.cache);
     emulator.inject_fault(Fault::new(FaultKind::TooManyRequests { retry_after: Some(3) }));
@@ -124,7 +123,7 @@ async fn retry_after_holds_every_call_until_it_passes() {
 
 #[tokio::test]
 async fn throttled_without_retry_after_uses_the_default_window() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let clock = TestClock::new();
     let app = daemon(&emulator, &clock.cache);
     emulator.inject_fault(Fault::new(FaultKind::TooManyRequests { retry_after: None }).times(1));
@@ -147,7 +146,7 @@ async fn throttled_without_retry_after_uses_the_default_window() {
 
 #[tokio::test]
 async fn one_server_error_or_dropped_connection_is_retried() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let clock = TestClock::new();
     let app = daemon(&emulator, &clock.cache);
     emulator.inject_fault(Fault::new(FaultKind::ServerError(500)).times(1));
@@ -175,7 +174,7 @@ async fn one_server_error_or_dropped_connection_is_retried() {
 
 #[tokio::test]
 async fn discovery_is_shared_by_apps_on_one_http_cache() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let shared = HttpCache::new();
     let first = daemon(&emulator, &shared);
     let second = daemon(&emulator, &shared);
@@ -205,13 +204,13 @@ fn expire_access_tokens(cache: &TokenCache) {
 
 #[tokio::test]
 async fn a_public_clients_ui_required_answer_is_remembered_for_a_minute() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let clock = TestClock::new();
     let cache = TokenCache::new();
     let app = PublicClientApplication::builder(builtin::PUBLIC_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .token_cache(cache.clone())
-        .http_client(http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .http_cache(clock.cache.clone())
         .app_name("throttling-tests")
         .build()
@@ -224,13 +223,14 @@ async fn a_public_clients_ui_required_answer_is_remembered_for_a_minute() {
         )
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let signed_in = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
@@ -268,7 +268,7 @@ async fn a_public_clients_ui_required_answer_is_remembered_for_a_minute() {
 
 #[tokio::test]
 async fn the_telemetry_check_counts_requests_without_msal_headers() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(&emulator, &HttpCache::new());
     app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
     assert_no_violations(&emulator);
@@ -278,10 +278,7 @@ async fn the_telemetry_check_counts_requests_without_msal_headers() {
         "{}/oauth2/v2.0/token",
         emulator.authority(builtin::CONTOSO_TENANT_NAME)
     );
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(emulator.ca_cert_pem().as_bytes()).unwrap()])
-        .build()
-        .unwrap();
+    let client = msal_test_support::client(&emulator).unwrap();
     let form = format!(
         "client_id={}&client_secret={}&grant_type=client_credentials&scope={}",
         builtin::DAEMON_CLIENT_ID,

@@ -3,18 +3,17 @@
 //! sign-in on the emulator's `/devicelogin` pages while the library polls,
 //! with a one-second interval so the tests stay quick.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::user_agent::{self, DeviceDecision};
-use common::{http, public_app};
+use crate::common::public_app;
 use msal::{
     AuthCodeFlowOptions, CancellationHandle, DeviceFlow, DeviceFlowPolling, Error, PublicClientApplication,
     ResponseMode, SilentOptions, TokenCache, TokenSource,
 };
 use msal_emulator::{Emulator, EmulatorConfig, Endpoint, builtin};
+use msal_test_support::user::{self, DeviceDecision};
+use msal_test_support::{msal_http, start_with};
 use serde_json::Value;
 
 const SCOPES: [&str; 2] = ["User.Read", "Mail.Read"];
@@ -22,9 +21,9 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const INTERVAL: Duration = Duration::from_secs(1);
 
 async fn emulator() -> Emulator {
-    Emulator::start(EmulatorConfig::default().with_device_code_interval(INTERVAL))
+    start_with(EmulatorConfig::default().with_device_code_interval(INTERVAL))
         .await
-        .expect("emulator starts")
+        .unwrap()
 }
 
 async fn start(emulator: &Emulator, cache: &TokenCache) -> (PublicClientApplication, DeviceFlow) {
@@ -89,7 +88,7 @@ async fn the_user_signs_in_on_another_device_and_the_poll_gets_the_tokens() {
     let (task, answers) = poll_in_background(&app, &flow, DeviceFlowPolling::default());
     // Let a few polls find the user still away.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let done = user_agent::device_login(
+    let done = user::device_login(
         &emulator,
         flow.verification_uri(),
         flow.user_code(),
@@ -97,7 +96,8 @@ async fn the_user_signs_in_on_another_device_and_the_poll_gets_the_tokens() {
         builtin::ALICE_PASSWORD,
         DeviceDecision::Approve,
     )
-    .await;
+    .await
+    .unwrap();
     assert!(done.contains("You have signed in"), "{done}");
     let result = task.await.unwrap().expect("tokens after approval");
     let elapsed = started.elapsed();
@@ -145,7 +145,7 @@ async fn a_declined_sign_in_is_a_typed_error() {
     let (app, flow) = start(&emulator, &TokenCache::new()).await;
     let (task, _) = poll_in_background(&app, &flow, DeviceFlowPolling::default());
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let done = user_agent::device_login(
+    let done = user::device_login(
         &emulator,
         flow.verification_uri(),
         flow.user_code(),
@@ -153,7 +153,8 @@ async fn a_declined_sign_in_is_a_typed_error() {
         builtin::ALICE_PASSWORD,
         DeviceDecision::Decline,
     )
-    .await;
+    .await
+    .unwrap();
     assert!(done.contains("declined"), "{done}");
     match task.await.unwrap() {
         Err(Error::AuthorizationDeclined { service }) => {
@@ -235,7 +236,7 @@ fn the_blocking_facade_completes_a_device_flow() {
     let emulator = runtime.block_on(emulator());
     let app = PublicClientApplication::builder(builtin::PUBLIC_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
-        .http_client(http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build_blocking()
         .unwrap();
     let flow = app.initiate_device_flow(SCOPES).unwrap();
@@ -247,7 +248,7 @@ fn the_blocking_facade_completes_a_device_flow() {
         std::thread::scope(|scope| {
             let signer = scope.spawn(move || {
                 std::thread::sleep(Duration::from_millis(1200));
-                emulator_handle.block_on(user_agent::device_login(
+                emulator_handle.block_on(user::device_login(
                     emulator,
                     &uri,
                     &code,
@@ -257,7 +258,7 @@ fn the_blocking_facade_completes_a_device_flow() {
                 ))
             });
             let result = app.acquire_token_by_device_flow(&flow);
-            (signer.join().unwrap(), result)
+            (signer.join().unwrap().unwrap(), result)
         })
     };
     let (done, result) = user;
@@ -269,7 +270,7 @@ fn the_blocking_facade_completes_a_device_flow() {
 
 #[tokio::test]
 async fn a_refresh_token_from_elsewhere_moves_into_the_cache() {
-    let emulator = common::emulator().await;
+    let emulator = emulator().await;
     // Another program signed Alice in and kept her refresh token.
     let elsewhere = TokenCache::new();
     let other = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &elsewhere);
@@ -281,13 +282,14 @@ async fn a_refresh_token_from_elsewhere_moves_into_the_cache() {
         )
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         auth.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     other
         .acquire_token_by_auth_code_flow(&auth, &response)
         .await
@@ -343,7 +345,7 @@ async fn a_refresh_token_from_elsewhere_moves_into_the_cache() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_code_is_entered_and_approved_in_headless_chromium() {
-    use common::webdriver::{Browser, artifact_path};
+    use msal_test_support::webdriver::{Browser, artifact_path};
 
     let emulator = emulator().await;
     let cache = TokenCache::new();
@@ -354,26 +356,31 @@ async fn the_device_code_is_entered_and_approved_in_headless_chromium() {
         async move { app.acquire_token_by_device_flow(&flow).await }
     });
 
-    let browser = Browser::start().await;
-    browser.goto(flow.verification_uri()).await;
-    browser.type_into("#otc", flow.user_code()).await;
+    let browser = Browser::start().await.unwrap();
+    browser.goto(flow.verification_uri()).await.unwrap();
+    browser.type_into("#otc", flow.user_code()).await.unwrap();
     browser
         .screenshot(&artifact_path("device-code-entry-page.png"))
-        .await;
-    browser.click("#next").await;
-    browser.type_into("#username", builtin::BOB_UPN).await;
-    browser.type_into("#password", builtin::BOB_PASSWORD).await;
-    browser.click("#signin").await;
-    browser.find("#approve").await;
+        .await
+        .unwrap();
+    browser.click("#next").await.unwrap();
+    browser.type_into("#username", builtin::BOB_UPN).await.unwrap();
+    browser
+        .type_into("#password", builtin::BOB_PASSWORD)
+        .await
+        .unwrap();
+    browser.click("#signin").await.unwrap();
+    browser.find("#approve").await.unwrap();
     browser
         .screenshot(&artifact_path("device-code-consent-page.png"))
-        .await;
+        .await
+        .unwrap();
     assert!(
         !polling.is_finished(),
         "nothing is granted before the user approves"
     );
-    browser.click("#approve").await;
-    browser.find("#done").await;
+    browser.click("#approve").await.unwrap();
+    browser.find("#done").await.unwrap();
 
     let result = tokio::time::timeout(Duration::from_secs(30), polling)
         .await

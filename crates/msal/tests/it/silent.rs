@@ -3,16 +3,15 @@
 //! by redeeming the cached refresh token, and fail over to interaction when
 //! only the user can help.
 
-mod common;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{public_app, user_agent, web_app};
+use crate::common::{public_app, web_app};
 use msal::{
     Account, AuthCodeFlowOptions, AuthenticationResult, ClientSecret, ConfidentialClientApplication, Error,
     InteractionReason, PublicClientApplication, ResponseMode, SilentOptions, TokenCache, TokenSource,
 };
 use msal_emulator::{Emulator, Endpoint, builtin};
+use msal_test_support::{msal_http, start, user};
 use serde_json::{Value, json};
 
 const SCOPES: [&str; 2] = ["User.Read", "Mail.Read"];
@@ -35,13 +34,14 @@ async fn sign_in_public(
         )
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let result = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
@@ -84,7 +84,7 @@ fn expire_access_token(cache: &TokenCache) {
 
 #[tokio::test]
 async fn the_cached_token_serves_its_scopes_and_any_subset_without_a_request() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, signed_in) = sign_in_public(&emulator, &cache).await;
     emulator.reset_counts();
@@ -115,7 +115,7 @@ async fn the_cached_token_serves_its_scopes_and_any_subset_without_a_request() {
 
 #[tokio::test]
 async fn force_refresh_redeems_the_refresh_token_once_and_replaces_it() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, signed_in) = sign_in_public(&emulator, &cache).await;
     let old_rt = refresh_token(&cache);
@@ -144,7 +144,7 @@ async fn force_refresh_redeems_the_refresh_token_once_and_replaces_it() {
 
 #[tokio::test]
 async fn an_access_token_about_to_expire_is_refreshed() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, signed_in) = sign_in_public(&emulator, &cache).await;
     expire_access_token(&cache);
@@ -159,7 +159,7 @@ async fn an_access_token_about_to_expire_is_refreshed() {
 
 #[tokio::test]
 async fn past_refresh_on_the_token_is_refreshed_and_kept_when_the_idp_fails() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, _) = sign_in_public(&emulator, &cache).await;
     let aging = || {
@@ -189,7 +189,7 @@ async fn past_refresh_on_the_token_is_refreshed_and_kept_when_the_idp_fails() {
 
 #[tokio::test]
 async fn a_revoked_refresh_token_without_a_usable_access_token_requires_interaction() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, _) = sign_in_public(&emulator, &cache).await;
     let rt = refresh_token(&cache);
@@ -220,7 +220,7 @@ async fn a_revoked_refresh_token_without_a_usable_access_token_requires_interact
 
 #[tokio::test]
 async fn without_a_refresh_token_or_an_account_interaction_is_required_without_a_request() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, _) = sign_in_public(&emulator, &cache).await;
     expire_access_token(&cache);
@@ -258,7 +258,7 @@ async fn without_a_refresh_token_or_an_account_interaction_is_required_without_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_calls_on_an_expired_token_share_one_refresh() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, signed_in) = sign_in_public(&emulator, &cache).await;
     expire_access_token(&cache);
@@ -285,7 +285,7 @@ async fn a_thousand_concurrent_calls_on_an_expired_token_share_one_refresh() {
 
 #[tokio::test]
 async fn a_confidential_web_app_refreshes_with_its_secret() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = web_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let flow = app
@@ -296,13 +296,14 @@ async fn a_confidential_web_app_refreshes_with_its_secret() {
         )
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::BOB_UPN,
         builtin::BOB_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let signed_in = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
@@ -316,7 +317,7 @@ async fn a_confidential_web_app_refreshes_with_its_secret() {
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .client_secret(ClientSecret::new("not-the-secret"))
         .token_cache(cache.clone())
-        .http_client(common::http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build()
         .unwrap();
     let error = impostor.acquire_token_silent(SCOPES, &account).await.unwrap_err();
@@ -341,13 +342,13 @@ fn the_blocking_facade_is_silent_too() {
         .enable_all()
         .build()
         .unwrap();
-    let emulator = runtime.block_on(common::emulator());
+    let emulator = runtime.block_on(start()).unwrap();
     let cache = TokenCache::new();
     let (_, account, signed_in) = runtime.block_on(sign_in_public(&emulator, &cache));
     let app = PublicClientApplication::builder(builtin::PUBLIC_CLIENT_ID)
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .token_cache(cache.clone())
-        .http_client(common::http(&emulator))
+        .http_client(msal_http(&emulator).unwrap())
         .build_blocking()
         .unwrap();
     let hit = app.acquire_token_silent(SCOPES, &account).unwrap();
@@ -360,7 +361,7 @@ fn the_blocking_facade_is_silent_too() {
 
 #[tokio::test]
 async fn a_per_call_authority_finds_the_tenant_s_tokens() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let (app, account, signed_in) = sign_in_public(&emulator, &cache).await;
     emulator.reset_counts();

@@ -6,14 +6,12 @@
 //! that routes `169.254.169.254` to it: the library's IMDS request itself
 //! is unchanged.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{GRAPH_DEFAULT, user_agent};
+use crate::common::GRAPH_DEFAULT;
 use msal::http::BoxFuture;
 use msal::{
     AuthCodeFlowOptions, AzureRegion, ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication,
@@ -21,6 +19,7 @@ use msal::{
     TransportError,
 };
 use msal_emulator::{Emulator, Endpoint, builtin};
+use msal_test_support::{msal_http_builder, start, user};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,10 +30,8 @@ const REGIONS: [&str; 3] = ["westus2", "eastus", "northeurope"];
 /// cloud's global and regional hosts to it.
 fn cloud_http(emulator: &Emulator) -> ReqwestHttpClient {
     let addr = SocketAddr::from(([127, 0, 0, 1], emulator.port()));
-    let mut builder = ReqwestHttpClient::builder()
-        .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())
+    let mut builder = msal_http_builder(emulator)
         .unwrap()
-        .only_added_roots(true)
         .resolve("login.microsoftonline.com", addr);
     for region in REGIONS {
         builder = builder.resolve(&format!("{region}.login.microsoft.com"), addr);
@@ -84,7 +81,7 @@ fn cached_environments(app: &ConfidentialClientApplication) -> Vec<String> {
 
 #[tokio::test]
 async fn an_explicit_region_sends_the_token_request_to_the_regional_host() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(
         cloud_http(&emulator),
         Some(AzureRegion::Explicit("westus2".into())),
@@ -107,7 +104,7 @@ async fn an_explicit_region_sends_the_token_request_to_the_regional_host() {
 
 #[tokio::test]
 async fn off_uses_the_global_host_even_when_msal_force_region_is_set() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(
         cloud_http(&emulator),
         Some(AzureRegion::Off),
@@ -120,7 +117,7 @@ async fn off_uses_the_global_host_even_when_msal_force_region_is_set() {
 
 #[tokio::test]
 async fn msal_force_region_applies_when_the_app_sets_no_region() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(cloud_http(&emulator), None, &[("MSAL_FORCE_REGION", "eastus")]);
     app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(emulator.regional_requests_to("eastus"), 1);
@@ -144,7 +141,7 @@ async fn msal_force_region_applies_when_the_app_sets_no_region() {
 
 #[tokio::test]
 async fn a_malformed_msal_force_region_is_ignored() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = daemon(
         cloud_http(&emulator),
         None,
@@ -157,7 +154,7 @@ async fn a_malformed_msal_force_region_is_ignored() {
 
 #[tokio::test]
 async fn auto_detect_reads_region_name_before_imds() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let imds = ImdsStub::start(ImdsAnswer::Location("eastus")).await;
     let http = ImdsRoute::new(cloud_http(&emulator), imds.addr);
     let app = daemon(
@@ -172,7 +169,7 @@ async fn auto_detect_reads_region_name_before_imds() {
 
 #[tokio::test]
 async fn auto_detect_asks_imds_once_per_application() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let imds = ImdsStub::start(ImdsAnswer::Location("eastus")).await;
     let http = ImdsRoute::new(cloud_http(&emulator), imds.addr);
     let app = daemon(http, Some(AzureRegion::AutoDetect), &[]);
@@ -188,7 +185,7 @@ async fn auto_detect_asks_imds_once_per_application() {
 
 #[tokio::test]
 async fn auto_detect_without_an_answer_uses_the_global_host() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     // IMDS accepts the connection and never answers: detection gives up after 2 s.
     let imds = ImdsStub::start(ImdsAnswer::Silence).await;
     let http = ImdsRoute::new(cloud_http(&emulator), imds.addr);
@@ -212,7 +209,7 @@ async fn auto_detect_without_an_answer_uses_the_global_host() {
     assert_eq!(imds.requests(), 1);
 
     // A malformed IMDS answer is no region either.
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let imds = ImdsStub::start(ImdsAnswer::Location("West US 2")).await;
     let app = daemon(
         ImdsRoute::new(cloud_http(&emulator), imds.addr),
@@ -226,7 +223,7 @@ async fn auto_detect_without_an_answer_uses_the_global_host() {
 
 #[tokio::test]
 async fn a_failing_region_falls_back_to_the_global_host() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     emulator.fail_region("westus2");
     let app = daemon(
         cloud_http(&emulator),
@@ -246,10 +243,8 @@ async fn a_failing_region_falls_back_to_the_global_host() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let http = ReqwestHttpClient::builder()
-        .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())
+    let http = msal_http_builder(&emulator)
         .unwrap()
-        .only_added_roots(true)
         .resolve(
             "login.microsoftonline.com",
             SocketAddr::from(([127, 0, 0, 1], emulator.port())),
@@ -299,7 +294,7 @@ fn an_invalid_region_name_fails_the_build() {
 
 #[tokio::test]
 async fn user_flows_never_use_the_region() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = ConfidentialClientApplication::builder(builtin::WEBAPP_CLIENT_ID)
         .authority(AUTHORITY)
         .client_secret(ClientSecret::new(builtin::WEBAPP_CLIENT_SECRET))
@@ -321,8 +316,9 @@ async fn user_flows_never_use_the_region() {
         &format!("127.0.0.1:{}", emulator.port()),
         1,
     );
-    let response =
-        user_agent::sign_in(&emulator, &auth_uri, builtin::ALICE_UPN, builtin::ALICE_PASSWORD).await;
+    let response = user::sign_in(&emulator, &auth_uri, builtin::ALICE_UPN, builtin::ALICE_PASSWORD)
+        .await
+        .unwrap();
     let result = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await

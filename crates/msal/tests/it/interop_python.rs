@@ -1,16 +1,16 @@
 //! Interop with the real MSAL Python 1.39.0: it accepts our emulator, and
 //! the two libraries serve each other's cache files.
 
-mod common;
-
-use common::{GRAPH_DEFAULT, daemon, emulator, python};
+use crate::common;
+use crate::common::{GRAPH_DEFAULT, daemon};
 use msal::{TokenCache, TokenSource};
 use msal_emulator::{Endpoint, builtin};
+use msal_test_support::{python, start, user};
 use serde_json::json;
 
 #[tokio::test]
 async fn msal_python_gets_a_token_from_the_emulator() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (i, authority) in [
         json!({ "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME) }),
@@ -29,7 +29,8 @@ async fn msal_python_gets_a_token_from_the_emulator() {
             &args,
             Some(builtin::DAEMON_CLIENT_SECRET),
         )
-        .await;
+        .await
+        .unwrap();
         assert_eq!(out["error"], json!(null), "{out}");
         assert_eq!(out["token_source"], "identity_provider", "{out}");
         assert_eq!(out["token_type"], "Bearer");
@@ -41,7 +42,8 @@ async fn msal_python_gets_a_token_from_the_emulator() {
             &args,
             Some(builtin::DAEMON_CLIENT_SECRET),
         )
-        .await;
+        .await
+        .unwrap();
         assert_eq!(again["token_source"], "cache", "{again}");
         assert_eq!(again["access_token"], out["access_token"]);
     }
@@ -53,14 +55,16 @@ async fn msal_python_gets_a_token_from_the_emulator() {
         "client_id": builtin::DAEMON_CLIENT_ID,
         "scopes": [GRAPH_DEFAULT],
     });
-    let out = python::run(&emulator, "client_credentials.py", &args, Some("wrong-secret")).await;
+    let out = python::run(&emulator, "client_credentials.py", &args, Some("wrong-secret"))
+        .await
+        .unwrap();
     assert_eq!(out["error"], "invalid_client", "{out}");
     assert_eq!(out["error_codes"], json!([7000215]));
 }
 
 #[tokio::test]
 async fn rust_serves_a_token_from_a_cache_msal_python_wrote() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache_path = dir.path().join("python-cache.json");
     let args = json!({
@@ -75,7 +79,8 @@ async fn rust_serves_a_token_from_a_cache_msal_python_wrote() {
         &args,
         Some(builtin::DAEMON_CLIENT_SECRET),
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(out["wrote_cache"], true, "{out}");
     emulator.reset_counts();
 
@@ -105,7 +110,7 @@ async fn rust_serves_a_token_from_a_cache_msal_python_wrote() {
 
 #[tokio::test]
 async fn msal_python_serves_a_token_from_a_cache_rust_wrote() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache_path = dir.path().join("rust-cache.json");
     let cache = TokenCache::new();
@@ -131,7 +136,8 @@ async fn msal_python_serves_a_token_from_a_cache_rust_wrote() {
         &args,
         Some(builtin::DAEMON_CLIENT_SECRET),
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(out["token_source"], "cache", "{out}");
     assert_eq!(out["access_token"].as_str(), Some(result.access_token.secret()));
     assert_eq!(emulator.request_count(Endpoint::Token), 0);
@@ -142,7 +148,7 @@ const LOOPBACK: &str = "http://localhost:8765";
 
 #[tokio::test]
 async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache_path = dir.path().join("rust-user-cache.json");
     let cache = TokenCache::new();
@@ -152,13 +158,14 @@ async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
         .initiate_auth_code_flow(["User.Read"], LOOPBACK, &options)
         .await
         .unwrap();
-    let response = common::user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let result = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
@@ -173,7 +180,9 @@ async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
         "scopes": ["User.Read"],
         "cache_path": cache_path,
     });
-    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    let out = python::run(&emulator, "user_flows.py", &args, None)
+        .await
+        .unwrap();
     let accounts = out["accounts"].as_array().expect("accounts listed");
     assert_eq!(accounts.len(), 1, "{out}");
     // Field for field what Rust's get_accounts returns.
@@ -189,7 +198,7 @@ async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
 
 #[tokio::test]
 async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache_path = dir.path().join("python-user-cache.json");
     let args = json!({
@@ -202,7 +211,9 @@ async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
         "username": builtin::BOB_UPN,
         "password": builtin::BOB_PASSWORD,
     });
-    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    let out = python::run(&emulator, "user_flows.py", &args, None)
+        .await
+        .unwrap();
     assert_eq!(out["error"], json!(null), "{out}");
     assert_eq!(out["token_source"], "identity_provider");
     emulator.reset_counts();
@@ -231,7 +242,7 @@ async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
 
 #[tokio::test]
 async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     // Rust signs Alice in; MSAL Python refreshes with the refresh token Rust wrote.
@@ -243,13 +254,14 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
         .initiate_auth_code_flow(["User.Read"], LOOPBACK, &options)
         .await
         .unwrap();
-    let response = common::user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let signed_in = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
@@ -264,7 +276,9 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
         "cache_path": rust_path,
         "username": builtin::ALICE_UPN,
     });
-    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    let out = python::run(&emulator, "user_flows.py", &args, None)
+        .await
+        .unwrap();
     assert_eq!(out["error"], json!(null), "{out}");
     assert_eq!(out["token_source"], "identity_provider", "{out}");
     assert_ne!(
@@ -285,7 +299,9 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
         "username": builtin::BOB_UPN,
         "password": builtin::BOB_PASSWORD,
     });
-    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    let out = python::run(&emulator, "user_flows.py", &args, None)
+        .await
+        .unwrap();
     assert_eq!(out["error"], json!(null), "{out}");
     let cache = TokenCache::load_from_file(&python_path).unwrap();
     let app = common::public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
@@ -323,7 +339,9 @@ async fn msal_python_device_flow_works_against_the_emulator() {
         "username": builtin::ALICE_UPN,
         "password": builtin::ALICE_PASSWORD,
     });
-    let out = python::run(&emulator, "user_flows.py", &args, None).await;
+    let out = python::run(&emulator, "user_flows.py", &args, None)
+        .await
+        .unwrap();
     assert_eq!(out["error"], json!(null), "{out}");
     assert_eq!(out["token_source"], "identity_provider", "{out}");
     assert_eq!(out["interval"], 1);
@@ -348,7 +366,7 @@ async fn msal_python_device_flow_works_against_the_emulator() {
 
 #[tokio::test]
 async fn msal_python_username_password_works_for_managed_and_federated_users() {
-    let emulator = emulator().await;
+    let emulator = start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (tenant, username, password) in [
         (
@@ -372,7 +390,9 @@ async fn msal_python_username_password_works_for_managed_and_federated_users() {
             "username": username,
             "password": password,
         });
-        let out = python::run(&emulator, "user_flows.py", &args, None).await;
+        let out = python::run(&emulator, "user_flows.py", &args, None)
+            .await
+            .unwrap();
         assert_eq!(out["error"], json!(null), "{username}: {out}");
         assert_eq!(out["token_source"], "identity_provider");
         assert_eq!(out["id_token_claims"]["preferred_username"], username);

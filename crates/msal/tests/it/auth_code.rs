@@ -2,11 +2,10 @@
 //! over real HTTPS: initiate, sign the user in on the emulator's page,
 //! redeem; and every way a tampered or replayed response is refused.
 
-mod common;
-
-use common::{public_app, user_agent, web_app};
+use crate::common::{public_app, web_app};
 use msal::{AuthCodeFlow, AuthCodeFlowOptions, Error, ResponseMode, TokenCache, TokenSource};
 use msal_emulator::{Endpoint, builtin};
+use msal_test_support::{browser, start, user};
 use serde_json::Value;
 
 const REDIRECT: &str = builtin::WEBAPP_REDIRECT_URI;
@@ -32,7 +31,7 @@ fn service_error(result: msal::Result<msal::AuthenticationResult>) -> msal::Serv
 
 #[tokio::test]
 async fn web_app_signs_a_user_in_and_caches_tokens_and_account() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = web_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let flow = app
@@ -41,13 +40,14 @@ async fn web_app_signs_a_user_in_and_caches_tokens_and_account() {
         .unwrap();
     // The flow survives the web app's session store.
     let flow: AuthCodeFlow = serde_json::from_str(&serde_json::to_string(&flow).unwrap()).unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let result = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
@@ -84,19 +84,20 @@ async fn web_app_signs_a_user_in_and_caches_tokens_and_account() {
 
 #[tokio::test]
 async fn tampered_state_is_refused_before_any_token_request() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = web_app(&emulator, builtin::CONTOSO_TENANT_NAME, &TokenCache::new());
     let flow = app
         .initiate_auth_code_flow(["User.Read"], REDIRECT, &query())
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::BOB_UPN,
         builtin::BOB_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let forged: msal::AuthResponse = [
         ("code", response.get("code").unwrap()),
         ("state", "attacker-state"),
@@ -118,19 +119,20 @@ async fn tampered_state_is_refused_before_any_token_request() {
 
 #[tokio::test]
 async fn a_replayed_code_is_invalid_grant() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = web_app(&emulator, builtin::CONTOSO_TENANT_NAME, &TokenCache::new());
     let flow = app
         .initiate_auth_code_flow(["User.Read"], REDIRECT, &query())
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     app.acquire_token_by_auth_code_flow(&flow, &response)
         .await
         .unwrap();
@@ -141,20 +143,21 @@ async fn a_replayed_code_is_invalid_grant() {
 
 #[tokio::test]
 async fn a_wrong_pkce_verifier_is_invalid_grant() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let flow = app
         .initiate_auth_code_flow(["User.Read"], "http://localhost:8765", &query())
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let tampered = with_field(&flow, "code_verifier", &"x".repeat(43));
     let error = service_error(app.acquire_token_by_auth_code_flow(&tampered, &response).await);
     assert_eq!(error.error, "invalid_grant");
@@ -168,20 +171,21 @@ async fn a_wrong_pkce_verifier_is_invalid_grant() {
 
 #[tokio::test]
 async fn a_wrong_nonce_is_refused_and_nothing_is_cached() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = web_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let flow = app
         .initiate_auth_code_flow(["User.Read"], REDIRECT, &query())
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let tampered = with_field(&flow, "nonce", "not-the-nonce-that-was-sent");
     let error = app
         .acquire_token_by_auth_code_flow(&tampered, &response)
@@ -194,7 +198,7 @@ async fn a_wrong_nonce_is_refused_and_nothing_is_cached() {
 
 #[tokio::test]
 async fn an_error_in_the_redirect_is_the_identity_providers_error() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &TokenCache::new());
     // prompt=none with no session: Entra sends login_required back to the app.
     let flow = app
@@ -205,7 +209,7 @@ async fn an_error_in_the_redirect_is_the_identity_providers_error() {
         )
         .await
         .unwrap();
-    let http = user_agent::client(&emulator);
+    let http = browser(&emulator).unwrap();
     let redirect = http.get(flow.auth_uri()).send().await.unwrap();
     assert_eq!(redirect.status(), 302);
     let location = redirect.headers()["location"].to_str().unwrap();
@@ -223,7 +227,7 @@ async fn an_error_in_the_redirect_is_the_identity_providers_error() {
 
 #[tokio::test]
 async fn form_post_responses_work_too() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &TokenCache::new());
     let flow = app
         .initiate_auth_code_flow(
@@ -233,13 +237,14 @@ async fn form_post_responses_work_too() {
         )
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         &emulator,
         flow.auth_uri(),
         builtin::BOB_UPN,
         builtin::BOB_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     let result = app
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await

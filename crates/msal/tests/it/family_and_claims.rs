@@ -3,14 +3,12 @@
 //! silently for another; have a protected resource challenge a token after
 //! the user's sessions are revoked, and answer the challenge silently.
 
-mod common;
-
-use common::{http, user_agent};
 use msal::{
     AuthCodeFlowOptions, BearerChallenge, PublicClientApplication, ResponseMode, SilentOptions, TokenCache,
     TokenSource,
 };
 use msal_emulator::{Emulator, Endpoint, builtin};
+use msal_test_support::{browser, msal_http, start, user};
 use serde_json::Value;
 
 fn app(
@@ -23,7 +21,7 @@ fn app(
         .authority(&emulator.authority(builtin::CONTOSO_TENANT_NAME))
         .client_capabilities(capabilities.iter().copied())
         .token_cache(cache.clone())
-        .http_client(http(emulator))
+        .http_client(msal_http(emulator).unwrap())
         .build()
         .unwrap()
 }
@@ -37,13 +35,14 @@ async fn sign_in_alice(emulator: &Emulator, app: &PublicClientApplication) -> ms
         )
         .await
         .unwrap();
-    let response = user_agent::sign_in(
+    let response = user::sign_in(
         emulator,
         flow.auth_uri(),
         builtin::ALICE_UPN,
         builtin::ALICE_PASSWORD,
     )
-    .await;
+    .await
+    .unwrap();
     app.acquire_token_by_auth_code_flow(&flow, &response)
         .await
         .unwrap()
@@ -61,7 +60,7 @@ fn claims(jwt: &str) -> Value {
 
 #[tokio::test]
 async fn a_family_app_is_signed_in_silently_with_another_family_apps_refresh_token() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let office = app(&emulator, builtin::FOCI_APP_A_CLIENT_ID, &cache, &[]);
     sign_in_alice(&emulator, &office).await;
@@ -109,7 +108,7 @@ async fn a_family_app_is_signed_in_silently_with_another_family_apps_refresh_tok
 
 #[tokio::test]
 async fn a_claims_challenge_from_the_resource_is_answered_silently() {
-    let emulator = common::emulator().await;
+    let emulator = start().await.unwrap();
     let cache = TokenCache::new();
     let app = app(&emulator, builtin::PUBLIC_CLIENT_ID, &cache, &["cp1"]);
     let signed_in = sign_in_alice(&emulator, &app).await;
@@ -121,7 +120,7 @@ async fn a_claims_challenge_from_the_resource_is_answered_silently() {
     );
 
     let resource = format!("{}/resource/me", emulator.url());
-    let client = user_agent::client(&emulator);
+    let client = browser(&emulator).unwrap();
     let call = |token: String| {
         let request = client.get(&resource).bearer_auth(token);
         async move { request.send().await.unwrap() }
