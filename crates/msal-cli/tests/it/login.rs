@@ -12,6 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use msal_emulator::{Emulator, EmulatorConfig, Endpoint, builtin};
+use msal_test_support::user::{self, DeviceDecision, SignedIn, User};
+use msal_test_support::{start, start_with};
 use serde_json::Value;
 
 const MSAL: &str = env!("CARGO_BIN_EXE_msal");
@@ -128,81 +130,13 @@ fn run(home: &Path, args: &[&str]) -> Finished {
     Running::spawn(msal(home).args(args)).finish()
 }
 
-/// An HTML form: where it posts and its hidden fields (unescaped).
-struct Form {
-    action: String,
-    fields: Vec<(String, String)>,
-}
-
-/// The first form in `html` (or the one with this id), read just well enough
-/// for the emulator's pages: `<form ... action="...">` then
-/// `<input type="hidden" name="..." value="...">` up to `</form>`.
-fn parse_form(html: &str, id: Option<&str>) -> Form {
-    let start = match id {
-        Some(id) => html
-            .find(&format!("<form id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no form {id} in {html}")),
-        None => html.find("<form").unwrap_or_else(|| panic!("no form in {html}")),
-    };
-    let form = &html[start..];
-    let form = &form[..form.find("</form>").expect("</form>")];
-    let tag_end = form.find('>').unwrap();
-    let action = attribute(&form[..tag_end], "action").expect("form action");
-    let mut fields = Vec::new();
-    let mut rest = &form[tag_end..];
-    while let Some(at) = rest.find("<input") {
-        let tag = &rest[at..at + rest[at..].find('>').unwrap()];
-        if attribute(tag, "type").as_deref() == Some("hidden") {
-            fields.push((
-                attribute(tag, "name").expect("input name"),
-                attribute(tag, "value").unwrap_or_default(),
-            ));
-        }
-        rest = &rest[at + tag.len()..];
-    }
-    Form { action, fields }
-}
-
-/// A double-quoted attribute of a tag, unescaped.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let key = format!(" {name}=\"");
-    let start = tag.find(&key)? + key.len();
-    let end = start + tag[start..].find('"')?;
-    Some(unescape(&tag[start..end]))
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
 /// Does what a user's browser would: opens `url`, signs in, and lets the
 /// auto-submitting form post the response to the CLI's loopback listener.
-async fn play_browser(url: &str, ca_pem: &str, username: &str, password: &str) {
-    let browser = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let page_url = reqwest::Url::parse(url).unwrap();
-    let page = browser.get(page_url.clone()).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let signin = parse_form(&page.text().await.unwrap(), Some("signin-form"));
-    let mut fields = signin.fields;
-    fields.push(("username".into(), username.into()));
-    fields.push(("password".into(), password.into()));
-    let posted = browser
-        .post(page_url.join(&signin.action).unwrap())
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 200);
-    let redirect = parse_form(&posted.text().await.unwrap(), None);
+async fn play_browser(emulator: &Emulator, url: &str, username: &str, password: &str) {
+    let user = User::new(emulator, username, password).unwrap();
+    let SignedIn::FormPost(redirect) = user.sign_in(url).await.unwrap() else {
+        panic!("the sign-in page answers with the form_post page");
+    };
     assert!(
         redirect.action.starts_with("http://localhost:"),
         "{}",
@@ -210,7 +144,12 @@ async fn play_browser(url: &str, ca_pem: &str, username: &str, password: &str) {
     );
     let names: Vec<&str> = redirect.fields.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"code") && names.contains(&"state"), "{names:?}");
-    let delivered = browser
+    // The loopback listener is plain HTTP on this machine: any client will do.
+    let delivered = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
         .post(&redirect.action)
         .form(&redirect.fields)
         .send()
@@ -251,7 +190,7 @@ async fn login(
         url.starts_with(&format!("{}/", emulator.url())) && url.contains("/oauth2/v2.0/authorize?"),
         "{url}"
     );
-    play_browser(&url, emulator.ca_cert_pem(), username, password).await;
+    play_browser(emulator, &url, username, password).await;
     running.finish()
 }
 
@@ -275,7 +214,7 @@ fn usernames(accounts: &Value) -> Vec<String> {
 async fn login_accounts_and_logout_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emulator = start().await.unwrap();
     let ca = home.join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
     // The default location ($XDG_CACHE_HOME/msal/token_cache.json), named
@@ -409,7 +348,7 @@ async fn login_accounts_and_logout_through_the_cli() {
 async fn login_times_out_when_nobody_signs_in() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emulator = start().await.unwrap();
     let ca = home.join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
     let cache = home.join("cache.json");
@@ -508,7 +447,7 @@ fn accounts_of_a_missing_or_malformed_cache() {
 async fn token_for_a_signed_in_account_uses_the_silent_path() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emulator = start().await.unwrap();
     let ca = home.join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
     let signed_in = login(
@@ -619,44 +558,6 @@ impl Running {
     }
 }
 
-/// A person on another device: enters the code at `url`, signs in, approves.
-async fn approve_device_code(url: &str, code: &str, ca_pem: &str, username: &str, password: &str) {
-    let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let base = reqwest::Url::parse(url).unwrap();
-    let mut html = http.get(base.clone()).send().await.unwrap().text().await.unwrap();
-    for step in ["device-form", "signin-form", "consent-form"] {
-        let form = parse_form(&html, Some(step));
-        let mut fields = form.fields;
-        match step {
-            "device-form" => {
-                fields.retain(|(n, _)| n != "otc");
-                fields.push(("otc".into(), code.into()));
-            }
-            "signin-form" => {
-                fields.retain(|(n, _)| n != "username" && n != "password");
-                fields.push(("username".into(), username.into()));
-                fields.push(("password".into(), password.into()));
-            }
-            _ => fields.push(("action".into(), "approve".into())),
-        }
-        let target = base.join(&form.action).unwrap();
-        html = http
-            .post(target)
-            .form(&fields)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-    }
-    assert!(html.contains("id=\"done\""), "{html}");
-}
-
 fn device_login(emulator: &Emulator, home: &Path, ca: &Path) -> Running {
     Running::spawn(
         msal(home)
@@ -672,24 +573,26 @@ fn device_login(emulator: &Emulator, home: &Path, ca: &Path) -> Running {
 async fn device_code_login_and_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let emulator =
-        Emulator::start(EmulatorConfig::default().with_device_code_interval(Duration::from_secs(1)))
-            .await
-            .unwrap();
+    let emulator = start_with(EmulatorConfig::default().with_device_code_interval(Duration::from_secs(1)))
+        .await
+        .unwrap();
     let ca = home.join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
 
     let running = device_login(&emulator, home, &ca);
     let (url, code) = running.device_code_prompt();
     assert_eq!(url, format!("{}/devicelogin", emulator.url()));
-    approve_device_code(
+    // A person on another device: enters the code at `url`, signs in, approves.
+    user::device_login(
+        &emulator,
         &url,
         &code,
-        emulator.ca_cert_pem(),
         builtin::BOB_UPN,
         builtin::BOB_PASSWORD,
+        DeviceDecision::Approve,
     )
-    .await;
+    .await
+    .unwrap();
     let done = json_of(&running.finish());
     assert_eq!(done["account"]["username"], builtin::BOB_UPN);
     assert_eq!(
@@ -725,7 +628,7 @@ async fn device_code_login_and_ctrl_c() {
 async fn username_password_login_for_managed_and_federated_users() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emulator = start().await.unwrap();
     let ca = home.join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
     for (tenant, username, password) in [
