@@ -16,6 +16,9 @@ pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
     cache_file::prepare_dir(&path)?;
     let app = login::app(&args, &cache)?;
     let flow = app.initiate_device_flow(&args.scopes).await?;
+    // Ctrl-C is listened for before the code is shown: one pressed right
+    // after the message must cancel, not end the process unannounced.
+    let interrupted = interrupt();
     // The message names the URL and the code: the one thing the user needs.
     eprintln!("{}", flow.message());
 
@@ -23,7 +26,7 @@ pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
     let on_ctrl_c = tokio::spawn({
         let cancel = cancel.clone();
         async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted.await {
                 cancel.cancel();
             }
         }
@@ -69,6 +72,25 @@ pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
 fn time_left(at: SystemTime) -> String {
     let secs = at.duration_since(SystemTime::now()).map_or(0, |d| d.as_secs());
     format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// Resolves to `true` at the first Ctrl-C (`false` if it cannot be heard).
+/// On Unix the handler is installed at once, not when first polled.
+#[cfg(unix)]
+fn interrupt() -> impl Future<Output = bool> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listener = signal(SignalKind::interrupt());
+    async move {
+        match listener {
+            Ok(mut listener) => listener.recv().await.is_some(),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn interrupt() -> impl Future<Output = bool> {
+    async { tokio::signal::ctrl_c().await.is_ok() }
 }
 
 #[cfg(test)]
