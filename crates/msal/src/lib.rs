@@ -88,3 +88,8 @@ pub use region::AzureRegion;
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
 pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
 pub use throttle::HttpCache;
+
+/// The README's Rust snippets, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
