@@ -106,3 +106,59 @@ impl<T> WithPage<T> for Option<T> {
         self.context(&format!("{what} in the page {html}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIGN_IN: &str = "<html><body>\n\
+        <form id=\"signin-form\" method=\"post\" action=\"/contoso/login?a=1&amp;b=2\">\n\
+        <input type=\"hidden\" name=\"state\" value=\"a&quot;b&lt;c&gt;&#39;\">\n\
+        <input type=\"hidden\" name=\"nonce\" value=\"n\">\n\
+        <input id=\"username\" name=\"username\" type=\"email\" value=\"alice@contoso.com\" autofocus>\n\
+        <input id=\"password\" name=\"password\" type=\"password\">\n\
+        </form>\n\
+        <form id=\"other\" action=\"/x\"><input type=\"hidden\" name=\"other\" value=\"o\"></form>\n\
+        <div id=\"done\">You have signed in.</div></body></html>";
+
+    #[test]
+    fn a_form_is_its_action_and_its_own_hidden_inputs_unescaped() {
+        let form = read_form(SIGN_IN, Some("signin-form")).unwrap();
+        assert_eq!(form.action, "/contoso/login?a=1&b=2");
+        assert_eq!(
+            form.fields,
+            [
+                ("state".to_owned(), "a\"b<c>'".to_owned()),
+                ("nonce".into(), "n".into())
+            ]
+        );
+        assert_eq!(read_form(SIGN_IN, None).unwrap(), form, "the first form");
+        assert_eq!(read_form(SIGN_IN, Some("other")).unwrap().fields.len(), 1);
+        assert!(read_form(SIGN_IN, Some("nope")).is_err());
+    }
+
+    #[test]
+    fn setting_a_field_replaces_it() {
+        let mut form = read_form(SIGN_IN, None).unwrap();
+        form.set("state", "typed");
+        form.set("username", "bob");
+        assert_eq!(
+            form.fields,
+            [
+                ("nonce".to_owned(), "n".to_owned()),
+                ("state".into(), "typed".into()),
+                ("username".into(), "bob".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn inputs_divs_and_entities() {
+        assert_eq!(hidden_inputs(SIGN_IN).len(), 3, "every form's");
+        assert_eq!(input_value(SIGN_IN, "username").unwrap(), "alice@contoso.com");
+        assert_eq!(input_value(SIGN_IN, "password").unwrap(), "");
+        assert!(input_value(SIGN_IN, "otc").is_err());
+        assert_eq!(div_text(SIGN_IN, "done").unwrap(), "You have signed in.");
+        assert_eq!(unescape("&amp;lt; &#x27;"), "&lt; '");
+    }
+}

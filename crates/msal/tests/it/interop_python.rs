@@ -5,7 +5,7 @@ use crate::common;
 use crate::common::{GRAPH_DEFAULT, daemon};
 use msal::{TokenCache, TokenSource};
 use msal_emulator::{Endpoint, builtin};
-use msal_test_support::{python, start, user};
+use msal_test_support::{python, start, start_with, user};
 use serde_json::json;
 
 #[tokio::test]
@@ -327,7 +327,7 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
 async fn msal_python_device_flow_works_against_the_emulator() {
     let config =
         msal_emulator::EmulatorConfig::default().with_device_code_interval(std::time::Duration::from_secs(1));
-    let emulator = msal_emulator::Emulator::start(config).await.unwrap();
+    let emulator = start_with(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache_path = dir.path().join("python-device-cache.json");
     let args = json!({
