@@ -11,7 +11,7 @@ use crate::{cache_file, output};
 
 /// Arguments of `msal accounts`.
 #[derive(Args)]
-pub struct AccountsArgs {
+pub(crate) struct AccountsArgs {
     /// Token cache file [default: $XDG_CACHE_HOME/msal/token_cache.json, else
     /// $HOME/.cache/msal/token_cache.json].
     #[arg(long, value_name = "FILE")]
@@ -31,7 +31,7 @@ pub struct AccountsArgs {
 
 /// Arguments of `msal logout`.
 #[derive(Args)]
-pub struct LogoutArgs {
+pub(crate) struct LogoutArgs {
     /// The username of the account to sign out, as `msal accounts` lists it.
     #[arg(long, value_name = "USERNAME")]
     pub account: String,
@@ -50,12 +50,12 @@ pub struct LogoutArgs {
     pub authority: Option<String>,
 }
 
-pub fn run_accounts(args: AccountsArgs) -> Result<(), ExitCode> {
+pub(crate) fn run_accounts(args: AccountsArgs) -> Result<(), ExitCode> {
     let json = args.json;
     list(args).map_err(|e| output::fail(&e, json))
 }
 
-pub fn run_logout(args: LogoutArgs) -> Result<(), ExitCode> {
+pub(crate) fn run_logout(args: LogoutArgs) -> Result<(), ExitCode> {
     logout(args).map_err(|e| output::fail(&e, false))
 }
 

@@ -16,12 +16,12 @@ const CACHE_FILE_NAME: &str = "token_cache.json";
 
 /// The client id used where one is needed only to build an application:
 /// listing accounts reads entries of every client, so any id will do.
-pub const PLACEHOLDER_CLIENT_ID: &str = "msal-cli";
+pub(crate) const PLACEHOLDER_CLIENT_ID: &str = "msal-cli";
 
 /// The cache file to use: `explicit` when given, else the user's cache
 /// directory, `$XDG_CACHE_HOME/msal/token_cache.json` or
 /// `$HOME/.cache/msal/token_cache.json`.
-pub fn cache_path(explicit: Option<&Path>) -> Result<PathBuf, Error> {
+pub(crate) fn cache_path(explicit: Option<&Path>) -> Result<PathBuf, Error> {
     if let Some(path) = explicit {
         return Ok(path.to_owned());
     }
@@ -46,7 +46,7 @@ fn default_cache_path(xdg_cache_home: Option<OsString>, home: Option<OsString>) 
 /// Creates the directory the cache file goes in, before the user spends
 /// time signing in, so a path that cannot be written fails first. New
 /// directories are owner-only: the file holds credentials.
-pub fn prepare_dir(path: &Path) -> Result<(), Error> {
+pub(crate) fn prepare_dir(path: &Path) -> Result<(), Error> {
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Ok(());
     };
@@ -67,7 +67,7 @@ pub fn prepare_dir(path: &Path) -> Result<(), Error> {
 
 /// Writes the cache to `path` when entries were added or removed, so that a
 /// command that changed nothing leaves the file (and its timestamp) alone.
-pub fn save_if_changed(cache: &TokenCache, path: &Path) -> Result<bool, Error> {
+pub(crate) fn save_if_changed(cache: &TokenCache, path: &Path) -> Result<bool, Error> {
     if !cache.has_state_changed() {
         return Ok(false);
     }
@@ -97,7 +97,7 @@ impl HttpClient for OfflineHttp {
 /// An application over `cache` that never sends a request. Instance
 /// discovery only decides whether the known aliases of a Microsoft cloud
 /// are searched too; it never causes a request here.
-pub fn offline_app(
+pub(crate) fn offline_app(
     client_id: &str,
     authority: &str,
     instance_discovery: bool,
@@ -115,13 +115,13 @@ pub fn offline_app(
 /// clouds hold accounts, which clients hold a user's refresh tokens).
 /// Serializing resets [`TokenCache::has_state_changed`]: take the snapshot
 /// before changing the cache.
-pub fn snapshot(cache: &TokenCache) -> Value {
+pub(crate) fn snapshot(cache: &TokenCache) -> Value {
     serde_json::from_str(&cache.serialize()).unwrap_or(Value::Null)
 }
 
 /// The distinct `environment`s (cloud hosts) of the account entries, in
 /// order of first appearance.
-pub fn account_environments(snapshot: &Value) -> Vec<String> {
+pub(crate) fn account_environments(snapshot: &Value) -> Vec<String> {
     let mut environments: Vec<String> = Vec::new();
     let entries = snapshot
         .get("Account")
@@ -140,7 +140,11 @@ pub fn account_environments(snapshot: &Value) -> Vec<String> {
 }
 
 /// The client ids holding a refresh token of this account in this cloud.
-pub fn refresh_token_clients(snapshot: &Value, home_account_id: &str, environment: &str) -> Vec<String> {
+pub(crate) fn refresh_token_clients(
+    snapshot: &Value,
+    home_account_id: &str,
+    environment: &str,
+) -> Vec<String> {
     let mut clients: Vec<String> = Vec::new();
     let entries = snapshot
         .get("RefreshToken")

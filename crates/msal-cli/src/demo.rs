@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use msal::{AuthenticationResult, ClientSecret, ConfidentialClientApplication, Error, TokenCache};
 use msal_emulator::{Emulator, EmulatorConfig, Endpoint, builtin};
 
-pub async fn run() -> Result<(), ExitCode> {
+pub(crate) async fn run() -> Result<(), ExitCode> {
     let fail = |message: String| {
         eprintln!("error: {message}");
         ExitCode::FAILURE

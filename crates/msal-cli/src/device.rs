@@ -10,37 +10,27 @@ use msal::{CancellationHandle, DeviceFlowPolling, Error};
 use crate::cache_file;
 use crate::login::{self, LoginArgs};
 
-pub async fn login(args: LoginArgs) -> Result<(), Error> {
+pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
     let cache = msal::TokenCache::load_from_file(&path)?;
     cache_file::prepare_dir(&path)?;
     let app = login::app(&args, &cache)?;
     let flow = app.initiate_device_flow(&args.scopes).await?;
-    // Ctrl-C is caught from before the prompt shows: a user (or a script)
-    // who interrupts as soon as they see it must not kill the process
-    // mid-write. On Unix the handler is installed right here, not when a
-    // task first runs.
+    // Ctrl-C is listened for before the code is shown: one pressed right
+    // after the message must cancel, not end the process unannounced.
+    let interrupted = interrupt();
+    // The message names the URL and the code: the one thing the user needs.
+    eprintln!("{}", flow.message());
+
     let cancel = CancellationHandle::new();
-    #[cfg(unix)]
-    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let on_ctrl_c = tokio::spawn({
         let cancel = cancel.clone();
         async move {
-            #[cfg(unix)]
-            if let Some(mut interrupt) = interrupt {
-                if interrupt.recv().await.is_some() {
-                    cancel.cancel();
-                }
-                return;
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted.await {
                 cancel.cancel();
             }
         }
     });
-    // The message names the URL and the code: the one thing the user needs.
-    eprintln!("{}", flow.message());
-
     // indicatif draws nothing when stderr is not a terminal (scripts, tests).
     let spinner = ProgressBar::new_spinner();
     spinner.set_style(
@@ -82,6 +72,25 @@ pub async fn login(args: LoginArgs) -> Result<(), Error> {
 fn time_left(at: SystemTime) -> String {
     let secs = at.duration_since(SystemTime::now()).map_or(0, |d| d.as_secs());
     format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// Resolves to `true` at the first Ctrl-C (`false` if it cannot be heard).
+/// On Unix the handler is installed at once, not when first polled.
+#[cfg(unix)]
+fn interrupt() -> impl Future<Output = bool> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listener = signal(SignalKind::interrupt());
+    async move {
+        match listener {
+            Ok(mut listener) => listener.recv().await.is_some(),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn interrupt() -> impl Future<Output = bool> {
+    async { tokio::signal::ctrl_c().await.is_ok() }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use msal_emulator::{Directory, Emulator, EmulatorConfig};
 
 /// Arguments of `msal emulator`.
 #[derive(Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Port to listen on (127.0.0.1 only); 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -25,12 +25,12 @@ pub struct RunArgs {
     pub device_code_interval: u64,
 }
 
-pub fn print_defaults() -> Result<(), ExitCode> {
+pub(crate) fn print_defaults() -> Result<(), ExitCode> {
     println!("{}", Directory::builtin().to_json_pretty());
     Ok(())
 }
 
-pub async fn run(args: RunArgs) -> Result<(), ExitCode> {
+pub(crate) async fn run(args: RunArgs) -> Result<(), ExitCode> {
     let fail = |message: String| {
         eprintln!("error: {message}");
         ExitCode::FAILURE

@@ -13,7 +13,7 @@ const RUST_LOG: &str = "RUST_LOG";
 
 /// The filter for `verbosity` (`-v` count) when `RUST_LOG` is not set;
 /// `access_log` adds the emulator's access lines at INFO.
-pub fn default_directives(verbosity: u8, access_log: bool) -> String {
+pub(crate) fn default_directives(verbosity: u8, access_log: bool) -> String {
     let level = match verbosity {
         0 => None,
         1 => Some("info"),
@@ -34,7 +34,7 @@ pub fn default_directives(verbosity: u8, access_log: bool) -> String {
 
 /// Installs the stderr subscriber. A `RUST_LOG` that does not parse is
 /// reported and the `--verbose` filter used instead.
-pub fn init(verbosity: u8, access_log: bool) {
+pub(crate) fn init(verbosity: u8, access_log: bool) {
     let from_env = std::env::var(RUST_LOG).ok().filter(|v| !v.trim().is_empty());
     let mut warning = None;
     let filter = match from_env.map(|value| EnvFilter::try_new(&value)) {

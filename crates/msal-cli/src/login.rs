@@ -15,11 +15,11 @@ use msal::{
 use crate::{cache_file, output, token};
 
 /// The authority when none is given: any work or school or personal account.
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/common";
+pub(crate) const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/common";
 
 /// Arguments of `msal login`.
 #[derive(Args)]
-pub struct LoginArgs {
+pub(crate) struct LoginArgs {
     /// Authority URL (https only): .../common, .../organizations, .../consumers or a tenant.
     #[arg(long, default_value = DEFAULT_AUTHORITY)]
     pub authority: String,
@@ -73,7 +73,7 @@ pub struct LoginArgs {
 }
 
 /// Environment variable holding the password for `--username`.
-pub const PASSWORD_ENV: &str = "MSAL_PASSWORD";
+pub(crate) const PASSWORD_ENV: &str = "MSAL_PASSWORD";
 
 /// The `prompt` values a user can ask for.
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,7 +100,7 @@ impl From<PromptArg> for Prompt {
     }
 }
 
-pub async fn run(args: LoginArgs) -> Result<(), ExitCode> {
+pub(crate) async fn run(args: LoginArgs) -> Result<(), ExitCode> {
     let json = args.json;
     match login(args).await {
         Ok(()) => Ok(()),
@@ -172,7 +172,7 @@ async fn login_with_password(args: &LoginArgs, username: &str) -> Result<(), Err
 }
 
 /// Builds the public client app `msal login` signs in with, over the cache at `path`.
-pub fn app(args: &LoginArgs, cache: &msal::TokenCache) -> Result<PublicClientApplication, Error> {
+pub(crate) fn app(args: &LoginArgs, cache: &msal::TokenCache) -> Result<PublicClientApplication, Error> {
     PublicClientApplication::builder(&args.client_id)
         .authority(&args.authority)
         .instance_discovery(!args.no_instance_discovery)
@@ -182,7 +182,7 @@ pub fn app(args: &LoginArgs, cache: &msal::TokenCache) -> Result<PublicClientApp
 }
 
 /// Prints who signed in (text) or the whole result (`--json`).
-pub fn report(result: &AuthenticationResult, json: bool) {
+pub(crate) fn report(result: &AuthenticationResult, json: bool) {
     if json {
         println!("{}", login_json(result));
     } else {

@@ -8,7 +8,7 @@ use msal::{Account, AuthenticationResult, Error};
 use serde_json::{Value, json};
 
 /// A result as JSON, with MSAL Python's field names.
-pub fn result_json(result: &AuthenticationResult) -> Value {
+pub(crate) fn result_json(result: &AuthenticationResult) -> Value {
     let epoch = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     json!({
         "access_token": result.access_token.secret(),
@@ -25,7 +25,7 @@ pub fn result_json(result: &AuthenticationResult) -> Value {
 
 /// An account as JSON, with the field names of MSAL Python's `get_accounts`.
 /// Accounts hold no secret.
-pub fn account_json(account: &Account) -> Value {
+pub(crate) fn account_json(account: &Account) -> Value {
     json!({
         "home_account_id": account.home_account_id,
         "environment": account.environment,
@@ -38,7 +38,7 @@ pub fn account_json(account: &Account) -> Value {
 }
 
 /// An error as JSON: the identity provider's fields when it sent them.
-pub fn error_json(error: &Error) -> Value {
+pub(crate) fn error_json(error: &Error) -> Value {
     let mut json = match error.service_error() {
         Some(e) => json!({
             "error": e.error,
@@ -61,7 +61,7 @@ pub fn error_json(error: &Error) -> Value {
 
 /// Reports an error and gives the exit code: 1 for errors from the identity
 /// provider or the network, 2 for bad input.
-pub fn fail(error: &Error, as_json: bool) -> ExitCode {
+pub(crate) fn fail(error: &Error, as_json: bool) -> ExitCode {
     if as_json {
         println!("{}", error_json(error));
     } else {

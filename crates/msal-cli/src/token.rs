@@ -14,11 +14,11 @@ use msal::{
 use crate::{cache_file, output};
 
 /// Environment variable holding the client secret.
-pub const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
+pub(crate) const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
 
 /// Arguments of `msal token`.
 #[derive(Args)]
-pub struct TokenArgs {
+pub(crate) struct TokenArgs {
     /// Authority URL, e.g. https://login.microsoftonline.com/contoso.onmicrosoft.com (https only).
     #[arg(long)]
     pub authority: String,
@@ -54,7 +54,7 @@ pub struct TokenArgs {
     pub account: Option<String>,
 }
 
-pub async fn run(args: TokenArgs) -> Result<(), ExitCode> {
+pub(crate) async fn run(args: TokenArgs) -> Result<(), ExitCode> {
     let json = args.json;
     acquire(args).await.map_err(|e| output::fail(&e, json))
 }
@@ -124,7 +124,7 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
 }
 
 /// The default transport, trusting `ca_cert` in addition to the system roots.
-pub fn http_client(ca_cert: Option<&Path>) -> Result<ReqwestHttpClient, Error> {
+pub(crate) fn http_client(ca_cert: Option<&Path>) -> Result<ReqwestHttpClient, Error> {
     let mut builder = ReqwestHttpClient::builder();
     if let Some(path) = ca_cert {
         let pem = std::fs::read(path).map_err(|e| {

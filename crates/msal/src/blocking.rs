@@ -835,10 +835,7 @@ mod tests {
             if let Scope::Impl(ty) = scope {
                 let mut out = BTreeSet::new();
                 expand(scope, &direct, &invokes, &mut BTreeSet::new(), &mut out);
-                methods
-                    .entry(ty.clone())
-                    .or_insert_with(BTreeSet::new)
-                    .extend(out);
+                methods.entry(ty.clone()).or_default().extend(out);
             }
         }
         // What `impl<K: Kind> ClientApplication<K>` has, both kinds have.

@@ -98,3 +98,8 @@ pub use pipeline::HttpCache;
 pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
 pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
+
+/// The README's Rust snippets, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

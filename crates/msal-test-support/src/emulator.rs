@@ -1,0 +1,67 @@
+//! Starting the emulator, and HTTPS clients that trust only its CA (never
+//! the machine's roots, so a test cannot reach anything else by mistake).
+//! reqwest clients resolve `localhost` to the emulator's IPv4 loopback
+//! address and never use a proxy from the environment.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use msal::ReqwestHttpClient;
+use msal::http::ReqwestHttpClientBuilder;
+use msal_emulator::{Emulator, EmulatorConfig};
+use reqwest::{Certificate, Client, ClientBuilder};
+
+use crate::{Context, Result};
+
+/// An emulator with the built-in directory, on a free port.
+pub async fn start() -> Result<Emulator> {
+    start_with(EmulatorConfig::default()).await
+}
+
+/// An emulator from `config`.
+pub async fn start_with(config: EmulatorConfig) -> Result<Emulator> {
+    Emulator::start(config).await.context("starting the emulator")
+}
+
+/// A reqwest client builder that trusts only the emulator's CA; add to it
+/// (more `resolve`s, a redirect policy) before building.
+pub fn client_builder(emulator: &Emulator) -> Result<ClientBuilder> {
+    let ca = Certificate::from_pem(emulator.ca_cert_pem().as_bytes()).context("the emulator's CA")?;
+    Ok(Client::builder()
+        .tls_certs_only([ca])
+        .resolve(
+            "localhost",
+            SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port())),
+        )
+        .no_proxy())
+}
+
+/// A client that trusts only the emulator and follows redirects.
+pub fn client(emulator: &Emulator) -> Result<Client> {
+    client_builder(emulator)?.build().context("building the client")
+}
+
+/// What a cookie-less browser does: trusts only the emulator, never follows
+/// redirects (tests read the `Location`), and gives up on a hung page.
+pub fn browser(emulator: &Emulator) -> Result<Client> {
+    client_builder(emulator)?
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the browser client")
+}
+
+/// msal's transport builder, trusting only the emulator's CA.
+pub fn msal_http_builder(emulator: &Emulator) -> Result<ReqwestHttpClientBuilder> {
+    Ok(ReqwestHttpClient::builder()
+        .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())
+        .context("the emulator's CA")?
+        .only_added_roots(true))
+}
+
+/// msal's transport, trusting only the emulator's CA.
+pub fn msal_http(emulator: &Emulator) -> Result<ReqwestHttpClient> {
+    msal_http_builder(emulator)?
+        .build()
+        .context("building msal's transport")
+}

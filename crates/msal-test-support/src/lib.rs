@@ -1,0 +1,27 @@
+//! What the workspace's integration tests share, so that each crate's tests
+//! say what they check and not how to reach the emulator:
+//!
+//! - [`emulator`]: an emulator on a free port, and HTTPS clients (reqwest's
+//!   and msal's) that trust only its CA;
+//! - [`user`]: one scripted person at the emulator's pages, who signs in
+//!   (form posts, no browser) or approves a device code;
+//! - [`html`]: reading the emulator's pages: forms, inputs, entities;
+//! - [`webdriver`]: a real headless Chromium through chromedriver;
+//! - [`python`]: the pinned MSAL Python, run as a peer against the emulator;
+//! - [`logs`]: what the `tracing` macros log, captured per test.
+//!
+//! Helpers return a [`Result`] whose [`Failure`] says what did not behave;
+//! the tests unwrap it, so a failure reads as the test's own.
+
+#![forbid(unsafe_code)]
+
+pub mod emulator;
+mod failure;
+pub mod html;
+pub mod logs;
+pub mod python;
+pub mod user;
+pub mod webdriver;
+
+pub use emulator::{browser, client, client_builder, msal_http, msal_http_builder, start, start_with};
+pub use failure::{Context, Failure, Result};

@@ -1,0 +1,273 @@
+//! A minimal W3C WebDriver client for driving the real headless Chromium
+//! (Debian `chromium` + `chromium-driver`) through sign-in pages.
+//!
+//! WebDriver is JSON over HTTP, so a few calls with the reqwest client the
+//! library already depends on are all it takes: no extra crate, no Python.
+//! `CHROMEDRIVER` and `CHROME_BIN` override the Debian paths.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{Context, Failure, Result};
+
+/// How long [`Browser::find`] and [`Browser::wait_for`] poll before failing.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A headless Chromium session behind its own chromedriver process.
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless Chromium session with
+    /// a new, empty profile. The flags keep Chromium off the (closed) internet.
+    pub async fn start() -> Result<Browser> {
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chrome_path = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        Failure::unless(
+            Path::new(&driver_path).exists() && Path::new(&chrome_path).exists(),
+            || {
+                format!(
+                    "headless browser tests need {chrome_path} and {driver_path} (Debian packages chromium and chromium-driver; scripts/test installs them)"
+                )
+            },
+        )?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("a free port")?
+            .port();
+        let profile = tempfile::tempdir().context("a profile directory")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .no_proxy()
+            .build()
+            .context("building the WebDriver client")?;
+        let mut driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting chromedriver")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ready = http.get(format!("{base}/status")).send().await;
+            if let Ok(response) = ready
+                && let Ok(text) = response.text().await
+                && serde_json::from_str::<Value>(&text).is_ok_and(|v| v["value"]["ready"] == true)
+            {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                return Err(Failure::new("chromedriver did not become ready"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let capabilities = json!({
+            "capabilities": { "alwaysMatch": {
+                "browserName": "chrome",
+                // The emulator's certificate is signed by a CA made at its start.
+                "acceptInsecureCerts": true,
+                "goog:chromeOptions": {
+                    "binary": chrome_path,
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--window-size=1000,800",
+                        format!("--user-data-dir={}", profile.path().display()),
+                    ]
+                }
+            }}
+        });
+        let mut browser = Browser {
+            driver,
+            base,
+            session: String::new(),
+            http,
+            _profile: profile,
+        };
+        let created = browser.call("POST", "/session", Some(capabilities)).await?;
+        browser.session = created["sessionId"].as_str().context("a session id")?.to_owned();
+        Ok(browser)
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let url = if path == "/session" {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let request = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self
+                .http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.unwrap_or_else(|| json!({})).to_string()),
+        };
+        let what = format!("webdriver {method} {path}");
+        let response = request.send().await.context(&what)?;
+        let status = response.status();
+        let text = response.text().await.context(&what)?;
+        let value: Value = serde_json::from_str(&text).context(&what)?;
+        Failure::unless(status.is_success(), || format!("{what}: {status} {text}"))?;
+        Ok(value.get("value").cloned().unwrap_or(value))
+    }
+
+    /// Opens `url` and waits for the page to load.
+    pub async fn goto(&self, url: &str) -> Result<()> {
+        self.call("POST", "/url", Some(json!({ "url": url }))).await?;
+        Ok(())
+    }
+
+    async fn try_find(&self, css: &str) -> Option<String> {
+        let url = format!("{}/session/{}/element", self.base, self.session);
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(json!({ "using": "css selector", "value": css }).to_string())
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let value: Value = serde_json::from_str(&response.text().await.ok()?).ok()?;
+        value["value"]
+            .as_object()?
+            .values()
+            .next()?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// The element matching `css`, waiting for it to appear.
+    pub async fn find(&self, css: &str) -> Result<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(id) = self.try_find(css).await {
+                return Ok(id);
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::new(format!(
+                    "no element {css} on {}: {}",
+                    self.current_url().await?,
+                    self.source().await?
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether an element matching `css` is on the page now.
+    pub async fn has(&self, css: &str) -> bool {
+        self.try_find(css).await.is_some()
+    }
+
+    /// Types `text` into the element matching `css` (after clearing it).
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let id = self.find(css).await?;
+        self.call("POST", &format!("/element/{id}/clear"), None).await?;
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let id = self.find(css).await?;
+        self.call("POST", &format!("/element/{id}/click"), None).await?;
+        Ok(())
+    }
+
+    /// The `value` property of the element matching `css`.
+    pub async fn value_of(&self, css: &str) -> Result<String> {
+        let id = self.find(css).await?;
+        let value = self
+            .call("GET", &format!("/element/{id}/property/value"), None)
+            .await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The current page's URL.
+    pub async fn current_url(&self) -> Result<String> {
+        let url = self.call("GET", "/url", None).await?;
+        Ok(url.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The current page's HTML.
+    pub async fn source(&self) -> Result<String> {
+        let source = self.call("GET", "/source", None).await?;
+        Ok(source.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Waits until the page's HTML contains `text`.
+    pub async fn wait_for(&self, text: &str) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let source = self.source().await?;
+            if source.contains(text) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::new(format!("page never showed {text:?}: {source}")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves a PNG screenshot of the page to `path`.
+    pub async fn screenshot(&self, path: &Path) -> Result<()> {
+        use base64::Engine as _;
+        let png = self.call("GET", "/screenshot", None).await?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().context("a base64 screenshot")?)
+            .context("decoding the screenshot")?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).context("creating the artifact directory")?;
+        }
+        std::fs::write(path, bytes).context("writing the screenshot")
+    }
+
+    /// Ends the session (closing Chromium) and stops chromedriver.
+    pub async fn quit(mut self) {
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // A test that panicked never reached quit(): do not leave chromedriver behind.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Where tests put artifacts such as screenshots: `target/test-artifacts`.
+pub fn artifact_path(name: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("test-artifacts").join(name)
+}

@@ -1,0 +1,31 @@
+//! The library against the emulator over real HTTPS, one test binary: each
+//! module is one flow or concern. The apps they drive are in `common`; the
+//! emulator, clients, scripted user, headless Chromium and MSAL Python come
+//! from the `msal-test-support` crate.
+
+// A test fails by panicking; helpers here fail the test that called them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a panic is a failed test"
+)]
+
+mod common;
+
+mod auth_code;
+mod certificates;
+mod client_credentials;
+mod device_code;
+mod family_and_claims;
+mod interactive;
+mod interop_python;
+mod interop_python_certificates;
+mod no_secrets;
+mod offline_cache;
+mod on_behalf_of;
+mod regional;
+mod silent;
+mod throttling;
+mod trace_no_secrets;
+mod username_password;
