@@ -55,7 +55,7 @@ async fn demo(emulator: &Emulator) -> Result<(), Error> {
 }
 
 fn show(attempt: &str, result: &AuthenticationResult, token_requests: u64) {
-    let token = result.access_token.secret();
+    let token = result.access_token.expose_secret();
     let preview: String = token.chars().take(16).collect();
     println!(
         "\n{attempt} call: token {preview}... ({} chars) from {}, expires in {} s, {token_requests} request(s) to the token endpoint",

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 pub(crate) fn result_json(result: &AuthenticationResult) -> Value {
     let epoch = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     json!({
-        "access_token": result.access_token.secret(),
+        "access_token": result.access_token.expose_secret(),
         "token_type": result.token_type,
         "expires_in": result.expires_in().as_secs(),
         "expires_on": epoch(result.expires_on),

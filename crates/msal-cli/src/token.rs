@@ -85,7 +85,7 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
     if args.json {
         println!("{}", output::result_json(&result));
     } else {
-        println!("{}", result.access_token.secret());
+        println!("{}", result.access_token.expose_secret());
     }
     Ok(())
 }
@@ -118,7 +118,7 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
     if args.json {
         println!("{}", output::result_json(&result));
     } else {
-        println!("{}", result.access_token.secret());
+        println!("{}", result.access_token.expose_secret());
     }
     Ok(())
 }

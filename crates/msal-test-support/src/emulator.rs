@@ -65,3 +65,18 @@ pub fn msal_http(emulator: &Emulator) -> Result<ReqwestHttpClient> {
         .build()
         .context("building msal's transport")
 }
+
+/// The public cloud's hosts, as applications name them in authorities.
+pub const CLOUD_HOSTS: [&str; 2] = ["login.microsoftonline.com", "login.windows.net"];
+
+/// [`msal_http`] that also sends the public cloud's hosts ([`CLOUD_HOSTS`])
+/// to the emulator, whose certificate names them: for tests of authorities
+/// written as users write them, aliases included.
+pub fn msal_http_for_cloud(emulator: &Emulator) -> Result<ReqwestHttpClient> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port()));
+    let mut builder = msal_http_builder(emulator)?;
+    for host in CLOUD_HOSTS {
+        builder = builder.resolve(host, addr);
+    }
+    builder.build().context("the msal transport builds")
+}

@@ -23,5 +23,8 @@ pub mod python;
 pub mod user;
 pub mod webdriver;
 
-pub use emulator::{browser, client, client_builder, msal_http, msal_http_builder, start, start_with};
+pub use emulator::{
+    CLOUD_HOSTS, browser, client, client_builder, msal_http, msal_http_builder, msal_http_for_cloud, start,
+    start_with,
+};
 pub use failure::{Context, Failure, Result};

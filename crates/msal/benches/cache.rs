@@ -7,6 +7,14 @@
 //! Run with `cargo bench -p msal --bench cache`; `bench/compare` runs the
 //! same workloads side by side with MSAL Python and MSAL Node.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub,
+    reason = "a benchmark: a failed setup ends the run"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -5,6 +5,14 @@
 //!
 //! Run with `cargo bench -p msal --bench network`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub,
+    reason = "a benchmark: a failed setup ends the run"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

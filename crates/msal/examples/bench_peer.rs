@@ -12,6 +12,14 @@
 //! `run` prints one JSON line: `{"median_us", "min_us", "samples"}`, or for
 //! the `rss` workload `{"peak_rss_kb", "rss_kb"}`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub,
+    reason = "a benchmark runner: a failed setup ends the run"
+)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

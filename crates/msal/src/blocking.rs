@@ -673,7 +673,7 @@ mod tests {
             })
             .collect();
         for call in calls {
-            assert_eq!(call.join().unwrap().unwrap().access_token.secret(), "at");
+            assert_eq!(call.join().unwrap().unwrap().access_token.expose_secret(), "at");
         }
         assert!(std::sync::Arc::ptr_eq(&app.worker, &app.clone().worker));
 

@@ -87,7 +87,7 @@ pub use flows::client_credentials::ClientCredentialsOptions;
 pub use flows::device_code::{
     DeviceFlow, DeviceFlowOptions, DeviceFlowPoll, DeviceFlowPolling, OnDevicePoll,
 };
-pub use flows::interactive::InteractiveOptions;
+pub use flows::interactive::{DEFAULT_INTERACTIVE_TIMEOUT, InteractiveOptions};
 pub use flows::on_behalf_of::OnBehalfOfOptions;
 pub use flows::silent::SilentOptions;
 pub use flows::user_fic::{TargetUser, UserFicOptions};

@@ -37,14 +37,14 @@ use crate::error::{Error, Result};
 
 /// Largest request line plus headers accepted. A browser's redirect is well
 /// under 8 KiB; anything bigger is refused with 431.
-pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Largest request body accepted (by `Content-Length`). A `form_post`
 /// response with an authorization code and an ID token is a few KiB; anything
 /// bigger is refused with 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Time one connection has to deliver its request and receive the answer.
 /// It bounds what a slow or idle client ("slow loris") can hold on to.
-pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Connections served at the same time. More than one, so that a browser's
 /// speculative or idle connection cannot delay the real redirect; few, so that

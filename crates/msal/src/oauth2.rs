@@ -17,9 +17,9 @@ use crate::pipeline::{Delivered, Outgoing, Pipeline, Purpose, ThrottleKey};
 use crate::secret::CachedSecret;
 
 /// `x-client-sku`: which MSAL this is.
-pub const CLIENT_SKU: &str = "MSAL.Rust";
+pub(crate) const CLIENT_SKU: &str = "MSAL.Rust";
 /// `x-client-ver`: this library's version.
-pub const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A successful token response, as the identity provider sent it.
 #[derive(Debug, Deserialize)]

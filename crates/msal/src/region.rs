@@ -33,12 +33,12 @@ pub const REGION_NAME: &str = "REGION_NAME";
 /// Where auto-detection asks an Azure VM for its location, when
 /// `REGION_NAME` is not set: IMDS's plain-text compute location, as MSAL Go
 /// and .NET ask it.
-pub const IMDS_LOCATION_URL: &str =
+pub(crate) const IMDS_LOCATION_URL: &str =
     "http://169.254.169.254/metadata/instance/compute/location?format=text&api-version=2021-01-01";
 
 /// How long auto-detection waits for IMDS: outside Azure the address does
 /// not answer at all, so a short bound (MSAL Go's) keeps that cheap.
-pub const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Global hosts of the public cloud, whose regional host is
 /// `{region}.login.microsoft.com` rather than `{region}.{host}`.

@@ -79,8 +79,9 @@ impl AccessToken {
         Self(secret.clone())
     }
 
-    /// The token, to put in an `Authorization: Bearer` header.
-    pub fn secret(&self) -> &str {
+    /// The token, to put in an `Authorization: Bearer` header. Named like
+    /// every other secret's accessor, so reading one stands out in review.
+    pub fn expose_secret(&self) -> &str {
         self.0.expose()
     }
 }
@@ -93,7 +94,7 @@ impl fmt::Debug for AccessToken {
 
 impl PartialEq for AccessToken {
     fn eq(&self, other: &Self) -> bool {
-        self.secret() == other.secret()
+        self.expose_secret() == other.expose_secret()
     }
 }
 
@@ -117,7 +118,7 @@ impl IdToken {
     }
 
     /// The raw JWT.
-    pub fn secret(&self) -> &str {
+    pub fn expose_secret(&self) -> &str {
         self.0.expose()
     }
 }
@@ -269,7 +270,7 @@ mod tests {
             "{all}"
         );
         assert_eq!(s.expose_secret(), "p@ssw0rd-value");
-        assert_eq!(t.secret(), "eyJhbGciOi.payload.sig");
+        assert_eq!(t.expose_secret(), "eyJhbGciOi.payload.sig");
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"refresh-token-value\"");
     }
 }

@@ -4,7 +4,6 @@
 //! the cloud; with the emulator running (its counter stays at zero) and
 //! with it stopped.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -12,22 +11,14 @@ use msal::{
     ClientSecret, ConfidentialClientApplication, Password, PublicClientApplication, ReqwestHttpClient,
     TokenCache,
 };
-use msal_emulator::{Emulator, EmulatorConfig, builtin};
+use msal_emulator::{Emulator, builtin};
 
 const MSAL: &str = env!("CARGO_BIN_EXE_msal");
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
 const USER_READ: &str = "User.Read";
 
 fn cloud_http(emulator: &Emulator) -> ReqwestHttpClient {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port()));
-    ReqwestHttpClient::builder()
-        .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())
-        .unwrap()
-        .only_added_roots(true)
-        .resolve("login.microsoftonline.com", addr)
-        .resolve("login.windows.net", addr)
-        .build()
-        .unwrap()
+    msal_test_support::msal_http_for_cloud(emulator).unwrap()
 }
 
 /// Fills `cache` with an app token and Alice's tokens from `authority`;
@@ -63,8 +54,8 @@ async fn fill(
         .unwrap();
     let _ = emulator;
     (
-        app.access_token.secret().to_owned(),
-        user.access_token.secret().to_owned(),
+        app.access_token.expose_secret().to_owned(),
+        user.access_token.expose_secret().to_owned(),
     )
 }
 
@@ -98,19 +89,12 @@ fn assert_token(output: &Output, expected: &str, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_process_serves_cached_tokens_without_requests() {
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emulator = msal_test_support::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
     let base = emulator.url();
-    let local_http = || {
-        ReqwestHttpClient::builder()
-            .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())
-            .unwrap()
-            .only_added_roots(true)
-            .build()
-            .unwrap()
-    };
+    let local_http = || msal_test_support::msal_http(&emulator).unwrap();
 
     // (name, authority the tokens come from, authority the CLI is given)
     let by_id = format!("{base}/{}", builtin::CONTOSO_TENANT_ID);

@@ -41,7 +41,7 @@ impl ClaimsMemo {
         let known = self.read().get(home_account_id).and_then(|decoded| {
             decoded
                 .iter()
-                .find(|d| d.id_token.secret() == id_token)
+                .find(|d| d.id_token.expose_secret() == id_token)
                 .map(|d| d.claims.clone())
         });
         if known.is_some() {

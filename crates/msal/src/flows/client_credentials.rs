@@ -402,7 +402,7 @@ mod tests {
         for _ in 0..2 {
             let hit = app.acquire_token_for_client([SCOPE]).await.unwrap();
             assert_eq!(hit.token_source, TokenSource::Cache);
-            assert_eq!(hit.access_token.secret(), "at-1");
+            assert_eq!(hit.access_token.expose_secret(), "at-1");
             assert_eq!(hit.scopes, [SCOPE]);
             assert_eq!(hit.correlation_id, None);
         }
@@ -437,7 +437,7 @@ mod tests {
         idp.respond(503, json!({"error": "temporarily_unavailable"}));
         let kept = app.acquire_token_for_client([SCOPE]).await.unwrap();
         assert_eq!(kept.token_source, TokenSource::Cache);
-        assert_eq!(kept.access_token.secret(), "at-aging");
+        assert_eq!(kept.access_token.expose_secret(), "at-aging");
         assert_eq!(
             header(&idp, 1, "x-client-current-telemetry").as_deref(),
             Some("4|730,4|")
@@ -445,10 +445,10 @@ mod tests {
         idp.respond(200, token("at-fresh", None));
         let fresh = app.acquire_token_for_client([SCOPE]).await.unwrap();
         assert_eq!(fresh.token_source, TokenSource::IdentityProvider);
-        assert_eq!(fresh.access_token.secret(), "at-fresh");
+        assert_eq!(fresh.access_token.expose_secret(), "at-fresh");
         let requests = idp.request_count();
         let hit = app.acquire_token_for_client([SCOPE]).await.unwrap();
-        assert_eq!(hit.access_token.secret(), "at-fresh");
+        assert_eq!(hit.access_token.expose_secret(), "at-fresh");
         assert_eq!(idp.request_count(), requests, "a fresh token is a cache hit");
     }
 

@@ -2,15 +2,15 @@
 //! lookups and protocol calls over the application core.
 
 pub(crate) mod accounts;
-pub mod auth_code;
-pub mod client_credentials;
-pub mod device_code;
-pub mod interactive;
-pub mod on_behalf_of;
+pub(crate) mod auth_code;
+pub(crate) mod client_credentials;
+pub(crate) mod device_code;
+pub(crate) mod interactive;
+pub(crate) mod on_behalf_of;
 pub(crate) mod refresh_token;
-pub mod silent;
-pub mod user_fic;
-pub mod username_password;
+pub(crate) mod silent;
+pub(crate) mod user_fic;
+pub(crate) mod username_password;
 
 use crate::cache::AccessTokenEntry;
 use crate::error::{Error, Result};

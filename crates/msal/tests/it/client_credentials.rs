@@ -23,7 +23,7 @@ async fn second_call_is_served_from_the_cache_without_a_request() {
     assert_eq!(first.token_type, "Bearer");
     assert_eq!(first.tenant_id.as_deref(), Some(builtin::CONTOSO_TENANT_ID));
     assert!(first.expires_in().as_secs() > 3000, "{:?}", first.expires_in());
-    assert_eq!(first.access_token.secret().split('.').count(), 3, "a JWT");
+    assert_eq!(first.access_token.expose_secret().split('.').count(), 3, "a JWT");
     assert_eq!(emulator.request_count(Endpoint::Token), 1);
     assert_eq!(emulator.request_count(Endpoint::OpenIdConfiguration), 1);
 
@@ -288,7 +288,7 @@ async fn concurrent_callers_cause_one_token_request() {
     let mut tokens = std::collections::HashSet::new();
     for task in tasks {
         let result = task.await.unwrap().unwrap();
-        tokens.insert(result.access_token.secret().to_owned());
+        tokens.insert(result.access_token.expose_secret().to_owned());
     }
     assert_eq!(tokens.len(), 1, "every caller got the same token");
     assert_eq!(

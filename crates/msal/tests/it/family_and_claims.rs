@@ -83,7 +83,7 @@ async fn a_family_app_is_signed_in_silently_with_another_family_apps_refresh_tok
     let result = teams.acquire_token_silent(["User.Read"], &account).await.unwrap();
     assert_eq!(result.token_source, TokenSource::IdentityProvider);
     assert_eq!(
-        claims(result.access_token.secret())["azp"],
+        claims(result.access_token.expose_secret())["azp"],
         builtin::FOCI_APP_B_CLIENT_ID
     );
     assert_eq!(
@@ -112,7 +112,7 @@ async fn a_claims_challenge_from_the_resource_is_answered_silently() {
     let cache = TokenCache::new();
     let app = app(&emulator, builtin::PUBLIC_CLIENT_ID, &cache, &["cp1"]);
     let signed_in = sign_in_alice(&emulator, &app).await;
-    let token = signed_in.access_token.secret().to_owned();
+    let token = signed_in.access_token.expose_secret().to_owned();
     assert_eq!(
         claims(&token)["xms_cc"],
         serde_json::json!(["cp1"]),
@@ -147,12 +147,18 @@ async fn a_claims_challenge_from_the_resource_is_answered_silently() {
     assert_eq!(fresh.token_source, TokenSource::IdentityProvider);
     assert_eq!(emulator.request_count(Endpoint::Token), before + 1);
     assert_eq!(
-        claims(fresh.access_token.secret())["xms_cc"],
+        claims(fresh.access_token.expose_secret())["xms_cc"],
         serde_json::json!(["cp1"])
     );
-    assert_eq!(call(fresh.access_token.secret().to_owned()).await.status(), 200);
+    assert_eq!(
+        call(fresh.access_token.expose_secret().to_owned()).await.status(),
+        200
+    );
     // And the next plain silent call gets the fresh token from the cache.
     let cached = app.acquire_token_silent(["User.Read"], &account).await.unwrap();
     assert_eq!(cached.token_source, TokenSource::Cache);
-    assert_eq!(cached.access_token.secret(), fresh.access_token.secret());
+    assert_eq!(
+        cached.access_token.expose_secret(),
+        fresh.access_token.expose_secret()
+    );
 }

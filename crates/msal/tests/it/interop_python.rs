@@ -93,7 +93,10 @@ async fn rust_serves_a_token_from_a_cache_msal_python_wrote() {
     );
     let result = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(result.token_source, TokenSource::Cache);
-    assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
+    assert_eq!(
+        Some(result.access_token.expose_secret()),
+        out["access_token"].as_str()
+    );
     assert_eq!(emulator.total_requests(), 0, "served with zero requests");
 
     // With the tenant's name the realm needs one discovery, and still no token request.
@@ -139,7 +142,10 @@ async fn msal_python_serves_a_token_from_a_cache_rust_wrote() {
     .await
     .unwrap();
     assert_eq!(out["token_source"], "cache", "{out}");
-    assert_eq!(out["access_token"].as_str(), Some(result.access_token.secret()));
+    assert_eq!(
+        out["access_token"].as_str(),
+        Some(result.access_token.expose_secret())
+    );
     assert_eq!(emulator.request_count(Endpoint::Token), 0);
 }
 
@@ -191,7 +197,7 @@ async fn a_user_signed_in_by_rust_is_seen_and_served_by_msal_python() {
     assert_eq!(out["silent"]["token_source"], "cache", "{out}");
     assert_eq!(
         out["silent"]["access_token"].as_str(),
-        Some(result.access_token.secret())
+        Some(result.access_token.expose_secret())
     );
     assert_eq!(emulator.request_count(Endpoint::Token), 0);
 }
@@ -232,7 +238,10 @@ async fn a_user_signed_in_by_msal_python_is_seen_and_served_by_rust() {
     assert_eq!(account.account_source.as_deref(), Some("authorization_code"));
     let result = app.acquire_token_silent(["User.Read"], account).await.unwrap();
     assert_eq!(result.token_source, TokenSource::Cache);
-    assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
+    assert_eq!(
+        Some(result.access_token.expose_secret()),
+        out["access_token"].as_str()
+    );
     assert_eq!(
         emulator.total_requests(),
         0,
@@ -283,7 +292,7 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
     assert_eq!(out["token_source"], "identity_provider", "{out}");
     assert_ne!(
         out["access_token"].as_str(),
-        Some(signed_in.access_token.secret())
+        Some(signed_in.access_token.expose_secret())
     );
     assert_eq!(emulator.grant_count("refresh_token"), before + 1);
 
@@ -317,7 +326,7 @@ async fn refresh_tokens_written_by_either_library_are_redeemed_by_the_other() {
         .unwrap();
     assert_eq!(refreshed.token_source, TokenSource::IdentityProvider);
     assert_ne!(
-        Some(refreshed.access_token.secret()),
+        Some(refreshed.access_token.expose_secret()),
         out["access_token"].as_str()
     );
     assert_eq!(emulator.grant_count("refresh_token"), before + 1);
@@ -361,7 +370,10 @@ async fn msal_python_device_flow_works_against_the_emulator() {
         Some("urn:ietf:params:oauth:grant-type:device_code")
     );
     let result = app.acquire_token_silent(["User.Read"], &account).await.unwrap();
-    assert_eq!(Some(result.access_token.secret()), out["access_token"].as_str());
+    assert_eq!(
+        Some(result.access_token.expose_secret()),
+        out["access_token"].as_str()
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ async fn secrets_stay_out_of_logs_debug_and_errors() {
     );
     let first = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
     let second = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
-    let token = first.access_token.secret().to_owned();
+    let token = first.access_token.expose_secret().to_owned();
     let signature = token.rsplit('.').next().unwrap().to_owned();
 
     let wrong_secret = "wrong-secret-value-1234";

@@ -7,8 +7,6 @@
 //! resolved to the emulator). Checked twice: with the emulator running
 //! (its request counter stays at zero) and with the emulator stopped.
 
-use std::net::{Ipv4Addr, SocketAddr};
-
 use msal::{
     ClientSecret, ConfidentialClientApplication, PublicClientApplication, ReqwestHttpClient, TokenCache,
     TokenSource, UserAssertion,
@@ -20,18 +18,8 @@ const USER_READ: &str = "User.Read";
 const GLOBAL: &str = "login.microsoftonline.com";
 const ALIAS: &str = "login.windows.net";
 
-/// A transport that trusts only the emulator and sends the public cloud's
-/// hosts to it.
 fn cloud_http(emulator: &Emulator) -> ReqwestHttpClient {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port()));
-    ReqwestHttpClient::builder()
-        .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())
-        .unwrap()
-        .only_added_roots(true)
-        .resolve(GLOBAL, addr)
-        .resolve(ALIAS, addr)
-        .build()
-        .unwrap()
+    msal_test_support::msal_http_for_cloud(emulator).unwrap()
 }
 
 /// The authority as users write it: no port (the transport's resolver
@@ -133,16 +121,16 @@ async fn fill(emulator: &Emulator, case: &Case) -> Filled {
         )
         .await
         .unwrap();
-    let incoming = UserAssertion::new(incoming.access_token.secret());
+    let incoming = UserAssertion::new(incoming.access_token.expose_secret());
     let obo = api(&first, &cache, cloud_http(emulator))
         .acquire_token_on_behalf_of(&incoming, [USER_READ])
         .await
         .unwrap();
     Filled {
         cache_json: cache.serialize(),
-        app_token: app_token.access_token.secret().to_owned(),
-        user_token: user.access_token.secret().to_owned(),
-        obo_token: obo.access_token.secret().to_owned(),
+        app_token: app_token.access_token.expose_secret().to_owned(),
+        user_token: user.access_token.expose_secret().to_owned(),
+        obo_token: obo.access_token.expose_secret().to_owned(),
         incoming,
     }
 }
@@ -159,7 +147,7 @@ async fn serve_from_cache(http: impl Fn() -> ReqwestHttpClient, case: &Case, fil
         .await
         .unwrap_or_else(|e| panic!("{name}: app token: {e}"));
     assert_eq!(app.token_source, TokenSource::Cache, "{name}");
-    assert_eq!(app.access_token.secret(), filled.app_token, "{name}");
+    assert_eq!(app.access_token.expose_secret(), filled.app_token, "{name}");
 
     let desktop = desktop(&later, &cache, http());
     let account = desktop
@@ -172,20 +160,19 @@ async fn serve_from_cache(http: impl Fn() -> ReqwestHttpClient, case: &Case, fil
         .await
         .unwrap_or_else(|e| panic!("{name}: silent: {e}"));
     assert_eq!(user.token_source, TokenSource::Cache, "{name}");
-    assert_eq!(user.access_token.secret(), filled.user_token, "{name}");
+    assert_eq!(user.access_token.expose_secret(), filled.user_token, "{name}");
 
     let obo = api(&later, &cache, http())
         .acquire_token_on_behalf_of(&filled.incoming, [USER_READ])
         .await
         .unwrap_or_else(|e| panic!("{name}: on behalf of: {e}"));
     assert_eq!(obo.token_source, TokenSource::Cache, "{name}");
-    assert_eq!(obo.access_token.secret(), filled.obo_token, "{name}");
+    assert_eq!(obo.access_token.expose_secret(), filled.obo_token, "{name}");
 }
 
 #[tokio::test]
 async fn cached_tokens_are_served_without_discovery_or_requests() {
     let emulator = msal_test_support::start().await.unwrap();
-    let port = emulator.port();
     let mut filled = Vec::new();
     for case in &CASES {
         filled.push(fill(&emulator, case).await);
@@ -204,20 +191,11 @@ async fn cached_tokens_are_served_without_discovery_or_requests() {
         assert_eq!(emulator.total_requests(), 0, "{}: requests sent", case.name);
     }
 
-    // Stopped: the same, with nothing to answer a request.
-    let ca = emulator.ca_cert_pem().to_owned();
+    // Stopped: the same, with nothing to answer a request (the transport
+    // still sends the cloud's hosts to the emulator's port, now closed).
+    let stopped = cloud_http(&emulator);
     emulator.shutdown().await;
-    let offline_http = || {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        ReqwestHttpClient::builder()
-            .add_root_certificates_pem(ca.as_bytes())
-            .unwrap()
-            .only_added_roots(true)
-            .resolve(GLOBAL, addr)
-            .resolve(ALIAS, addr)
-            .build()
-            .unwrap()
-    };
+    let offline_http = || stopped.clone();
     for (case, filled) in CASES.iter().zip(&filled) {
         serve_from_cache(offline_http, case, filled).await;
     }

@@ -76,7 +76,7 @@ async fn user_token(emulator: &Emulator, user: (&str, &str), scope: &str) -> Use
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
         .unwrap();
-    UserAssertion::new(result.access_token.secret())
+    UserAssertion::new(result.access_token.expose_secret())
 }
 
 fn orders_read() -> String {
@@ -103,7 +103,7 @@ async fn obo_keeps_the_user_and_a_second_call_is_served_from_the_cache() {
         .await
         .unwrap();
     assert_eq!(first.token_source, TokenSource::IdentityProvider);
-    let access = claims(first.access_token.secret());
+    let access = claims(first.access_token.expose_secret());
     assert_eq!(access["oid"], builtin::ALICE_OBJECT_ID);
     assert_eq!(access["upn"], builtin::ALICE_UPN);
     assert_eq!(access["azp"], builtin::API_CLIENT_ID);
@@ -188,7 +188,7 @@ async fn another_incoming_token_is_never_served_the_first_ones_tokens() {
         .unwrap();
     assert_eq!(for_bob.token_source, TokenSource::IdentityProvider);
     assert_eq!(
-        claims(for_bob.access_token.secret())["oid"],
+        claims(for_bob.access_token.expose_secret())["oid"],
         builtin::BOB_OBJECT_ID
     );
     assert_eq!(emulator.grant_count(OBO_GRANT), 1);
@@ -237,7 +237,7 @@ async fn an_expired_obo_token_is_renewed_with_the_obo_refresh_token() {
     assert_eq!(renewed.token_source, TokenSource::IdentityProvider);
     assert_ne!(renewed.access_token, first.access_token);
     assert_eq!(
-        claims(renewed.access_token.secret())["oid"],
+        claims(renewed.access_token.expose_secret())["oid"],
         builtin::ALICE_OBJECT_ID
     );
     assert_eq!(
@@ -338,7 +338,7 @@ async fn fmi_paths_are_cached_apart() {
         .await
         .unwrap();
     assert_eq!(a.token_source, TokenSource::IdentityProvider);
-    assert_eq!(claims(a.access_token.secret())["fmi_path"], "agents/a");
+    assert_eq!(claims(a.access_token.expose_secret())["fmi_path"], "agents/a");
     let b = app
         .acquire_token_for_client_with([GRAPH_DEFAULT], &fmi("agents/b"))
         .await
@@ -350,7 +350,11 @@ async fn fmi_paths_are_cached_apart() {
         TokenSource::IdentityProvider,
         "not served an FMI token"
     );
-    assert!(claims(plain.access_token.secret()).get("fmi_path").is_none());
+    assert!(
+        claims(plain.access_token.expose_secret())
+            .get("fmi_path")
+            .is_none()
+    );
     assert_eq!(emulator.request_count(Endpoint::Token), 3);
     assert_eq!(cache.access_token_count(), 3);
 
@@ -444,7 +448,7 @@ async fn rust_serves_an_fmi_token_msal_python_cached() {
         .await
         .unwrap();
     assert_eq!(result.token_source, TokenSource::Cache);
-    assert_eq!(result.access_token.secret(), python_token);
+    assert_eq!(result.access_token.expose_secret(), python_token);
     assert_eq!(emulator.request_count(Endpoint::Token), 1);
 
     // And MSAL Python finds the token Rust cached for another path, by its key.
@@ -464,7 +468,10 @@ async fn rust_serves_an_fmi_token_msal_python_cached() {
     .await
     .unwrap();
     assert_eq!(out["token_source"], "cache", "{out}");
-    assert_eq!(out["access_token"].as_str(), Some(rust.access_token.secret()));
+    assert_eq!(
+        out["access_token"].as_str(),
+        Some(rust.access_token.expose_secret())
+    );
 }
 
 #[tokio::test]
@@ -530,10 +537,10 @@ async fn a_user_fic_signs_the_user_in_and_silent_calls_follow() {
     );
     let fic = app.acquire_token_for_client([TOKEN_EXCHANGE]).await.unwrap();
     assert_eq!(
-        claims(fic.access_token.secret())["aud"],
+        claims(fic.access_token.expose_secret())["aud"],
         "api://AzureADTokenExchange"
     );
-    let fic = FederatedCredential::new(fic.access_token.secret());
+    let fic = FederatedCredential::new(fic.access_token.expose_secret());
 
     let result = app
         .acquire_token_by_user_federated_identity_credential(
@@ -544,7 +551,7 @@ async fn a_user_fic_signs_the_user_in_and_silent_calls_follow() {
         .await
         .unwrap();
     assert_eq!(result.token_source, TokenSource::IdentityProvider);
-    let access = claims(result.access_token.secret());
+    let access = claims(result.access_token.expose_secret());
     assert_eq!(access["upn"], builtin::ALICE_UPN);
     assert_eq!(access["azp"], builtin::DAEMON_CLIENT_ID);
     let account = result.account.clone().expect("an account");
@@ -570,7 +577,7 @@ async fn a_user_fic_signs_the_user_in_and_silent_calls_follow() {
         .await
         .unwrap();
     assert_eq!(
-        claims(by_oid.access_token.secret())["oid"],
+        claims(by_oid.access_token.expose_secret())["oid"],
         builtin::ALICE_OBJECT_ID
     );
     assert_eq!(emulator.grant_count("user_fic"), 2);
@@ -596,7 +603,7 @@ async fn bad_user_fics_are_refused() {
 
     // A Graph token is no federated credential.
     let graph = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
-    let not_a_fic = FederatedCredential::new(graph.access_token.secret());
+    let not_a_fic = FederatedCredential::new(graph.access_token.expose_secret());
     let result = app
         .acquire_token_by_user_federated_identity_credential(["User.Read"], &not_a_fic, &alice)
         .await;
@@ -608,7 +615,7 @@ async fn bad_user_fics_are_refused() {
     let result = app
         .acquire_token_by_user_federated_identity_credential(
             ["User.Read"],
-            &FederatedCredential::new(theirs.access_token.secret()),
+            &FederatedCredential::new(theirs.access_token.expose_secret()),
             &alice,
         )
         .await;

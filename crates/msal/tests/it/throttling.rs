@@ -116,7 +116,7 @@ async fn retry_after_holds_every_call_until_it_passes() {
     emulator.clear_faults();
     clock.advance(Duration::from_secs(3));
     let result = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
-    assert!(!result.access_token.secret().is_empty());
+    assert!(!result.access_token.expose_secret().is_empty());
     assert_eq!(token_requests(&emulator), 3);
     assert_no_violations(&emulator);
 }

@@ -93,10 +93,13 @@ impl Secrets {
 
     /// The access and ID tokens of a result.
     fn add_result(&mut self, flow: &str, result: &AuthenticationResult) {
-        self.add(&format!("{flow}: access token"), result.access_token.secret());
+        self.add(
+            &format!("{flow}: access token"),
+            result.access_token.expose_secret(),
+        );
         self.add_opt(
             &format!("{flow}: ID token"),
-            result.id_token.as_ref().map(|t| t.secret()),
+            result.id_token.as_ref().map(|t| t.expose_secret()),
         );
     }
 
@@ -479,7 +482,7 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
         .unwrap();
     secrets.add_result("OBO caller (auth code)", &caller);
     secrets.add_cache("OBO caller (auth code)", &incoming_cache);
-    let incoming = UserAssertion::new(caller.access_token.secret());
+    let incoming = UserAssertion::new(caller.access_token.expose_secret());
     secrets.add("on-behalf-of incoming assertion", incoming.expose_secret());
     from_idp.push(("OBO caller (auth code)", caller));
     let api_cache = TokenCache::new();
@@ -508,7 +511,7 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
     );
     let fic_token = fic_app.acquire_token_for_client([TOKEN_EXCHANGE]).await.unwrap();
     secrets.add_result("FIC (app token)", &fic_token);
-    let fic = FederatedCredential::new(fic_token.access_token.secret());
+    let fic = FederatedCredential::new(fic_token.access_token.expose_secret());
     secrets.add("federated identity credential", fic.expose_secret());
     from_idp.push(("FIC (app token)", fic_token));
     let result = fic_app

@@ -376,14 +376,21 @@ async fn redemption_sends_the_code_grant_and_caches_five_entries_like_msal_pytho
 
     // The result.
     let hid = format!("oid-alice.{TENANT_ID}");
-    assert_eq!(result.access_token.secret(), "at-secret-oid-alice");
+    assert_eq!(result.access_token.expose_secret(), "at-secret-oid-alice");
     assert_eq!(result.token_source, crate::TokenSource::IdentityProvider);
     assert_eq!(result.scopes, ["User.Read", "openid", "profile", "email"]);
     assert_eq!(result.tenant_id.as_deref(), Some(TENANT_ID));
     let claims = result.id_token_claims.as_ref().unwrap();
     assert_eq!(claims.object_id(), Some("oid-alice"));
     assert_eq!(claims.preferred_username(), Some("Alice@Contoso.com"));
-    assert!(result.id_token.as_ref().unwrap().secret().starts_with("eyJ"));
+    assert!(
+        result
+            .id_token
+            .as_ref()
+            .unwrap()
+            .expose_secret()
+            .starts_with("eyJ")
+    );
     let account = result.account.as_ref().unwrap();
     assert_eq!(account.home_account_id, hid);
     assert_eq!(account.environment, ENVIRONMENT);
@@ -474,7 +481,7 @@ async fn redemption_sends_the_code_grant_and_caches_five_entries_like_msal_pytho
         ]
     );
     assert_eq!(idt["credential_type"], "IdToken");
-    assert_eq!(idt["secret"], result.id_token.as_ref().unwrap().secret());
+    assert_eq!(idt["secret"], result.id_token.as_ref().unwrap().expose_secret());
 
     let (key, acct) = only("Account");
     assert_eq!(key, format!("{hid}-{ENVIRONMENT}-{TENANT_ID}").to_lowercase());
@@ -597,7 +604,7 @@ async fn secrets_never_reach_debug_or_errors() {
         .acquire_token_by_auth_code_flow(&flow, &response)
         .await
         .unwrap();
-    let id_token = result.id_token.as_ref().unwrap().secret().to_owned();
+    let id_token = result.id_token.as_ref().unwrap().expose_secret().to_owned();
     let id_token_signature = id_token.rsplit('.').next().unwrap().to_owned();
     let errors = [
         Error::StateMismatch,

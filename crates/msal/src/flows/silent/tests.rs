@@ -341,8 +341,8 @@ async fn cache_hits_are_counted_in_the_next_request_s_telemetry_and_carry_the_id
         assert_eq!(hit.access_token, issued.access_token);
         assert_eq!(hit.correlation_id, None);
         assert_eq!(
-            hit.id_token.as_ref().map(|t| t.secret()),
-            issued.id_token.as_ref().map(|t| t.secret())
+            hit.id_token.as_ref().map(|t| t.expose_secret()),
+            issued.id_token.as_ref().map(|t| t.expose_secret())
         );
         assert_eq!(hit.id_token_claims, issued.id_token_claims);
         assert_eq!(hit.tenant_id.as_deref(), Some(TENANT_ID));

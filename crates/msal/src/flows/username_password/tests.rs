@@ -207,7 +207,7 @@ async fn managed_user_uses_the_password_grant() {
         .await
         .unwrap();
     assert_eq!(result.token_source, TokenSource::IdentityProvider);
-    assert_eq!(result.access_token.secret(), "at-alice-oid");
+    assert_eq!(result.access_token.expose_secret(), "at-alice-oid");
 
     let realm = http.requests_to(&format!("https://{ENVIRONMENT}/common/userrealm/"));
     assert_eq!(realm.len(), 1);
@@ -323,7 +323,7 @@ async fn federated_user_goes_through_ws_trust_13_and_the_saml2_grant() {
         .acquire_token_by_username_password("dave@woodgrove.com", Password::new(PASSWORD), ["User.Read"])
         .await
         .unwrap();
-    assert_eq!(result.access_token.secret(), "at-dave-oid");
+    assert_eq!(result.access_token.expose_secret(), "at-dave-oid");
 
     let rst = http.requests_to(&format!("https://{FS}/adfs/services/trust/13/"));
     assert_eq!(rst.len(), 1);
