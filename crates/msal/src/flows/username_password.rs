@@ -145,13 +145,13 @@ async fn user_realm(core: &AppCore, username: &str, correlation_id: &str) -> Res
     }
     let mut request = HttpRequest::new(Method::Get, url.clone());
     request.headers = oauth2::library_headers(correlation_id);
+    // Logs and errors name the endpoint without the username: it is personal data.
+    let endpoint = format!("https://{}/common/userrealm", core.authority().host_and_port());
     let response = core
         .pipeline
-        .send(Outgoing::new(Purpose::Discovery, request))
+        .send(Outgoing::new(Purpose::Discovery, request).log_as(&endpoint))
         .await?
         .response;
-    // Errors name the endpoint without the username: it is personal data.
-    let endpoint = format!("https://{}/common/userrealm", core.authority().host_and_port());
     if response.status == 404 {
         return Ok(UserRealm::default());
     }

@@ -15,8 +15,9 @@
 //! cache. Throttling keys come from the request's [`ThrottleKey`], built by
 //! the protocol layer from what it sent, not parsed back out of the body.
 //! Each request is logged (`tracing`, target `msal::http`): purpose,
-//! correlation id, endpoint without its query, status and duration, and
-//! never a header value or a body.
+//! correlation id, endpoint without its query (or without the personal
+//! data it names, see [`Outgoing::log_as`]), status and duration, and never
+//! a header value or a body.
 
 mod retry;
 mod throttle;
@@ -133,6 +134,9 @@ pub(crate) struct Outgoing {
     pub request: HttpRequest,
     /// For throttled purposes; `None` keys the request by its URL alone.
     pub throttle: Option<ThrottleKey>,
+    /// How logs name the endpoint when its URL holds personal data (a user
+    /// realm URL names the user); by default the URL without its query.
+    pub log_as: Option<String>,
 }
 
 impl Outgoing {
@@ -142,7 +146,14 @@ impl Outgoing {
             purpose,
             request,
             throttle: None,
+            log_as: None,
         }
+    }
+
+    /// Names the endpoint `endpoint` in logs instead of its URL.
+    pub(crate) fn log_as(mut self, endpoint: impl Into<String>) -> Self {
+        self.log_as = Some(endpoint.into());
+        self
     }
 
     /// Sets the throttle key.
@@ -212,9 +223,10 @@ impl Pipeline {
             purpose,
             mut request,
             throttle,
+            log_as,
         } = outgoing;
         request.headers.extend(self.app_headers.iter().cloned());
-        let endpoint = without_query(&request.url);
+        let endpoint = log_as.unwrap_or_else(|| without_query(&request.url));
         let correlation_id = request.header("client-request-id").unwrap_or_default().to_owned();
         let method = match request.method {
             Method::Get => "GET",

@@ -149,6 +149,77 @@ async fn msal_python_serves_a_token_from_a_cache_rust_wrote() {
     assert_eq!(emulator.request_count(Endpoint::Token), 0);
 }
 
+/// The realm this library writes down for a tenant name (its own cache
+/// section) survives MSAL Python reading the file and writing it back with
+/// entries of its own, so the next process still needs no discovery.
+#[tokio::test]
+async fn msal_python_keeps_the_tenant_realm_section_rust_wrote() {
+    let emulator = start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache_path = dir.path().join("rust-realm-cache.json");
+    let cache = TokenCache::new();
+    let app = daemon(
+        &emulator,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::DAEMON_CLIENT_SECRET,
+        &cache,
+    );
+    let graph = app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
+    cache.save_to_file(&cache_path).unwrap();
+    let section = |path: &std::path::Path| {
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        doc["TenantRealm"].clone()
+    };
+    let written = section(&cache_path);
+    assert!(
+        written.to_string().contains(builtin::CONTOSO_TENANT_ID),
+        "the realm of 'contoso' is written down: {written}"
+    );
+
+    // MSAL Python gets a token for another resource: it writes the file.
+    let orders = format!("{}/.default", builtin::API_IDENTIFIER_URI);
+    let args = json!({
+        "authority": emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        "client_id": builtin::DAEMON_CLIENT_ID,
+        "scopes": [orders],
+        "cache_path": cache_path,
+    });
+    let out = python::run(
+        &emulator,
+        "client_credentials.py",
+        &args,
+        Some(builtin::DAEMON_CLIENT_SECRET),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["token_source"], "identity_provider", "{out}");
+    assert_eq!(out["wrote_cache"], true, "{out}");
+    assert_eq!(
+        section(&cache_path),
+        written,
+        "MSAL Python kept the section as it was"
+    );
+
+    // A new process serves both tokens by the tenant's name, without a request.
+    emulator.reset_counts();
+    let reloaded = TokenCache::load_from_file(&cache_path).unwrap();
+    let again = daemon(
+        &emulator,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::DAEMON_CLIENT_SECRET,
+        &reloaded,
+    );
+    let hit = again.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(hit.access_token, graph.access_token);
+    let python_token = again.acquire_token_for_client([orders.as_str()]).await.unwrap();
+    assert_eq!(python_token.token_source, TokenSource::Cache);
+    assert_eq!(
+        out["access_token"].as_str(),
+        Some(python_token.access_token.expose_secret())
+    );
+    assert_eq!(emulator.total_requests(), 0, "no discovery, no token request");
+}
+
 /// The public client's loopback redirect URI for scripted sign-ins.
 const LOOPBACK: &str = "http://localhost:8765";
 

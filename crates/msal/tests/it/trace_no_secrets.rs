@@ -696,4 +696,17 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
         "secrets in Debug/Display output: {:?}",
         leaks.iter().map(|(what, _, _)| what).collect::<Vec<_>>()
     );
+
+    // Personal data: the library's request lines name the user realm
+    // endpoint without the username it asks about.
+    let realm_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("msal::http") && l.contains("userrealm"))
+        .collect();
+    assert!(!realm_lines.is_empty(), "the user realm requests are logged");
+    for line in realm_lines {
+        for upn in [builtin::ALICE_UPN, builtin::DAVE_UPN] {
+            assert!(!line.contains(upn), "{upn} in a request line: {line}");
+        }
+    }
 }
