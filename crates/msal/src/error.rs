@@ -398,8 +398,7 @@ pub enum TransportErrorKind {
 /// A request that did not complete. The message never contains the request
 /// body; the transport's own error, when there is one, is its
 /// [`source`](std::error::Error::source).
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("HTTP request to {url} failed ({kind:?}): {message}")]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct TransportError {
     /// The failure's kind.
@@ -410,8 +409,26 @@ pub struct TransportError {
     pub message: String,
     /// The transport's error: shared, so that one failed request can be
     /// reported to every caller that waited on it.
-    #[source]
     source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HTTP request to {} failed ({:?}): {}",
+            self.url, self.kind, self.message
+        )
+    }
+}
+
+impl std::error::Error for TransportError {
+    /// The transport's own error itself (not the `Arc` that shares it), so
+    /// callers can downcast it.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source: &(dyn std::error::Error + Send + Sync + 'static) = self.source.as_deref()?;
+        Some(source)
+    }
 }
 
 impl TransportError {
@@ -506,8 +523,40 @@ pub enum CredentialError {
     Signing,
     /// The application's assertion callback failed.
     #[error("the client assertion callback failed: {0}")]
-    AssertionCallback(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    AssertionCallback(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
     /// The assertion (string or callback result) is empty.
     #[error("the client assertion is empty")]
     EmptyAssertion,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_sources() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let transport =
+            TransportError::new(TransportErrorKind::Connect, "https://idp/token", "refused").with_source(io);
+        let error = Error::from(transport);
+        let cause = error.source().and_then(|e| e.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            cause.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+        // Cloned for every waiter of a shared request, the cause comes along.
+        assert!(error.clone().source().is_some());
+
+        let callback: std::sync::Arc<dyn std::error::Error + Send + Sync> =
+            std::sync::Arc::new(std::io::Error::other("vault down"));
+        let credential = Error::from(CredentialError::AssertionCallback(callback));
+        assert!(credential.source().is_some(), "{credential}");
+        assert!(
+            TransportError::new(TransportErrorKind::Other, "u", "m")
+                .source()
+                .is_none()
+        );
+    }
 }
