@@ -49,12 +49,17 @@ impl Browser {
             .no_proxy()
             .build()
             .context("building the WebDriver client")?;
-        let mut driver = Command::new(&driver_path)
+        let mut command = Command::new(&driver_path);
+        command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting chromedriver")?;
+            .stderr(Stdio::null());
+        // Its own process group, with the Chromium it starts: dropping the
+        // browser ends them all (a Chromium orphaned by a failed test kept
+        // spinning and slowed every later run on the machine).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut driver = command.spawn().context("starting chromedriver")?;
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + WAIT;
         loop {
@@ -245,20 +250,26 @@ impl Browser {
     }
 
     /// Ends the session (closing Chromium) and stops chromedriver.
-    pub async fn quit(mut self) {
+    pub async fn quit(self) {
         let _ = self
             .http
             .delete(format!("{}/session/{}", self.base, self.session))
             .send()
             .await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Dropping `self` ends chromedriver and its process group.
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // A test that panicked never reached quit(): do not leave chromedriver behind.
+        // A test that panicked never reached quit(): do not leave chromedriver,
+        // or the browser it started, behind.
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
