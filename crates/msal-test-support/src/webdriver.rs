@@ -264,15 +264,48 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // A test that panicked never reached quit(): do not leave chromedriver,
         // or the browser it started, behind.
-        #[cfg(unix)]
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        kill_group(self.driver.id());
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// Kills every process in process group `pgid` (chromedriver's own group,
+/// see [`Browser::start`]) by its positive pid, found in `/proc`. Never a
+/// negative pid on a `kill` command line: procps-ng 4.0.2's `kill -KILL -PGID`
+/// took down every process on the machine, test runner and shell included.
+fn kill_group(pgid: u32) {
+    if pgid <= 1 || pgid == std::process::id() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let members: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid > 1 && pid != std::process::id())
+        .filter(|&pid| process_group_of(pid) == Some(pgid))
+        .map(|pid| pid.to_string())
+        .collect();
+    if members.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--"])
+        .args(&members)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The process group of `pid`: the fifth field of `/proc/PID/stat`, counted
+/// after the command name (which may itself hold spaces and parentheses).
+fn process_group_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    // Fields after the name: state, ppid, pgrp.
+    after_name.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// Where tests put artifacts such as screenshots: `target/test-artifacts`.
@@ -281,4 +314,42 @@ pub fn artifact_path(name: &str) -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     target.join("test-artifacts").join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn killing_a_group_ends_its_members_and_nothing_else() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "sleep 30 & sleep 30"]);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut leader = command.spawn().expect("sh starts");
+        let pgid = leader.id();
+        std::thread::sleep(Duration::from_millis(200));
+        let members = |pgid| {
+            std::fs::read_dir("/proc")
+                .expect("/proc")
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|&pid| process_group_of(pid) == Some(pgid))
+                // A killed orphan stays a zombie until this container's init reaps it.
+                .filter(|&pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .ok()
+                        .and_then(|s| Some(s.rsplit_once(')')?.1.trim_start().starts_with('Z')))
+                        == Some(false)
+                })
+                .count()
+        };
+        assert!(members(pgid) >= 2, "sh and its background sleep share the group");
+        kill_group(pgid);
+        let status = leader.wait().expect("sh is reaped");
+        assert!(!status.success());
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(members(pgid), 0, "no member of the group survives");
+        // This process is untouched (it is still running this line).
+        assert!(process_group_of(std::process::id()).is_some());
+    }
 }
