@@ -32,8 +32,10 @@ use crate::flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse};
 use crate::flows::client_credentials::ClientCredentialsOptions;
 use crate::flows::device_code::{DeviceFlow, DeviceFlowOptions, DeviceFlowPolling};
 use crate::flows::interactive::InteractiveOptions;
+use crate::flows::managed_identity::ManagedIdentityOptions;
 use crate::flows::silent::SilentOptions;
 use crate::flows::username_password::UsernamePasswordOptions;
+use crate::managed_identity::{ManagedIdentity, ManagedIdentitySource};
 use crate::result::AuthenticationResult;
 use crate::secret::Password;
 
@@ -509,6 +511,67 @@ impl ClientApplication<Public> {
     }
 }
 
+/// The blocking form of [`crate::ManagedIdentityClient`], on its own
+/// runtime thread like the applications. Build it with
+/// [`crate::ManagedIdentityClientBuilder::build_blocking`]; clones share
+/// the client and the thread.
+#[derive(Clone, Debug)]
+pub struct ManagedIdentityClient {
+    inner: crate::ManagedIdentityClient,
+    worker: Arc<Worker>,
+}
+
+impl ManagedIdentityClient {
+    /// Wraps an async client, starting its runtime thread.
+    pub fn new(inner: crate::ManagedIdentityClient) -> Result<Self> {
+        Ok(Self {
+            inner,
+            worker: Worker::start()?,
+        })
+    }
+
+    /// The async client behind this facade (it shares the cache).
+    pub fn as_async(&self) -> &crate::ManagedIdentityClient {
+        &self.inner
+    }
+
+    /// See [`crate::ManagedIdentityClient::detect_source`].
+    pub fn detect_source() -> ManagedIdentitySource {
+        crate::ManagedIdentityClient::detect_source()
+    }
+
+    /// See [`crate::ManagedIdentityClient::source`].
+    pub fn source(&self) -> ManagedIdentitySource {
+        self.inner.source()
+    }
+
+    /// See [`crate::ManagedIdentityClient::identity`].
+    pub fn identity(&self) -> &ManagedIdentity {
+        self.inner.identity()
+    }
+
+    /// See [`crate::ManagedIdentityClient::token_cache`].
+    pub fn token_cache(&self) -> &TokenCache {
+        self.inner.token_cache()
+    }
+
+    /// See [`crate::ManagedIdentityClient::acquire_token_for_client`].
+    pub fn acquire_token_for_client(&self, resource: &str) -> Result<AuthenticationResult> {
+        self.acquire_token_for_client_with(resource, &ManagedIdentityOptions::default())
+    }
+
+    /// See [`crate::ManagedIdentityClient::acquire_token_for_client_with`].
+    pub fn acquire_token_for_client_with(
+        &self,
+        resource: &str,
+        options: &ManagedIdentityOptions,
+    ) -> Result<AuthenticationResult> {
+        let (client, resource, options) = (self.inner.clone(), resource.to_owned(), options.clone());
+        self.worker
+            .run(async move { client.acquire_token_for_client_with(&resource, &options).await })?
+    }
+}
+
 /// Each async method next to its blocking twin, by path, so renaming or
 /// removing either breaks the build (the test `every_async_method_has_a_blocking_twin`
 /// finds async methods missing from this list and from the facade).
@@ -564,6 +627,14 @@ const _: () = {
         acquire_token_by_user_federated_identity_credential_with::<Vec<String>, String>,
         remove_tokens_for_client,
     );
+    twins!(ManagedIdentityClient:
+        detect_source,
+        source,
+        identity,
+        token_cache,
+        acquire_token_for_client,
+        acquire_token_for_client_with,
+    );
 };
 
 // The async builders' `build_blocking`, here rather than in `app`: the
@@ -579,6 +650,13 @@ impl crate::ConfidentialClientApplicationBuilder {
     /// Builds the application behind the blocking facade.
     pub fn build_blocking(self) -> Result<ConfidentialClientApplication> {
         ClientApplication::new(self.build()?)
+    }
+}
+
+impl crate::ManagedIdentityClientBuilder {
+    /// Builds the client behind the blocking facade.
+    pub fn build_blocking(self) -> Result<ManagedIdentityClient> {
+        ManagedIdentityClient::new(self.build()?)
     }
 }
 
@@ -713,7 +791,11 @@ mod tests {
     const NOT_TWINNED: &[&str] = &["builder"];
 
     /// The application types whose methods the facade mirrors.
-    const APP_TYPES: &[&str] = &["PublicClientApplication", "ConfidentialClientApplication"];
+    const APP_TYPES: &[&str] = &[
+        "PublicClientApplication",
+        "ConfidentialClientApplication",
+        "ManagedIdentityClient",
+    ];
 
     /// Every `.rs` file under `dir`, recursively.
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

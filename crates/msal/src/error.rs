@@ -168,6 +168,11 @@ pub enum Error {
     /// sent; no key material appears in it.
     #[error(transparent)]
     Credential(#[from] CredentialError),
+    /// A managed identity request could not be made or its host's answer
+    /// cannot be used: see [`ManagedIdentityError`]. Errors the host states
+    /// in its own body come as [`Error::Service`].
+    #[error(transparent)]
+    ManagedIdentity(#[from] ManagedIdentityError),
     /// The identity provider throttled this request (HTTP 429 or 5xx, or
     /// an error with `Retry-After`), now or for an identical request
     /// moments ago: until `retry_after` has passed, identical requests are
@@ -559,4 +564,125 @@ mod tests {
                 .is_none()
         );
     }
+}
+
+/// The Azure host a managed identity token comes from, detected from the
+/// environment in MSAL Python's order (see
+/// [`ManagedIdentityEnvironment::source`](crate::ManagedIdentityEnvironment::source)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ManagedIdentitySource {
+    /// The Azure instance metadata service: virtual machines, scale sets,
+    /// AKS pod identity. The default when nothing else is detected.
+    Imds,
+    /// App Service, Azure Functions, Azure Automation, Container Apps.
+    AppService,
+    /// Azure Machine Learning compute.
+    AzureMl,
+    /// A Service Fabric cluster's managed identity token service.
+    ServiceFabric,
+    /// A server connected through Azure Arc (its hybrid instance metadata service).
+    AzureArc,
+    /// Azure Cloud Shell.
+    CloudShell,
+}
+
+impl ManagedIdentitySource {
+    /// Every source, in detection order (IMDS, the default, last).
+    pub const ALL: [ManagedIdentitySource; 6] = [
+        ManagedIdentitySource::ServiceFabric,
+        ManagedIdentitySource::AppService,
+        ManagedIdentitySource::AzureMl,
+        ManagedIdentitySource::AzureArc,
+        ManagedIdentitySource::CloudShell,
+        ManagedIdentitySource::Imds,
+    ];
+
+    /// The source's name, as logs, the CLI and the emulator's ready line
+    /// spell it: `imds`, `app_service`, `azure_ml`, `service_fabric`,
+    /// `azure_arc`, `cloud_shell`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ManagedIdentitySource::Imds => "imds",
+            ManagedIdentitySource::AppService => "app_service",
+            ManagedIdentitySource::AzureMl => "azure_ml",
+            ManagedIdentitySource::ServiceFabric => "service_fabric",
+            ManagedIdentitySource::AzureArc => "azure_arc",
+            ManagedIdentitySource::CloudShell => "cloud_shell",
+        }
+    }
+}
+
+impl fmt::Display for ManagedIdentitySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a managed identity token could not be had, other than an error the
+/// host stated ([`Error::Service`]) or the network ([`Error::Transport`]).
+/// No secret (identity header, Arc key, token) appears in it.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagedIdentityError {
+    /// The host cannot serve a user-assigned identity chosen this way.
+    /// Raised before any request.
+    #[error("{host} does not support a user-assigned managed identity chosen by {id_kind}")]
+    UserAssignedNotSupported {
+        /// The detected host.
+        host: ManagedIdentitySource,
+        /// How the identity was chosen: `client id`, `resource id` or `object id`.
+        id_kind: &'static str,
+    },
+    /// An environment variable the detected host sets is unusable (not a
+    /// URL, a thumbprint that is not 40 hex digits, ...). Raised before any request.
+    #[error("{variable} is not usable for {host}: {reason}")]
+    InvalidEnvironment {
+        /// The detected host.
+        host: ManagedIdentitySource,
+        /// The variable's name.
+        variable: &'static str,
+        /// What is wrong with it (its value is not repeated: it may be a secret).
+        reason: String,
+    },
+    /// Azure Arc's first answer was not the 401 challenge naming a key file
+    /// (`WWW-Authenticate: Basic realm=<path>`).
+    #[error("Azure Arc did not send a usable challenge (HTTP {status}): {reason}")]
+    ArcChallenge {
+        /// The HTTP status of the first answer.
+        status: u16,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The key file an Azure Arc challenge names was not read: outside the
+    /// agent's token directory, not a `.key` file, larger than 4096 bytes,
+    /// or unreadable.
+    #[error("Azure Arc key file {path}: {reason}")]
+    ArcKeyFile {
+        /// The file the challenge named.
+        path: std::path::PathBuf,
+        /// Why it was not used.
+        reason: String,
+    },
+    /// The host answered with a token for another identity than the one
+    /// asked for (Azure Arc names the identity in its answer).
+    #[error("{host} answered for identity {actual}, not the requested {expected}")]
+    IdentityMismatch {
+        /// The detected host.
+        host: ManagedIdentitySource,
+        /// The identity asked for.
+        expected: String,
+        /// The identity the answer names.
+        actual: String,
+    },
+    /// The Service Fabric endpoint's certificate is not the one
+    /// `IDENTITY_SERVER_THUMBPRINT` pins: nothing was sent to it.
+    #[error(
+        "the Service Fabric endpoint's certificate does not match IDENTITY_SERVER_THUMBPRINT \
+         (SHA-1 {actual}); the request was not sent"
+    )]
+    ServerCertificateMismatch {
+        /// The SHA-1 thumbprint of the certificate the endpoint presented.
+        actual: String,
+    },
 }

@@ -148,6 +148,26 @@ impl<T: HttpClient + ?Sized> HttpClient for Arc<T> {
     }
 }
 
+/// How the library waits before retrying a request. The default,
+/// [`TokioSleeper`], waits on tokio's timer; tests and simulations
+/// substitute one that records each wait and returns at once, so retry
+/// schedules (a managed identity host's 410 storm waits minutes) are
+/// checked without waiting them out.
+pub trait Sleeper: Send + Sync + 'static {
+    /// Waits `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// The default [`Sleeper`]: `tokio::time::sleep`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
 /// The default transport: reqwest over rustls, with timeouts on every
 /// request, no redirects, and a response size limit.
 #[derive(Clone, Debug)]
@@ -175,6 +195,10 @@ pub struct ReqwestHttpClientBuilder {
     roots: Vec<reqwest::Certificate>,
     roots_only: bool,
     resolve: Vec<(String, std::net::SocketAddr)>,
+    /// A TLS configuration of the library's own (a pinned certificate),
+    /// replacing root-based validation.
+    tls: Option<rustls::ClientConfig>,
+    no_proxy: bool,
 }
 
 impl Default for ReqwestHttpClientBuilder {
@@ -185,6 +209,8 @@ impl Default for ReqwestHttpClientBuilder {
             roots: Vec::new(),
             roots_only: false,
             resolve: Vec::new(),
+            tls: None,
+            no_proxy: false,
         }
     }
 }
@@ -229,6 +255,15 @@ impl ReqwestHttpClientBuilder {
         self
     }
 
+    /// Validates servers with `config` instead of trusted roots (the
+    /// Service Fabric endpoint's pinned certificate), and never through a
+    /// proxy, so the pinned connection is the server's own.
+    pub(crate) fn pinned_tls(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(config);
+        self.no_proxy = true;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<ReqwestHttpClient, Error> {
         let mut builder = reqwest::Client::builder()
@@ -236,11 +271,14 @@ impl ReqwestHttpClientBuilder {
             .connect_timeout(self.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("msal-rust/", env!("CARGO_PKG_VERSION")));
-        builder = if self.roots_only {
-            builder.tls_certs_only(self.roots)
-        } else {
-            builder.tls_certs_merge(self.roots)
+        builder = match self.tls {
+            Some(config) => builder.tls_backend_preconfigured(config),
+            None if self.roots_only => builder.tls_certs_only(self.roots),
+            None => builder.tls_certs_merge(self.roots),
         };
+        if self.no_proxy {
+            builder = builder.no_proxy();
+        }
         for (host, addr) in &self.resolve {
             builder = builder.resolve(host, *addr);
         }

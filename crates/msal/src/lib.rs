@@ -54,6 +54,7 @@ pub mod http;
 #[cfg(test)]
 mod layering;
 mod loopback;
+mod managed_identity;
 mod oauth2;
 mod pipeline;
 mod region;
@@ -68,8 +69,9 @@ mod wstrust;
 pub use account::{Account, Accounts, AccountsIntoIter};
 pub use app::{
     ClientApplication, ClientApplicationBuilder, Confidential, ConfidentialClientApplication,
-    ConfidentialClientApplicationBuilder, ConfidentialSettings, DEFAULT_AUTHORITY, Kind, Public,
-    PublicClientApplication, PublicClientApplicationBuilder,
+    ConfidentialClientApplicationBuilder, ConfidentialSettings, DEFAULT_AUTHORITY, Kind,
+    ManagedIdentityClient, ManagedIdentityClientBuilder, Public, PublicClientApplication,
+    PublicClientApplicationBuilder,
 };
 pub use authority::{Authority, AuthorityKind, KNOWN_AUTHORITY_HOSTS};
 pub use cache::TokenCache;
@@ -80,7 +82,8 @@ pub use credential::{
     ClientCredential, CredentialError,
 };
 pub use error::{
-    CacheError, Error, InteractionReason, Result, ServiceError, TransportError, TransportErrorKind,
+    CacheError, Error, InteractionReason, ManagedIdentityError, Result, ServiceError, TransportError,
+    TransportErrorKind,
 };
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;
@@ -88,12 +91,16 @@ pub use flows::device_code::{
     DeviceFlow, DeviceFlowOptions, DeviceFlowPoll, DeviceFlowPolling, OnDevicePoll,
 };
 pub use flows::interactive::{DEFAULT_INTERACTIVE_TIMEOUT, InteractiveOptions};
+pub use flows::managed_identity::ManagedIdentityOptions;
 pub use flows::on_behalf_of::OnBehalfOfOptions;
 pub use flows::silent::SilentOptions;
 pub use flows::user_fic::{TargetUser, UserFicOptions};
 pub use flows::username_password::UsernamePasswordOptions;
 pub use http::{HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient};
 pub use loopback::{BrowserCallback, BrowserLauncher, LoopbackListener, ResponsePages, open_browser};
+pub use managed_identity::{
+    ManagedIdentity, ManagedIdentityEnvironment, ManagedIdentitySource, SYSTEM_ASSIGNED_MANAGED_IDENTITY,
+};
 pub use pipeline::HttpCache;
 pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};

@@ -129,7 +129,7 @@ impl Form {
         self
     }
 
-    fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(self) -> Vec<u8> {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in &self.pairs {
             serializer.append_pair(name, value);

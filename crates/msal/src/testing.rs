@@ -55,6 +55,11 @@ impl FakeIdp {
             .collect()
     }
 
+    /// Every request received so far.
+    pub(crate) fn requests(&self) -> Vec<HttpRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
     pub(crate) fn request_count(&self) -> usize {
         self.state.lock().unwrap().requests.len()
     }

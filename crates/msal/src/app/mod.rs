@@ -10,6 +10,7 @@
 //! on the core, and nothing below this module knows the application types.
 
 mod confidential;
+mod managed_identity;
 mod public;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::core::{AppCore, CoreBuilder};
 use crate::credential::ClientCredential;
 
 pub use confidential::{Confidential, ConfidentialSettings};
+pub use managed_identity::{ManagedIdentityClient, ManagedIdentityClientBuilder};
 pub use public::Public;
 
 /// The authority every application uses unless told otherwise.

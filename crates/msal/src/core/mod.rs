@@ -35,7 +35,7 @@ use crate::authority::Authority;
 use crate::cache::TokenCache;
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, Result};
-use crate::http::{HttpClient, ReqwestHttpClient};
+use crate::http::{HttpClient, ReqwestHttpClient, Sleeper};
 use crate::pipeline::{HttpCache, Pipeline};
 use crate::region::RegionSettings;
 use crate::result::AuthenticationResult;
@@ -157,6 +157,7 @@ pub(crate) struct CoreBuilder {
     app_version: Option<String>,
     http_cache: Option<HttpCache>,
     region: RegionSettings,
+    sleeper: Option<Arc<dyn Sleeper>>,
 }
 
 impl CoreBuilder {
@@ -173,7 +174,12 @@ impl CoreBuilder {
             app_version: None,
             http_cache: None,
             region: RegionSettings::default(),
+            sleeper: None,
         }
+    }
+
+    pub(crate) fn sleeper(&mut self, sleeper: Arc<dyn Sleeper>) {
+        self.sleeper = Some(sleeper);
     }
 
     /// Marks the application as a public client (see [`crate::pipeline`]).
@@ -222,15 +228,28 @@ impl CoreBuilder {
         self.region = region;
     }
 
-    pub(crate) fn build(self) -> Result<AppCore> {
+    /// The core of an application with an authority.
+    pub(crate) fn build(mut self) -> Result<AppCore> {
+        let authority = self.authority.take();
+        let instance_discovery = self.instance_discovery;
+        let region = std::mem::take(&mut self.region);
+        let base = self.build_client()?;
+        let authority = match authority {
+            Some(authority) => authority?,
+            None => Authority::parse(DEFAULT_AUTHORITY)?,
+        };
+        Ok(AppCore {
+            base,
+            authority: AuthorityContext::new(authority, instance_discovery, region),
+        })
+    }
+
+    /// The core of a client without an authority (managed identity).
+    pub(crate) fn build_client(self) -> Result<ClientCore> {
         let client_id = self.client_id.trim().to_owned();
         if client_id.is_empty() {
             return Err(Error::InvalidArgument("the client id is empty".into()));
         }
-        let authority = match self.authority {
-            Some(authority) => authority?,
-            None => Authority::parse(DEFAULT_AUTHORITY)?,
-        };
         let transport: Arc<dyn HttpClient> = match self.http {
             Some(http) => http,
             None => Arc::new(ReqwestHttpClient::new()?),
@@ -249,23 +268,23 @@ impl CoreBuilder {
             }
         }
         // The pipeline applies over any transport, the default or an injected one.
-        let pipeline = Pipeline::new(
+        let mut pipeline = Pipeline::new(
             transport,
             self.http_cache.unwrap_or_default(),
             self.public,
             app_headers,
         );
-        Ok(AppCore {
-            base: ClientCore {
-                client_id,
-                client_capabilities: self.client_capabilities,
-                pipeline,
-                cache: self.cache.unwrap_or_default(),
-                telemetry: Telemetry::default(),
-                flights: SingleFlight::default(),
-                id_token_claims: ClaimsMemo::default(),
-            },
-            authority: AuthorityContext::new(authority, self.instance_discovery, self.region),
+        if let Some(sleeper) = self.sleeper {
+            pipeline = pipeline.with_sleeper(sleeper);
+        }
+        Ok(ClientCore {
+            client_id,
+            client_capabilities: self.client_capabilities,
+            pipeline,
+            cache: self.cache.unwrap_or_default(),
+            telemetry: Telemetry::default(),
+            flights: SingleFlight::default(),
+            id_token_claims: ClaimsMemo::default(),
         })
     }
 }

@@ -8,7 +8,8 @@
 //! | discovery (OpenID configuration, instance discovery, user realm, MEX) | 24 h, successes only | no | no | once |
 //! | token request, device code request, WS-Trust | never | yes | public clients | once |
 //! | device code poll | never | yes | no (polls repeat by design) | once |
-//! | managed identity | never | yes | no | once |
+//! | managed identity (App Service, Azure ML, Service Fabric, Arc, Cloud Shell) | never | yes | no | 408/429/5xx, 3 times, backoff |
+//! | managed identity on IMDS | never | yes | no | 404/408/410/429/5xx, backoff; 410 up to 7 times, 10 s apart |
 //! | IMDS probe (region detection) | never | no | no | never |
 //!
 //! Token responses are never cached: a bearer token must not sit in an HTTP
@@ -30,7 +31,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
 use crate::error::TransportError;
-use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, Method, Sleeper, TokioSleeper};
 
 pub use throttle::HttpCache;
 pub(crate) use throttle::retry_after;
@@ -51,12 +52,11 @@ pub(crate) enum Purpose {
     DevicePoll,
     /// A WS-Trust request to a federation server.
     Federation,
-    /// A managed identity token request (often a GET).
-    #[allow(
-        dead_code,
-        reason = "sent by the managed identity client, which builds on this pipeline"
-    )]
+    /// A managed identity token request (often a GET) to a host other than IMDS.
     ManagedIdentity,
+    /// A managed identity token request to the instance metadata service
+    /// (IMDS), which asks for its own retries.
+    ManagedIdentityImds,
     /// A short probe of the Azure instance metadata service.
     ImdsProbe,
 }
@@ -71,6 +71,7 @@ impl Purpose {
             Purpose::DevicePoll => "device_code_poll",
             Purpose::Federation => "federation",
             Purpose::ManagedIdentity => "managed_identity",
+            Purpose::ManagedIdentityImds => "managed_identity_imds",
             Purpose::ImdsProbe => "imds_probe",
         }
     }
@@ -94,6 +95,8 @@ impl Purpose {
     fn retry(self) -> RetryPolicy {
         match self {
             Purpose::ImdsProbe => RetryPolicy::Never,
+            Purpose::ManagedIdentity => RetryPolicy::ManagedIdentity { imds: false },
+            Purpose::ManagedIdentityImds => RetryPolicy::ManagedIdentity { imds: true },
             _ => RetryPolicy::OnceOnConnectOr5xx,
         }
     }
@@ -137,6 +140,9 @@ pub(crate) struct Outgoing {
     /// How logs name the endpoint when its URL holds personal data (a user
     /// realm URL names the user); by default the URL without its query.
     pub log_as: Option<String>,
+    /// Another transport than the pipeline's for this request (the Service
+    /// Fabric endpoint's pinned-certificate client).
+    pub via: Option<Arc<dyn HttpClient>>,
 }
 
 impl Outgoing {
@@ -147,7 +153,14 @@ impl Outgoing {
             request,
             throttle: None,
             log_as: None,
+            via: None,
         }
+    }
+
+    /// Sends the request over `transport` instead of the pipeline's own.
+    pub(crate) fn via(mut self, transport: Arc<dyn HttpClient>) -> Self {
+        self.via = Some(transport);
+        self
     }
 
     /// Names the endpoint `endpoint` in logs instead of its URL.
@@ -191,6 +204,8 @@ pub(crate) struct Pipeline {
     public: bool,
     /// `x-app-name` / `x-app-ver`, added to every request.
     app_headers: Vec<(String, String)>,
+    /// How retries wait.
+    sleeper: Arc<dyn Sleeper>,
 }
 
 impl fmt::Debug for Pipeline {
@@ -214,7 +229,14 @@ impl Pipeline {
             cache,
             public,
             app_headers,
+            sleeper: Arc::new(TokioSleeper),
         }
+    }
+
+    /// Waits between retries with `sleeper` instead of tokio's timer.
+    pub(crate) fn with_sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
     }
 
     /// Sends `outgoing` under its purpose's policy (see the module docs).
@@ -224,6 +246,7 @@ impl Pipeline {
             mut request,
             throttle,
             log_as,
+            via,
         } = outgoing;
         request.headers.extend(self.app_headers.iter().cloned());
         let endpoint = log_as.unwrap_or_else(|| without_query(&request.url));
@@ -242,7 +265,7 @@ impl Pipeline {
         );
         let started = Instant::now();
         let outcome = self
-            .dispatch(purpose, request, throttle)
+            .dispatch(purpose, request, throttle, via.as_deref())
             .instrument(span.clone())
             .await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -279,25 +302,27 @@ impl Pipeline {
         purpose: Purpose,
         request: HttpRequest,
         throttle: Option<ThrottleKey>,
+        via: Option<&dyn HttpClient>,
     ) -> Result<Delivered, TransportError> {
+        let transport = via.unwrap_or(self.transport.as_ref());
         if purpose.cacheable() && request.method == Method::Get {
             let key = format!("GET {}", request.url);
             if let Some((response, _)) = self.cache.lookup(&key) {
                 tracing::debug!(target: "msal::http", "answered from the HTTP cache");
                 return Ok(Delivered::plain(response));
             }
-            let response = retry::send(self.transport.as_ref(), purpose.retry(), request).await?;
+            let response = retry::send(transport, self.sleeper.as_ref(), purpose.retry(), request).await?;
             if (200..300).contains(&response.status) {
                 self.cache.store(key, &response, throttle::DISCOVERY_TTL);
             }
             return Ok(Delivered::plain(response));
         }
         if !purpose.throttled() {
-            return retry::send(self.transport.as_ref(), purpose.retry(), request)
+            return retry::send(transport, self.sleeper.as_ref(), purpose.retry(), request)
                 .await
                 .map(Delivered::plain);
         }
-        throttle::send(self, purpose, request, throttle.unwrap_or_default()).await
+        throttle::send(self, transport, purpose, request, throttle.unwrap_or_default()).await
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{ServiceError, TransportError};
-use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
 
 use super::{Delivered, Pipeline, Purpose, ThrottleKey, retry};
 
@@ -178,6 +178,7 @@ impl HttpCache {
 /// is throttled, its 'ui required' answer replayed for public clients.
 pub(super) async fn send(
     pipeline: &Pipeline,
+    transport: &dyn HttpClient,
     purpose: Purpose,
     request: HttpRequest,
     key: ThrottleKey,
@@ -217,7 +218,7 @@ pub(super) async fn send(
     } else {
         DEFAULT_CONFIDENTIAL_WINDOW
     };
-    let response = retry::send(pipeline.transport.as_ref(), purpose.retry(), request).await?;
+    let response = retry::send(transport, pipeline.sleeper.as_ref(), purpose.retry(), request).await?;
     if let Some(window) = throttle_window(&response, default_window) {
         tracing::warn!(
             target: "msal::http",
