@@ -11,6 +11,7 @@ mod device;
 mod emulator;
 mod logging;
 mod login;
+mod managed_identity;
 mod output;
 mod token;
 

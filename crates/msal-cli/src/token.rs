@@ -1,6 +1,8 @@
 //! `msal token`: an application token through the client credentials flow,
 //! from the cache file when it holds a valid one; with `--account`, a user's
-//! token through the silent path (cache, else the refresh token).
+//! token through the silent path (cache, else the refresh token); with
+//! `--managed-identity`, the managed identity's token from the Azure host
+//! this runs on (see [`crate::managed_identity`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,14 +22,33 @@ pub(crate) const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
 #[derive(Args)]
 pub(crate) struct TokenArgs {
     /// Authority URL, e.g. https://login.microsoftonline.com/contoso.onmicrosoft.com (https only).
-    #[arg(long)]
-    pub authority: String,
-    /// The application (client) id.
-    #[arg(long)]
-    pub client_id: String,
+    #[arg(long, required_unless_present = "managed_identity")]
+    pub authority: Option<String>,
+    /// The application (client) id; with --managed-identity, the client id
+    /// of a user-assigned identity.
+    #[arg(long, required_unless_present = "managed_identity")]
+    pub client_id: Option<String>,
     /// A scope to ask for, e.g. https://graph.microsoft.com/.default (repeat for several).
-    #[arg(long = "scope", required = true, num_args = 1)]
+    #[arg(long = "scope", required_unless_present = "managed_identity", num_args = 1)]
     pub scopes: Vec<String>,
+    /// The managed identity's token, from the Azure host this runs on
+    /// (IMDS, App Service, Azure ML, Service Fabric, Azure Arc, Cloud Shell,
+    /// detected from the environment); the system-assigned identity unless
+    /// --client-id, --resource-id or --object-id names a user-assigned one.
+    #[arg(long, conflicts_with_all = ["authority", "account", "client_secret_file", "no_instance_discovery", "scopes"])]
+    pub managed_identity: bool,
+    /// With --managed-identity: the resource to get a token for, e.g. https://vault.azure.net.
+    #[arg(long, requires = "managed_identity")]
+    pub resource: Option<String>,
+    /// With --managed-identity: a user-assigned identity by its Azure resource id.
+    #[arg(long, requires = "managed_identity", conflicts_with_all = ["client_id", "object_id"])]
+    pub resource_id: Option<String>,
+    /// With --managed-identity: a user-assigned identity by its object (principal) id.
+    #[arg(long, requires = "managed_identity", conflicts_with = "client_id")]
+    pub object_id: Option<String>,
+    /// With --managed-identity: print which host was detected, and get no token.
+    #[arg(long, requires = "managed_identity")]
+    pub show_source: bool,
     /// Token cache file in the unified MSAL format (shared with MSAL Python and others).
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -60,16 +81,20 @@ pub(crate) async fn run(args: TokenArgs) -> Result<(), ExitCode> {
 }
 
 async fn acquire(args: TokenArgs) -> Result<(), Error> {
+    if args.managed_identity {
+        return crate::managed_identity::acquire(&args).await;
+    }
+    let (authority, client_id) = app_identity(&args)?;
     if let Some(username) = &args.account {
-        return acquire_for_user(&args, username).await;
+        return acquire_for_user(&args, authority, client_id, username).await;
     }
     let secret = read_secret(args.client_secret_file.as_deref())?;
     let cache = match &args.cache {
         Some(path) => TokenCache::load_from_file(path)?,
         None => TokenCache::new(),
     };
-    let app = ConfidentialClientApplication::builder(&args.client_id)
-        .authority(&args.authority)
+    let app = ConfidentialClientApplication::builder(client_id)
+        .authority(authority)
         .instance_discovery(!args.no_instance_discovery)
         .client_secret(secret)
         .token_cache(cache.clone())
@@ -82,20 +107,40 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
     {
         cache.save_to_file(path)?;
     }
-    if args.json {
-        println!("{}", output::result_json(&result));
-    } else {
-        println!("{}", result.access_token.expose_secret());
-    }
+    print_result(&result, args.json);
     Ok(())
 }
 
+/// The token alone, or the whole result as JSON.
+pub(crate) fn print_result(result: &msal::AuthenticationResult, json: bool) {
+    if json {
+        println!("{}", output::result_json(result));
+    } else {
+        println!("{}", result.access_token.expose_secret());
+    }
+}
+
+/// `--authority` and `--client-id`, which clap requires without `--managed-identity`.
+fn app_identity(args: &TokenArgs) -> Result<(&str, &str), Error> {
+    match (&args.authority, &args.client_id) {
+        (Some(authority), Some(client_id)) => Ok((authority, client_id)),
+        _ => Err(Error::InvalidArgument(
+            "--authority and --client-id are required".into(),
+        )),
+    }
+}
+
 /// A user's token through the silent path, from the shared cache file.
-async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error> {
+async fn acquire_for_user(
+    args: &TokenArgs,
+    authority: &str,
+    client_id: &str,
+    username: &str,
+) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
     let cache = TokenCache::load_from_file(&path)?;
-    let app = PublicClientApplication::builder(&args.client_id)
-        .authority(&args.authority)
+    let app = PublicClientApplication::builder(client_id)
+        .authority(authority)
         .instance_discovery(!args.no_instance_discovery)
         .token_cache(cache.clone())
         .http_client(http_client(args.ca_cert.as_deref())?)
@@ -115,11 +160,7 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
         .acquire_token_silent_with(&args.scopes, &account, &options)
         .await?;
     cache_file::save_if_changed(&cache, &path)?;
-    if args.json {
-        println!("{}", output::result_json(&result));
-    } else {
-        println!("{}", result.access_token.expose_secret());
-    }
+    print_result(&result, args.json);
     Ok(())
 }
 

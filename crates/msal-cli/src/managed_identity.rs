@@ -1,0 +1,49 @@
+//! `msal token --managed-identity`: a token for the managed identity of the
+//! Azure host this runs on. The host is detected from the environment it
+//! sets (see the README's table), so the same command works on a VM, in
+//! App Service, Azure ML, Service Fabric, on an Azure Arc server and in
+//! Cloud Shell, and against the emulator once its `managed_identity`
+//! variables are exported.
+
+use msal::{Error, ManagedIdentity, ManagedIdentityClient, ManagedIdentityOptions, TokenCache};
+use serde_json::json;
+
+use crate::token::{TokenArgs, print_result};
+
+pub(crate) async fn acquire(args: &TokenArgs) -> Result<(), Error> {
+    if args.show_source {
+        let source = ManagedIdentityClient::detect_source();
+        if args.json {
+            println!("{}", json!({ "source": source.name() }));
+        } else {
+            println!("{source}");
+        }
+        return Ok(());
+    }
+    let identity = match (&args.client_id, &args.resource_id, &args.object_id) {
+        (Some(id), _, _) => ManagedIdentity::ClientId(id.clone()),
+        (_, Some(id), _) => ManagedIdentity::ResourceId(id.clone()),
+        (_, _, Some(id)) => ManagedIdentity::ObjectId(id.clone()),
+        _ => ManagedIdentity::SystemAssigned,
+    };
+    let resource = args
+        .resource
+        .as_deref()
+        .ok_or_else(|| Error::InvalidArgument("--resource is required".into()))?;
+    let cache = match &args.cache {
+        Some(path) => TokenCache::load_from_file(path)?,
+        None => TokenCache::new(),
+    };
+    let client = ManagedIdentityClient::builder(identity)
+        .token_cache(cache.clone())
+        .build()?;
+    let options = ManagedIdentityOptions::default().force_refresh(args.force_refresh);
+    let result = client.acquire_token_for_client_with(resource, &options).await?;
+    if let Some(path) = &args.cache
+        && cache.has_state_changed()
+    {
+        cache.save_to_file(path)?;
+    }
+    print_result(&result, args.json);
+    Ok(())
+}
