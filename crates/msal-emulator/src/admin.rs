@@ -1,5 +1,6 @@
 //! The test-control surface: the token endpoint's inspection layer (the
-//! telemetry check, then injected faults) and the admin HTTP endpoints
+//! telemetry check, then injected faults; the managed identity endpoints
+//! apply theirs in [`crate::managed_identity`]) and the admin HTTP endpoints
 //! other MSALs and the CLI use to drive the emulator:
 //!
 //! | Method and path            | Does                                                         |
@@ -23,9 +24,10 @@ use serde_json::{Value, json};
 
 use crate::context::RequestContext;
 use crate::error::EntraError;
-use crate::faults::{self, Fault, FaultKind};
+use crate::faults::{self, Effect, Fault, FaultKind};
 use crate::reply;
 use crate::server::{AccessDetails, AppState};
+use crate::stats::Endpoint;
 use crate::token::form::MAX_BODY_BYTES;
 
 /// Runs before the token endpoint's handler: checks the telemetry headers,
@@ -80,19 +82,31 @@ pub(crate) async fn token_layer(
     if state.strict_telemetry && !problems.is_empty() {
         return details().attach(invalid_telemetry(&ctx, &problems));
     }
-    if let Some(kind) = state.faults.take(client_id.as_deref()) {
+    let fault = state.faults.take(Endpoint::Token, client_id.as_deref(), |kind| {
+        // The managed identity kinds mean nothing to Entra's token endpoint.
+        !kind.is_arc_key() && *kind != FaultKind::WrongIdentity
+    });
+    let mut strip_access_token = false;
+    if let Some(kind) = fault {
         tracing::info!(
             ?kind,
             client_id = client_id.as_deref().unwrap_or(""),
             "injecting a fault"
         );
-        if let FaultKind::Latency(delay) = &kind {
-            tokio::time::sleep(*delay).await;
-        } else if let Some(response) = faults::response(&kind, &ctx) {
-            return details().attach(response);
+        match faults::effect(kind) {
+            Effect::Delay(delay) => tokio::time::sleep(delay).await,
+            Effect::Error(error) => return details().attach(faults::entra_response(&error, &ctx)),
+            Effect::Replace(response) => return details().attach(response),
+            Effect::StripAccessToken => strip_access_token = true,
+            Effect::Endpoint(_) => {}
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if strip_access_token {
+        faults::strip_access_token(response).await
+    } else {
+        response
+    }
 }
 
 fn invalid_telemetry(ctx: &RequestContext, problems: &[String]) -> Response {

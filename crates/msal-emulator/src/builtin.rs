@@ -4,7 +4,7 @@
 //! than repeating literals. Secrets and passwords are deliberately public:
 //! they only unlock this local emulator.
 
-use crate::directory::{AppKind, AppPermission, DEFAULT_TOKEN_LIFETIME_SECS};
+use crate::directory::{AppKind, AppPermission, DEFAULT_TOKEN_LIFETIME_SECS, ManagedIdentity};
 use crate::{App, Directory, Tenant, User};
 
 /// Contoso's tenant id.
@@ -180,6 +180,54 @@ pub const DAVE_OBJECT_ID: &str = "9683c957-04e2-44e3-aa67-e4f09b336236";
 /// Dave's display name.
 pub const DAVE_DISPLAY_NAME: &str = "Dave Brown";
 
+/// Client id of Azure Resource Manager (its real, well-known application id),
+/// a resource managed identities get tokens for.
+pub const ARM_CLIENT_ID: &str = "797f4846-ba00-4fd7-ba43-dac1f8f63013";
+/// Azure Resource Manager's resource (application ID URI), as managed
+/// identity requests name it (`resource=https://management.azure.com/`;
+/// the trailing slash is optional).
+pub const ARM_RESOURCE: &str = "https://management.azure.com/";
+/// Client id of Azure Key Vault (its real, well-known application id).
+pub const KEY_VAULT_CLIENT_ID: &str = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
+/// Azure Key Vault's resource (application ID URI).
+pub const KEY_VAULT_RESOURCE: &str = "https://vault.azure.net";
+
+/// The Azure subscription the built-in managed identities live in.
+pub const MI_SUBSCRIPTION_ID: &str = "24ef112a-4e4d-43c7-ace0-1e92c8bffeed";
+/// The resource group of the built-in managed identities and VM.
+pub const MI_RESOURCE_GROUP: &str = "contoso-rg";
+
+/// Name of the emulated VM whose system-assigned identity is built in.
+pub const MI_SYSTEM_ASSIGNED_NAME: &str = "contoso-vm";
+/// Client id of the VM's system-assigned managed identity (Contoso).
+pub const MI_SYSTEM_ASSIGNED_CLIENT_ID: &str = "27f8008c-09fe-4880-b5d7-f50606a49134";
+/// Object id of the VM's system-assigned managed identity.
+pub const MI_SYSTEM_ASSIGNED_OBJECT_ID: &str = "bc8d6512-a75e-47b2-8bbf-8b2650db77f0";
+/// Resource id of the system-assigned identity: its VM's.
+pub const MI_SYSTEM_ASSIGNED_RESOURCE_ID: &str = "/subscriptions/24ef112a-4e4d-43c7-ace0-1e92c8bffeed/resourcegroups/contoso-rg/providers/Microsoft.Compute/virtualMachines/contoso-vm";
+
+/// Name of the first user-assigned managed identity (Contoso).
+pub const MI_USER_ASSIGNED_NAME: &str = "contoso-app-identity";
+/// Client id of the first user-assigned managed identity.
+pub const MI_USER_ASSIGNED_CLIENT_ID: &str = "7508bfb5-df06-4e48-ac4b-e07cf639d372";
+/// Object id of the first user-assigned managed identity.
+pub const MI_USER_ASSIGNED_OBJECT_ID: &str = "eb967c65-e3f8-437f-bb15-d2d151b180d5";
+/// Resource id of the first user-assigned managed identity.
+pub const MI_USER_ASSIGNED_RESOURCE_ID: &str = "/subscriptions/24ef112a-4e4d-43c7-ace0-1e92c8bffeed/resourcegroups/contoso-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/contoso-app-identity";
+
+/// Name of the second user-assigned managed identity (Contoso).
+pub const MI_SECOND_USER_ASSIGNED_NAME: &str = "contoso-batch-identity";
+/// Client id of the second user-assigned managed identity.
+pub const MI_SECOND_USER_ASSIGNED_CLIENT_ID: &str = "e80ca478-49c5-4055-baa3-3d9276263e3a";
+/// Object id of the second user-assigned managed identity.
+pub const MI_SECOND_USER_ASSIGNED_OBJECT_ID: &str = "0d5b7f3e-8a64-4c1e-9f27-6b3a1d9e4c58";
+/// Resource id of the second user-assigned managed identity.
+pub const MI_SECOND_USER_ASSIGNED_RESOURCE_ID: &str = "/subscriptions/24ef112a-4e4d-43c7-ace0-1e92c8bffeed/resourcegroups/contoso-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/contoso-batch-identity";
+
+/// The client id Cloud Shell's tokens name (`appid`): Azure CLI's
+/// well-known public client id, the app a Cloud Shell session signs in with.
+pub const CLOUD_SHELL_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -270,6 +318,18 @@ pub fn directory() -> Directory {
             family: true,
             ..app(FOCI_APP_B_CLIENT_ID, FOCI_APP_B_DISPLAY_NAME, AppKind::Public)
         },
+        // Microsoft's first-party resources managed identities typically get
+        // tokens for; multi-tenant, as their service principals are everywhere.
+        App {
+            identifier_uris: strings(&[ARM_RESOURCE]),
+            multi_tenant: true,
+            ..app(ARM_CLIENT_ID, "Azure Resource Manager", AppKind::Confidential)
+        },
+        App {
+            identifier_uris: strings(&[KEY_VAULT_RESOURCE]),
+            multi_tenant: true,
+            ..app(KEY_VAULT_CLIENT_ID, "Azure Key Vault", AppKind::Confidential)
+        },
     ];
     let user = |upn: &str, password: &str, oid: &str, name: &str, tenant: &str| User {
         upn: upn.into(),
@@ -308,10 +368,44 @@ pub fn directory() -> Directory {
             WOODGROVE_TENANT_NAME,
         ),
     ];
+    let identity = |name: &str, user_assigned: bool, client_id: &str, object_id: &str, resource_id: &str| {
+        ManagedIdentity {
+            name: name.into(),
+            user_assigned,
+            client_id: client_id.into(),
+            object_id: object_id.into(),
+            resource_id: resource_id.into(),
+            tenant: CONTOSO_TENANT_NAME.into(),
+        }
+    };
+    let managed_identities = vec![
+        identity(
+            MI_SYSTEM_ASSIGNED_NAME,
+            false,
+            MI_SYSTEM_ASSIGNED_CLIENT_ID,
+            MI_SYSTEM_ASSIGNED_OBJECT_ID,
+            MI_SYSTEM_ASSIGNED_RESOURCE_ID,
+        ),
+        identity(
+            MI_USER_ASSIGNED_NAME,
+            true,
+            MI_USER_ASSIGNED_CLIENT_ID,
+            MI_USER_ASSIGNED_OBJECT_ID,
+            MI_USER_ASSIGNED_RESOURCE_ID,
+        ),
+        identity(
+            MI_SECOND_USER_ASSIGNED_NAME,
+            true,
+            MI_SECOND_USER_ASSIGNED_CLIENT_ID,
+            MI_SECOND_USER_ASSIGNED_OBJECT_ID,
+            MI_SECOND_USER_ASSIGNED_RESOURCE_ID,
+        ),
+    ];
     Directory {
         tenants,
         apps,
         users,
         token_lifetime_secs: DEFAULT_TOKEN_LIFETIME_SECS,
+        managed_identities,
     }
 }

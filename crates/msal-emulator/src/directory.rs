@@ -2,7 +2,8 @@
 //!
 //! Owns the data model, its JSON form (load, parse with field-precise errors,
 //! pretty print), validation, and the lookups the endpoints need (tenant by
-//! name/domain/GUID, app by client id, resource by identifier).
+//! name/domain/GUID, app by client id, resource by identifier, managed
+//! identity by client id, object id or Azure resource id).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,10 @@ pub struct Directory {
     /// Lifetime of issued access tokens in seconds (`expires_in`).
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_secs: u64,
+    /// Managed identities the emulated Azure hosts (VM, App Service, ...)
+    /// get tokens for: at most one system-assigned, any user-assigned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_identities: Vec<ManagedIdentity>,
 }
 
 fn default_token_lifetime() -> u64 {
@@ -211,6 +216,38 @@ pub struct User {
     pub tenant: String,
 }
 
+/// A managed identity: the service principal an Azure resource (a VM, an
+/// App Service app, ...) gets tokens as, without a secret of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentity {
+    /// Display name; for a user-assigned identity, the last segment of
+    /// `resource_id` by convention.
+    pub name: String,
+    /// User-assigned (a resource of its own, attachable to many hosts) or
+    /// system-assigned (tied to the one host resource).
+    #[serde(default)]
+    pub user_assigned: bool,
+    /// Client (application) id, a GUID: `appid` in its tokens, and the
+    /// `client_id` parameter that selects it.
+    pub client_id: String,
+    /// Object (principal) id, a GUID: `oid` in its tokens, and the
+    /// `object_id` parameter that selects it.
+    pub object_id: String,
+    /// Azure resource id: for a user-assigned identity
+    /// `/subscriptions/<guid>/resourcegroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`,
+    /// for a system-assigned one its host's (for a VM
+    /// `/subscriptions/<guid>/resourcegroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>`).
+    /// The `msi_res_id`/`mi_res_id` parameters select it (any case, as Azure
+    /// compares resource ids), and tokens carry it as `xms_mirid`.
+    pub resource_id: String,
+    /// The tenant the identity lives in: its name, a domain or its GUID.
+    pub tenant: String,
+}
+
+/// The provider segment of a user-assigned identity's resource id.
+const USER_ASSIGNED_PROVIDER: &str = "/providers/microsoft.managedidentity/userassignedidentities/";
+
 /// A resource a token can be issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource<'a> {
@@ -348,7 +385,70 @@ impl Directory {
         }
         self.validate_tenants()?;
         self.validate_apps()?;
-        self.validate_users()
+        self.validate_users()?;
+        self.validate_managed_identities()
+    }
+
+    fn validate_managed_identities(&self) -> Result<(), DirectoryError> {
+        // An identity's ids select it in requests: each must select one.
+        let mut client_ids: HashSet<String> = self
+            .apps
+            .iter()
+            .map(|a| a.client_id.to_ascii_lowercase())
+            .collect();
+        let mut object_ids: HashSet<String> = self
+            .users
+            .iter()
+            .map(|u| u.object_id.to_ascii_lowercase())
+            .collect();
+        let mut resource_ids = HashSet::new();
+        let mut system_assigned = None;
+        for (i, mi) in self.managed_identities.iter().enumerate() {
+            let at = |f: &str| format!("managed_identities[{i}].{f}");
+            if mi.name.trim().is_empty() {
+                return Err(invalid(at("name"), "must not be empty"));
+            }
+            check_guid(&at("client_id"), &mi.client_id)?;
+            if !client_ids.insert(mi.client_id.to_ascii_lowercase()) {
+                return Err(invalid(
+                    at("client_id"),
+                    format!(
+                        "'{}' is already the client id of an app or identity",
+                        mi.client_id
+                    ),
+                ));
+            }
+            check_guid(&at("object_id"), &mi.object_id)?;
+            if !object_ids.insert(mi.object_id.to_ascii_lowercase()) {
+                return Err(invalid(
+                    at("object_id"),
+                    format!(
+                        "'{}' is already the object id of a user or identity",
+                        mi.object_id
+                    ),
+                ));
+            }
+            check_resource_id(&at("resource_id"), mi)?;
+            if !resource_ids.insert(mi.resource_id.to_ascii_lowercase()) {
+                return Err(invalid(at("resource_id"), "duplicate resource id"));
+            }
+            if self.tenant(&mi.tenant).is_none() {
+                return Err(invalid(at("tenant"), format!("no tenant named '{}'", mi.tenant)));
+            }
+            if !mi.user_assigned {
+                if let Some(first) = system_assigned {
+                    return Err(invalid(
+                        at("user_assigned"),
+                        format!(
+                            "managed_identities[{first}] is already the system-assigned identity; \
+                             a host has at most one"
+                        ),
+                    ));
+                }
+                system_assigned = Some(i);
+            }
+        }
+        Ok(())
     }
 
     fn validate_tenants(&self) -> Result<(), DirectoryError> {
@@ -556,6 +656,33 @@ impl Directory {
             .is_some_and(|t| t.is_federated_domain(domain))
     }
 
+    /// The system-assigned managed identity, if the directory has one.
+    pub fn system_assigned_identity(&self) -> Option<&ManagedIdentity> {
+        self.managed_identities.iter().find(|m| !m.user_assigned)
+    }
+
+    /// The managed identity with this client id (any case).
+    pub fn managed_identity_by_client_id(&self, client_id: &str) -> Option<&ManagedIdentity> {
+        self.managed_identities
+            .iter()
+            .find(|m| m.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    /// The managed identity with this object (principal) id (any case).
+    pub fn managed_identity_by_object_id(&self, object_id: &str) -> Option<&ManagedIdentity> {
+        self.managed_identities
+            .iter()
+            .find(|m| m.object_id.eq_ignore_ascii_case(object_id))
+    }
+
+    /// The managed identity with this Azure resource id (any case, as
+    /// Azure compares them).
+    pub fn managed_identity_by_resource_id(&self, resource_id: &str) -> Option<&ManagedIdentity> {
+        self.managed_identities
+            .iter()
+            .find(|m| m.resource_id.eq_ignore_ascii_case(resource_id))
+    }
+
     /// The resource named by an application ID URI or client id, in any tenant.
     pub fn resource_named(&self, identifier: &str) -> Option<Resource<'_>> {
         if is_graph(identifier) {
@@ -597,6 +724,40 @@ pub(crate) fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// A managed identity's resource id: `/subscriptions/<guid>/resourcegroups/<rg>/providers/...`,
+/// the user-assigned identity provider for (only) user-assigned ones.
+fn check_resource_id(field: &str, mi: &ManagedIdentity) -> Result<(), DirectoryError> {
+    let id = &mi.resource_id;
+    let lower = id.to_ascii_lowercase();
+    let segments: Vec<&str> = lower.split('/').collect();
+    let well_formed = segments.len() >= 9
+        && segments[0].is_empty()
+        && segments[1] == "subscriptions"
+        && uuid::Uuid::try_parse(segments[2]).is_ok()
+        && segments[3] == "resourcegroups"
+        && !segments[4].is_empty()
+        && segments[5] == "providers"
+        && segments.iter().all(|s| !s.contains(char::is_whitespace))
+        && segments[1..].iter().all(|s| !s.is_empty());
+    if !well_formed {
+        return Err(invalid(
+            field,
+            format!(
+                "'{id}' is not an Azure resource id (/subscriptions/<guid>/resourcegroups/<group>/providers/...)"
+            ),
+        ));
+    }
+    if mi.user_assigned != lower.contains(USER_ASSIGNED_PROVIDER) {
+        let wanted = if mi.user_assigned {
+            "a user-assigned identity's resource id names Microsoft.ManagedIdentity/userAssignedIdentities"
+        } else {
+            "a system-assigned identity's resource id is its host's, not a Microsoft.ManagedIdentity one"
+        };
+        return Err(invalid(field, format!("'{id}': {wanted}")));
+    }
+    Ok(())
 }
 
 fn check_guid(field: &str, value: &str) -> Result<(), DirectoryError> {

@@ -12,6 +12,10 @@
 //! tokens), client capabilities and claims challenges (`claims` with
 //! `xms_cc`), and a protected resource (`/resource/me`) that challenges
 //! tokens issued before [`Emulator::revoke_user_sessions`].
+//! With [`EmulatorConfig::with_managed_identity`] it also plays the managed
+//! identity endpoints of Azure hosts (IMDS, App Service, Azure ML, Service
+//! Fabric, Azure Arc, Cloud Shell), each on a port of its own; see
+//! [`Emulator::managed_identity_env`].
 //! Every start generates a fresh local CA, a TLS certificate for `127.0.0.1`
 //! and `localhost` signed by it, and an RSA token-signing key.
 //!
@@ -45,6 +49,7 @@ mod error;
 mod faults;
 mod federation;
 mod keys;
+mod managed_identity;
 mod regional;
 mod reply;
 mod resource;
@@ -56,7 +61,12 @@ mod telemetry;
 mod token;
 mod userrealm;
 
-pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, Tenant, User};
+pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, ManagedIdentity, Tenant, User};
 pub use faults::{Fault, FaultKind};
-pub use server::{ACCESS_LOG_TARGET, DEFAULT_DEVICE_CODE_INTERVAL, Emulator, EmulatorConfig, EmulatorError};
+pub use managed_identity::ManagedIdentitySource;
+pub use managed_identity::azure_arc::DEFAULT_ARC_TOKEN_DIRECTORY;
+pub use server::{
+    ACCESS_LOG_TARGET, DEFAULT_DEVICE_CODE_INTERVAL, DEFAULT_IMDS_REGION,
+    DEFAULT_MANAGED_IDENTITY_TOKEN_LIFETIME, Emulator, EmulatorConfig, EmulatorError,
+};
 pub use stats::Endpoint;

@@ -2,7 +2,7 @@
 //! [`Emulator`] handle tests and the CLI hold.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use crate::error::EntraError;
 use crate::faults::{Fault, Faults};
 use crate::federation::key::FederationKey;
 use crate::keys::SigningKey;
+use crate::managed_identity::{self, ManagedIdentitySource, azure_arc, service_fabric};
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
 use crate::telemetry::TelemetryCheck;
@@ -29,6 +30,13 @@ use crate::{admin, authorize, cert, device, discovery, federation, regional, res
 
 /// The device code polling interval when none is configured (Entra's).
 pub const DEFAULT_DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The lifetime of managed identity tokens when none is configured (a day,
+/// as real hosts issue them).
+pub const DEFAULT_MANAGED_IDENTITY_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// The region IMDS reports when none is configured.
+pub const DEFAULT_IMDS_REGION: &str = "eastus";
 
 /// How long [`Emulator::shutdown`] lets in-flight requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -49,6 +57,21 @@ pub struct EmulatorConfig {
     /// Refuse token requests whose MSAL telemetry headers are missing or
     /// malformed (`invalid_request`), instead of only recording them.
     pub strict_telemetry: bool,
+    /// Also run the managed identity endpoints of the Azure hosts (IMDS,
+    /// App Service, Azure ML, Service Fabric, Azure Arc, Cloud Shell), each
+    /// on its own port; see [`Emulator::managed_identity_env`]. Off by
+    /// default: they cost six listeners and a certificate.
+    pub managed_identity: bool,
+    /// The Azure Arc agent's token directory, where its challenges write key
+    /// files; created if missing (start fails if it cannot be). `None`:
+    /// the agent's own, [`DEFAULT_ARC_TOKEN_DIRECTORY`], or, if that cannot
+    /// be created, `msal-emulator-arc-tokens-<port>` in the temporary
+    /// directory (with a warning).
+    pub arc_token_directory: Option<PathBuf>,
+    /// Lifetime of managed identity tokens (whole seconds, at least 2).
+    pub managed_identity_token_lifetime: Duration,
+    /// The Azure region IMDS's instance metadata reports (region discovery).
+    pub imds_region: String,
 }
 
 impl Default for EmulatorConfig {
@@ -60,6 +83,10 @@ impl Default for EmulatorConfig {
             device_code_interval: DEFAULT_DEVICE_CODE_INTERVAL,
             faults: Vec::new(),
             strict_telemetry: false,
+            managed_identity: false,
+            arc_token_directory: None,
+            managed_identity_token_lifetime: DEFAULT_MANAGED_IDENTITY_TOKEN_LIFETIME,
+            imds_region: DEFAULT_IMDS_REGION.to_owned(),
         }
     }
 }
@@ -69,10 +96,7 @@ impl EmulatorConfig {
     pub fn new(directory: Directory) -> Self {
         EmulatorConfig {
             directory,
-            port: 0,
-            device_code_interval: DEFAULT_DEVICE_CODE_INTERVAL,
-            faults: Vec::new(),
-            strict_telemetry: false,
+            ..EmulatorConfig::default()
         }
     }
 
@@ -91,6 +115,32 @@ impl EmulatorConfig {
     /// The same config, refusing token requests with bad telemetry headers.
     pub fn with_strict_telemetry(mut self, strict: bool) -> Self {
         self.strict_telemetry = strict;
+        self
+    }
+
+    /// The same config with the managed identity endpoints on or off
+    /// (see [`EmulatorConfig::managed_identity`]).
+    pub fn with_managed_identity(mut self, enabled: bool) -> Self {
+        self.managed_identity = enabled;
+        self
+    }
+
+    /// The same config with this Azure Arc token directory (see
+    /// [`EmulatorConfig::arc_token_directory`]).
+    pub fn with_arc_token_directory(mut self, directory: PathBuf) -> Self {
+        self.arc_token_directory = Some(directory);
+        self
+    }
+
+    /// The same config with this managed identity token lifetime.
+    pub fn with_managed_identity_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.managed_identity_token_lifetime = lifetime;
+        self
+    }
+
+    /// The same config with IMDS reporting this region.
+    pub fn with_imds_region(mut self, region: impl Into<String>) -> Self {
+        self.imds_region = region.into();
         self
     }
 
@@ -127,6 +177,14 @@ pub enum EmulatorError {
     /// The server stopped before it accepted connections.
     #[error("the server stopped before it was ready: {0}")]
     NotReady(String),
+    /// The Azure Arc token directory could not be created.
+    #[error("cannot create the Azure Arc token directory {}: {source}", path.display())]
+    ArcTokenDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 fn crypto(what: &'static str) -> impl FnOnce(String) -> EmulatorError {
@@ -163,6 +221,8 @@ pub(crate) struct AppState {
     pub(crate) regions: regional::Regions,
     /// Client assertion `jti`s seen, against replay.
     pub(crate) assertions: token::assertion::SeenAssertions,
+    /// The managed identity hosts, when enabled.
+    pub(crate) managed_identity: Option<managed_identity::Hosts>,
 }
 
 impl AppState {
@@ -191,6 +251,8 @@ pub struct Emulator {
     ca_cert_pem: String,
     handle: Handle<SocketAddr>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// The managed identity listeners (none when disabled).
+    managed_identity_servers: Vec<managed_identity::Server>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -203,18 +265,33 @@ impl std::fmt::Debug for Emulator {
 
 impl Emulator {
     /// Generates TLS and signing keys, binds `127.0.0.1:{port}` and serves
-    /// HTTPS; returns once the server accepts connections. Needs a Tokio runtime.
+    /// HTTPS (and, with [`EmulatorConfig::managed_identity`], the managed
+    /// identity endpoints); returns once the servers accept connections.
+    /// Needs a Tokio runtime.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         config.directory.validate()?;
+        let with_mi = config.managed_identity;
         // Key generation is CPU-bound (RSA); keep it off the async workers.
-        let (tls, signing_key, federation_key) = tokio::task::spawn_blocking(|| {
+        let (tls, signing_key, federation_key, sf_tls) = tokio::task::spawn_blocking(move || {
             let tls = cert::generate().map_err(|e| crypto("TLS certificates")(e.to_string()))?;
             let key = SigningKey::generate().map_err(|e| crypto("the token signing key")(e.to_string()))?;
             let federation = FederationKey::generate().map_err(crypto("the federation signing key"))?;
-            Ok::<_, EmulatorError>((tls, key, federation))
+            let sf_tls = if with_mi {
+                let sf = service_fabric::Tls::generate()
+                    .map_err(|e| crypto("the Service Fabric certificate")(e.to_string()))?;
+                Some(sf)
+            } else {
+                None
+            };
+            Ok::<_, EmulatorError>((tls, key, federation, sf_tls))
         })
         .await
         .map_err(|e| crypto("keys")(e.to_string()))??;
+        let mi_listeners = if with_mi {
+            Some(managed_identity::Listeners::bind()?)
+        } else {
+            None
+        };
 
         let listener =
             TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).map_err(|source| EmulatorError::Bind {
@@ -232,6 +309,23 @@ impl Emulator {
             .await
             .map_err(|e| crypto("TLS")(e.to_string()))?;
 
+        let hosts = match (mi_listeners.as_ref(), sf_tls) {
+            (Some(listeners), Some(sf_tls)) => {
+                let arc_port = listeners.ports()?[4];
+                let (directory, outside) = arc_token_directory(config.arc_token_directory, arc_port)?;
+                Some(managed_identity::Hosts::new(
+                    listeners,
+                    managed_identity::HostsConfig {
+                        tls: sf_tls,
+                        arc: azure_arc::Challenges::new(directory, outside),
+                        region: config.imds_region,
+                        lifetime_secs: config.managed_identity_token_lifetime.as_secs(),
+                    },
+                    &config.directory,
+                )?)
+            }
+            _ => None,
+        };
         let state = Arc::new(AppState {
             directory: config.directory,
             signing_key,
@@ -249,6 +343,7 @@ impl Emulator {
             strict_telemetry: config.strict_telemetry,
             regions: regional::Regions::default(),
             assertions: token::assertion::SeenAssertions::default(),
+            managed_identity: hosts,
         });
         for fault in config.faults {
             state.faults.add(fault);
@@ -273,12 +368,23 @@ impl Emulator {
             };
             return Err(EmulatorError::NotReady(reason));
         }
+        let managed_identity_servers = match mi_listeners {
+            Some(listeners) => match managed_identity::serve(&state, listeners).await {
+                Ok(servers) => servers,
+                Err(e) => {
+                    handle.shutdown();
+                    return Err(e);
+                }
+            },
+            None => Vec::new(),
+        };
         tracing::info!(url = %state.url, "emulator listening");
         Ok(Emulator {
             state,
             ca_cert_pem: tls.ca_cert_pem,
             handle,
             task: Some(task),
+            managed_identity_servers,
         })
     }
 
@@ -448,10 +554,81 @@ impl Emulator {
         self.state.regions.set_failing(region, false);
     }
 
+    /// The environment variables a host of kind `source` sets, pointing at
+    /// this emulator's endpoint for it; empty when managed identity is off.
+    ///
+    /// | source | variables |
+    /// |---|---|
+    /// | `imds` | `AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:P` |
+    /// | `app_service` | `IDENTITY_ENDPOINT=http://127.0.0.1:P/msi/token`, `IDENTITY_HEADER` |
+    /// | `azure_ml` | `MSI_ENDPOINT=http://127.0.0.1:P/msi/auth`, `MSI_SECRET`, `DEFAULT_IDENTITY_CLIENT_ID` (the system-assigned identity's, if any) |
+    /// | `service_fabric` | `IDENTITY_ENDPOINT=https://127.0.0.1:P/metadata/identity/oauth2/token`, `IDENTITY_HEADER`, `IDENTITY_SERVER_THUMBPRINT` |
+    /// | `azure_arc` | `IDENTITY_ENDPOINT=http://127.0.0.1:P/metadata/identity/oauth2/token`, `IMDS_ENDPOINT=http://127.0.0.1:P` |
+    /// | `cloud_shell` | `MSI_ENDPOINT=http://127.0.0.1:P/oauth2/token`, `AZUREPS_HOST_ENVIRONMENT=cloud-shell/1.0` |
+    ///
+    /// Each source has its own port `P`. The secrets are fresh at every start.
+    pub fn managed_identity_env(&self, source: ManagedIdentitySource) -> Vec<(String, String)> {
+        self.state
+            .managed_identity
+            .as_ref()
+            .map(|hosts| hosts.env(source, &self.state.directory))
+            .unwrap_or_default()
+    }
+
+    /// Every source's [`Emulator::managed_identity_env`] as a JSON object:
+    /// `{"imds": {"AZURE_POD_IDENTITY_AUTHORITY_HOST": "..."}, "app_service": {...}, ...}`;
+    /// `{}` when managed identity is off.
+    pub fn managed_identity_json(&self) -> serde_json::Value {
+        self.state
+            .managed_identity
+            .as_ref()
+            .map(|hosts| hosts.env_json(&self.state.directory))
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()))
+    }
+
+    /// The base URL of `source`'s listener (`http://127.0.0.1:P`, `https://`
+    /// for Service Fabric), when managed identity is on.
+    pub fn managed_identity_url(&self, source: ManagedIdentitySource) -> Option<String> {
+        let hosts = self.state.managed_identity.as_ref()?;
+        let scheme = if source == ManagedIdentitySource::ServiceFabric {
+            "https"
+        } else {
+            "http"
+        };
+        Some(format!("{scheme}://127.0.0.1:{}", hosts.port(source)))
+    }
+
+    /// The Service Fabric endpoint's self-signed certificate (PEM), which
+    /// clients pin by thumbprint (`IDENTITY_SERVER_THUMBPRINT`) or trust;
+    /// `None` when managed identity is off.
+    pub fn service_fabric_cert_pem(&self) -> Option<&str> {
+        self.state
+            .managed_identity
+            .as_ref()
+            .map(|hosts| hosts.service_fabric_tls.cert_pem.as_str())
+    }
+
+    /// The Azure Arc token directory its challenges write key files into,
+    /// when managed identity is on.
+    pub fn arc_token_directory(&self) -> Option<&Path> {
+        self.state
+            .managed_identity
+            .as_ref()
+            .map(|hosts| hosts.arc.directory())
+    }
+
     /// Stops accepting connections, lets in-flight requests finish (up to a
-    /// few seconds) and waits for the server to stop.
+    /// few seconds) and waits for the servers to stop.
     pub async fn shutdown(mut self) {
         self.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        for server in &self.managed_identity_servers {
+            server.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        }
+        for server in std::mem::take(&mut self.managed_identity_servers) {
+            if let Ok(Err(e)) = server.task.await {
+                tracing::warn!(error = %e, "a managed identity server stopped with an error");
+            }
+        }
         let Some(task) = self.task.take() else {
             return;
         };
@@ -463,10 +640,34 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        // Stop the server task so a dropped emulator never leaks its port.
+        // Stop the server tasks so a dropped emulator never leaks its ports.
         if self.task.is_some() {
             self.handle.shutdown();
         }
+        for server in &self.managed_identity_servers {
+            server.handle.shutdown();
+        }
+    }
+}
+
+/// The Azure Arc token directory (created if missing) and the directory
+/// the "key outside the token directory" fault writes into.
+fn arc_token_directory(configured: Option<PathBuf>, port: u16) -> Result<(PathBuf, PathBuf), EmulatorError> {
+    let outside = std::env::temp_dir().join(format!("msal-emulator-arc-outside-{port}"));
+    let create = |path: PathBuf| match std::fs::create_dir_all(&path) {
+        Ok(()) => Ok(path),
+        Err(source) => Err(EmulatorError::ArcTokenDirectory { path, source }),
+    };
+    match configured {
+        Some(path) => Ok((create(path)?, outside)),
+        None => match create(PathBuf::from(azure_arc::DEFAULT_ARC_TOKEN_DIRECTORY)) {
+            Ok(path) => Ok((path, outside)),
+            Err(e) => {
+                let fallback = std::env::temp_dir().join(format!("msal-emulator-arc-tokens-{port}"));
+                tracing::warn!(error = %e, fallback = %fallback.display(), "using another Azure Arc token directory");
+                Ok((create(fallback)?, outside))
+            }
+        },
     }
 }
 
@@ -622,7 +823,7 @@ impl AccessDetails {
 /// and client id when the handler reported them (see [`AccessDetails`]),
 /// the client's `client-request-id` and the time taken. Never bodies,
 /// secrets, codes, assertions, passwords or tokens.
-async fn access_log(request: Request, next: Next) -> Response {
+pub(crate) async fn access_log(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();

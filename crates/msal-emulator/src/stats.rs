@@ -30,13 +30,29 @@ pub enum Endpoint {
     /// The federation server: `/adfs/services/trust/mex` and the WS-Trust
     /// `usernamemixed` endpoints.
     Federation,
-    /// Any other path (answered with 404).
+    /// Any other path (answered with 404), on any listener.
     Other,
+    /// The Azure Instance Metadata Service token endpoint (VMs, AKS pod
+    /// identity): `/metadata/identity/oauth2/token` on the IMDS listener.
+    Imds,
+    /// IMDS's instance metadata (`/metadata/instance`, `.../compute`,
+    /// `.../compute/location`), used for region discovery.
+    ImdsInstance,
+    /// The App Service (and Functions, Automation) identity endpoint `/msi/token`.
+    AppService,
+    /// The Azure Machine Learning identity endpoint `/msi/auth`.
+    AzureMl,
+    /// The Service Fabric identity endpoint (HTTPS, its own certificate).
+    ServiceFabric,
+    /// The Azure Arc agent's identity endpoint (challenge and token requests).
+    AzureArc,
+    /// The Cloud Shell identity endpoint `POST /oauth2/token`.
+    CloudShell,
 }
 
 impl Endpoint {
     /// Every endpoint kind, in counter order.
-    const ALL: [Endpoint; 11] = [
+    const ALL: [Endpoint; 18] = [
         Endpoint::OpenIdConfiguration,
         Endpoint::InstanceDiscovery,
         Endpoint::Jwks,
@@ -48,7 +64,44 @@ impl Endpoint {
         Endpoint::DeviceCode,
         Endpoint::DeviceLogin,
         Endpoint::Resource,
+        Endpoint::Imds,
+        Endpoint::ImdsInstance,
+        Endpoint::AppService,
+        Endpoint::AzureMl,
+        Endpoint::ServiceFabric,
+        Endpoint::AzureArc,
+        Endpoint::CloudShell,
     ];
+
+    /// The endpoint's name in the JSON forms (faults' `endpoint`):
+    /// `token`, `imds`, `app_service`, ... (snake case of the variant).
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::OpenIdConfiguration => "open_id_configuration",
+            Endpoint::InstanceDiscovery => "instance_discovery",
+            Endpoint::Jwks => "jwks",
+            Endpoint::Token => "token",
+            Endpoint::Authorize => "authorize",
+            Endpoint::DeviceCode => "device_code",
+            Endpoint::DeviceLogin => "device_login",
+            Endpoint::Resource => "resource",
+            Endpoint::UserRealm => "user_realm",
+            Endpoint::Federation => "federation",
+            Endpoint::Other => "other",
+            Endpoint::Imds => "imds",
+            Endpoint::ImdsInstance => "imds_instance",
+            Endpoint::AppService => "app_service",
+            Endpoint::AzureMl => "azure_ml",
+            Endpoint::ServiceFabric => "service_fabric",
+            Endpoint::AzureArc => "azure_arc",
+            Endpoint::CloudShell => "cloud_shell",
+        }
+    }
+
+    /// The endpoint [`Endpoint::name`] names.
+    pub fn from_name(name: &str) -> Option<Endpoint> {
+        Endpoint::ALL.into_iter().find(|e| e.name() == name)
+    }
 
     fn index(self) -> usize {
         match self {
@@ -63,6 +116,13 @@ impl Endpoint {
             Endpoint::DeviceCode => 8,
             Endpoint::DeviceLogin => 9,
             Endpoint::Resource => 10,
+            Endpoint::Imds => 11,
+            Endpoint::ImdsInstance => 12,
+            Endpoint::AppService => 13,
+            Endpoint::AzureMl => 14,
+            Endpoint::ServiceFabric => 15,
+            Endpoint::AzureArc => 16,
+            Endpoint::CloudShell => 17,
         }
     }
 }
@@ -147,5 +207,22 @@ mod tests {
         stats.reset();
         assert_eq!(stats.total(), 0);
         assert_eq!(stats.grant_count("refresh_token"), 0);
+    }
+
+    #[test]
+    fn every_endpoint_has_its_own_counter_and_name() {
+        let mut indices: Vec<usize> = Endpoint::ALL.iter().map(|e| e.index()).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..Endpoint::ALL.len()).collect::<Vec<_>>());
+        for e in Endpoint::ALL {
+            assert_eq!(Endpoint::from_name(e.name()), Some(e));
+        }
+        assert_eq!(Endpoint::from_name("nope"), None);
+        let stats = Stats::default();
+        stats.record(Endpoint::Imds);
+        stats.record(Endpoint::CloudShell);
+        assert_eq!(stats.count(Endpoint::Imds), 1);
+        assert_eq!(stats.count(Endpoint::CloudShell), 1);
+        assert_eq!(stats.total(), 2);
     }
 }

@@ -11,7 +11,7 @@ mod client_auth;
 mod client_credentials;
 mod device_code;
 pub(crate) mod form;
-mod issue;
+pub(crate) mod issue;
 mod issued_token;
 mod on_behalf_of;
 mod password;
