@@ -252,7 +252,10 @@ async fn token(State(state): State<Arc<AppState>>, ctx: RequestContext, request:
         "expires_on": issued.expires_on.to_string(),
         "resource": resource,
         "token_type": "Bearer",
+        // The identity the token is for, by each id a caller may have chosen it by.
         "client_id": identity.client_id,
+        "object_id": identity.object_id,
+        "msi_res_id": identity.resource_id,
     });
     super::logged(
         source,

@@ -21,6 +21,7 @@ mod family_and_claims;
 mod interactive;
 mod interop_python;
 mod interop_python_certificates;
+mod managed_identity;
 mod no_secrets;
 mod offline_cache;
 mod on_behalf_of;
