@@ -48,6 +48,32 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(120);
 /// The peer runs on a blocking thread so that the in-process emulator, on the
 /// test's runtime, keeps serving it; it is killed after [`PEER_TIMEOUT`].
 pub async fn run(emulator: &Emulator, script: &str, args: &Value, secret: Option<&str>) -> Result<Value> {
+    run_with_env(emulator, script, args, secret, &[]).await
+}
+
+/// The variables managed identity hosts set: a peer never inherits them
+/// from the machine, only gets those a test gives it.
+const HOST_VARIABLES: [&str; 9] = [
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZUREPS_HOST_ENVIRONMENT",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "DEFAULT_IDENTITY_CLIENT_ID",
+];
+
+/// [`run`], with `env` added to the peer's environment (a managed identity
+/// host's variables; the machine's own are removed first).
+pub async fn run_with_env(
+    emulator: &Emulator,
+    script: &str,
+    args: &Value,
+    secret: Option<&str>,
+    env: &[(String, String)],
+) -> Result<Value> {
     let dir = tempfile::tempdir().context("a temporary directory")?;
     let ca = dir.path().join("emulator-ca.pem");
     emulator.write_ca_cert(&ca).context("writing the emulator's CA")?;
@@ -66,6 +92,10 @@ pub async fn run(emulator: &Emulator, script: &str, args: &Value, secret: Option
     if let Some(secret) = secret {
         command.env("MSAL_CLIENT_SECRET", secret);
     }
+    for name in HOST_VARIABLES {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     let out = tokio::task::spawn_blocking(move || run_with_timeout(command))
         .await
         .context("the peer's thread")??;

@@ -109,13 +109,21 @@ pub(crate) async fn acquire(
 }
 
 fn lookup(target: &Target<'_>, scopes: &[String]) -> Option<CachedAccessToken> {
-    let query = AccessTokenQuery {
-        home_account_id: None,
-        environment: &target.cache_location.environment,
-        client_id: &target.core.client_id,
-        realm: &target.cache_location.realm,
+    let find = |client_id: &str| {
+        let query = AccessTokenQuery {
+            home_account_id: None,
+            environment: &target.cache_location.environment,
+            client_id,
+            realm: &target.cache_location.realm,
+        };
+        target.core.cache.find_access_token(&query, scopes, now_epoch())
     };
-    target.core.cache.find_access_token(&query, scopes, now_epoch())
+    find(&target.core.client_id).or_else(|| {
+        // MSAL Python 1.39 caches the system-assigned identity's tokens
+        // under a null client id (read as empty), not under
+        // SYSTEM_ASSIGNED_MANAGED_IDENTITY as the other MSALs do.
+        (!target.identity.is_user_assigned()).then(|| find("")).flatten()
+    })
 }
 
 fn from_cache(entry: &CachedAccessToken, scopes: &[String]) -> AuthenticationResult {

@@ -375,3 +375,105 @@ async fn the_blocking_facade_gets_a_token_and_a_shared_cache_file_round_trips() 
     assert_eq!(again.access_token.expose_secret(), token.0);
     assert_eq!(hosts.count(EmulatedHost::AppService), before);
 }
+
+/// MSAL Python 1.39.0's `ManagedIdentityClient`, given the same host
+/// environment, gets tokens from the same emulator endpoints, and each
+/// library serves what the other cached. Azure Arc's keys are where MSAL
+/// Python looks for them (the agent's own directory, fixed in its code).
+#[tokio::test]
+async fn msal_python_and_this_library_share_managed_identity_tokens() {
+    let config = EmulatorConfig::default()
+        .with_managed_identity(true)
+        .with_arc_token_directory(msal_emulator::DEFAULT_ARC_TOKEN_DIRECTORY.into());
+    let emulator = msal_test_support::start_with(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sf_cert = dir.path().join("service-fabric.pem");
+    std::fs::write(&sf_cert, emulator.service_fabric_cert_pem().unwrap()).unwrap();
+    let user_assigned = serde_json::json!({
+        "ManagedIdentityIdType": "ClientId",
+        "Id": builtin::MI_USER_ASSIGNED_CLIENT_ID,
+    });
+    // Python's managed identity client does not speak Cloud Shell.
+    for source in EmulatedHost::ALL
+        .into_iter()
+        .filter(|s| *s != EmulatedHost::CloudShell)
+    {
+        let env = emulator.managed_identity_env(source);
+        let python_cache = dir.path().join(format!("{}-python.json", source.name()));
+        let user_assigned_here = source != EmulatedHost::ServiceFabric;
+        let (python_identity, identity) = if user_assigned_here {
+            (
+                user_assigned.clone(),
+                ManagedIdentity::ClientId(builtin::MI_USER_ASSIGNED_CLIENT_ID.into()),
+            )
+        } else {
+            (Value::Null, ManagedIdentity::SystemAssigned)
+        };
+        let args = serde_json::json!({
+            "resource": RESOURCE,
+            "cache_path": python_cache,
+            "identity": python_identity,
+            "verify": sf_cert,
+        });
+        let out =
+            msal_test_support::python::run_with_env(&emulator, "managed_identity.py", &args, None, &env)
+                .await
+                .unwrap();
+        assert_eq!(out["error"], Value::Null, "{source:?}: {out}");
+        assert_eq!(out["source"], source.name(), "{out}");
+        assert_eq!(out["token_source"], "identity_provider", "{out}");
+
+        // This library, on the cache MSAL Python wrote: no request.
+        let before = emulator.request_count(source.endpoint());
+        let client = ManagedIdentityClient::builder(identity.clone())
+            .environment(ManagedIdentityEnvironment::from_vars(env.clone()))
+            .token_cache(TokenCache::load_from_file(&python_cache).unwrap_or_else(|e| {
+                panic!(
+                    "{e}: {}",
+                    std::fs::read_to_string(&python_cache).unwrap_or_default()
+                )
+            }))
+            .build()
+            .unwrap();
+        let ours = client.acquire_token_for_client(RESOURCE).await.unwrap();
+        assert_eq!(ours.token_source, TokenSource::Cache, "{source:?}");
+        assert_eq!(
+            ours.access_token.expose_secret(),
+            out["access_token"].as_str().unwrap()
+        );
+        assert_eq!(emulator.request_count(source.endpoint()), before);
+
+        // And the reverse: this library's cache file, read by MSAL Python.
+        // Only for a user-assigned identity: MSAL Python 1.39 looks up a
+        // system-assigned one under a null client id, so it never finds the
+        // SYSTEM_ASSIGNED_MANAGED_IDENTITY entries every other MSAL writes.
+        if !identity.is_user_assigned() {
+            continue;
+        }
+        let rust_cache = dir.path().join(format!("{}-rust.json", source.name()));
+        let client = ManagedIdentityClient::builder(identity)
+            .environment(ManagedIdentityEnvironment::from_vars(env.clone()))
+            .build()
+            .unwrap();
+        let fresh = client.acquire_token_for_client(RESOURCE).await.unwrap();
+        assert_eq!(fresh.token_source, TokenSource::IdentityProvider);
+        client.token_cache().save_to_file(&rust_cache).unwrap();
+        let after_ours = emulator.request_count(source.endpoint());
+        let args = serde_json::json!({
+            "resource": RESOURCE,
+            "cache_path": rust_cache,
+            "identity": python_identity,
+            "verify": sf_cert,
+        });
+        let theirs =
+            msal_test_support::python::run_with_env(&emulator, "managed_identity.py", &args, None, &env)
+                .await
+                .unwrap();
+        assert_eq!(theirs["token_source"], "cache", "{source:?}: {theirs}");
+        assert_eq!(
+            theirs["access_token"].as_str().unwrap(),
+            fresh.access_token.expose_secret()
+        );
+        assert_eq!(emulator.request_count(source.endpoint()), after_ours);
+    }
+}

@@ -395,7 +395,7 @@ impl<'de> DeserializeSeed<'de> for StrSeed<'_> {
     type Value = Str;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Str, D::Error> {
-        deserializer.deserialize_str(self)
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -404,6 +404,13 @@ impl Visitor<'_> for StrSeed<'_> {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string")
+    }
+
+    /// `null` reads as empty text: MSAL Python 1.39 writes a system-assigned
+    /// managed identity's tokens with `"client_id": null`, and such a file
+    /// must load (its entries keyed with an empty client id, as Python keys them).
+    fn visit_unit<E: de::Error>(self) -> Result<Str, E> {
+        Ok(Str::from(""))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Str, E> {
