@@ -654,10 +654,13 @@ impl Drop for Emulator {
 /// the "key outside the token directory" fault writes into.
 fn arc_token_directory(configured: Option<PathBuf>, port: u16) -> Result<(PathBuf, PathBuf), EmulatorError> {
     let outside = std::env::temp_dir().join(format!("msal-emulator-arc-outside-{port}"));
-    let create = |path: PathBuf| match std::fs::create_dir_all(&path) {
-        Ok(()) => Ok(path),
-        Err(source) => Err(EmulatorError::ArcTokenDirectory { path, source }),
-    };
+    // Absolute: the realm names the key file to clients, whose working
+    // directory is not the emulator's.
+    let create =
+        |path: PathBuf| match std::fs::create_dir_all(&path).and_then(|()| std::path::absolute(&path)) {
+            Ok(absolute) => Ok(absolute),
+            Err(source) => Err(EmulatorError::ArcTokenDirectory { path, source }),
+        };
     match configured {
         Some(path) => Ok((create(path)?, outside)),
         None => match create(PathBuf::from(azure_arc::DEFAULT_ARC_TOKEN_DIRECTORY)) {
