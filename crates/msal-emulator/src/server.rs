@@ -64,7 +64,7 @@ pub struct EmulatorConfig {
     pub managed_identity: bool,
     /// The Azure Arc agent's token directory, where its challenges write key
     /// files; created if missing (start fails if it cannot be). `None`:
-    /// the agent's own, [`DEFAULT_ARC_TOKEN_DIRECTORY`], or, if that cannot
+    /// the agent's own, [`DEFAULT_ARC_TOKEN_DIRECTORY`](crate::DEFAULT_ARC_TOKEN_DIRECTORY), or, if that cannot
     /// be created, `msal-emulator-arc-tokens-<port>` in the temporary
     /// directory (with a warning).
     pub arc_token_directory: Option<PathBuf>,
