@@ -66,7 +66,9 @@ enum Command {
     Logout(accounts::LogoutArgs),
     /// Run the local Entra ID emulator over HTTPS on 127.0.0.1.
     ///
-    /// Prints one JSON line when ready: {"url": "https://127.0.0.1:PORT", "ca_cert": "PATH"}.
+    /// Prints one JSON line when ready: {"url": "https://127.0.0.1:PORT", "ca_cert": "PATH",
+    /// "service_fabric_ca_cert": "PATH", "arc_token_directory": "DIR", "managed_identity":
+    /// {"imds": {ENV VARS}, "app_service": {...}, ...}} (each managed identity host's variables).
     /// Then logs one line per request on stderr (method, path, status, grant
     /// type, client id, client-request-id, duration; never secrets).
     Emulator(EmulatorCommand),

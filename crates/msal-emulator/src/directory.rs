@@ -911,6 +911,65 @@ mod tests {
     }
 
     #[test]
+    fn managed_identities_are_validated_and_found() {
+        use crate::builtin::*;
+        let dir = Directory::builtin();
+        assert_eq!(
+            dir.system_assigned_identity().map(|m| m.client_id.as_str()),
+            Some(MI_SYSTEM_ASSIGNED_CLIENT_ID)
+        );
+        let ua = dir
+            .managed_identity_by_resource_id(&MI_USER_ASSIGNED_RESOURCE_ID.to_ascii_uppercase())
+            .unwrap();
+        assert_eq!(ua.client_id, MI_USER_ASSIGNED_CLIENT_ID);
+        assert_eq!(
+            dir.managed_identity_by_object_id(MI_USER_ASSIGNED_OBJECT_ID),
+            Some(ua)
+        );
+        assert!(dir.resource_named(ARM_RESOURCE).is_some());
+        assert!(dir.resource_named("https://management.azure.com").is_some());
+        assert!(dir.resource_named("https://vault.azure.net/").is_some());
+
+        let broken = |edit: &dyn Fn(&mut Directory)| {
+            let mut dir = Directory::builtin();
+            edit(&mut dir);
+            dir.validate().unwrap_err().to_string()
+        };
+        let err = broken(&|d| d.managed_identities[1].user_assigned = false);
+        assert!(err.contains("managed_identities[1]"), "{err}");
+        let err = broken(&|d| {
+            let mut second = d.managed_identities[0].clone();
+            second.client_id = "0b6f0f7e-2b7a-4d43-9d55-2f5f3f6f1e01".into();
+            second.object_id = "0b6f0f7e-2b7a-4d43-9d55-2f5f3f6f1e02".into();
+            second.resource_id = second.resource_id.replace("contoso-vm", "other-vm");
+            d.managed_identities.push(second);
+        });
+        assert!(
+            err.contains("managed_identities[3].user_assigned") && err.contains("at most one"),
+            "{err}"
+        );
+        let err = broken(&|d| d.managed_identities[2].client_id = MI_USER_ASSIGNED_CLIENT_ID.into());
+        assert!(err.contains("managed_identities[2].client_id"), "{err}");
+        let err = broken(&|d| d.managed_identities[2].client_id = DAEMON_CLIENT_ID.into());
+        assert!(err.contains("managed_identities[2].client_id"), "{err}");
+        let err = broken(&|d| d.managed_identities[0].object_id = "nope".into());
+        assert!(err.contains("managed_identities[0].object_id"), "{err}");
+        let err = broken(&|d| d.managed_identities[0].tenant = "nowhere".into());
+        assert!(err.contains("managed_identities[0].tenant"), "{err}");
+        let err = broken(&|d| d.managed_identities[1].resource_id = "/subscriptions/x/y".into());
+        assert!(err.contains("managed_identities[1].resource_id"), "{err}");
+        let err = broken(&|d| d.managed_identities[1].resource_id = MI_SYSTEM_ASSIGNED_RESOURCE_ID.into());
+        assert!(err.contains("userAssignedIdentities"), "{err}");
+        let err =
+            broken(&|d| d.managed_identities[2].resource_id = MI_USER_ASSIGNED_RESOURCE_ID.to_uppercase());
+        assert!(err.contains("managed_identities[2].resource_id"), "{err}");
+
+        // Optional in the JSON form.
+        let json = r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}]}"#;
+        assert!(Directory::from_json(json).unwrap().managed_identities.is_empty());
+    }
+
+    #[test]
     fn load_reports_file_and_missing_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dir.json");

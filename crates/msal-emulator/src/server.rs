@@ -64,7 +64,7 @@ pub struct EmulatorConfig {
     pub managed_identity: bool,
     /// The Azure Arc agent's token directory, where its challenges write key
     /// files; created if missing (start fails if it cannot be). `None`:
-    /// the agent's own, [`DEFAULT_ARC_TOKEN_DIRECTORY`], or, if that cannot
+    /// the agent's own, [`DEFAULT_ARC_TOKEN_DIRECTORY`](crate::DEFAULT_ARC_TOKEN_DIRECTORY), or, if that cannot
     /// be created, `msal-emulator-arc-tokens-<port>` in the temporary
     /// directory (with a warning).
     pub arc_token_directory: Option<PathBuf>,
@@ -654,10 +654,13 @@ impl Drop for Emulator {
 /// the "key outside the token directory" fault writes into.
 fn arc_token_directory(configured: Option<PathBuf>, port: u16) -> Result<(PathBuf, PathBuf), EmulatorError> {
     let outside = std::env::temp_dir().join(format!("msal-emulator-arc-outside-{port}"));
-    let create = |path: PathBuf| match std::fs::create_dir_all(&path) {
-        Ok(()) => Ok(path),
-        Err(source) => Err(EmulatorError::ArcTokenDirectory { path, source }),
-    };
+    // Absolute: the realm names the key file to clients, whose working
+    // directory is not the emulator's.
+    let create =
+        |path: PathBuf| match std::fs::create_dir_all(&path).and_then(|()| std::path::absolute(&path)) {
+            Ok(absolute) => Ok(absolute),
+            Err(source) => Err(EmulatorError::ArcTokenDirectory { path, source }),
+        };
     match configured {
         Some(path) => Ok((create(path)?, outside)),
         None => match create(PathBuf::from(azure_arc::DEFAULT_ARC_TOKEN_DIRECTORY)) {

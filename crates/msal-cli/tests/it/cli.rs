@@ -1,7 +1,7 @@
 //! The `msal` binary end to end: the emulator as a separate process, tokens
 //! through the CLI with a cache file, and the CLI's public contract.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
@@ -25,9 +25,18 @@ impl Drop for EmulatorProcess {
 }
 
 fn start_emulator(cert_out: &Path) -> EmulatorProcess {
+    start_emulator_with_ready_line(cert_out).0
+}
+
+/// [`start_emulator`], also returning the ready line. The Azure Arc token
+/// directory is a sibling of `cert_out`, not the machine's agent directory.
+fn start_emulator_with_ready_line(cert_out: &Path) -> (EmulatorProcess, Value) {
+    let arc_tokens = cert_out.with_file_name("arc-tokens");
     let mut child = Command::new(MSAL)
         .args(["emulator", "--port", "0", "--cert-out"])
         .arg(cert_out)
+        .arg("--arc-token-directory")
+        .arg(&arc_tokens)
         .stdout(Stdio::piped())
         .spawn()
         .expect("msal emulator starts");
@@ -44,7 +53,7 @@ fn start_emulator(cert_out: &Path) -> EmulatorProcess {
             .unwrap()
             .contains("BEGIN CERTIFICATE")
     );
-    EmulatorProcess { child, url, ca_cert }
+    (EmulatorProcess { child, url, ca_cert }, ready)
 }
 
 fn defaults() -> Value {
@@ -220,6 +229,90 @@ fn secret_from_a_file_works() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim().split('.').count(), 3);
+}
+
+#[test]
+fn ready_line_has_each_managed_identity_hosts_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, ready) = start_emulator_with_ready_line(&dir.path().join("ca.pem"));
+    let sf_cert = ready["service_fabric_ca_cert"]
+        .as_str()
+        .expect("service_fabric_ca_cert");
+    assert_eq!(Path::new(sf_cert), dir.path().join("ca.service-fabric.pem"));
+    let pem = std::fs::read_to_string(sf_cert).unwrap();
+    assert!(pem.contains("BEGIN CERTIFICATE"));
+    assert_ne!(pem, std::fs::read_to_string(dir.path().join("ca.pem")).unwrap());
+    assert_eq!(
+        ready["arc_token_directory"].as_str().map(Path::new),
+        Some(dir.path().join("arc-tokens").as_path())
+    );
+    assert!(dir.path().join("arc-tokens").is_dir());
+
+    let mi = &ready["managed_identity"];
+    let http = |key: &str, var: &str| {
+        let value = mi[key][var]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}.{var} in {mi}"));
+        assert!(value.starts_with("http://127.0.0.1:"), "{key}.{var} = {value}");
+    };
+    http("imds", "AZURE_POD_IDENTITY_AUTHORITY_HOST");
+    http("app_service", "IDENTITY_ENDPOINT");
+    http("azure_ml", "MSI_ENDPOINT");
+    http("azure_arc", "IDENTITY_ENDPOINT");
+    http("azure_arc", "IMDS_ENDPOINT");
+    http("cloud_shell", "MSI_ENDPOINT");
+    let sf = &mi["service_fabric"];
+    assert!(
+        sf["IDENTITY_ENDPOINT"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:"),
+        "{sf}"
+    );
+    assert_eq!(
+        sf["IDENTITY_SERVER_THUMBPRINT"].as_str().unwrap().len(),
+        40,
+        "{sf}"
+    );
+    for (key, var) in [
+        ("app_service", "IDENTITY_HEADER"),
+        ("azure_ml", "MSI_SECRET"),
+        ("service_fabric", "IDENTITY_HEADER"),
+    ] {
+        assert!(
+            !mi[key][var].as_str().unwrap_or("").is_empty(),
+            "{key}.{var} in {mi}"
+        );
+    }
+    assert_eq!(mi["cloud_shell"]["AZUREPS_HOST_ENVIRONMENT"], "cloud-shell/1.0");
+    let defaults = defaults();
+    let system_assigned = defaults["managed_identities"]
+        .as_array()
+        .expect("defaults list the managed identities")
+        .iter()
+        .find(|m| m["user_assigned"] == false)
+        .expect("a system-assigned identity");
+    assert_eq!(
+        mi["azure_ml"]["DEFAULT_IDENTITY_CLIENT_ID"],
+        system_assigned["client_id"]
+    );
+
+    // The IMDS endpoint answers with a token for the system-assigned identity.
+    let host = mi["imds"]["AZURE_POD_IDENTITY_AUTHORITY_HOST"].as_str().unwrap();
+    let authority = host.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/ HTTP/1.1\r\n\
+         Host: {authority}\r\nMetadata: true\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["client_id"], system_assigned["client_id"]);
+    assert!(body["access_token"].is_string());
 }
 
 #[test]

@@ -34,6 +34,9 @@ impl EmulatorProcess {
         let mut child = Command::new(MSAL)
             .args(["emulator", "--port", "0", "--cert-out"])
             .arg(&cert_out)
+            // Not the machine's Azure Arc agent directory.
+            .arg("--arc-token-directory")
+            .arg(dir.join("arc-tokens"))
             // The default: no RUST_LOG, no --verbose.
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())

@@ -171,6 +171,8 @@ impl Drop for Challenges {
         for p in self.lock().drain(..) {
             remove(&p.path);
         }
+        // The fault's directory is the emulator's own; gone if empty (or never made).
+        let _ = std::fs::remove_dir(&self.outside);
     }
 }
 

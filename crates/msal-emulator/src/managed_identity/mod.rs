@@ -414,12 +414,16 @@ async fn apply_fault(
 ) -> Response {
     let query = Query::parse(request.uri());
     let client_id = query.first("client_id").or_else(|| query.first("clientid"));
-    // Arc's key file faults concern its challenge, i.e. requests without credentials.
+    // Arc's key file faults concern its challenge (requests without
+    // credentials), the faults that change a token answer the requests
+    // that may get one.
     let challenge = endpoint == Endpoint::AzureArc && !request.headers().contains_key(header::AUTHORIZATION);
-    let Some(kind) = state
-        .faults
-        .take(endpoint, client_id, |kind| !kind.is_arc_key() || challenge)
-    else {
+    let applicable = |kind: &FaultKind| match kind {
+        kind if kind.is_arc_key() => challenge,
+        FaultKind::MissingAccessToken | FaultKind::WrongIdentity => !challenge,
+        _ => true,
+    };
+    let Some(kind) = state.faults.take(endpoint, client_id, applicable) else {
         return next.run(request).await;
     };
     tracing::info!(?kind, endpoint = endpoint.name(), "injecting a fault");
