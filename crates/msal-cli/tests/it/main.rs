@@ -14,4 +14,5 @@
 mod cli;
 mod logging;
 mod login;
+mod managed_identity;
 mod offline;
