@@ -337,5 +337,6 @@ mod tests {
         assert_eq!(away.parent(), Some(outside.as_path()));
         drop(challenges);
         assert!(!large.exists() && !away.exists(), "dropping cleans up");
+        assert!(!outside.exists(), "and removes the fault's directory");
     }
 }
