@@ -31,8 +31,12 @@ pub const MSAL_FORCE_REGION: &str = "MSAL_FORCE_REGION";
 pub const REGION_NAME: &str = "REGION_NAME";
 
 /// Where auto-detection asks an Azure VM for its location, when
-/// `REGION_NAME` is not set: IMDS's plain-text compute location, as MSAL Go
-/// and .NET ask it.
+/// `REGION_NAME` is not set: the compute metadata's JSON `location`, as
+/// MSAL Python 1.38 reads it...
+pub(crate) const IMDS_COMPUTE_URL: &str =
+    "http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01";
+/// ...and, when that answer is unusable, IMDS's plain-text compute
+/// location, as MSAL Go and .NET ask it.
 pub(crate) const IMDS_LOCATION_URL: &str =
     "http://169.254.169.254/metadata/instance/compute/location?format=text&api-version=2021-01-01";
 
@@ -235,26 +239,67 @@ fn valid(name: &str, source: &str) -> Option<String> {
 }
 
 /// The VM's location from IMDS, or `None` when IMDS does not answer (not on
-/// Azure), answers late or answers with anything but 200 and text.
+/// Azure), answers late or answers with anything but a location. The
+/// compute metadata's JSON first, then the plain-text location, both
+/// within [`IMDS_TIMEOUT`].
 async fn imds_location(pipeline: &Pipeline) -> Option<String> {
-    let url = Url::parse(IMDS_LOCATION_URL).ok()?;
-    let request = HttpRequest::new(Method::Get, url).with_header("Metadata", "true");
-    let probe = pipeline.send(Outgoing::new(Purpose::ImdsProbe, request));
-    match tokio::time::timeout(IMDS_TIMEOUT, probe).await {
-        Ok(Ok(Delivered { response, .. })) if response.status == 200 => {
-            let location = String::from_utf8(response.body).ok()?.trim().to_owned();
-            (!location.is_empty()).then_some(location)
+    let ask = async {
+        match imds_get(pipeline, IMDS_COMPUTE_URL).await? {
+            Ok(body) => {
+                let document: serde_json::Value = match serde_json::from_slice(&body) {
+                    Ok(document) => document,
+                    Err(_) => {
+                        tracing::info!("IMDS compute metadata is not JSON; asking for the location alone");
+                        return imds_text_location(pipeline).await;
+                    }
+                };
+                match document.get("location") {
+                    Some(serde_json::Value::String(location)) => Some(location.trim().to_owned()),
+                    _ => {
+                        tracing::info!("IMDS compute metadata names no location");
+                        None
+                    }
+                }
+            }
+            Err(status) => {
+                tracing::info!(
+                    status,
+                    "IMDS compute metadata unavailable; asking for the location alone"
+                );
+                imds_text_location(pipeline).await
+            }
         }
-        Ok(Ok(Delivered { response, .. })) => {
-            tracing::info!(status = response.status, "IMDS did not tell the region");
-            None
-        }
-        Ok(Err(e)) => {
-            tracing::info!(error = %e, "IMDS unavailable; perhaps not on an Azure VM");
-            None
-        }
+    };
+    match tokio::time::timeout(IMDS_TIMEOUT, ask).await {
+        Ok(location) => location.filter(|l| !l.is_empty()),
         Err(_) => {
             tracing::info!(timeout = ?IMDS_TIMEOUT, "IMDS did not answer in time");
+            None
+        }
+    }
+}
+
+/// The plain-text location.
+async fn imds_text_location(pipeline: &Pipeline) -> Option<String> {
+    match imds_get(pipeline, IMDS_LOCATION_URL).await? {
+        Ok(body) => Some(String::from_utf8(body).ok()?.trim().to_owned()),
+        Err(status) => {
+            tracing::info!(status, "IMDS did not tell the region");
+            None
+        }
+    }
+}
+
+/// A GET to IMDS: `None` when it is unreachable, the body of a 200, or the
+/// status of anything else.
+async fn imds_get(pipeline: &Pipeline, url: &str) -> Option<Result<Vec<u8>, u16>> {
+    let url = Url::parse(url).ok()?;
+    let request = HttpRequest::new(Method::Get, url).with_header("Metadata", "true");
+    match pipeline.send(Outgoing::new(Purpose::ImdsProbe, request)).await {
+        Ok(Delivered { response, .. }) if response.status == 200 => Some(Ok(response.body)),
+        Ok(Delivered { response, .. }) => Some(Err(response.status)),
+        Err(e) => {
+            tracing::info!(error = %e, "IMDS unavailable; perhaps not on an Azure VM");
             None
         }
     }

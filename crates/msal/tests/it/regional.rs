@@ -2,13 +2,11 @@
 //! authority is the public cloud's `login.microsoftonline.com`, and the
 //! transport's resolver sends it and the regional hosts to the emulator (no
 //! `/etc/hosts`). Region settings come from an injected environment, and
-//! IMDS from a plain-HTTP stub in the test, reached through a transport
-//! that routes `169.254.169.254` to it: the library's IMDS request itself
-//! is unchanged.
+//! IMDS is the emulator's (its managed identity hosts), reached through a
+//! transport that routes `169.254.169.254` to it: the library's IMDS
+//! requests themselves are unchanged.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::GRAPH_DEFAULT;
@@ -18,10 +16,9 @@ use msal::{
     Error, HttpClient, HttpRequest, HttpResponse, ReqwestHttpClient, ResponseMode, TokenCache, TokenSource,
     TransportError,
 };
-use msal_emulator::{Emulator, Endpoint, builtin};
-use msal_test_support::{msal_http_builder, start, user};
+use msal_emulator::{Emulator, EmulatorConfig, Endpoint, Fault, FaultKind, ManagedIdentitySource, builtin};
+use msal_test_support::{msal_http_builder, start, start_with, user};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const AUTHORITY: &str = "https://login.microsoftonline.com/contoso";
 const REGIONS: [&str; 3] = ["westus2", "eastus", "northeurope"];
@@ -152,44 +149,72 @@ async fn a_malformed_msal_force_region_is_ignored() {
     assert_eq!(emulator.request_count(Endpoint::Token), 1);
 }
 
+/// An emulator whose IMDS says the VM is in `region`.
+async fn start_in(region: &str) -> Emulator {
+    let config = EmulatorConfig::default()
+        .with_managed_identity(true)
+        .with_imds_region(region);
+    start_with(config).await.unwrap()
+}
+
+/// Requests IMDS's compute metadata endpoints received.
+fn imds_requests(emulator: &Emulator) -> u64 {
+    emulator.request_count(Endpoint::ImdsInstance)
+}
+
 #[tokio::test]
 async fn auto_detect_reads_region_name_before_imds() {
-    let emulator = start().await.unwrap();
-    let imds = ImdsStub::start(ImdsAnswer::Location("eastus")).await;
-    let http = ImdsRoute::new(cloud_http(&emulator), imds.addr);
+    let emulator = start_in("eastus").await;
     let app = daemon(
-        http,
+        ImdsRoute::new(&emulator),
         Some(AzureRegion::AutoDetect),
         &[("REGION_NAME", "northeurope")],
     );
     app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(emulator.regional_requests_to("northeurope"), 1);
-    assert_eq!(imds.requests(), 0, "IMDS is not asked when REGION_NAME is set");
+    assert_eq!(
+        imds_requests(&emulator),
+        0,
+        "IMDS is not asked when REGION_NAME is set"
+    );
 }
 
 #[tokio::test]
 async fn auto_detect_asks_imds_once_per_application() {
-    let emulator = start().await.unwrap();
-    let imds = ImdsStub::start(ImdsAnswer::Location("eastus")).await;
-    let http = ImdsRoute::new(cloud_http(&emulator), imds.addr);
-    let app = daemon(http, Some(AzureRegion::AutoDetect), &[]);
+    let emulator = start_in("eastus").await;
+    let app = daemon(ImdsRoute::new(&emulator), Some(AzureRegion::AutoDetect), &[]);
     app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
     let forced = ClientCredentialsOptions::default().force_refresh(true);
     app.acquire_token_for_client_with([GRAPH_DEFAULT], &forced)
         .await
         .unwrap();
     assert_eq!(emulator.regional_requests_to("eastus"), 2);
-    assert_eq!(imds.requests(), 1, "the detected region is kept");
+    assert_eq!(imds_requests(&emulator), 1, "the detected region is kept");
     assert_eq!(cached_environments(&app), ["login.microsoftonline.com"]);
 }
 
 #[tokio::test]
+async fn auto_detect_falls_back_to_the_plain_text_location() {
+    // The compute metadata (MSAL Python's JSON form) fails once; the
+    // location alone (MSAL Go's and .NET's form) still tells the region.
+    let emulator = start_in("northeurope").await;
+    emulator.inject_fault(
+        Fault::new(FaultKind::Status(503))
+            .at(Endpoint::ImdsInstance)
+            .times(1),
+    );
+    let app = daemon(ImdsRoute::new(&emulator), Some(AzureRegion::AutoDetect), &[]);
+    app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(emulator.regional_requests_to("northeurope"), 1);
+    assert_eq!(imds_requests(&emulator), 2);
+}
+
+#[tokio::test]
 async fn auto_detect_without_an_answer_uses_the_global_host() {
-    let emulator = start().await.unwrap();
-    // IMDS accepts the connection and never answers: detection gives up after 2 s.
-    let imds = ImdsStub::start(ImdsAnswer::Silence).await;
-    let http = ImdsRoute::new(cloud_http(&emulator), imds.addr);
-    let app = daemon(http, Some(AzureRegion::AutoDetect), &[]);
+    let emulator = start_in("eastus").await;
+    // IMDS never answers in time: detection gives up after 2 s.
+    emulator.inject_fault(Fault::new(FaultKind::Latency(Duration::from_secs(20))).at(Endpoint::ImdsInstance));
+    let app = daemon(ImdsRoute::new(&emulator), Some(AzureRegion::AutoDetect), &[]);
     let started = Instant::now();
     app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
     let took = started.elapsed();
@@ -206,18 +231,13 @@ async fn auto_detect_without_an_answer_uses_the_global_host() {
         .await
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(imds.requests(), 1);
+    assert_eq!(imds_requests(&emulator), 1);
 
-    // A malformed IMDS answer is no region either.
-    let emulator = start().await.unwrap();
-    let imds = ImdsStub::start(ImdsAnswer::Location("West US 2")).await;
-    let app = daemon(
-        ImdsRoute::new(cloud_http(&emulator), imds.addr),
-        Some(AzureRegion::AutoDetect),
-        &[],
-    );
+    // A malformed region name from IMDS is no region either.
+    let emulator = start_in("West US 2").await;
+    let app = daemon(ImdsRoute::new(&emulator), Some(AzureRegion::AutoDetect), &[]);
     app.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
-    assert_eq!(imds.requests(), 1);
+    assert_eq!(imds_requests(&emulator), 1);
     assert_eq!(emulator.regional_requests(), 0);
 }
 
@@ -338,81 +358,24 @@ async fn user_flows_never_use_the_region() {
     assert_eq!(emulator.regional_requests_to("westus2"), 1);
 }
 
-/// What the IMDS stub answers.
-#[derive(Clone, Copy)]
-enum ImdsAnswer {
-    /// 200 with this text, for `GET /metadata/instance/compute/location`
-    /// with `Metadata: true` (else 400, as IMDS does).
-    Location(&'static str),
-    /// Accepts and never answers.
-    Silence,
-}
-
-/// A tiny plain-HTTP IMDS on 127.0.0.1 (IMDS is plain HTTP on 169.254.169.254).
-struct ImdsStub {
-    addr: SocketAddr,
-    requests: Arc<AtomicU64>,
-}
-
-impl ImdsStub {
-    async fn start(answer: ImdsAnswer) -> ImdsStub {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(AtomicU64::new(0));
-        let counter = requests.clone();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((mut socket, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let ImdsAnswer::Location(location) = answer else {
-                    held.push(socket);
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 1024];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-                    let ok = head.starts_with(
-                        "get /metadata/instance/compute/location?format=text&api-version=2021-01-01 ",
-                    ) && head.contains("\r\nmetadata: true\r\n");
-                    let (status, body) = if ok {
-                        ("200 OK", location)
-                    } else {
-                        ("400 Bad Request", "bad request")
-                    };
-                    let reply = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        ImdsStub { addr, requests }
-    }
-
-    fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-/// Routes requests for IMDS's link-local address to the stub (an IP
-/// address is never resolved, so the resolver override cannot do it), and
-/// everything else through the real transport.
+/// Routes requests for IMDS's link-local address to the emulator's IMDS
+/// (an IP address is never resolved, so the resolver override cannot do
+/// it), and everything else through the cloud transport.
 struct ImdsRoute {
     inner: ReqwestHttpClient,
     imds: SocketAddr,
 }
 
 impl ImdsRoute {
-    fn new(inner: ReqwestHttpClient, imds: SocketAddr) -> Self {
-        Self { inner, imds }
+    fn new(emulator: &Emulator) -> Self {
+        let url = emulator
+            .managed_identity_url(ManagedIdentitySource::Imds)
+            .unwrap();
+        let imds = url.strip_prefix("http://").unwrap().parse().unwrap();
+        Self {
+            inner: cloud_http(emulator),
+            imds,
+        }
     }
 }
 
