@@ -10,8 +10,9 @@ use std::time::Duration;
 use crate::common::{GRAPH_DEFAULT, daemon, public_app, web_app};
 use msal::{
     AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, AuthenticationResult, ClientCertificate, ClientSecret,
-    ConfidentialClientApplication, FederatedCredential, Password, ResponseMode, SilentOptions, TargetUser,
-    TokenCache, TokenSource, UserAssertion,
+    ConfidentialClientApplication, FederatedCredential, ManagedIdentity, ManagedIdentityClient,
+    ManagedIdentityEnvironment, Password, ResponseMode, SilentOptions, TargetUser, TokenCache, TokenSource,
+    UserAssertion,
 };
 use msal_emulator::{Emulator, EmulatorConfig, builtin};
 use msal_test_support::user;
@@ -256,10 +257,15 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
     let logs = msal_test_support::logs::capture().unwrap();
     tracing::info!(target: "trace_no_secrets", "capture started");
 
-    let emulator =
-        Emulator::start(EmulatorConfig::default().with_device_code_interval(Duration::from_secs(1)))
-            .await
-            .expect("emulator starts");
+    let arc_tokens = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(
+        EmulatorConfig::default()
+            .with_device_code_interval(Duration::from_secs(1))
+            .with_managed_identity(true)
+            .with_arc_token_directory(arc_tokens.path().to_owned()),
+    )
+    .await
+    .expect("emulator starts");
     let contoso = builtin::CONTOSO_TENANT_NAME;
     let alice = (builtin::ALICE_UPN, builtin::ALICE_PASSWORD);
     let bob = (builtin::BOB_UPN, builtin::BOB_PASSWORD);
@@ -534,6 +540,34 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
         .unwrap_or_else(|| panic!("expected the identity provider's refusal, got {error:?}"));
     assert_eq!(service.error, "invalid_client", "{service:?}");
 
+    // Managed identity on every host: the hosts' secrets (identity header,
+    // MSI secret) and tokens; Arc's key is checked by the JWT shape check
+    // below and by its file being gone.
+    let mut mi_caches = Vec::new();
+    let mut mi_clients = Vec::new();
+    for source in msal_emulator::ManagedIdentitySource::ALL {
+        let vars = emulator.managed_identity_env(source);
+        for (name, value) in &vars {
+            if matches!(name.as_str(), "IDENTITY_HEADER" | "MSI_SECRET") {
+                secrets.add(&format!("{} {name}", source.name()), value);
+            }
+        }
+        let client = ManagedIdentityClient::builder(ManagedIdentity::SystemAssigned)
+            .environment(
+                ManagedIdentityEnvironment::from_vars(vars).with_arc_token_directory(arc_tokens.path()),
+            )
+            .build()
+            .unwrap();
+        let result = client
+            .acquire_token_for_client(builtin::KEY_VAULT_RESOURCE)
+            .await
+            .unwrap();
+        secrets.add_result(&format!("managed identity ({})", source.name()), &result);
+        from_idp.push(("managed identity", result));
+        mi_caches.push(client.token_cache().clone());
+        mi_clients.push(client);
+    }
+
     // Every cache once more, after all rotations.
     for (what, cache) in [
         ("daemon", &daemon_cache),
@@ -549,6 +583,9 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
         ("FIC", &fic_cache),
     ] {
         secrets.add_cache(&format!("{what} cache (final)"), cache);
+    }
+    for cache in &mi_caches {
+        secrets.add_cache("managed identity cache", cache);
     }
     assert!(secrets.0.len() > 60, "{} secrets collected", secrets.0.len());
     assert!(secrets.0.iter().any(|(w, _)| w.contains("cached RefreshToken")));
@@ -586,6 +623,8 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
     for (what, needle) in [
         ("device code request", "purpose=\"device_code\""),
         ("device code poll", "purpose=\"device_code_poll\""),
+        ("managed identity", "purpose=\"managed_identity\""),
+        ("managed identity on IMDS", "purpose=\"managed_identity_imds\""),
         ("WS-Trust request", "purpose=\"federation\""),
         ("discovery", "purpose=\"discovery\""),
         ("a cache hit", "served from the cache"),
@@ -688,6 +727,7 @@ async fn every_flow_keeps_its_secrets_out_of_trace_logs_and_logs_correlation_ids
         format!("{fic:?}"),
         format!("{secret_daemon:?}{cert_daemon:?}{web:?}{api:?}{public:?}"),
         format!("{public_cache:?}"),
+        format!("{mi_clients:?}"),
     ]
     .join("\n");
     let leaks = secrets.leaks(&shown);
