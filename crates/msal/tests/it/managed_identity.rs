@@ -301,6 +301,23 @@ async fn storms_are_retried_a_bounded_number_of_times() {
         assert_eq!(hosts.count(source) - before, attempts, "{source:?} {status}");
         assert_eq!(*sleeper.0.lock().unwrap(), waits, "{source:?} {status}");
     }
+    // Retry-After is honoured when longer than the backoff.
+    hosts.emulator.clear_faults();
+    hosts.emulator.inject_fault(
+        Fault::new(FaultKind::TooManyRequests { retry_after: Some(3) }).at(Endpoint::AppService),
+    );
+    let sleeper = RecordingSleeper::default();
+    let client = hosts.client_with(
+        EmulatedHost::AppService,
+        ManagedIdentity::SystemAssigned,
+        sleeper.clone(),
+    );
+    match client.acquire_token_for_client(RESOURCE).await {
+        Err(Error::Throttled { retry_after, .. }) => assert_eq!(retry_after, Duration::from_secs(3)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*sleeper.0.lock().unwrap(), secs(&[3, 3, 4]));
+
     // A storm that ends: IMDS's upgrade is over after three 410s.
     hosts.emulator.clear_faults();
     hosts
