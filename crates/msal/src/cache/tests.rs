@@ -179,3 +179,34 @@ fn file_round_trip_and_malformed_file_left_untouched() {
     ));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"AccessToken\": {");
 }
+
+#[test]
+fn times_past_u64_and_null_client_ids_load_and_are_served() {
+    // Times of 10^20 seconds (a hostile or hand-edited file MSAL Python
+    // serves as it is) and MSAL Python 1.39's null client id of a
+    // system-assigned managed identity.
+    let huge = "100000000000000000000";
+    let json = format!(
+        r#"{{"AccessToken": {{"-localhost-accesstoken--managed_identity-r": {{
+            "credential_type": "AccessToken", "secret": "s", "home_account_id": null,
+            "environment": "localhost", "client_id": null, "target": "r", "realm": "managed_identity",
+            "token_type": "Bearer", "cached_at": "1", "expires_on": "{huge}",
+            "extended_expires_on": {huge}, "refresh_on": "{huge}"}}}}}}"#
+    );
+    let cache = TokenCache::new();
+    cache.deserialize(&json).unwrap();
+    let query = AccessTokenQuery {
+        home_account_id: None,
+        environment: "localhost",
+        client_id: "",
+        realm: "managed_identity",
+    };
+    let found = cache
+        .find_access_token(&query, &["r".to_owned()], crate::time::now_epoch())
+        .expect("served");
+    assert_eq!(found.expires_on, u64::MAX);
+    let result = crate::flows::cached_result(&found, vec!["r".to_owned()]);
+    assert_eq!(result.expires_on, crate::time::from_epoch(crate::time::MAX_EPOCH));
+    // Written back, it loads again.
+    TokenCache::new().deserialize(&cache.serialize()).unwrap();
+}

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::oauth2::{self, TokenResponse};
 use crate::result::{AuthenticationResult, IdTokenClaims, TokenSource};
 use crate::secret::{AccessToken, IdToken};
-use crate::time::{from_epoch, now_epoch};
+use crate::time::{epoch_after, from_epoch, now_epoch};
 
 /// Lifetime assumed when the identity provider omits `expires_in` (RFC 6749 allows it; MSAL uses 600 s).
 pub(crate) const DEFAULT_EXPIRES_IN: u64 = 600;
@@ -217,9 +217,9 @@ fn save_as(
             realm: shared_realm.clone(),
             token_type: Some(token_type.as_str().into()),
             cached_at: now,
-            expires_on: now + expires_in,
-            extended_expires_on: Some(now + ext_expires_in),
-            refresh_on: response.refresh_in.map(|r| now + r),
+            expires_on: epoch_after(now, expires_in),
+            extended_expires_on: Some(epoch_after(now, ext_expires_in)),
+            refresh_on: response.refresh_in.map(|r| epoch_after(now, r)),
             extra: tags.map(|t| t.access_token.clone().into()).unwrap_or_default(),
         }),
         id_token: response.id_token.as_ref().map(|id_token| IdTokenEntry {
@@ -265,9 +265,9 @@ fn save_as(
     Ok(AuthenticationResult {
         access_token: AccessToken::shared(&access_token),
         token_type,
-        expires_on: from_epoch(now + expires_in),
-        extended_expires_on: Some(from_epoch(now + ext_expires_in)),
-        refresh_on: response.refresh_in.map(|r| from_epoch(now + r)),
+        expires_on: from_epoch(epoch_after(now, expires_in)),
+        extended_expires_on: Some(from_epoch(epoch_after(now, ext_expires_in))),
+        refresh_on: response.refresh_in.map(|r| from_epoch(epoch_after(now, r))),
         scopes: granted,
         token_source: TokenSource::IdentityProvider,
         // The tenant that issued the token, even when the authority was `common`.

@@ -381,3 +381,25 @@ async fn imds_waits_out_a_410_storm_and_backs_off_on_server_errors() {
     assert!(outcome.is_err());
     assert_eq!((sent, waits.len()), (1, 0));
 }
+
+#[tokio::test]
+async fn absurd_lifetimes_saturate_instead_of_panicking() {
+    for body in [
+        json!({"access_token": "at", "expires_in": "18446744073709551000"}),
+        json!({"access_token": "at", "expires_in": 18446744073709551u64, "refresh_in": 18446744073709551000u64}),
+        json!({"access_token": "at", "expires_on": "18446744073709551615"}),
+    ] {
+        let idp = FakeIdp::new();
+        idp.respond(200, body.clone());
+        let client = ManagedIdentityClient::builder(ManagedIdentity::SystemAssigned)
+            .environment(env(&[]))
+            .http_client(idp)
+            .build()
+            .unwrap();
+        let result = client.acquire_token_for_client("r").await.unwrap();
+        assert!(result.expires_on > std::time::SystemTime::now(), "{body}");
+        // Served again from the cache, whose instants saturated too.
+        let again = client.acquire_token_for_client("r").await.unwrap();
+        assert_eq!(again.token_source, TokenSource::Cache, "{body}");
+    }
+}

@@ -519,9 +519,13 @@ impl Visitor<'_> for EpochSeed {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Option<u64>, E> {
-        text.trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| E::custom(format!("a time must be epoch seconds, found {text:?}")))
+        let text = text.trim();
+        match text.parse::<u64>() {
+            Ok(seconds) => Ok(Some(seconds)),
+            // Past u64 (a hand-edited or hostile file, which MSAL Python
+            // serves as it is): the farthest future, as a number would saturate.
+            Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(u64::MAX)),
+            Err(_) => Err(E::custom(format!("a time must be epoch seconds, found {text:?}"))),
+        }
     }
 }
