@@ -1,6 +1,7 @@
 //! `msal accounts` and `msal logout`: the users the token cache file
 //! remembers. Both work on the file alone and never send a request.
 
+use crate::output::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,14 +70,17 @@ fn list(args: AccountsArgs) -> Result<(), Error> {
     let accounts = find_accounts(&cache, client_id, args.authority.as_deref(), None)?;
     if args.json {
         let list: Vec<_> = accounts.iter().map(output::account_json).collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list));
     } else if accounts.is_empty() {
         eprintln!("No accounts in the token cache {}", path.display());
     } else {
         for account in &accounts {
-            println!(
+            outln!(
                 "{}\t{}\t{}\t{}",
-                account.username, account.home_account_id, account.environment, account.realm
+                account.username,
+                account.home_account_id,
+                account.environment,
+                account.realm
             );
         }
     }
@@ -124,9 +128,10 @@ fn logout(args: LogoutArgs) -> Result<(), Error> {
         for client_id in &clients {
             cache_file::offline_app(client_id, &authority, false, &cache)?.remove_account(account);
         }
-        println!(
+        outln!(
             "Signed out {} (home account id {})",
-            account.username, account.home_account_id
+            account.username,
+            account.home_account_id
         );
     }
     cache_file::save_if_changed(&cache, &path)?;

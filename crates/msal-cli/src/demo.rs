@@ -2,6 +2,7 @@
 //! gets an application token, gets it again, and shows that the second one
 //! came from the cache without a request.
 
+use crate::output::outln;
 use std::process::ExitCode;
 
 use msal::{AuthenticationResult, ClientSecret, ConfidentialClientApplication, Error, TokenCache};
@@ -22,11 +23,11 @@ pub(crate) async fn run() -> Result<(), ExitCode> {
 
 async fn demo(emulator: &Emulator) -> Result<(), Error> {
     let authority = emulator.authority(builtin::CONTOSO_TENANT_NAME);
-    println!(
+    outln!(
         "emulator running at {} (CA trusted for this run only)",
         emulator.url()
     );
-    println!("authority {authority}, client {}", builtin::DAEMON_CLIENT_ID);
+    outln!("authority {authority}, client {}", builtin::DAEMON_CLIENT_ID);
 
     let http = msal::ReqwestHttpClient::builder()
         .add_root_certificates_pem(emulator.ca_cert_pem().as_bytes())?
@@ -46,18 +47,18 @@ async fn demo(emulator: &Emulator) -> Result<(), Error> {
         let requests = emulator.request_count(Endpoint::Token) - before;
         show(attempt, &result, requests);
     }
-    println!(
+    outln!(
         "\ncache now holds {} access token(s); as MSAL Python would store it:",
         cache.access_token_count()
     );
-    println!("{}", redact_secrets(&cache.serialize()));
+    outln!("{}", redact_secrets(&cache.serialize()));
     Ok(())
 }
 
 fn show(attempt: &str, result: &AuthenticationResult, token_requests: u64) {
     let token = result.access_token.expose_secret();
     let preview: String = token.chars().take(16).collect();
-    println!(
+    outln!(
         "\n{attempt} call: token {preview}... ({} chars) from {}, expires in {} s, {token_requests} request(s) to the token endpoint",
         token.len(),
         result.token_source.as_str(),

@@ -2,6 +2,7 @@
 //! identity endpoints of the Azure hosts) until interrupted, or print its
 //! built-in directory.
 
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -32,7 +33,7 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn print_defaults() -> Result<(), ExitCode> {
-    println!("{}", Directory::builtin().to_json_pretty());
+    outln!("{}", Directory::builtin().to_json_pretty());
     Ok(())
 }
 
@@ -80,7 +81,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), ExitCode> {
         ready["arc_token_directory"] = serde_json::json!(dir);
     }
     ready["managed_identity"] = emulator.managed_identity_json();
-    println!("{ready}");
+    outln!("{ready}");
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| fail(format!("cannot wait for Ctrl-C: {e}")))?;

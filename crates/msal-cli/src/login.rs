@@ -2,6 +2,7 @@
 //! flow with PKCE and a loopback redirect) and keeps the tokens and the
 //! account in the token cache file.
 
+use crate::output::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -184,7 +185,7 @@ pub(crate) fn app(args: &LoginArgs, cache: &msal::TokenCache) -> Result<PublicCl
 /// Prints who signed in (text) or the whole result (`--json`).
 pub(crate) fn report(result: &AuthenticationResult, json: bool) {
     if json {
-        println!("{}", login_json(result));
+        outln!("{}", login_json(result));
     } else {
         let (username, home_account_id) = match &result.account {
             Some(account) => (account.username.as_str(), account.home_account_id.as_str()),
@@ -197,7 +198,7 @@ pub(crate) fn report(result: &AuthenticationResult, json: bool) {
                 "unknown",
             ),
         };
-        println!("Signed in as {username} (home account id {home_account_id})");
+        outln!("Signed in as {username} (home account id {home_account_id})");
     }
 }
 

@@ -5,6 +5,7 @@
 //! Cloud Shell, and against the emulator once its `managed_identity`
 //! variables are exported.
 
+use crate::output::outln;
 use msal::{Error, ManagedIdentity, ManagedIdentityClient, ManagedIdentityOptions, TokenCache};
 use serde_json::json;
 
@@ -14,9 +15,9 @@ pub(crate) async fn acquire(args: &TokenArgs) -> Result<(), Error> {
     if args.show_source {
         let source = ManagedIdentityClient::detect_source();
         if args.json {
-            println!("{}", json!({ "source": source.name() }));
+            outln!("{}", json!({ "source": source.name() }));
         } else {
-            println!("{source}");
+            outln!("{source}");
         }
         return Ok(());
     }

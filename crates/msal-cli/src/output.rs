@@ -37,12 +37,67 @@ pub(crate) fn account_json(account: &Account) -> Value {
     })
 }
 
+/// Prints a line on stdout, like `println!`, but a closed pipe (`msal
+/// accounts | head -1`) ends the program quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use outln;
+
+/// See [`outln!`].
+pub(crate) fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader is gone: nothing more to say to it.
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// Text from outside (an identity provider's error description) made safe
+/// for a terminal: control characters escaped (no ANSI sequences reach
+/// it), and cut after [`MAX_SHOWN_CHARS`] characters.
+pub(crate) fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_SHOWN_CHARS + 16));
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_SHOWN_CHARS {
+            out.push_str(" [...]");
+            break;
+        }
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_default()),
+            // Bidirectional overrides reorder what the terminal shows.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` cut after [`MAX_SHOWN_CHARS`] characters (JSON escapes the rest).
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((at, _)) => format!("{} [...]", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// How much of a message from outside is shown.
+pub(crate) const MAX_SHOWN_CHARS: usize = 2000;
+
 /// An error as JSON: the identity provider's fields when it sent them.
 pub(crate) fn error_json(error: &Error) -> Value {
     let mut json = match error.service_error() {
         Some(e) => json!({
             "error": e.error,
-            "error_description": e.error_description,
+            "error_description": e.error_description.as_deref().map(cut),
             "error_codes": e.error_codes,
             "status": e.status,
             "timestamp": e.timestamp,
@@ -50,9 +105,9 @@ pub(crate) fn error_json(error: &Error) -> Value {
             "correlation_id": e.correlation_id,
         }),
         None if error.is_interaction_required() => {
-            json!({ "error": "interaction_required", "error_description": error.to_string() })
+            json!({ "error": "interaction_required", "error_description": cut(&error.to_string()) })
         }
-        None => json!({ "error": "client_error", "error_description": error.to_string() }),
+        None => json!({ "error": "client_error", "error_description": cut(&error.to_string()) }),
     };
     // Scripts branch on this: sign the user in again (`msal login`).
     json["interaction_required"] = Value::Bool(error.is_interaction_required());
@@ -63,9 +118,9 @@ pub(crate) fn error_json(error: &Error) -> Value {
 /// provider or the network, 2 for bad input.
 pub(crate) fn fail(error: &Error, as_json: bool) -> ExitCode {
     if as_json {
-        println!("{}", error_json(error));
+        outln!("{}", error_json(error));
     } else {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", terminal_safe(&error.to_string()));
         if error.is_interaction_required() {
             eprintln!("hint: the user must sign in again: run `msal login`");
         }

@@ -4,6 +4,7 @@
 //! `--managed-identity`, the managed identity's token from the Azure host
 //! this runs on (see [`crate::managed_identity`]).
 
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -114,9 +115,9 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
 /// The token alone, or the whole result as JSON.
 pub(crate) fn print_result(result: &msal::AuthenticationResult, json: bool) {
     if json {
-        println!("{}", output::result_json(result));
+        outln!("{}", output::result_json(result));
     } else {
-        println!("{}", result.access_token.expose_secret());
+        outln!("{}", result.access_token.expose_secret());
     }
 }
 

@@ -202,6 +202,37 @@ fn errors_are_typed_and_a_malformed_cache_is_left_alone() {
 }
 
 #[test]
+fn identity_provider_text_reaches_the_terminal_escaped_and_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = start_emulator(&dir.path().join("ca.pem"));
+    // The emulator echoes an unknown client id in its error description,
+    // as Entra does: an ANSI sequence in it must not reach the terminal raw.
+    let hostile = "\u{1b}[2J\u{1b}]0;owned\u{7}evil";
+    let out = token(&emulator, hostile, "s", &dir.path().join("c.json"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AADSTS700016"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains("\\u{1b}[2J"), "escaped, still readable: {stderr}");
+
+    // A reader that goes away at once: no panic, exit 0.
+    let mut child = Command::new(MSAL)
+        .args(["emulator", "defaults"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
 fn secret_from_a_file_works() {
     let dir = tempfile::tempdir().unwrap();
     let emulator = start_emulator(&dir.path().join("ca.pem"));
