@@ -14,6 +14,7 @@
 mod common;
 
 mod auth_code;
+mod cache_files;
 mod certificates;
 mod client_credentials;
 mod device_code;
