@@ -66,7 +66,11 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), ExitCode> {
             ca_path.display()
         ))
     })?;
-    let mut ready = serde_json::json!({ "url": emulator.url(), "ca_cert": ca_path });
+    let mut ready = serde_json::json!({
+        "url": emulator.url(),
+        "ca_cert": ca_path,
+        "admin_token": emulator.admin_token(),
+    });
     if let Some(pem) = emulator.service_fabric_cert_pem() {
         let sf_path = service_fabric_cert_path(&ca_path);
         std::fs::write(&sf_path, pem).map_err(|e| {

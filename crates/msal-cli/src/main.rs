@@ -67,7 +67,7 @@ enum Command {
     /// Run the local Entra ID emulator over HTTPS on 127.0.0.1.
     ///
     /// Prints one JSON line when ready: {"url": "https://127.0.0.1:PORT", "ca_cert": "PATH",
-    /// "service_fabric_ca_cert": "PATH", "arc_token_directory": "DIR", "managed_identity":
+    /// "admin_token": "TOKEN" (for /_admin/...), "service_fabric_ca_cert": "PATH", "arc_token_directory": "DIR", "managed_identity":
     /// {"imds": {ENV VARS}, "app_service": {...}, ...}} (each managed identity host's variables).
     /// Then logs one line per request on stderr (method, path, status, grant
     /// type, client id, client-request-id, duration; never secrets).

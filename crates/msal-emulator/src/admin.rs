@@ -11,7 +11,11 @@
 //! | `GET /_admin/telemetry`    | `{"checked": n, "violation_count": n, "violations": [...]}`  |
 //! | `DELETE /_admin/telemetry` | forgets the telemetry check's findings                       |
 //!
-//! Admin requests are not counted in the request statistics.
+//! Admin requests are not counted in the request statistics. Each needs
+//! `Authorization: Bearer <admin token>` ([`Emulator::admin_token`](crate::Emulator::admin_token),
+//! printed in `msal emulator`'s ready line), and a request that a browser
+//! sent on a web page's behalf (an `Origin` other than the emulator's own)
+//! is refused, so neither another local user nor a page can steer it.
 
 use std::sync::Arc;
 
@@ -126,6 +130,45 @@ fn invalid_telemetry(ctx: &RequestContext, problems: &[String]) -> Response {
             "correlation_id": ctx.correlation_id,
         }),
     )
+}
+
+/// Admits an admin request only with the admin token and without a
+/// foreign `Origin`.
+pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let own = origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&state.url));
+        if !own {
+            return refuse(StatusCode::FORBIDDEN, "cross-origin admin requests are refused");
+        }
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let expected = state.admin_token.as_bytes();
+    if aws_lc_rs::constant_time::verify_slices_are_equal(presented.trim().as_bytes(), expected).is_err() {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "the admin endpoints need Authorization: Bearer <admin token> (see the ready line)",
+        );
+    }
+    next.run(request).await
+}
+
+fn refuse(status: StatusCode, reason: &str) -> Response {
+    let mut response = reply::json(
+        status,
+        &json!({ "error": "unauthorized_client", "error_description": reason }),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
 }
 
 /// `POST /_admin/faults`.

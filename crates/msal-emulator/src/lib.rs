@@ -66,7 +66,7 @@ pub use faults::{Fault, FaultKind};
 pub use managed_identity::ManagedIdentitySource;
 pub use managed_identity::azure_arc::DEFAULT_ARC_TOKEN_DIRECTORY;
 pub use server::{
-    ACCESS_LOG_TARGET, DEFAULT_DEVICE_CODE_INTERVAL, DEFAULT_IMDS_REGION,
+    ACCESS_LOG_TARGET, DEFAULT_DEVICE_CODE_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_IMDS_REGION,
     DEFAULT_MANAGED_IDENTITY_TOKEN_LIFETIME, Emulator, EmulatorConfig, EmulatorError,
 };
 pub use stats::Endpoint;

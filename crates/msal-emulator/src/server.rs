@@ -72,6 +72,27 @@ pub struct EmulatorConfig {
     pub managed_identity_token_lifetime: Duration,
     /// The Azure region IMDS's instance metadata reports (region discovery).
     pub imds_region: String,
+    /// How long a connection may take to finish its TLS handshake, to send
+    /// its first request, or to send the next request's headers: idle and
+    /// trickling connections are closed after it, so they cannot pile up.
+    pub idle_timeout: Duration,
+}
+
+/// The default [`EmulatorConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bounds what an idle or trickling connection can hold on `server` (see
+/// [`EmulatorConfig::idle_timeout`]); every listener of the emulator gets it.
+pub(crate) fn bounded<A: axum_server::Address, Acc>(
+    mut server: axum_server::Server<A, Acc>,
+    idle: Duration,
+) -> axum_server::Server<A, Acc> {
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle);
+    server.first_request_timeout(idle)
 }
 
 impl Default for EmulatorConfig {
@@ -87,6 +108,7 @@ impl Default for EmulatorConfig {
             arc_token_directory: None,
             managed_identity_token_lifetime: DEFAULT_MANAGED_IDENTITY_TOKEN_LIFETIME,
             imds_region: DEFAULT_IMDS_REGION.to_owned(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -98,6 +120,12 @@ impl EmulatorConfig {
             directory,
             ..EmulatorConfig::default()
         }
+    }
+
+    /// The same config with this [`EmulatorConfig::idle_timeout`].
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
     }
 
     /// The same config with this device code polling interval.
@@ -223,6 +251,10 @@ pub(crate) struct AppState {
     pub(crate) assertions: token::assertion::SeenAssertions,
     /// The managed identity hosts, when enabled.
     pub(crate) managed_identity: Option<managed_identity::Hosts>,
+    /// The bearer token the admin endpoints require (fresh at every start).
+    pub(crate) admin_token: String,
+    /// See [`EmulatorConfig::idle_timeout`].
+    pub(crate) idle_timeout: Duration,
 }
 
 impl AppState {
@@ -344,6 +376,8 @@ impl Emulator {
             regions: regional::Regions::default(),
             assertions: token::assertion::SeenAssertions::default(),
             managed_identity: hosts,
+            admin_token: managed_identity::random_secret(),
+            idle_timeout: config.idle_timeout,
         });
         for fault in config.faults {
             state.faults.add(fault);
@@ -356,8 +390,12 @@ impl Emulator {
             })?
             // TCP_NODELAY: without it, Nagle holds the first response behind the
             // TLS 1.3 session tickets until the client's delayed ACK (40 ms).
-            .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
+            .map(|tls| {
+                tls.handshake_timeout(config.idle_timeout)
+                    .acceptor(axum_server::accept::NoDelayAcceptor::new())
+            })
             .handle(handle.clone());
+        let server = bounded(server, config.idle_timeout);
         let app = router(state.clone());
         let task = tokio::spawn(server.serve(app.into_make_service()));
         if handle.listening().await.is_none() {
@@ -401,6 +439,14 @@ impl Emulator {
     /// The authority URL for `tenant`: `https://127.0.0.1:PORT/{tenant}`.
     pub fn authority(&self, tenant: &str) -> String {
         format!("{}/{tenant}", self.state.url)
+    }
+
+    /// The token the admin endpoints (`/_admin/...`) require, as
+    /// `Authorization: Bearer <token>`; fresh at every start, printed in
+    /// `msal emulator`'s ready line. Without it no other local process (or
+    /// web page) can inject faults.
+    pub fn admin_token(&self) -> &str {
+        &self.state.admin_token
     }
 
     /// The CA certificate (PEM) that signed the server certificate; clients trust it.
@@ -759,11 +805,14 @@ fn router(state: Arc<AppState>) -> Router {
             "/_admin/faults",
             post(admin::add_faults)
                 .get(admin::get_faults)
-                .delete(admin::clear_faults),
+                .delete(admin::clear_faults)
+                .route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
         )
         .route(
             "/_admin/telemetry",
-            get(admin::get_telemetry).delete(admin::clear_telemetry),
+            get(admin::get_telemetry)
+                .delete(admin::clear_telemetry)
+                .route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
         )
         .fallback(not_found)
         // Inside the context layer, so its failures carry Entra's ids.

@@ -266,6 +266,8 @@ fn secret_from_a_file_works() {
 fn ready_line_has_each_managed_identity_hosts_environment() {
     let dir = tempfile::tempdir().unwrap();
     let (_emulator, ready) = start_emulator_with_ready_line(&dir.path().join("ca.pem"));
+    let admin_token = ready["admin_token"].as_str().unwrap();
+    assert!(admin_token.len() >= 32 && admin_token.bytes().all(|b| b.is_ascii_hexdigit()));
     let sf_cert = ready["service_fabric_ca_cert"]
         .as_str()
         .expect("service_fabric_ca_cert");

@@ -307,15 +307,18 @@ pub(crate) async fn serve(state: &Arc<AppState>, listeners: Listeners) -> Result
             })?;
             let server = axum_server::from_tcp_rustls(socket, tls)
                 .map_err(|source| EmulatorError::Bind { port: 0, source })?
-                .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
+                .map(|tls| {
+                    tls.handshake_timeout(state.idle_timeout)
+                        .acceptor(axum_server::accept::NoDelayAcceptor::new())
+                })
                 .handle(handle.clone());
-            tokio::spawn(server.serve(app))
+            tokio::spawn(crate::server::bounded(server, state.idle_timeout).serve(app))
         } else {
             let server = axum_server::from_tcp(socket)
                 .map_err(|source| EmulatorError::Bind { port: 0, source })?
                 .acceptor(axum_server::accept::NoDelayAcceptor::new())
                 .handle(handle.clone());
-            tokio::spawn(server.serve(app))
+            tokio::spawn(crate::server::bounded(server, state.idle_timeout).serve(app))
         };
         servers.push(Server { handle, task });
     }

@@ -115,6 +115,51 @@ async fn faults_for_one_client_and_dropped_connections() {
 }
 
 #[tokio::test]
+async fn admin_endpoints_refuse_callers_without_the_token_and_web_pages() {
+    let emulator = start().await.unwrap();
+    let client = client(&emulator).unwrap();
+    let faults = format!("{}/_admin/faults", emulator.url());
+    let body = json!({"kind": "server_error", "status": 500}).to_string();
+    for (token, origin, status) in [
+        (None, None, 401),
+        (Some("not-the-token"), None, 401),
+        (Some(emulator.admin_token()), Some("https://evil.example"), 403),
+        (Some(emulator.admin_token()), Some("null"), 403),
+    ] {
+        let mut request = client.post(&faults).body(body.clone());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), status, "{token:?} {origin:?}");
+        let error: serde_json::Value = json_of(refused).await;
+        assert_eq!(error["error"], "unauthorized_client");
+    }
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        for path in ["faults", "telemetry"] {
+            let url = format!("{}/_admin/{path}", emulator.url());
+            let refused = client.request(method.clone(), url).send().await.unwrap();
+            assert_eq!(refused.status(), 401, "{method} {path}");
+        }
+    }
+    assert!(emulator.faults().is_empty(), "nothing was injected");
+    // The emulator's own origin, with the token, is fine.
+    let own = client
+        .post(&faults)
+        .bearer_auth(emulator.admin_token())
+        .header("Origin", emulator.url())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(emulator.faults().len(), 1);
+}
+
+#[tokio::test]
 async fn admin_endpoints_drive_faults_and_report_telemetry() {
     let emulator = start().await.unwrap();
     let client = client(&emulator).unwrap();
@@ -122,6 +167,7 @@ async fn admin_endpoints_drive_faults_and_report_telemetry() {
 
     let r = client
         .post(admin("faults"))
+        .bearer_auth(emulator.admin_token())
         .body(
             json!([
                 {"kind": "server_error", "status": 500, "count": 1},
@@ -142,6 +188,7 @@ async fn admin_endpoints_drive_faults_and_report_telemetry() {
 
     let r = client
         .post(admin("faults"))
+        .bearer_auth(emulator.admin_token())
         .body(json!({"kind": "server_error", "status": 418}).to_string())
         .send()
         .await
@@ -161,7 +208,12 @@ async fn admin_endpoints_drive_faults_and_report_telemetry() {
         (429, "7")
     );
 
-    let r = client.delete(admin("faults")).send().await.unwrap();
+    let r = client
+        .delete(admin("faults"))
+        .bearer_auth(emulator.admin_token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(emulator.faults().is_empty());
     let r = client_credentials(&emulator, builtin::DAEMON_CLIENT_ID, true)
@@ -169,7 +221,15 @@ async fn admin_endpoints_drive_faults_and_report_telemetry() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    let report: serde_json::Value = json_of(client.get(admin("telemetry")).send().await.unwrap()).await;
+    let report: serde_json::Value = json_of(
+        client
+            .get(admin("telemetry"))
+            .bearer_auth(emulator.admin_token())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(report["checked"], 3);
     // Two requests, each missing five headers.
     assert_eq!(report["violation_count"], 10);
@@ -182,7 +242,12 @@ async fn admin_endpoints_drive_faults_and_report_telemetry() {
         "{first}"
     );
     assert_eq!(emulator.telemetry_violations().len(), 10);
-    client.delete(admin("telemetry")).send().await.unwrap();
+    client
+        .delete(admin("telemetry"))
+        .bearer_auth(emulator.admin_token())
+        .send()
+        .await
+        .unwrap();
     assert!(emulator.telemetry_violations().is_empty());
     assert_eq!(emulator.total_requests(), 3, "admin requests are not counted");
 }

@@ -853,6 +853,7 @@ async fn faults_for_managed_identity_through_the_admin_endpoint() {
     let admin = msal_test_support::client(&emulator).unwrap();
     let added = admin
         .post(format!("{}/_admin/faults", emulator.url()))
+        .bearer_auth(emulator.admin_token())
         .body(json!({"kind": "status", "status": 404, "endpoint": "imds", "count": 1}).to_string())
         .send()
         .await
@@ -862,6 +863,7 @@ async fn faults_for_managed_identity_through_the_admin_endpoint() {
     assert_eq!(listed["faults"][0]["endpoint"], "imds");
     let refused = admin
         .post(format!("{}/_admin/faults", emulator.url()))
+        .bearer_auth(emulator.admin_token())
         .body(json!({"kind": "arc_key_missing", "endpoint": "imds"}).to_string())
         .send()
         .await

@@ -192,3 +192,60 @@ async fn successful_responses_carry_request_ids() {
     let request_id = reply.header("x-ms-request-id").unwrap();
     assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
 }
+
+/// Idle and trickling connections (TCP only, or TLS without a request)
+/// neither hold up a real client nor stay open past the idle timeout.
+#[tokio::test]
+async fn idle_connections_are_closed_and_do_not_hold_up_real_requests() {
+    use tokio::io::AsyncReadExt as _;
+    use tokio::net::TcpStream;
+
+    let em =
+        msal_test_support::start_with(EmulatorConfig::default().with_idle_timeout(Duration::from_secs(1)))
+            .await
+            .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], em.port()));
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // A few that trickle: one byte of a TLS ClientHello, then nothing.
+    for stream in idle.iter_mut().take(20) {
+        use tokio::io::AsyncWriteExt as _;
+        stream.write_all(&[0x16]).await.unwrap();
+    }
+    let http = client(&em).unwrap();
+    let started = std::time::Instant::now();
+    let reply = post_form(
+        &http,
+        &format!("{}/{CONTOSO_TENANT_ID}/oauth2/v2.0/token", em.url()),
+        &[
+            ("client_id", DAEMON_CLIENT_ID),
+            ("client_secret", DAEMON_CLIENT_SECRET),
+            ("grant_type", "client_credentials"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Every idle connection is closed by the server within a few timeouts.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        for mut stream in idle {
+            let mut buf = [0u8; 64];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "idle connections still open after 5 s");
+}
