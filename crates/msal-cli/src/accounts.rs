@@ -90,9 +90,6 @@ fn list(args: AccountsArgs) -> Result<(), Error> {
 fn logout(args: LogoutArgs) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
     let cache = TokenCache::load_from_file(&path)?;
-    // Taken before anything is removed: it tells which clients hold the
-    // user's refresh tokens, which the library does not expose.
-    let snapshot = cache_file::snapshot(&cache);
     let lookup_client = args
         .client_id
         .as_deref()
@@ -116,9 +113,7 @@ fn logout(args: LogoutArgs) -> Result<(), Error> {
         // app that holds one, so no refresh token is left behind.
         let mut clients = match &args.client_id {
             Some(client_id) => vec![client_id.clone()],
-            None => {
-                cache_file::refresh_token_clients(&snapshot, &account.home_account_id, &account.environment)
-            }
+            None => cache.refresh_token_client_ids(&account.home_account_id, &account.environment),
         };
         if clients.is_empty() {
             // Access and ID tokens and the account entry still go.
@@ -154,7 +149,7 @@ fn find_accounts(
             .to_vec());
     }
     let mut accounts = Vec::new();
-    for environment in cache_file::account_environments(&cache_file::snapshot(cache)) {
+    for environment in cache.account_environments() {
         // Exactly this cloud: every other one is visited in its own turn.
         match cache_file::offline_app(client_id, &environment_authority(&environment), false, cache) {
             Ok(app) => accounts.extend(app.get_accounts(username)),

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use msal::TransportErrorKind;
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
 use msal::{CacheError, Error, PublicClientApplication, TokenCache, TransportError};
-use serde_json::Value;
 
 /// The cache file's name inside the `msal` cache directory.
 const CACHE_FILE_NAME: &str = "token_cache.json";
@@ -111,63 +110,9 @@ pub(crate) fn offline_app(
         .build()
 }
 
-/// The cache as JSON, to read what the library has no accessor for (which
-/// clouds hold accounts, which clients hold a user's refresh tokens).
-/// Serializing resets [`TokenCache::has_state_changed`]: take the snapshot
-/// before changing the cache.
-pub(crate) fn snapshot(cache: &TokenCache) -> Value {
-    serde_json::from_str(&cache.serialize()).unwrap_or(Value::Null)
-}
-
-/// The distinct `environment`s (cloud hosts) of the account entries, in
-/// order of first appearance.
-pub(crate) fn account_environments(snapshot: &Value) -> Vec<String> {
-    let mut environments: Vec<String> = Vec::new();
-    let entries = snapshot
-        .get("Account")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|section| section.values());
-    for entry in entries {
-        if let Some(env) = entry.get("environment").and_then(Value::as_str)
-            && !env.is_empty()
-            && !environments.iter().any(|e| e.eq_ignore_ascii_case(env))
-        {
-            environments.push(env.to_ascii_lowercase());
-        }
-    }
-    environments
-}
-
-/// The client ids holding a refresh token of this account in this cloud.
-pub(crate) fn refresh_token_clients(
-    snapshot: &Value,
-    home_account_id: &str,
-    environment: &str,
-) -> Vec<String> {
-    let mut clients: Vec<String> = Vec::new();
-    let entries = snapshot
-        .get("RefreshToken")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|section| section.values());
-    let field = |entry: &Value, name: &str| entry.get(name).and_then(Value::as_str).map(str::to_owned);
-    for entry in entries {
-        let owned = field(entry, "home_account_id").is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
-            && field(entry, "environment").is_some_and(|e| e.eq_ignore_ascii_case(environment));
-        if let Some(client) = field(entry, "client_id").filter(|_| owned)
-            && !clients.iter().any(|c| c.eq_ignore_ascii_case(&client))
-        {
-            clients.push(client);
-        }
-    }
-    clients
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn default_path_prefers_an_absolute_xdg_cache_home() {
@@ -190,29 +135,6 @@ mod tests {
             cache_path(Some(Path::new("c.json"))).unwrap(),
             PathBuf::from("c.json")
         );
-    }
-
-    #[test]
-    fn environments_and_clients_come_from_the_snapshot() {
-        let doc = json!({
-            "Account": {
-                "a": {"environment": "login.microsoftonline.com"},
-                "b": {"environment": "127.0.0.1"},
-                "c": {"environment": "LOGIN.microsoftonline.com"},
-            },
-            "RefreshToken": {
-                "r1": {"home_account_id": "u.t", "environment": "127.0.0.1", "client_id": "one"},
-                "r2": {"home_account_id": "U.T", "environment": "127.0.0.1", "client_id": "two"},
-                "r3": {"home_account_id": "other", "environment": "127.0.0.1", "client_id": "three"},
-                "r4": {"home_account_id": "u.t", "environment": "elsewhere", "client_id": "four"},
-            },
-        });
-        assert_eq!(
-            account_environments(&doc),
-            ["login.microsoftonline.com", "127.0.0.1"]
-        );
-        assert_eq!(refresh_token_clients(&doc, "u.t", "127.0.0.1"), ["one", "two"]);
-        assert!(account_environments(&Value::Null).is_empty());
     }
 
     #[tokio::test]

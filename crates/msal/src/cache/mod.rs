@@ -212,6 +212,39 @@ impl TokenCache {
         self.read().data.access_tokens.len()
     }
 
+    /// The clouds (`environment`s, lowercase, in key order) that hold
+    /// accounts: where to look for every signed-in user, whichever cloud.
+    pub fn account_environments(&self) -> Vec<String> {
+        let state = self.read();
+        let mut environments: Vec<String> = Vec::new();
+        for account in state.data.accounts.values() {
+            let environment = account.environment.to_ascii_lowercase();
+            if !environment.is_empty() && !environments.contains(&environment) {
+                environments.push(environment);
+            }
+        }
+        environments
+    }
+
+    /// The client ids that hold a refresh token of the account
+    /// `home_account_id` in `environment` (both any case): the applications
+    /// a user is signed in to.
+    pub fn refresh_token_client_ids(&self, home_account_id: &str, environment: &str) -> Vec<String> {
+        let state = self.read();
+        let mut clients: Vec<String> = Vec::new();
+        for token in state.data.refresh_tokens.values() {
+            let owned = token
+                .home_account_id
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
+                && token.environment.eq_ignore_ascii_case(environment);
+            if owned && !clients.iter().any(|c| c.eq_ignore_ascii_case(&token.client_id)) {
+                clients.push(token.client_id.to_string());
+            }
+        }
+        clients
+    }
+
     /// The newest access token matching `query` whose target covers `scopes`
     /// and that stays valid past the expiry margin. Looks up the exact key
     /// first and then only the tokens of the query's client, environment,

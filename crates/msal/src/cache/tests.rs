@@ -210,3 +210,40 @@ fn times_past_u64_and_null_client_ids_load_and_are_served() {
     // Written back, it loads again.
     TokenCache::new().deserialize(&cache.serialize()).unwrap();
 }
+
+#[test]
+fn account_environments_and_refresh_token_clients_are_listed() {
+    let entry = |hid: &str, env: &str, client: &str| {
+        serde_json::json!({
+            "credential_type": "RefreshToken", "secret": "rt", "home_account_id": hid,
+            "environment": env, "client_id": client, "target": "s"
+        })
+    };
+    let account = |hid: &str, env: &str| {
+        serde_json::json!({
+            "home_account_id": hid, "environment": env, "realm": "r", "local_account_id": "l",
+            "username": "u", "authority_type": "MSSTS"
+        })
+    };
+    let doc = serde_json::json!({
+        "Account": {
+            "a": account("u.t", "login.microsoftonline.com"),
+            "b": account("u.t", "127.0.0.1"),
+            "c": account("v.t", "LOGIN.microsoftonline.com"),
+        },
+        "RefreshToken": {
+            "r1": entry("u.t", "127.0.0.1", "one"),
+            "r2": entry("U.T", "127.0.0.1", "two"),
+            "r3": entry("other", "127.0.0.1", "three"),
+            "r4": entry("u.t", "elsewhere", "four"),
+            "r5": entry("u.t", "127.0.0.1", "ONE"),
+        },
+    });
+    let cache = TokenCache::from_json(&doc.to_string()).unwrap();
+    assert_eq!(
+        cache.account_environments(),
+        ["login.microsoftonline.com", "127.0.0.1"]
+    );
+    assert_eq!(cache.refresh_token_client_ids("u.t", "127.0.0.1"), ["one", "two"]);
+    assert!(TokenCache::new().account_environments().is_empty());
+}
