@@ -48,6 +48,9 @@ mod discovery;
 mod error;
 mod faults;
 mod federation;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod managed_identity;
 mod regional;

@@ -50,6 +50,9 @@ mod credential;
 mod discovery;
 mod error;
 mod flows;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 #[cfg(test)]
 mod layering;

@@ -351,6 +351,37 @@ async fn answer(
     response(reply)
 }
 
+/// [`decide`] on a request made of these parts, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decide(method: &str, target: &str, content_type: Option<&str>, body: &[u8]) {
+    let context = ConnectionContext {
+        expected_state: "expected-state".into(),
+        pages: ResponsePages::default(),
+        require_form_post: body.len().is_multiple_of(2),
+        deadline: CONNECTION_DEADLINE,
+    };
+    let request = Request {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        headers: content_type
+            .map(|c| vec![("content-type".to_owned(), c.to_owned())])
+            .unwrap_or_default(),
+        body: body.to_vec(),
+    };
+    let (reply, params) = decide(&request, &context);
+    assert!((200..600).contains(&reply.status));
+    // Only a response naming the expected state ends the wait.
+    if let Some(params) = params {
+        assert_eq!(params.get("state").map(String::as_str), Some("expected-state"));
+    }
+}
+
+/// [`parse_params`], for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_params(raw: &[u8]) -> Option<HashMap<String, String>> {
+    parse_params(raw)
+}
+
 /// The HTTP response for `reply`: HTML, never cached, never sniffed.
 fn response(reply: Reply) -> hyper::Response<Full<Bytes>> {
     let status =

@@ -190,7 +190,7 @@ impl TokenCache {
             .filter(|at| at.client_id.eq_ignore_ascii_case(query.client_id))
             .filter(|at| at.realm.eq_ignore_ascii_case(query.realm))
             .filter(|at| tag(&at.extra, name) == Some(value))
-            .filter(|at| at.expires_on > now + EXPIRY_MARGIN_SECS)
+            .filter(|at| at.expires_on > now.saturating_add(EXPIRY_MARGIN_SECS))
             .filter(|at| covers(&at.target, scopes))
             .filter_map(|at| Some((query.environment_rank(&at.environment)?, at)))
             // First environment first, then the longest-lived.

@@ -264,7 +264,7 @@ impl TokenCache {
                 joined.as_str()
             }
         };
-        let usable = |entry: &AccessTokenEntry| entry.expires_on > now + EXPIRY_MARGIN_SECS;
+        let usable = |entry: &AccessTokenEntry| entry.expires_on > now.saturating_add(EXPIRY_MARGIN_SECS);
         let state = self.read();
         let tokens = &state.data.access_tokens;
         // The exact key, built in this thread's buffer: a cache hit allocates nothing here.

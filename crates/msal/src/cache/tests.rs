@@ -247,3 +247,18 @@ fn account_environments_and_refresh_token_clients_are_listed() {
     assert_eq!(cache.refresh_token_client_ids("u.t", "127.0.0.1"), ["one", "two"]);
     assert!(TokenCache::new().account_environments().is_empty());
 }
+
+/// Found by the `cache_entries` fuzz target: a lookup at the end of time
+/// overflowed `now + margin` (debug builds panicked).
+#[test]
+fn lookups_at_the_end_of_time_do_not_overflow() {
+    let cache = TokenCache::from_json(PYTHON_CACHE).unwrap();
+    let query = AccessTokenQuery {
+        home_account_id: None,
+        environment: "127.0.0.1",
+        client_id: "client-1",
+        realm: "tenant-guid",
+    };
+    let scopes = ["https://graph.microsoft.com/.default".to_owned()];
+    assert!(cache.find_access_token(&query, &scopes, u64::MAX).is_none());
+}

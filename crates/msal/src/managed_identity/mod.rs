@@ -675,6 +675,45 @@ fn service_error(body: &Value, status: u16) -> Option<ServiceError> {
     Some(error)
 }
 
+/// Azure Arc's challenge parsing, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_arc_challenge(header: &str) -> Option<PathBuf> {
+    arc::challenge_path(Some(header), 401).ok()
+}
+
+/// A host's answer parsed as `source` would be, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_answer(
+    source: ManagedIdentitySource,
+    identity: &ManagedIdentity,
+    status: u16,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<TokenResponse> {
+    let host = Host {
+        source,
+        endpoint: Url::parse("http://127.0.0.1/token").map_err(|e| Error::InvalidArgument(e.to_string()))?,
+        secret: None,
+        pinned: None,
+        arc_token_directory: PathBuf::from("/nonexistent"),
+        default_client_id: None,
+    };
+    let mut headers = Vec::new();
+    if let Some(header) = header {
+        headers.push(("retry-after".to_owned(), header.to_owned()));
+        let _ = arc::challenge_path(Some(header), status);
+    }
+    let delivered = Delivered {
+        response: crate::http::HttpResponse::new(status, headers, body.to_vec()),
+        throttled: None,
+    };
+    let token = parse(&host, identity, &delivered)?;
+    // What is cached from an answer: a token, its lifetime, nothing else.
+    assert!(token.access_token.is_some() && token.expires_in.is_some());
+    assert!(token.refresh_token.is_none() && token.id_token.is_none());
+    Ok(token)
+}
+
 /// Where managed identity tokens are keyed in the cache: the location MSAL
 /// Python records them under (`https://localhost/managed_identity`).
 pub(crate) fn cache_location() -> Result<AuthorityMetadata> {
