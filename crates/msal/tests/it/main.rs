@@ -19,6 +19,7 @@ mod certificates;
 mod client_credentials;
 mod device_code;
 mod family_and_claims;
+mod hostile_servers;
 mod interactive;
 mod interop_python;
 mod interop_python_certificates;
