@@ -44,6 +44,14 @@ impl TokenCache {
             Err(e) if e.is_io() => return Err(io_error(path, io::Error::from(e))),
             // Like `deserialize("")`: nothing but whitespace is an empty cache.
             Err(e) if e.is_eof() && !reader.get_ref().content => CacheData::default(),
+            // Lone surrogate escapes: read again, whole, with them replaced
+            // (see the `surrogates` module); rare, so the stream stays the rule.
+            Err(e) if super::surrogates::is_lone_surrogate(&e) => {
+                let text = fs::read_to_string(path).map_err(|source| io_error(path, source))?;
+                let cache = Self::new();
+                cache.deserialize(&text)?;
+                return Ok(cache);
+            }
             Err(e) => return Err(malformed(&e)),
         };
         let cache = Self::new();

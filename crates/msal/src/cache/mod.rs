@@ -22,6 +22,7 @@ mod assertion;
 mod file;
 pub(crate) mod index;
 mod schema;
+mod surrogates;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -158,7 +159,15 @@ impl TokenCache {
         let data = if json.trim().is_empty() {
             CacheData::default()
         } else {
-            serde_json::from_str::<CacheData>(json).map_err(|e| malformed(&e))?
+            match serde_json::from_str::<CacheData>(json) {
+                Ok(data) => data,
+                // One lone surrogate (MSAL Python reads it) must not cost every entry.
+                Err(e) if surrogates::is_lone_surrogate(&e) => {
+                    serde_json::from_str::<CacheData>(&surrogates::replace_lone_surrogates(json))
+                        .map_err(|e| malformed(&e))?
+                }
+                Err(e) => return Err(malformed(&e)),
+            }
         };
         self.replace(data);
         Ok(())

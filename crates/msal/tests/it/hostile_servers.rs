@@ -375,6 +375,10 @@ fn cache_rows(dir: &Path) -> Vec<(String, String)> {
             "cache file: `\"client_id\": null` (MSAL Python's system-assigned identity)".to_owned(),
             load("f.json", entry("\"5\"", "null").as_bytes()),
         ),
+        (
+            "cache file: a lone surrogate escape (`\\ud800`, which MSAL Python reads)".to_owned(),
+            load("g.json", entry("\"5\"", "\"c\\ud800\"").as_bytes()),
+        ),
         ("cache file: a directory".to_owned(), {
             match TokenCache::load_from_file(dir) {
                 Ok(_) => "loaded".to_owned(),
