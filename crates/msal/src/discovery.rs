@@ -26,6 +26,11 @@ pub(crate) struct AuthorityMetadata {
     pub realm: String,
     /// Other host names of the same cloud, from instance discovery.
     pub aliases: Vec<String>,
+    /// The `issuer` ID tokens must name (Entra's multi-tenant documents
+    /// carry a `{tenantid}` template), when the document gives one.
+    pub issuer: Option<String>,
+    /// Where the keys that sign ID tokens are, when the document says.
+    pub jwks_uri: Option<Url>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +40,10 @@ struct OpenIdConfiguration {
     authorization_endpoint: Option<String>,
     #[serde(default)]
     device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +112,12 @@ pub(crate) async fn resolve(
         environment: authority.host().to_ascii_lowercase(),
         realm,
         aliases,
+        issuer: config.issuer,
+        jwks_uri: config
+            .jwks_uri
+            .as_deref()
+            .map(|u| parse_url(authority, u))
+            .transpose()?,
     })
 }
 

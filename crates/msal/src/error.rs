@@ -168,6 +168,11 @@ pub enum Error {
     /// sent; no key material appears in it.
     #[error(transparent)]
     Credential(#[from] CredentialError),
+    /// ID token validation (opt-in, see `validate_id_tokens` on the
+    /// application builders) refused the identity provider's ID token:
+    /// nothing was cached.
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
     /// A managed identity request could not be made or its host's answer
     /// cannot be used: see [`ManagedIdentityError`]. Errors the host states
     /// in its own body come as [`Error::Service`].
@@ -685,4 +690,57 @@ pub enum ManagedIdentityError {
         /// The SHA-1 thumbprint of the certificate the endpoint presented.
         actual: String,
     },
+}
+
+/// Why an ID token was refused by the opt-in validation. Nothing of the
+/// response it came in was cached.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdTokenError {
+    /// Not a JWS compact serialization with a JSON header and payload.
+    #[error("the ID token is malformed: {0}")]
+    Malformed(String),
+    /// Signed with an algorithm this library does not accept (only RS256).
+    #[error("the ID token is signed with {0}, not RS256")]
+    UnsupportedAlgorithm(String),
+    /// No key of the issuer's JWKS has this `kid`, even after fetching the keys again.
+    #[error("no signing key '{kid}' in the issuer's keys")]
+    UnknownKey {
+        /// The token's `kid`.
+        kid: String,
+    },
+    /// The signature does not verify with the issuer's key.
+    #[error("the ID token's signature does not verify")]
+    Signature,
+    /// `iss` is not the issuer the authority's metadata names.
+    #[error("the ID token's issuer is {actual:?}, expected {expected:?}")]
+    Issuer {
+        /// The issuer expected (with `{tenantid}` filled in).
+        expected: String,
+        /// The token's `iss`.
+        actual: String,
+    },
+    /// `aud` is not this application's client id.
+    #[error("the ID token is for audience {actual:?}, not this application ({expected:?})")]
+    Audience {
+        /// The application's client id.
+        expected: String,
+        /// The token's `aud`.
+        actual: String,
+    },
+    /// `exp` has passed (beyond the clock skew allowed).
+    #[error("the ID token expired at {exp} (epoch seconds)")]
+    Expired {
+        /// The token's `exp`.
+        exp: u64,
+    },
+    /// `nbf` is still ahead (beyond the clock skew allowed).
+    #[error("the ID token is not valid before {nbf} (epoch seconds)")]
+    NotYetValid {
+        /// The token's `nbf`.
+        nbf: u64,
+    },
+    /// The authority's metadata gives no issuer or keys to validate against.
+    #[error("the authority's metadata has no {0} to validate ID tokens with")]
+    NoMetadata(&'static str),
 }

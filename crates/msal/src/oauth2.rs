@@ -248,6 +248,11 @@ pub(crate) fn decode_jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
     }
 }
 
+/// base64url (padded or not), as JWT parts and JWK members use it.
+pub(crate) fn decode_base64url(text: &str) -> Option<Vec<u8>> {
+    BASE64URL.decode(text.trim()).ok()
+}
+
 /// The `uid` and `utid` of a `client_info` value: the user's object id and
 /// home tenant id, which form the cache's `home_account_id` (`uid.utid`).
 /// `None` when the value does not decode or lacks either field.

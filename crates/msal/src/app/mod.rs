@@ -325,6 +325,24 @@ impl<K: Kind> ClientApplicationBuilder<K> {
         self
     }
 
+    /// Validates every ID token the identity provider sends before anything
+    /// is cached (off by default, as in MSAL Python, which decodes ID tokens
+    /// without validating them): the signature with the issuer's published
+    /// keys, the issuer, the audience (this client id), and `exp`/`nbf`
+    /// (see [`id_token_clock_skew`](Self::id_token_clock_skew)). A refused
+    /// token is an [`Error::IdToken`](crate::Error::IdToken).
+    pub fn validate_id_tokens(mut self, enabled: bool) -> Self {
+        self.core.validate_id_tokens(enabled);
+        self
+    }
+
+    /// The clock skew allowed on an ID token's `exp` and `nbf` when
+    /// [`validate_id_tokens`](Self::validate_id_tokens) is on (5 minutes by default).
+    pub fn id_token_clock_skew(mut self, skew: std::time::Duration) -> Self {
+        self.core.id_token_clock_skew(skew);
+        self
+    }
+
     /// Sends requests through this transport instead of the default one.
     pub fn http_client(mut self, http: impl crate::http::HttpClient) -> Self {
         self.core.http_client(std::sync::Arc::new(http));

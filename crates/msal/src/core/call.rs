@@ -211,8 +211,25 @@ impl<'a> Call<'a> {
             grant_type = grant.grant_type,
             "requesting tokens"
         );
-        let outcome: Result<TokenResponse> =
+        let mut outcome: Result<TokenResponse> =
             oauth2::post_form(&core.pipeline, grant.purpose, endpoint, form, headers, throttle).await;
+        if core.id_tokens.enabled
+            && let Ok(response) = &outcome
+            && let Some(id_token) = &response.id_token
+            && let Err(refused) = core
+                .id_tokens
+                .validate(
+                    &core.pipeline,
+                    self.metadata,
+                    &core.client_id,
+                    id_token.expose(),
+                    self.correlation_id,
+                )
+                .await
+        {
+            tracing::warn!(correlation_id = %self.correlation_id, error = %refused, "ID token refused");
+            outcome = Err(refused);
+        }
         match &outcome {
             Ok(_) => core.telemetry.record(self.api, self.correlation_id, None),
             // A device code poll's "not yet" is the protocol, not a failure.

@@ -18,6 +18,7 @@
 mod authority_context;
 pub(crate) mod call;
 mod claims_memo;
+mod id_token;
 pub(crate) mod save;
 mod shape;
 mod single_flight;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 pub(crate) use authority_context::{AuthorityContext, Location, lowercase};
 pub(crate) use call::{Call, Grant};
 pub(crate) use claims_memo::ClaimsMemo;
+pub(crate) use id_token::{DEFAULT_CLOCK_SKEW, IdTokenValidator};
 pub(crate) use shape::TokenShape;
 pub(crate) use single_flight::SingleFlight;
 
@@ -60,6 +62,8 @@ pub(crate) struct ClientCore {
     pub flights: SingleFlight<Result<AuthenticationResult>>,
     /// Claims of cached ID tokens, decoded once for the silent cache hits that return them.
     pub id_token_claims: ClaimsMemo,
+    /// Opt-in validation of the ID tokens the identity provider sends.
+    pub id_tokens: IdTokenValidator,
 }
 
 /// A client with an authority: the public and confidential applications.
@@ -158,6 +162,8 @@ pub(crate) struct CoreBuilder {
     http_cache: Option<HttpCache>,
     region: RegionSettings,
     sleeper: Option<Arc<dyn Sleeper>>,
+    validate_id_tokens: bool,
+    id_token_clock_skew: std::time::Duration,
 }
 
 impl CoreBuilder {
@@ -175,7 +181,17 @@ impl CoreBuilder {
             http_cache: None,
             region: RegionSettings::default(),
             sleeper: None,
+            validate_id_tokens: false,
+            id_token_clock_skew: DEFAULT_CLOCK_SKEW,
         }
+    }
+
+    pub(crate) fn validate_id_tokens(&mut self, enabled: bool) {
+        self.validate_id_tokens = enabled;
+    }
+
+    pub(crate) fn id_token_clock_skew(&mut self, skew: std::time::Duration) {
+        self.id_token_clock_skew = skew;
     }
 
     pub(crate) fn sleeper(&mut self, sleeper: Arc<dyn Sleeper>) {
@@ -285,6 +301,7 @@ impl CoreBuilder {
             telemetry: Telemetry::default(),
             flights: SingleFlight::default(),
             id_token_claims: ClaimsMemo::default(),
+            id_tokens: IdTokenValidator::new(self.validate_id_tokens, self.id_token_clock_skew),
         })
     }
 }

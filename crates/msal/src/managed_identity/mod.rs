@@ -725,6 +725,8 @@ pub(crate) fn cache_location() -> Result<AuthorityMetadata> {
         environment: CACHE_ENVIRONMENT.to_owned(),
         realm: CACHE_REALM.to_owned(),
         aliases: Vec::new(),
+        issuer: None,
+        jwks_uri: None,
     })
 }
 

@@ -11,6 +11,7 @@
 //! | managed identity (App Service, Azure ML, Service Fabric, Arc, Cloud Shell) | never | yes | no | 408/429/5xx, 3 times, backoff |
 //! | managed identity on IMDS | never | yes | no | 404/408/410/429/5xx, backoff; 410 up to 7 times, 10 s apart |
 //! | IMDS probe (region detection) | never | no | no | never |
+//! | ID token signing keys (JWKS) | never (the validator keeps them) | no | no | once |
 //!
 //! Token responses are never cached: a bearer token must not sit in an HTTP
 //! cache. Throttling keys come from the request's [`ThrottleKey`], built by
@@ -59,6 +60,9 @@ pub(crate) enum Purpose {
     ManagedIdentityImds,
     /// A short probe of the Azure instance metadata service.
     ImdsProbe,
+    /// The keys that sign ID tokens (JWKS): fetched again when a token names
+    /// an unknown key, so never from the HTTP cache (the validator keeps them).
+    Keys,
 }
 
 impl Purpose {
@@ -73,6 +77,7 @@ impl Purpose {
             Purpose::ManagedIdentity => "managed_identity",
             Purpose::ManagedIdentityImds => "managed_identity_imds",
             Purpose::ImdsProbe => "imds_probe",
+            Purpose::Keys => "keys",
         }
     }
 
@@ -83,7 +88,7 @@ impl Purpose {
 
     /// Whether 429/5xx answers hold identical requests back.
     fn throttled(self) -> bool {
-        !matches!(self, Purpose::Discovery | Purpose::ImdsProbe)
+        !matches!(self, Purpose::Discovery | Purpose::ImdsProbe | Purpose::Keys)
     }
 
     /// Whether a public client's 'ui required' answer is replayed for a

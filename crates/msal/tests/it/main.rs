@@ -20,6 +20,7 @@ mod client_credentials;
 mod device_code;
 mod family_and_claims;
 mod hostile_servers;
+mod id_token_validation;
 mod interactive;
 mod interop_python;
 mod interop_python_certificates;
