@@ -56,8 +56,8 @@ pub(crate) fn run_accounts(args: AccountsArgs) -> Result<(), ExitCode> {
     list(args).map_err(|e| output::fail(&e, json))
 }
 
-pub(crate) fn run_logout(args: LogoutArgs) -> Result<(), ExitCode> {
-    logout(args).map_err(|e| output::fail(&e, false))
+pub(crate) async fn run_logout(args: LogoutArgs) -> Result<(), ExitCode> {
+    logout(args).await.map_err(|e| output::fail(&e, false))
 }
 
 fn list(args: AccountsArgs) -> Result<(), Error> {
@@ -87,9 +87,11 @@ fn list(args: AccountsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn logout(args: LogoutArgs) -> Result<(), Error> {
+async fn logout(args: LogoutArgs) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
-    let cache = TokenCache::load_from_file(&path)?;
+    // Under the file's lock, so a sign-in finishing meanwhile cannot bring the user back.
+    let locked = cache_file::LockedCache::open(&path).await?;
+    let cache = locked.cache.clone();
     let lookup_client = args
         .client_id
         .as_deref()
@@ -129,7 +131,7 @@ fn logout(args: LogoutArgs) -> Result<(), Error> {
             account.home_account_id
         );
     }
-    cache_file::save_if_changed(&cache, &path)?;
+    locked.save_if_changed()?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use msal::TransportErrorKind;
+use msal::cache::CacheFileLock;
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
 use msal::{CacheError, Error, PublicClientApplication, TokenCache, TransportError};
 
@@ -62,6 +63,49 @@ pub(crate) fn prepare_dir(path: &Path) -> Result<(), Error> {
             source: Arc::new(e),
         })
     })
+}
+
+/// A cache file loaded under its cross-process lock (msal-extensions'
+/// `<cache>.lockfile`), held until the command has saved it: concurrent
+/// `msal` commands, and other MSAL programs on the same file, never lose
+/// each other's updates.
+pub(crate) struct LockedCache {
+    pub cache: TokenCache,
+    path: PathBuf,
+    _lock: CacheFileLock,
+}
+
+impl LockedCache {
+    /// Takes the lock (waiting a bounded time, off the async runtime) and loads the file.
+    pub(crate) async fn open(path: &Path) -> Result<LockedCache, Error> {
+        prepare_dir(path)?;
+        let owned = path.to_owned();
+        let lock = tokio::task::spawn_blocking(move || CacheFileLock::acquire(&owned))
+            .await
+            .map_err(|e| Error::InvalidArgument(format!("waiting for the cache lock stopped: {e}")))??;
+        let cache = TokenCache::load_from_file(path)?;
+        Ok(LockedCache {
+            cache,
+            path: path.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// Saves the file if entries changed, then releases the lock.
+    pub(crate) fn save_if_changed(self) -> Result<bool, Error> {
+        save_if_changed(&self.cache, &self.path)
+    }
+}
+
+/// Applies what a sign-in produced in `scratch` (a cache of its own, so the
+/// user could take their time without holding the lock) to the file's
+/// current contents, under its lock: entries other processes added or
+/// removed meanwhile stay as they are.
+pub(crate) async fn merge_into(path: &Path, scratch: &TokenCache) -> Result<(), Error> {
+    let locked = LockedCache::open(path).await?;
+    locked.cache.merge_from(scratch);
+    locked.save_if_changed()?;
+    Ok(())
 }
 
 /// Writes the cache to `path` when entries were added or removed, so that a

@@ -12,9 +12,11 @@ use crate::login::{self, LoginArgs};
 
 pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
-    let cache = msal::TokenCache::load_from_file(&path)?;
+    msal::TokenCache::load_from_file(&path)?;
     cache_file::prepare_dir(&path)?;
-    let app = login::app(&args, &cache)?;
+    // The sign-in writes into a cache of its own, merged into the file under its lock.
+    let scratch = msal::TokenCache::new();
+    let app = login::app(&args, &scratch)?;
     let flow = app.initiate_device_flow(&args.scopes).await?;
     // Ctrl-C is listened for before the code is shown: one pressed right
     // after the message must cancel, not end the process unannounced.
@@ -63,7 +65,7 @@ pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
         }
         other => other?,
     };
-    cache_file::save_if_changed(&cache, &path)?;
+    cache_file::merge_into(&path, &scratch).await?;
     login::report(&result, args.json);
     Ok(())
 }

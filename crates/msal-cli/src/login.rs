@@ -123,9 +123,12 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
         return login_with_password(&args, username).await;
     }
     let path = cache_file::cache_path(args.cache.as_deref())?;
-    let cache = msal::TokenCache::load_from_file(&path)?;
+    // Fails now, not after the user signed in, when the file cannot be read or its directory made.
+    msal::TokenCache::load_from_file(&path)?;
     cache_file::prepare_dir(&path)?;
-    let app = app(&args, &cache)?;
+    // The sign-in writes into a cache of its own, merged into the file under its lock.
+    let scratch = msal::TokenCache::new();
+    let app = app(&args, &scratch)?;
 
     let mut options = InteractiveOptions::default()
         .port(args.port)
@@ -138,7 +141,7 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
         options = options.prompt(prompt.into());
     }
     let result = app.acquire_token_interactive(&args.scopes, &options).await?;
-    cache_file::save_if_changed(&cache, &path)?;
+    cache_file::merge_into(&path, &scratch).await?;
     report(&result, args.json);
     Ok(())
 }
@@ -161,13 +164,14 @@ async fn login_with_password(args: &LoginArgs, username: &str) -> Result<(), Err
         }
     };
     let path = cache_file::cache_path(args.cache.as_deref())?;
-    let cache = msal::TokenCache::load_from_file(&path)?;
+    msal::TokenCache::load_from_file(&path)?;
     cache_file::prepare_dir(&path)?;
-    let app = app(args, &cache)?;
+    let scratch = msal::TokenCache::new();
+    let app = app(args, &scratch)?;
     let result = app
         .acquire_token_by_username_password(username, Password::new(password), &args.scopes)
         .await?;
-    cache_file::save_if_changed(&cache, &path)?;
+    cache_file::merge_into(&path, &scratch).await?;
     report(&result, args.json);
     Ok(())
 }

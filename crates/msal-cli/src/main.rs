@@ -116,7 +116,7 @@ fn main() -> ExitCode {
             Command::Token(args) => token::run(args).await,
             Command::Login(args) => login::run(args).await,
             Command::Accounts(args) => accounts::run_accounts(args),
-            Command::Logout(args) => accounts::run_logout(args),
+            Command::Logout(args) => accounts::run_logout(args).await,
             Command::Emulator(EmulatorCommand {
                 action: Some(EmulatorAction::Defaults),
                 ..

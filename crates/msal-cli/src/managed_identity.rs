@@ -31,19 +31,18 @@ pub(crate) async fn acquire(args: &TokenArgs) -> Result<(), Error> {
         .resource
         .as_deref()
         .ok_or_else(|| Error::InvalidArgument("--resource is required".into()))?;
-    let cache = match &args.cache {
-        Some(path) => TokenCache::load_from_file(path)?,
-        None => TokenCache::new(),
+    let locked = match &args.cache {
+        Some(path) => Some(crate::cache_file::LockedCache::open(path).await?),
+        None => None,
     };
+    let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
     let client = ManagedIdentityClient::builder(identity)
         .token_cache(cache.clone())
         .build()?;
     let options = ManagedIdentityOptions::default().force_refresh(args.force_refresh);
     let result = client.acquire_token_for_client_with(resource, &options).await?;
-    if let Some(path) = &args.cache
-        && cache.has_state_changed()
-    {
-        cache.save_to_file(path)?;
+    if let Some(locked) = locked {
+        locked.save_if_changed()?;
     }
     print_result(&result, args.json);
     Ok(())

@@ -90,10 +90,11 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
         return acquire_for_user(&args, authority, client_id, username).await;
     }
     let secret = read_secret(args.client_secret_file.as_deref())?;
-    let cache = match &args.cache {
-        Some(path) => TokenCache::load_from_file(path)?,
-        None => TokenCache::new(),
+    let locked = match &args.cache {
+        Some(path) => Some(cache_file::LockedCache::open(path).await?),
+        None => None,
     };
+    let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
     let app = ConfidentialClientApplication::builder(client_id)
         .authority(authority)
         .instance_discovery(!args.no_instance_discovery)
@@ -103,10 +104,8 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
         .build()?;
     let options = ClientCredentialsOptions::default().force_refresh(args.force_refresh);
     let result = app.acquire_token_for_client_with(&args.scopes, &options).await?;
-    if let Some(path) = &args.cache
-        && cache.has_state_changed()
-    {
-        cache.save_to_file(path)?;
+    if let Some(locked) = locked {
+        locked.save_if_changed()?;
     }
     print_result(&result, args.json);
     Ok(())
@@ -139,7 +138,10 @@ async fn acquire_for_user(
     username: &str,
 ) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
-    let cache = TokenCache::load_from_file(&path)?;
+    // Under the file's lock: a refresh rotates the refresh token, which a
+    // concurrent command must not overwrite with the old one.
+    let locked = cache_file::LockedCache::open(&path).await?;
+    let cache = locked.cache.clone();
     let app = PublicClientApplication::builder(client_id)
         .authority(authority)
         .instance_discovery(!args.no_instance_discovery)
@@ -160,7 +162,7 @@ async fn acquire_for_user(
     let result = app
         .acquire_token_silent_with(&args.scopes, &account, &options)
         .await?;
-    cache_file::save_if_changed(&cache, &path)?;
+    locked.save_if_changed()?;
     print_result(&result, args.json);
     Ok(())
 }

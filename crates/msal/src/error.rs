@@ -483,6 +483,21 @@ pub enum CacheError {
         #[source]
         source: std::sync::Arc<std::io::Error>,
     },
+    /// Another process held the cache file's lock (`<cache>.lockfile`)
+    /// for longer than the wait allowed: it may still be writing, or it was
+    /// killed and left the lock file behind (then remove that file).
+    #[error(
+        "the token cache is locked by another process ({holder}); waited {waited:?}. \
+         If no msal program is running, remove {lock_file}"
+    )]
+    Locked {
+        /// The lock file.
+        lock_file: String,
+        /// What the lock file says about its holder (`"{pid} {program}"`), if readable.
+        holder: String,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
 }
 
 /// Why a client credential could not be loaded or used. Messages describe

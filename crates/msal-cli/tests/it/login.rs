@@ -714,3 +714,114 @@ async fn username_password_login_for_managed_and_federated_users() {
         no_password.stderr
     );
 }
+
+/// Several `msal` commands on one cache at once lose nothing: each takes the
+/// cache file's lock (msal-extensions' `<cache>.lockfile`) and merges its
+/// sign-in into what is there; and a logout made while another user's
+/// sign-in is pending stays a logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_logins_keep_every_account_and_a_logout_stays_done() {
+    let emulator = start_with(EmulatorConfig::default().with_device_code_interval(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let users = [
+        (
+            builtin::CONTOSO_TENANT_NAME,
+            builtin::ALICE_UPN,
+            builtin::ALICE_PASSWORD,
+        ),
+        (
+            builtin::CONTOSO_TENANT_NAME,
+            builtin::BOB_UPN,
+            builtin::BOB_PASSWORD,
+        ),
+        (
+            builtin::WOODGROVE_TENANT_NAME,
+            builtin::DAVE_UPN,
+            builtin::DAVE_PASSWORD,
+        ),
+    ];
+    let mut expected: Vec<String> = users.iter().map(|(_, u, _)| (*u).to_owned()).collect();
+    expected.sort();
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let ca = home.join("ca.pem");
+        emulator.write_ca_cert(&ca).unwrap();
+        let running: Vec<Running> = users
+            .iter()
+            .map(|(tenant, username, password)| {
+                Running::spawn(
+                    msal(home)
+                        .env("MSAL_PASSWORD", password)
+                        .args(["login", "--username", username, "--authority"])
+                        .arg(emulator.authority(tenant))
+                        .args([
+                            "--client-id",
+                            builtin::PUBLIC_CLIENT_ID,
+                            "--scope",
+                            "User.Read",
+                            "--ca-cert",
+                        ])
+                        .arg(&ca),
+                )
+            })
+            .collect();
+        for login in running {
+            let done = login.finish();
+            assert!(done.status.success(), "round {round}: {}", done.stderr);
+        }
+        let mut listed = usernames(&json_of(&run(home, &["accounts", "--json"])));
+        listed.sort();
+        assert_eq!(listed, expected, "round {round}");
+        assert!(
+            !home.join("xdg/msal/token_cache.json.lockfile").exists(),
+            "round {round}: lock released"
+        );
+    }
+
+    // Alice is signed in; Bob's device code sign-in is pending while Alice
+    // signs out; when Bob's finishes, Alice stays signed out.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let ca = home.join("ca.pem");
+    emulator.write_ca_cert(&ca).unwrap();
+    let alice = Running::spawn(
+        msal(home)
+            .env("MSAL_PASSWORD", builtin::ALICE_PASSWORD)
+            .args(["login", "--username", builtin::ALICE_UPN, "--authority"])
+            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
+            .args([
+                "--client-id",
+                builtin::PUBLIC_CLIENT_ID,
+                "--scope",
+                "User.Read",
+                "--ca-cert",
+            ])
+            .arg(&ca),
+    )
+    .finish();
+    assert!(alice.status.success(), "{}", alice.stderr);
+    let bob = device_login(&emulator, home, &ca);
+    let (url, code) = bob.device_code_prompt();
+    let logout = run(home, &["logout", "--account", builtin::ALICE_UPN]);
+    assert!(logout.status.success(), "{}", logout.stderr);
+    user::device_login(
+        &emulator,
+        &url,
+        &code,
+        builtin::BOB_UPN,
+        builtin::BOB_PASSWORD,
+        DeviceDecision::Approve,
+    )
+    .await
+    .unwrap();
+    assert!(bob.finish().status.success());
+    let listed = usernames(&json_of(&run(home, &["accounts", "--json"])));
+    assert_eq!(listed, [builtin::BOB_UPN], "Alice's logout stands");
+    let file = std::fs::read_to_string(home.join("xdg/msal/token_cache.json")).unwrap();
+    assert!(
+        !file.contains(builtin::ALICE_UPN),
+        "none of Alice's entries came back"
+    );
+}

@@ -21,6 +21,7 @@
 mod assertion;
 mod file;
 pub(crate) mod index;
+mod lock;
 mod schema;
 mod surrogates;
 
@@ -39,6 +40,7 @@ pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
+pub use lock::{CacheFileLock, DEFAULT_LOCK_WAIT};
 pub(crate) use schema::Str;
 
 /// A cached access token as lookups return it: shared with the cache, so a
