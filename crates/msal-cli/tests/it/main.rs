@@ -16,3 +16,4 @@ mod logging;
 mod login;
 mod managed_identity;
 mod offline;
+mod shared_cache;
