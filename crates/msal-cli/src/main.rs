@@ -6,6 +6,7 @@
 
 mod accounts;
 mod cache_file;
+mod decode;
 mod demo;
 mod device;
 mod emulator;
@@ -64,6 +65,15 @@ enum Command {
     ///
     /// Exit code 2 when no account has that username.
     Logout(accounts::LogoutArgs),
+    /// Show a JWT's header and claims (not validated), from an argument or stdin.
+    Decode(decode::DecodeArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For bash: `msal completions bash > ~/.local/share/bash-completion/completions/msal`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Run the local Entra ID emulator over HTTPS on 127.0.0.1.
     ///
     /// Prints one JSON line when ready: {"url": "https://127.0.0.1:PORT", "ca_cert": "PATH",
@@ -123,6 +133,12 @@ fn main() -> ExitCode {
             }) => emulator::print_defaults(),
             Command::Emulator(EmulatorCommand { action: None, run }) => emulator::run(run).await,
             Command::Demo => demo::run().await,
+            Command::Decode(args) => decode::run(args),
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "msal", &mut std::io::stdout());
+                Ok(())
+            }
         }
     });
     match outcome {

@@ -233,6 +233,61 @@ fn identity_provider_text_reaches_the_terminal_escaped_and_a_closed_pipe_ends_qu
 }
 
 #[test]
+fn decode_shows_a_tokens_claims_and_completions_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = start_emulator(&dir.path().join("ca.pem"));
+    let (client_id, secret) = daemon_app(&defaults());
+    let out = token(
+        &emulator,
+        &client_id,
+        &secret,
+        &dir.path().join("c.json"),
+        &["--json"],
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let access_token = result["access_token"].as_str().unwrap();
+    // From an argument, and from stdin.
+    let decoded = Command::new(MSAL)
+        .args(["decode", access_token])
+        .output()
+        .unwrap();
+    assert!(decoded.status.success());
+    let decoded: Value = serde_json::from_slice(&decoded.stdout).unwrap();
+    assert_eq!(decoded["header"]["alg"], "RS256");
+    assert_eq!(decoded["claims"]["appid"], client_id.as_str());
+    assert_eq!(decoded["signature"], "not verified");
+    let mut piped = Command::new(MSAL)
+        .arg("decode")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    piped
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(access_token.as_bytes())
+        .unwrap();
+    let from_stdin: Value = serde_json::from_slice(&piped.wait_with_output().unwrap().stdout).unwrap();
+    assert_eq!(from_stdin, decoded);
+    let bad = Command::new(MSAL)
+        .args(["decode", "not-a-token"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a JWT"));
+
+    let completions = Command::new(MSAL).args(["completions", "bash"]).output().unwrap();
+    assert!(completions.status.success());
+    let script = String::from_utf8_lossy(&completions.stdout);
+    assert!(
+        script.contains("_msal()") && script.contains("complete -F _msal"),
+        "{script}"
+    );
+    assert!(script.contains("login") && script.contains("--managed-identity"));
+}
+
+#[test]
 fn secret_from_a_file_works() {
     let dir = tempfile::tempdir().unwrap();
     let emulator = start_emulator(&dir.path().join("ca.pem"));
