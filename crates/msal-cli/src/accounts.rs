@@ -131,7 +131,8 @@ async fn logout(args: LogoutArgs) -> Result<(), Error> {
             account.home_account_id
         );
     }
-    locked.save_if_changed()?;
+    let _lock = locked.save_keeping_lock()?;
+    crate::remembered::forget(&path, &args.account);
     Ok(())
 }
 

@@ -95,16 +95,26 @@ impl LockedCache {
     pub(crate) fn save_if_changed(self) -> Result<bool, Error> {
         save_if_changed(&self.cache, &self.path)
     }
+
+    /// Saves the file if entries changed and hands back the lock, for work
+    /// that must still happen under it.
+    pub(crate) fn save_keeping_lock(self) -> Result<CacheFileLock, Error> {
+        save_if_changed(&self.cache, &self.path)?;
+        Ok(self._lock)
+    }
 }
 
 /// Applies what a sign-in produced in `scratch` (a cache of its own, so the
 /// user could take their time without holding the lock) to the file's
 /// current contents, under its lock: entries other processes added or
 /// removed meanwhile stay as they are.
-pub(crate) async fn merge_into(path: &Path, scratch: &TokenCache) -> Result<(), Error> {
+/// `then` runs under the lock too, after the save.
+pub(crate) async fn merge_into(path: &Path, scratch: &TokenCache, then: impl FnOnce()) -> Result<(), Error> {
     let locked = LockedCache::open(path).await?;
     locked.cache.merge_from(scratch);
-    locked.save_if_changed()?;
+    let lock = locked.save_keeping_lock()?;
+    then();
+    drop(lock);
     Ok(())
 }
 

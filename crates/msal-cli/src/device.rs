@@ -65,9 +65,7 @@ pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
         }
         other => other?,
     };
-    cache_file::merge_into(&path, &scratch).await?;
-    login::report(&result, args.json);
-    Ok(())
+    login::finish(&args, &path, &scratch, &result).await
 }
 
 /// `M:SS` until `at`, or `0:00` once it has passed.

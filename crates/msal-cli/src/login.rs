@@ -141,9 +141,7 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
         options = options.prompt(prompt.into());
     }
     let result = app.acquire_token_interactive(&args.scopes, &options).await?;
-    cache_file::merge_into(&path, &scratch).await?;
-    report(&result, args.json);
-    Ok(())
+    finish(&args, &path, &scratch, &result).await
 }
 
 /// `--username`: the password from the environment or a no-echo prompt.
@@ -171,8 +169,34 @@ async fn login_with_password(args: &LoginArgs, username: &str) -> Result<(), Err
     let result = app
         .acquire_token_by_username_password(username, Password::new(password), &args.scopes)
         .await?;
-    cache_file::merge_into(&path, &scratch).await?;
-    report(&result, args.json);
+    finish(args, &path, &scratch, &result).await
+}
+
+/// After a sign-in: its tokens merged into the cache file and how it signed
+/// in remembered (both under the file's lock), then who signed in reported.
+pub(crate) async fn finish(
+    args: &LoginArgs,
+    path: &std::path::Path,
+    scratch: &msal::TokenCache,
+    result: &AuthenticationResult,
+) -> Result<(), Error> {
+    let sign_in = result.account.as_ref().map(|account| crate::remembered::SignIn {
+        username: account.username.clone(),
+        authority: args.authority.clone(),
+        client_id: args.client_id.clone(),
+        ca_cert: args
+            .ca_cert
+            .as_ref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+        no_instance_discovery: args.no_instance_discovery,
+    });
+    cache_file::merge_into(path, scratch, || {
+        if let Some(sign_in) = sign_in {
+            crate::remembered::remember(path, sign_in);
+        }
+    })
+    .await?;
+    report(result, args.json);
     Ok(())
 }
 

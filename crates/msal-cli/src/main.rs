@@ -14,6 +14,7 @@ mod logging;
 mod login;
 mod managed_identity;
 mod output;
+mod remembered;
 mod token;
 
 use std::path::PathBuf;

@@ -22,12 +22,14 @@ pub(crate) const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
 /// Arguments of `msal token`.
 #[derive(Args)]
 pub(crate) struct TokenArgs {
-    /// Authority URL, e.g. https://login.microsoftonline.com/contoso.onmicrosoft.com (https only).
-    #[arg(long, required_unless_present = "managed_identity")]
+    /// Authority URL, e.g. https://login.microsoftonline.com/contoso.onmicrosoft.com
+    /// (https only). With --account, defaults to the one `msal login` used.
+    #[arg(long, required_unless_present_any = ["managed_identity", "account"])]
     pub authority: Option<String>,
     /// The application (client) id; with --managed-identity, the client id
-    /// of a user-assigned identity.
-    #[arg(long, required_unless_present = "managed_identity")]
+    /// of a user-assigned identity. With --account, defaults to the one
+    /// `msal login` used.
+    #[arg(long, required_unless_present_any = ["managed_identity", "account"])]
     pub client_id: Option<String>,
     /// A scope to ask for, e.g. https://graph.microsoft.com/.default (repeat for several).
     #[arg(long = "scope", required_unless_present = "managed_identity", num_args = 1)]
@@ -85,10 +87,10 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
     if args.managed_identity {
         return crate::managed_identity::acquire(&args).await;
     }
-    let (authority, client_id) = app_identity(&args)?;
     if let Some(username) = &args.account {
-        return acquire_for_user(&args, authority, client_id, username).await;
+        return acquire_for_user(&args, username).await;
     }
+    let (authority, client_id) = app_identity(&args)?;
     let secret = read_secret(args.client_secret_file.as_deref())?;
     let locked = match &args.cache {
         Some(path) => Some(cache_file::LockedCache::open(path).await?),
@@ -130,23 +132,44 @@ fn app_identity(args: &TokenArgs) -> Result<(&str, &str), Error> {
     }
 }
 
-/// A user's token through the silent path, from the shared cache file.
-async fn acquire_for_user(
-    args: &TokenArgs,
-    authority: &str,
-    client_id: &str,
-    username: &str,
-) -> Result<(), Error> {
+/// A user's token through the silent path, from the shared cache file;
+/// what the command line leaves out comes from how `msal login` signed
+/// the user in.
+async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
+    let remembered = crate::remembered::sign_in_of(&path, username);
+    let missing = || {
+        Error::InvalidArgument(format!(
+            "no --authority and --client-id given, and `msal login` has not signed {username} in \
+             with the cache {}",
+            path.display()
+        ))
+    };
+    let authority = match (&args.authority, &remembered) {
+        (Some(authority), _) => authority.clone(),
+        (None, Some(r)) => r.authority.clone(),
+        (None, None) => return Err(missing()),
+    };
+    let client_id = match (&args.client_id, &remembered) {
+        (Some(client_id), _) => client_id.clone(),
+        (None, Some(r)) => r.client_id.clone(),
+        (None, None) => return Err(missing()),
+    };
+    let ca_cert = args
+        .ca_cert
+        .clone()
+        .or_else(|| remembered.as_ref().and_then(|r| r.ca_cert.clone()));
+    let no_instance_discovery =
+        args.no_instance_discovery || remembered.as_ref().is_some_and(|r| r.no_instance_discovery);
     // Under the file's lock: a refresh rotates the refresh token, which a
     // concurrent command must not overwrite with the old one.
     let locked = cache_file::LockedCache::open(&path).await?;
     let cache = locked.cache.clone();
     let app = PublicClientApplication::builder(client_id)
-        .authority(authority)
-        .instance_discovery(!args.no_instance_discovery)
+        .authority(&authority)
+        .instance_discovery(!no_instance_discovery)
         .token_cache(cache.clone())
-        .http_client(http_client(args.ca_cert.as_deref())?)
+        .http_client(http_client(ca_cert.as_deref())?)
         .build()?;
     let account = app
         .get_accounts(Some(username))

@@ -825,3 +825,70 @@ async fn concurrent_logins_keep_every_account_and_a_logout_stays_done() {
         "none of Alice's entries came back"
     );
 }
+
+/// After `msal login`, `msal token --account USER --scope S` needs nothing
+/// else: the authority, client id and CA certificate are remembered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_for_an_account_needs_nothing_but_the_account_after_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let emulator = start().await.unwrap();
+    let ca = home.join("ca.pem");
+    emulator.write_ca_cert(&ca).unwrap();
+    let login = Running::spawn(
+        msal(home)
+            .env("MSAL_PASSWORD", builtin::ALICE_PASSWORD)
+            .args(["login", "--username", builtin::ALICE_UPN, "--authority"])
+            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
+            .args([
+                "--client-id",
+                builtin::PUBLIC_CLIENT_ID,
+                "--scope",
+                "User.Read",
+                "--ca-cert",
+            ])
+            .arg(&ca),
+    )
+    .finish();
+    assert!(login.status.success(), "{}", login.stderr);
+    let cached = run(
+        home,
+        &[
+            "token",
+            "--account",
+            builtin::ALICE_UPN,
+            "--scope",
+            "User.Read",
+            "--json",
+        ],
+    );
+    assert!(cached.status.success(), "{}", cached.stderr);
+    assert_eq!(json_of(&cached)["token_source"], "cache");
+    // A refresh goes to the remembered authority, trusting the remembered CA.
+    let refreshed = run(
+        home,
+        &[
+            "token",
+            "--account",
+            builtin::ALICE_UPN,
+            "--scope",
+            "User.Read",
+            "--json",
+            "--force-refresh",
+        ],
+    );
+    assert!(refreshed.status.success(), "{}", refreshed.stderr);
+    assert_eq!(json_of(&refreshed)["token_source"], "identity_provider");
+    // Signed out: forgotten too.
+    assert!(
+        run(home, &["logout", "--account", builtin::ALICE_UPN])
+            .status
+            .success()
+    );
+    let after = run(
+        home,
+        &["token", "--account", builtin::ALICE_UPN, "--scope", "User.Read"],
+    );
+    assert_eq!(after.status.code(), Some(2), "{}", after.stderr);
+    assert!(after.stderr.contains("msal login"), "{}", after.stderr);
+}
