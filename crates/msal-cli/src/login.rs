@@ -235,18 +235,44 @@ pub(crate) fn report(result: &AuthenticationResult, json: bool) {
 /// another device's browser as long as it can reach the loopback port.
 fn launcher(no_browser: bool) -> BrowserLauncher {
     BrowserLauncher::callback(move |url| {
+        let fallback = "No browser? `msal login --device-code` signs in from another device.";
         if no_browser {
-            eprintln!("Open this URL in a browser to sign in:\n{url}");
+            eprintln!("Open this URL in a browser to sign in:\n{url}\n{fallback}");
+            return Ok(());
+        }
+        if let Some(why) = headless() {
+            eprintln!(
+                "Not opening a browser: {why}.\nOpen this URL in a browser to sign in:\n{url}\n{fallback}"
+            );
             return Ok(());
         }
         match msal::open_browser(url) {
-            Ok(()) => eprintln!("Opened a browser to sign in; waiting for you to finish there."),
+            Ok(()) => eprintln!(
+                "Opened a browser to sign in; waiting for you to finish there.\n\
+                 If it did not open, open this URL:\n{url}\n{fallback}"
+            ),
             Err(e) => {
-                eprintln!("Could not open a browser ({e}).\nOpen this URL in a browser to sign in:\n{url}")
+                eprintln!(
+                    "Could not open a browser ({e}).\nOpen this URL in a browser to sign in:\n{url}\n{fallback}"
+                )
             }
         }
         Ok(())
     })
+}
+
+/// Why no browser can be shown here, if that is plain from the
+/// environment: on Linux and the BSDs, no graphical session (`DISPLAY`,
+/// `WAYLAND_DISPLAY`) and no `BROWSER` to try.
+fn headless() -> Option<&'static str> {
+    if !cfg!(unix) || cfg!(target_os = "macos") {
+        return None;
+    }
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("DISPLAY") || set("WAYLAND_DISPLAY") || set("BROWSER") {
+        return None;
+    }
+    Some("there is no graphical session (DISPLAY and WAYLAND_DISPLAY are unset)")
 }
 
 /// The result as `msal token --json` prints it, plus the account and the ID

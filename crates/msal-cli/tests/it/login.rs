@@ -892,3 +892,48 @@ async fn token_for_an_account_needs_nothing_but_the_account_after_a_login() {
     assert_eq!(after.status.code(), Some(2), "{}", after.stderr);
     assert!(after.stderr.contains("msal login"), "{}", after.stderr);
 }
+
+/// A machine without a display, and a browser command that fails: the URL
+/// and the way out (`--device-code`) are on stderr at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_display_the_url_and_the_device_code_hint_come_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let emulator = start().await.unwrap();
+    let ca = home.join("ca.pem");
+    emulator.write_ca_cert(&ca).unwrap();
+    for browser in [None, Some("/bin/false")] {
+        let mut command = msal(home);
+        command
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("BROWSER")
+            .args(["login", "--timeout", "30", "--authority"])
+            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
+            .args([
+                "--client-id",
+                builtin::PUBLIC_CLIENT_ID,
+                "--scope",
+                "User.Read",
+                "--ca-cert",
+            ])
+            .arg(&ca);
+        if let Some(browser) = browser {
+            command.env("BROWSER", browser);
+        }
+        let running = Running::spawn(&mut command);
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        while !(seen.iter().any(|l: &String| l.starts_with("https://"))
+            && seen.iter().any(|l| l.contains("--device-code")))
+        {
+            let left = Duration::from_secs(2).saturating_sub(started.elapsed());
+            match running.stderr_lines.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("{browser:?}: within 2 s only {seen:?}"),
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(running);
+    }
+}
