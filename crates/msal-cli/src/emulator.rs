@@ -30,6 +30,11 @@ pub(crate) struct RunArgs {
     /// be created, msal-emulator-arc-tokens next to the CA certificate].
     #[arg(long, value_name = "DIR")]
     pub arc_token_directory: Option<PathBuf>,
+    /// Keep the CA, the TLS and signing keys, sessions and refresh tokens in
+    /// DIR, so a restart continues where the last run stopped (a CA trusted
+    /// once stays trusted). Created owner-only if missing.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 pub(crate) fn print_defaults() -> Result<(), ExitCode> {
@@ -56,6 +61,10 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), ExitCode> {
         .with_device_code_interval(std::time::Duration::from_secs(args.device_code_interval))
         .with_managed_identity(true)
         .with_arc_token_directory(arc_tokens);
+    let config = match &args.state_dir {
+        Some(dir) => config.with_state_dir(dir.clone()),
+        None => config,
+    };
     let emulator = Emulator::start(config).await.map_err(|e| fail(e.to_string()))?;
     let ca_path = args
         .cert_out

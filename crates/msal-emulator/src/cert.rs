@@ -16,6 +16,7 @@ use crate::regional;
 pub(crate) const CA_COMMON_NAME: &str = "msal-emulator local CA";
 
 /// PEM-encoded TLS material for one emulator run.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TlsMaterial {
     /// The CA certificate clients must trust.
     pub(crate) ca_cert_pem: String,

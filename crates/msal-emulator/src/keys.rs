@@ -34,6 +34,12 @@ pub(crate) struct SigningKey {
 impl SigningKey {
     /// Generates a fresh RSA 2048 key and a self-signed certificate for it.
     pub(crate) fn generate() -> Result<SigningKey, KeyError> {
+        SigningKey::generate_persistable().map(|(key, _)| key)
+    }
+
+    /// [`generate`](Self::generate), also returning the key (PKCS#8 PEM)
+    /// and certificate (DER) to keep in a state directory.
+    pub(crate) fn generate_persistable() -> Result<(SigningKey, (String, Vec<u8>)), KeyError> {
         let key = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048)?;
 
         let mut params = CertificateParams::default();
@@ -43,8 +49,18 @@ impl SigningKey {
         params.not_before = OffsetDateTime::now_utc() - Duration::hours(1);
         params.not_after = params.not_before + Duration::days(730);
         let cert = params.self_signed(&key)?;
-        let cert_der: &[u8] = cert.der();
+        let cert_der = cert.der().to_vec();
+        let signing = SigningKey::from_parts(&key, &cert_der)?;
+        Ok((signing, (key.serialize_pem(), cert_der)))
+    }
 
+    /// The signing key kept in a state directory: its PKCS#8 PEM and its certificate's DER.
+    pub(crate) fn from_persisted(key_pem: &str, cert_der: &[u8]) -> Result<SigningKey, KeyError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        SigningKey::from_parts(&key, cert_der)
+    }
+
+    fn from_parts(key: &KeyPair, cert_der: &[u8]) -> Result<SigningKey, KeyError> {
         // jsonwebtoken wants PKCS#1 (RSAPrivateKey); rcgen hands out PKCS#8.
         let pkcs8 = key.serialize_der();
         let pkcs1 = pkcs8_private_key(&pkcs8).ok_or(KeyError::Pkcs8)?;

@@ -58,6 +58,7 @@ mod reply;
 mod resource;
 mod scopes;
 mod server;
+mod state_dir;
 mod stats;
 mod store;
 mod telemetry;

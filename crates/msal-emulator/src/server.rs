@@ -23,6 +23,7 @@ use crate::faults::{Fault, Faults};
 use crate::federation::key::FederationKey;
 use crate::keys::SigningKey;
 use crate::managed_identity::{self, ManagedIdentitySource, azure_arc, service_fabric};
+use crate::state_dir::StateDir;
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
 use crate::telemetry::TelemetryCheck;
@@ -76,6 +77,10 @@ pub struct EmulatorConfig {
     /// its first request, or to send the next request's headers: idle and
     /// trickling connections are closed after it, so they cannot pile up.
     pub idle_timeout: Duration,
+    /// A directory that keeps the CA, the TLS and token-signing keys and the
+    /// sign-in state (sessions, codes, refresh tokens) across restarts;
+    /// `None`: everything is fresh at every start.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The default [`EmulatorConfig::idle_timeout`].
@@ -109,6 +114,7 @@ impl Default for EmulatorConfig {
             managed_identity_token_lifetime: DEFAULT_MANAGED_IDENTITY_TOKEN_LIFETIME,
             imds_region: DEFAULT_IMDS_REGION.to_owned(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            state_dir: None,
         }
     }
 }
@@ -120,6 +126,13 @@ impl EmulatorConfig {
             directory,
             ..EmulatorConfig::default()
         }
+    }
+
+    /// The same config keeping its keys and sign-in state in `dir` (see
+    /// [`EmulatorConfig::state_dir`]).
+    pub fn with_state_dir(mut self, dir: PathBuf) -> Self {
+        self.state_dir = Some(dir);
+        self
     }
 
     /// The same config with this [`EmulatorConfig::idle_timeout`].
@@ -186,6 +199,14 @@ pub enum EmulatorError {
     /// The directory is inconsistent.
     #[error("invalid directory: {0}")]
     Directory(#[from] DirectoryError),
+    /// The state directory cannot be created or read.
+    #[error("state directory {path}: {reason}")]
+    StateDir {
+        /// The directory given.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The port could not be bound.
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind {
@@ -285,6 +306,44 @@ pub struct Emulator {
     task: Option<JoinHandle<std::io::Result<()>>>,
     /// The managed identity listeners (none when disabled).
     managed_identity_servers: Vec<managed_identity::Server>,
+    /// Keeps the sign-in state in the state directory, if there is one.
+    saver: Option<StateSaver>,
+}
+
+/// Writes the sign-in state to the state directory whenever it changed
+/// (checked twice a second), and once more when the emulator stops.
+struct StateSaver {
+    dir: StateDir,
+    state: Arc<AppState>,
+    task: JoinHandle<()>,
+}
+
+impl StateSaver {
+    fn start(dir: StateDir, state: Arc<AppState>) -> StateSaver {
+        let task = tokio::spawn({
+            let (dir, state) = (dir.clone(), state.clone());
+            async move {
+                let mut saved = state.store.generation();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let now = state.store.generation();
+                    if now != saved {
+                        saved = now;
+                        let snapshot = state.store.snapshot();
+                        let dir = dir.clone();
+                        let _ = tokio::task::spawn_blocking(move || dir.save_state(&snapshot)).await;
+                    }
+                }
+            }
+        });
+        StateSaver { dir, state, task }
+    }
+
+    /// The last write, on the caller's thread.
+    fn finish(&self) {
+        self.task.abort();
+        self.dir.save_state(&self.state.store.snapshot());
+    }
 }
 
 impl std::fmt::Debug for Emulator {
@@ -303,10 +362,23 @@ impl Emulator {
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         config.directory.validate()?;
         let with_mi = config.managed_identity;
+        let state_dir = match &config.state_dir {
+            Some(path) => Some(StateDir::open(path).map_err(|source| EmulatorError::StateDir {
+                path: path.clone(),
+                reason: source.to_string(),
+            })?),
+            None => None,
+        };
+        let keys_from = state_dir.clone();
         // Key generation is CPU-bound (RSA); keep it off the async workers.
         let (tls, signing_key, federation_key, sf_tls) = tokio::task::spawn_blocking(move || {
-            let tls = cert::generate().map_err(|e| crypto("TLS certificates")(e.to_string()))?;
-            let key = SigningKey::generate().map_err(|e| crypto("the token signing key")(e.to_string()))?;
+            let (tls, key) = match &keys_from {
+                Some(dir) => dir.keys().map_err(crypto("the state directory's keys"))?,
+                None => (
+                    cert::generate().map_err(|e| crypto("TLS certificates")(e.to_string()))?,
+                    SigningKey::generate().map_err(|e| crypto("the token signing key")(e.to_string()))?,
+                ),
+            };
             let federation = FederationKey::generate().map_err(crypto("the federation signing key"))?;
             let sf_tls = if with_mi {
                 let sf = service_fabric::Tls::generate()
@@ -417,12 +489,19 @@ impl Emulator {
             None => Vec::new(),
         };
         tracing::info!(url = %state.url, "emulator listening");
+        let saver = state_dir.map(|dir| {
+            if let Some(persisted) = dir.load_state() {
+                state.store.restore(persisted);
+            }
+            StateSaver::start(dir, state.clone())
+        });
         Ok(Emulator {
             state,
             ca_cert_pem: tls.ca_cert_pem,
             handle,
             task: Some(task),
             managed_identity_servers,
+            saver,
         })
     }
 
@@ -686,6 +765,9 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        if let Some(saver) = self.saver.take() {
+            saver.finish();
+        }
         // Stop the server tasks so a dropped emulator never leaks its ports.
         if self.task.is_some() {
             self.handle.shutdown();

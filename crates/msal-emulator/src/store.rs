@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Most entries of one kind kept; the oldest are evicted beyond this.
@@ -83,6 +84,24 @@ impl<V> Bounded<V> {
         before - self.entries.len()
     }
 
+    /// The entries, oldest first (for a state directory).
+    pub(crate) fn snapshot(&self) -> Vec<(String, V)>
+    where
+        V: Clone,
+    {
+        self.order
+            .values()
+            .filter_map(|key| Some((key.clone(), self.entries.get(key)?.1.clone())))
+            .collect()
+    }
+
+    /// A number that changes whenever the map does (for a state directory
+    /// to tell whether to write): insertions count up `next_seq`, removals
+    /// shrink the map.
+    pub(crate) fn generation(&self) -> (u64, usize) {
+        (self.next_seq, self.entries.len())
+    }
+
     /// How many entries are held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -91,7 +110,7 @@ impl<V> Bounded<V> {
 }
 
 /// A user signed in within a browser session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SessionUser {
     /// The user's UPN (looked up again on use, so directory edits apply).
     pub(crate) upn: String,
@@ -100,7 +119,7 @@ pub(crate) struct SessionUser {
 }
 
 /// A browser session, named by the `msal_emulator_session` cookie.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Session {
     /// Entra's `session_state`, echoed on every redirect of this session.
     pub(crate) session_state: String,
@@ -109,7 +128,7 @@ pub(crate) struct Session {
 }
 
 /// Everything an authorization code stands for until it is redeemed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AuthCode {
     pub(crate) client_id: String,
     /// The exact redirect URI of the authorize request (port included).
@@ -129,7 +148,7 @@ pub(crate) struct AuthCode {
 }
 
 /// What a refresh token stands for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RefreshGrant {
     pub(crate) client_id: String,
     pub(crate) upn: String,
@@ -178,6 +197,55 @@ impl Store {
     /// The refresh tokens.
     pub(crate) fn refresh_tokens(&self) -> MutexGuard<'_, Bounded<RefreshGrant>> {
         lock(&self.refresh_tokens)
+    }
+}
+
+/// The sign-in state kept in a state directory.
+#[derive(Default, Serialize, Deserialize)]
+pub(crate) struct Persisted {
+    #[serde(default)]
+    sessions: Vec<(String, Session)>,
+    #[serde(default)]
+    codes: Vec<(String, AuthCode)>,
+    #[serde(default)]
+    refresh_tokens: Vec<(String, RefreshGrant)>,
+}
+
+impl Store {
+    /// Everything held, oldest first.
+    pub(crate) fn snapshot(&self) -> Persisted {
+        Persisted {
+            sessions: self.sessions().snapshot(),
+            codes: self.codes().snapshot(),
+            refresh_tokens: self.refresh_tokens().snapshot(),
+        }
+    }
+
+    /// Puts back what a snapshot held.
+    pub(crate) fn restore(&self, persisted: Persisted) {
+        let mut sessions = self.sessions();
+        for (key, value) in persisted.sessions {
+            sessions.insert(key, value);
+        }
+        drop(sessions);
+        let mut codes = self.codes();
+        for (key, value) in persisted.codes {
+            codes.insert(key, value);
+        }
+        drop(codes);
+        let mut refresh_tokens = self.refresh_tokens();
+        for (key, value) in persisted.refresh_tokens {
+            refresh_tokens.insert(key, value);
+        }
+    }
+
+    /// Changes whenever any of the maps does.
+    pub(crate) fn generation(&self) -> [(u64, usize); 3] {
+        [
+            self.sessions().generation(),
+            self.codes().generation(),
+            self.refresh_tokens().generation(),
+        ]
     }
 }
 

@@ -31,12 +31,18 @@ fn start_emulator(cert_out: &Path) -> EmulatorProcess {
 /// [`start_emulator`], also returning the ready line. The Azure Arc token
 /// directory is a sibling of `cert_out`, not the machine's agent directory.
 fn start_emulator_with_ready_line(cert_out: &Path) -> (EmulatorProcess, Value) {
+    start_emulator_with(cert_out, &[])
+}
+
+/// [`start_emulator_with_ready_line`] with more arguments.
+fn start_emulator_with(cert_out: &Path, extra: &[&str]) -> (EmulatorProcess, Value) {
     let arc_tokens = cert_out.with_file_name("arc-tokens");
     let mut child = Command::new(MSAL)
         .args(["emulator", "--port", "0", "--cert-out"])
         .arg(cert_out)
         .arg("--arc-token-directory")
         .arg(&arc_tokens)
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("msal emulator starts");
@@ -285,6 +291,87 @@ fn decode_shows_a_tokens_claims_and_completions_are_printed() {
         "{script}"
     );
     assert!(script.contains("login") && script.contains("--managed-identity"));
+}
+
+/// `msal emulator --state-dir`: a restarted emulator has the same CA and
+/// redeems the refresh token the last run issued.
+#[test]
+fn the_emulator_state_directory_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state_arg = state.to_str().unwrap();
+    let cache = dir.path().join("cache.json");
+    let login = |emulator: &EmulatorProcess| {
+        Command::new(MSAL)
+            .env("MSAL_PASSWORD", "Alice-P@ssw0rd")
+            .args([
+                "login",
+                "--username",
+                "alice@contoso.onmicrosoft.com",
+                "--authority",
+            ])
+            .arg(format!("{}/contoso", emulator.url))
+            .args([
+                "--client-id",
+                "c78dd7b7-8e8b-4105-8d0d-b50d7ea15ccb",
+                "--scope",
+                "User.Read",
+                "--ca-cert",
+            ])
+            .arg(&emulator.ca_cert)
+            .arg("--cache")
+            .arg(&cache)
+            .output()
+            .unwrap()
+    };
+    let (first, _) = start_emulator_with(&dir.path().join("ca1.pem"), &["--state-dir", state_arg]);
+    let signed_in = login(&first);
+    assert!(
+        signed_in.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed_in.stderr)
+    );
+    let ca = std::fs::read_to_string(&first.ca_cert).unwrap();
+    // Ctrl-C: the emulator saves its state as it stops.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let mut first = first;
+    let _ = first.child.wait();
+
+    let (second, _) = start_emulator_with(&dir.path().join("ca2.pem"), &["--state-dir", state_arg]);
+    assert_eq!(
+        std::fs::read_to_string(&second.ca_cert).unwrap(),
+        ca,
+        "the same CA"
+    );
+    let refreshed = Command::new(MSAL)
+        .args([
+            "token",
+            "--account",
+            "alice@contoso.onmicrosoft.com",
+            "--scope",
+            "User.Read",
+            "--json",
+        ])
+        .args(["--force-refresh", "--authority"])
+        .arg(format!("{}/contoso", second.url))
+        .arg("--cache")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(
+        refreshed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&refreshed.stderr)
+    );
+    let result: Value = serde_json::from_slice(&refreshed.stdout).unwrap();
+    assert_eq!(
+        result["token_source"], "identity_provider",
+        "the old refresh token was redeemed"
+    );
 }
 
 #[test]

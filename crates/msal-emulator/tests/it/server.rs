@@ -249,3 +249,70 @@ async fn idle_connections_are_closed_and_do_not_hold_up_real_requests() {
     .await;
     assert!(closed.is_ok(), "idle connections still open after 5 s");
 }
+
+/// With a state directory, a restart continues the last run: the same CA,
+/// and a refresh token issued before it is redeemed after it.
+#[tokio::test]
+async fn a_state_directory_keeps_the_ca_and_refresh_tokens_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || EmulatorConfig::default().with_state_dir(dir.path().join("state"));
+    let first = msal_test_support::start_with(config()).await.unwrap();
+    let token_url = |em: &Emulator| format!("{}/{CONTOSO_TENANT_ID}/oauth2/v2.0/token", em.url());
+    let reply = post_form(
+        &client(&first).unwrap(),
+        &token_url(&first),
+        &[
+            ("client_id", msal_emulator::builtin::PUBLIC_CLIENT_ID),
+            ("grant_type", "password"),
+            ("username", msal_emulator::builtin::ALICE_UPN),
+            ("password", msal_emulator::builtin::ALICE_PASSWORD),
+            ("scope", "User.Read offline_access"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let refresh_token = reply.body["refresh_token"].as_str().unwrap().to_owned();
+    let ca = first.ca_cert_pem().to_owned();
+    let jwks_before = get(
+        &client(&first).unwrap(),
+        &format!("{}/{CONTOSO_TENANT_ID}/discovery/v2.0/keys", first.url()),
+    )
+    .await;
+    first.shutdown().await;
+
+    let second = msal_test_support::start_with(config()).await.unwrap();
+    assert_eq!(second.ca_cert_pem(), ca, "the same CA");
+    let jwks_after = get(
+        &client(&second).unwrap(),
+        &format!("{}/{CONTOSO_TENANT_ID}/discovery/v2.0/keys", second.url()),
+    )
+    .await;
+    assert_eq!(
+        jwks_before.body["keys"][0]["kid"], jwks_after.body["keys"][0]["kid"],
+        "the same signing key"
+    );
+    let reply = post_form(
+        &client(&second).unwrap(),
+        &token_url(&second),
+        &[
+            ("client_id", msal_emulator::builtin::PUBLIC_CLIENT_ID),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+            ("scope", "User.Read offline_access"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    // Without the state directory, nothing carries over.
+    let fresh = msal_test_support::start().await.unwrap();
+    assert_ne!(fresh.ca_cert_pem(), ca);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("state/keys.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "keys readable by the owner only");
+    }
+}
