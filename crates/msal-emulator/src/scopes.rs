@@ -190,23 +190,18 @@ pub(crate) fn grant<'a>(
     }))
 }
 
-/// The `aud` claim: the resource's registered spelling of what was asked for
-/// (an identifier URI when asked by URI, else the resource's app id).
+/// The `aud` claim. Microsoft Graph issues v1.0 tokens, whose `aud` is the
+/// resource as it was asked for (its URI, or its app id); an app's API gets
+/// v2.0 tokens, whose `aud` is always the API's client id, whichever form
+/// the scope used (`api://{id}/.default`, an identifier URI, the GUID), as
+/// Entra documents for `accessTokenAcceptedVersion` 2.
 pub(crate) fn audience<'a>(resource: &Resource<'a>, requested: &'a str) -> &'a str {
     match resource {
         Resource::MicrosoftGraph if requested.trim_end_matches('/').contains("://") => {
             crate::directory::MICROSOFT_GRAPH_RESOURCE
         }
         Resource::MicrosoftGraph => MICROSOFT_GRAPH_APP_ID,
-        Resource::App(app) => app
-            .identifier_uris
-            .iter()
-            .find(|u| {
-                u.trim_end_matches('/')
-                    .eq_ignore_ascii_case(requested.trim_end_matches('/'))
-            })
-            .map(String::as_str)
-            .unwrap_or(app.client_id.as_str()),
+        Resource::App(app) => app.client_id.as_str(),
     }
 }
 
@@ -254,7 +249,8 @@ mod tests {
 
         let api = format!("{API_IDENTIFIER_URI}/orders.read");
         let g = grant(&dir, t, PUBLIC_CLIENT_ID, &Scopes::parse(&api)).unwrap();
-        assert_eq!(g.audience, API_IDENTIFIER_URI);
+        // v2.0: the API's client id, whichever form the scope used.
+        assert_eq!(g.audience, API_CLIENT_ID);
         assert_eq!(g.scp, ["Orders.Read"]);
 
         let g = grant(

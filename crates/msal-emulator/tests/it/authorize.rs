@@ -582,7 +582,7 @@ async fn form_post_response_and_confidential_redemption() {
     let at = verify(
         &em,
         reply.body["access_token"].as_str().unwrap(),
-        API_IDENTIFIER_URI,
+        API_CLIENT_ID,
         CONTOSO_TENANT_ID,
     )
     .await;
@@ -968,7 +968,7 @@ async fn refresh_tokens_rotate_and_can_be_revoked_or_expire() {
     let at = verify(
         &em,
         second.body["access_token"].as_str().unwrap(),
-        API_IDENTIFIER_URI,
+        API_CLIENT_ID,
         CONTOSO_TENANT_ID,
     )
     .await;

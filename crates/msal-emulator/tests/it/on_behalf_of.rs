@@ -66,7 +66,8 @@ async fn obo(em: &Emulator, assertion: &str, scope: &str) -> Reply {
 async fn obo_keeps_the_user_and_names_the_api_as_client() {
     let em = start().await.unwrap();
     let incoming = alice_token_for_api(&em).await;
-    assert_eq!(claims(&incoming)["aud"], API_IDENTIFIER_URI);
+    // v2.0: the API's client id, though the scope named its URI.
+    assert_eq!(claims(&incoming)["aud"], API_CLIENT_ID);
 
     let reply = obo(
         &em,

@@ -90,10 +90,7 @@ const BOB: (&str, &str) = (builtin::BOB_UPN, builtin::BOB_PASSWORD);
 async fn obo_keeps_the_user_and_a_second_call_is_served_from_the_cache() {
     let emulator = start().await.unwrap();
     let incoming = user_token(&emulator, ALICE, &orders_read()).await;
-    assert_eq!(
-        claims(incoming.expose_secret())["aud"],
-        builtin::API_IDENTIFIER_URI
-    );
+    assert_eq!(claims(incoming.expose_secret())["aud"], builtin::API_CLIENT_ID);
     let cache = TokenCache::new();
     let api = api_app(&emulator, &cache);
     emulator.reset_counts();
