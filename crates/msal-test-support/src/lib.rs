@@ -19,6 +19,7 @@ pub mod emulator;
 mod failure;
 pub mod html;
 pub mod logs;
+pub mod node;
 pub mod python;
 pub mod user;
 pub mod webdriver;

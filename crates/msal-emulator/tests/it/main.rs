@@ -19,6 +19,7 @@ mod device_code;
 mod discovery;
 mod faults;
 mod foci_cae;
+mod independent_validators;
 mod managed_identity;
 mod on_behalf_of;
 mod regional;
