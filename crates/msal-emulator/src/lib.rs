@@ -53,6 +53,7 @@ mod federation;
 pub mod fuzzing;
 mod keys;
 mod managed_identity;
+mod oidc;
 mod regional;
 mod reply;
 mod resource;

@@ -23,6 +23,7 @@ use crate::faults::{Fault, Faults};
 use crate::federation::key::FederationKey;
 use crate::keys::SigningKey;
 use crate::managed_identity::{self, ManagedIdentitySource, azure_arc, service_fabric};
+use crate::oidc;
 use crate::state_dir::StateDir;
 use crate::stats::{Endpoint, Stats};
 use crate::store::Store;
@@ -861,6 +862,24 @@ fn router(state: Arc<AppState>) -> Router {
                 Endpoint::DeviceLogin,
                 "GET or POST",
                 get(device::devicelogin).post(device::devicelogin),
+            ),
+        )
+        .route(
+            "/oidc/userinfo",
+            counted(
+                &state,
+                Endpoint::UserInfo,
+                "GET",
+                get(oidc::userinfo).post(oidc::userinfo),
+            ),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            counted(
+                &state,
+                Endpoint::Logout,
+                "GET",
+                get(oidc::logout).post(oidc::logout),
             ),
         )
         .route(

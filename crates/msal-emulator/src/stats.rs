@@ -48,11 +48,15 @@ pub enum Endpoint {
     AzureArc,
     /// The Cloud Shell identity endpoint `POST /oauth2/token`.
     CloudShell,
+    /// The OpenID Connect userinfo endpoint `/oidc/userinfo`.
+    UserInfo,
+    /// The sign-out (`end_session_endpoint`) `/{tenant}/oauth2/v2.0/logout`.
+    Logout,
 }
 
 impl Endpoint {
     /// Every endpoint kind, in counter order.
-    const ALL: [Endpoint; 18] = [
+    const ALL: [Endpoint; 20] = [
         Endpoint::OpenIdConfiguration,
         Endpoint::InstanceDiscovery,
         Endpoint::Jwks,
@@ -71,6 +75,8 @@ impl Endpoint {
         Endpoint::ServiceFabric,
         Endpoint::AzureArc,
         Endpoint::CloudShell,
+        Endpoint::UserInfo,
+        Endpoint::Logout,
     ];
 
     /// The endpoint's name in the JSON forms (faults' `endpoint`):
@@ -95,6 +101,8 @@ impl Endpoint {
             Endpoint::ServiceFabric => "service_fabric",
             Endpoint::AzureArc => "azure_arc",
             Endpoint::CloudShell => "cloud_shell",
+            Endpoint::UserInfo => "user_info",
+            Endpoint::Logout => "logout",
         }
     }
 
@@ -123,6 +131,8 @@ impl Endpoint {
             Endpoint::ServiceFabric => 15,
             Endpoint::AzureArc => 16,
             Endpoint::CloudShell => 17,
+            Endpoint::UserInfo => 18,
+            Endpoint::Logout => 19,
         }
     }
 }

@@ -15,6 +15,12 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs `script` (in this crate's `node/`) with `args` as JSON; returns
 /// the JSON line it prints last. Off the async runtime, killed after a minute.
 pub async fn run(script: &str, args: &Value) -> Result<Value> {
+    run_with_env(script, args, &[]).await
+}
+
+/// [`run`], with `env` added to the peer's environment (`NODE_EXTRA_CA_CERTS`
+/// for the emulator's CA: this machine sets it to the system bundle).
+pub async fn run_with_env(script: &str, args: &Value, env: &[(&str, &Path)]) -> Result<Value> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
     if !dir.join("node_modules").is_dir() {
         return Err(Failure::new(format!(
@@ -27,6 +33,8 @@ pub async fn run(script: &str, args: &Value) -> Result<Value> {
         .arg(dir.join(script))
         .arg(args.to_string())
         .current_dir(&dir)
+        .env_remove("NODE_EXTRA_CA_CERTS")
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

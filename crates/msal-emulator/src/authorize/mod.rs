@@ -351,7 +351,7 @@ impl<'a> AuthorizeRequest<'a> {
 /// Whether a requested redirect URI matches a registered one: exactly, or
 /// for loopback `http` URIs on any port (same scheme, host, path and query),
 /// as Entra matches native apps' loopback listeners.
-fn redirect_matches(registered: &str, requested: &str) -> bool {
+pub(crate) fn redirect_matches(registered: &str, requested: &str) -> bool {
     let (Ok(r), Ok(q)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
         return false;
     };

@@ -12,7 +12,7 @@ mod client_credentials;
 mod device_code;
 pub(crate) mod form;
 pub(crate) mod issue;
-mod issued_token;
+pub(crate) mod issued_token;
 mod on_behalf_of;
 mod password;
 mod refresh_token;

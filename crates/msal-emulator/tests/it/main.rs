@@ -21,6 +21,7 @@ mod faults;
 mod foci_cae;
 mod independent_validators;
 mod managed_identity;
+mod oidc_client;
 mod on_behalf_of;
 mod regional;
 mod ropc_federation;
