@@ -24,7 +24,14 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// Tokens from the Microsoft identity platform, and a local emulator of it.
 #[derive(Parser)]
-#[command(name = "msal", version, about, long_about = None)]
+#[command(
+    name = "msal",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 ok, 1 authentication failed, 2 bad input or unusable cache, \
+                  3 interaction required (run `msal login`), 4 network or TLS, 130 cancelled."
+)]
 struct Cli {
     /// Log what msal does on stderr: -v info, -vv debug, -vvv trace (every
     /// request, with its correlation id). RUST_LOG, when set, wins
@@ -53,8 +60,9 @@ enum Command {
     ///
     /// Prints "Signed in as USER (home account id ID)" on stdout; no token is printed
     /// unless --json is given, which prints the result (access token included) and
-    /// the account as JSON. Exit codes: 0 signed in, 1 sign-in failed or timed out,
-    /// 2 invalid arguments or an unusable cache file.
+    /// the account as JSON. Exit codes as every command (README, "Exit codes"): 0 signed
+    /// in, 1 sign-in failed or timed out, 2 invalid arguments or an unusable cache file,
+    /// 4 network or TLS, 130 cancelled.
     Login(login::LoginArgs),
     /// List the accounts in the token cache (no network requests).
     ///

@@ -110,23 +110,62 @@ pub(crate) fn error_json(error: &Error) -> Value {
         None => json!({ "error": "client_error", "error_description": cut(&error.to_string()) }),
     };
     // Scripts branch on this: sign the user in again (`msal login`).
-    json["interaction_required"] = Value::Bool(error.is_interaction_required());
+    json["interaction_required"] = Value::Bool(needs_sign_in(error));
     json
 }
 
-/// Reports an error and gives the exit code: 1 for errors from the identity
-/// provider or the network, 2 for bad input.
+/// The exit codes every command uses (README, "Exit codes").
+pub(crate) mod exit {
+    /// The identity provider refused (wrong secret or password, unknown
+    /// app or user), or nobody finished signing in.
+    pub(crate) const AUTHENTICATION_FAILED: u8 = 1;
+    /// Bad arguments, or a cache file that cannot be used.
+    pub(crate) const BAD_INPUT: u8 = 2;
+    /// The user must sign in again (`msal login`).
+    pub(crate) const INTERACTION_REQUIRED: u8 = 3;
+    /// The network, TLS, or the identity provider being unavailable or throttling.
+    pub(crate) const NETWORK: u8 = 4;
+    /// Cancelled (Ctrl-C), as shells report SIGINT.
+    pub(crate) const CANCELLED: u8 = 130;
+}
+
+/// Whether only a new sign-in helps: interaction required, but never a
+/// wrong password (AADSTS50126), which the user can simply type again.
+fn needs_sign_in(error: &Error) -> bool {
+    error.is_interaction_required() && error.service_error().and_then(|s| s.aadsts_code()) != Some(50126)
+}
+
+/// The exit code for `error` (see [`exit`]).
+pub(crate) fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::InvalidArgument(_)
+        | Error::InvalidAuthority { .. }
+        | Error::Cache(_)
+        | Error::Credential(_) => exit::BAD_INPUT,
+        Error::Cancelled => exit::CANCELLED,
+        Error::Transport(_) | Error::Throttled { .. } => exit::NETWORK,
+        error if needs_sign_in(error) => exit::INTERACTION_REQUIRED,
+        _ => exit::AUTHENTICATION_FAILED,
+    }
+}
+
+/// Reports an error and gives the exit code (see [`exit`]).
 pub(crate) fn fail(error: &Error, as_json: bool) -> ExitCode {
     if as_json {
         outln!("{}", error_json(error));
+    } else if matches!(error, Error::Cancelled) {
+        // The command said so where it stopped: one message.
     } else {
         eprintln!("error: {}", terminal_safe(&error.to_string()));
-        if error.is_interaction_required() {
+        if needs_sign_in(error) {
             eprintln!("hint: the user must sign in again: run `msal login`");
+        } else if let Error::Transport(e) = error {
+            if e.to_string().to_ascii_lowercase().contains("certificate") {
+                eprintln!("hint: the server's certificate is not trusted: pass its CA with --ca-cert");
+            } else {
+                eprintln!("hint: is the identity provider (or the emulator) running and reachable?");
+            }
         }
     }
-    match error {
-        Error::InvalidArgument(_) | Error::InvalidAuthority { .. } | Error::Cache(_) => ExitCode::from(2),
-        _ => ExitCode::FAILURE,
-    }
+    ExitCode::from(exit_code(error))
 }

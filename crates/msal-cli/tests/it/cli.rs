@@ -374,6 +374,34 @@ fn the_emulator_state_directory_survives_a_restart() {
     );
 }
 
+/// Exit codes: 4 when the identity provider cannot be reached, with a hint.
+#[test]
+fn an_unreachable_identity_provider_is_exit_code_4() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(MSAL)
+        .args([
+            "token",
+            "--authority",
+            &format!("https://127.0.0.1:{port}/contoso"),
+        ])
+        .args(["--client-id", "c", "--scope", "s", "--no-instance-discovery"])
+        .env("MSAL_CLIENT_SECRET", "s")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reachable"));
+}
+
 #[test]
 fn secret_from_a_file_works() {
     let dir = tempfile::tempdir().unwrap();

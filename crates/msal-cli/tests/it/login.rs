@@ -500,7 +500,12 @@ async fn token_for_a_signed_in_account_uses_the_silent_path() {
     // Once the IdP revokes the refresh tokens, the user must sign in again.
     assert!(emulator.revoke_refresh_tokens(builtin::ALICE_UPN) > 0);
     let refused = token(&["--json", "--force-refresh"]);
-    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "interaction required: {}",
+        refused.stderr
+    );
     let refused: Value = serde_json::from_str(&refused.stdout).unwrap();
     assert_eq!(refused["interaction_required"], true, "{refused}");
     assert_eq!(refused["error"], "invalid_grant");
@@ -612,7 +617,7 @@ async fn device_code_login_and_ctrl_c() {
         .unwrap();
     assert!(kill.success());
     let stopped = running.finish();
-    assert!(!stopped.status.success());
+    assert_eq!(stopped.status.code(), Some(130), "cancelled");
     assert!(interrupted.elapsed() < Duration::from_secs(5), "stopped promptly");
     assert!(stopped.stderr.contains("Cancelled"), "{}", stopped.stderr);
     let polls = emulator.grant_count("urn:ietf:params:oauth:grant-type:device_code");
@@ -689,8 +694,12 @@ async fn username_password_login_for_managed_and_federated_users() {
             .arg(&ca),
     )
     .finish();
-    assert_eq!(wrong.status.code(), Some(1));
+    assert_eq!(wrong.status.code(), Some(1), "authentication failed");
     assert!(wrong.stderr.contains("AADSTS50126"), "{}", wrong.stderr);
+    assert!(
+        !wrong.stderr.contains("sign in again"),
+        "a wrong password is not 'interaction required'"
+    );
     assert!(!wrong.stderr.contains("not-the-password"));
     // No terminal and no MSAL_PASSWORD: a clear error, not a hang.
     let no_password = run(
