@@ -15,6 +15,7 @@ mod login;
 mod managed_identity;
 mod output;
 mod remembered;
+mod status;
 mod token;
 
 use std::path::PathBuf;
@@ -74,6 +75,10 @@ enum Command {
     ///
     /// Exit code 2 when no account has that username.
     Logout(accounts::LogoutArgs),
+    /// Who is signed in, with which tokens until when (no network requests).
+    ///
+    /// Exit code 3 when nobody is signed in.
+    Status(status::StatusArgs),
     /// Show a JWT's header and claims (not validated), from an argument or stdin.
     Decode(decode::DecodeArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
             Command::Emulator(EmulatorCommand { action: None, run }) => emulator::run(run).await,
             Command::Demo => demo::run().await,
             Command::Decode(args) => decode::run(args),
+            Command::Status(args) => status::run(args),
             Command::Completions { shell } => {
                 let mut command = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(shell, &mut command, "msal", &mut std::io::stdout());

@@ -41,6 +41,23 @@ pub(crate) use assertion::{
 };
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 pub use lock::{CacheFileLock, DEFAULT_LOCK_WAIT};
+
+/// One cached access token, described without its secret (see
+/// [`TokenCache::access_tokens_of`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CachedTokenInfo {
+    /// The application it was issued to.
+    pub client_id: String,
+    /// The cloud host (`login.microsoftonline.com`).
+    pub environment: String,
+    /// The tenant.
+    pub realm: String,
+    /// The scopes it grants.
+    pub scopes: Vec<String>,
+    /// When it expires.
+    pub expires_on: std::time::SystemTime,
+}
 pub(crate) use schema::Str;
 
 /// A cached access token as lookups return it: shared with the cache, so a
@@ -235,6 +252,32 @@ impl TokenCache {
             }
         }
         environments
+    }
+
+    /// What the cache holds for the account `home_account_id` (any case):
+    /// one line per access token, no secret. For "who is signed in, with
+    /// what, until when" displays such as `msal status`.
+    pub fn access_tokens_of(&self, home_account_id: &str) -> Vec<CachedTokenInfo> {
+        let state = self.read();
+        let mut tokens: Vec<CachedTokenInfo> = state
+            .data
+            .access_tokens
+            .values()
+            .filter(|t| {
+                t.home_account_id
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(home_account_id))
+            })
+            .map(|t| CachedTokenInfo {
+                client_id: t.client_id.to_string(),
+                environment: t.environment.to_string(),
+                realm: t.realm.to_string(),
+                scopes: t.target.split_whitespace().map(str::to_owned).collect(),
+                expires_on: crate::time::from_epoch(t.expires_on),
+            })
+            .collect();
+        tokens.sort_by(|a, b| b.expires_on.cmp(&a.expires_on));
+        tokens
     }
 
     /// The client ids that hold a refresh token of the account

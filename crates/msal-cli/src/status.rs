@@ -1,0 +1,103 @@
+//! `msal status`: who is signed in (every account in the cache, every
+//! cloud), and the access tokens held for each: scopes and time left. No
+//! network requests. Exit code 3 (interaction required) when nobody is
+//! signed in, so scripts can `msal status || msal login ...`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::Args;
+use msal::{Error, TokenCache};
+use serde_json::json;
+
+use crate::cache_file;
+use crate::output::{self, exit, outln};
+
+/// Arguments of `msal status`.
+#[derive(Args)]
+pub(crate) struct StatusArgs {
+    /// Token cache file (default: the one `msal login` uses).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Print JSON: an array of accounts with their tokens.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(crate) fn run(args: StatusArgs) -> Result<(), ExitCode> {
+    let json = args.json;
+    match status(args) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ExitCode::from(exit::INTERACTION_REQUIRED)),
+        Err(e) => Err(output::fail(&e, json)),
+    }
+}
+
+/// Prints the status; whether anybody is signed in.
+fn status(args: StatusArgs) -> Result<bool, Error> {
+    let path = cache_file::cache_path(args.cache.as_deref())?;
+    let cache = TokenCache::load_from_file(&path)?;
+    let now = SystemTime::now();
+    let mut accounts = Vec::new();
+    for environment in cache.account_environments() {
+        let app = cache_file::offline_app(
+            cache_file::PLACEHOLDER_CLIENT_ID,
+            &format!("https://{environment}/common"),
+            false,
+            &cache,
+        )?;
+        accounts.extend(app.get_accounts(None));
+    }
+    let entries: Vec<_> = accounts
+        .iter()
+        .map(|account| {
+            let tokens: Vec<_> = cache
+                .access_tokens_of(&account.home_account_id)
+                .into_iter()
+                .map(|t| {
+                    let left = t.expires_on.duration_since(now).map(|d| d.as_secs()).unwrap_or(0);
+                    json!({"client_id": t.client_id, "scopes": t.scopes, "expires_in": left, "expired": left == 0})
+                })
+                .collect();
+            json!({
+                "username": account.username,
+                "home_account_id": account.home_account_id,
+                "environment": account.environment,
+                "tokens": tokens,
+            })
+        })
+        .collect();
+    if args.json {
+        outln!("{}", serde_json::Value::Array(entries.clone()));
+    } else if entries.is_empty() {
+        eprintln!(
+            "Nobody is signed in (cache {}): run `msal login`.",
+            path.display()
+        );
+    } else {
+        for entry in &entries {
+            outln!(
+                "{} ({})",
+                entry["username"].as_str().unwrap_or_default(),
+                entry["environment"].as_str().unwrap_or_default()
+            );
+            for token in entry["tokens"].as_array().into_iter().flatten() {
+                let scopes: Vec<&str> = token["scopes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str())
+                    .collect();
+                let left = token["expires_in"].as_u64().unwrap_or(0);
+                let when = if left == 0 {
+                    "expired (a refresh token may renew it)".to_owned()
+                } else {
+                    format!("expires in {}m {}s", left / 60, left % 60)
+                };
+                outln!("  {}: {when}", scopes.join(" "));
+            }
+        }
+    }
+    Ok(!entries.is_empty())
+}
