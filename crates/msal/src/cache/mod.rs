@@ -276,7 +276,7 @@ impl TokenCache {
                 expires_on: crate::time::from_epoch(t.expires_on),
             })
             .collect();
-        tokens.sort_by(|a, b| b.expires_on.cmp(&a.expires_on));
+        tokens.sort_by_key(|t| std::cmp::Reverse(t.expires_on));
         tokens
     }
 
