@@ -55,27 +55,34 @@ pub(crate) fn remember(cache: &Path, sign_in: SignIn) {
     remembered
         .accounts
         .insert(sign_in.username.to_lowercase(), sign_in);
-    let path = file_of(cache);
-    let temp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let written = serde_json::to_vec_pretty(&remembered)
-        .map_err(std::io::Error::other)
-        .and_then(|bytes| std::fs::write(&temp, bytes))
-        .and_then(|()| std::fs::rename(&temp, &path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
+    if let Err(e) = write(cache, &remembered) {
         eprintln!(
             "warning: could not remember this sign-in in {}: {e}",
-            path.display()
+            file_of(cache).display()
         );
     }
 }
 
-/// Forgets `username` (on logout).
+/// Forgets `username` (on logout; under the cache file's lock too).
 pub(crate) fn forget(cache: &Path, username: &str) {
     let mut remembered = read(cache);
     if remembered.accounts.remove(&username.to_lowercase()).is_some()
-        && let Ok(bytes) = serde_json::to_vec_pretty(&remembered)
+        && let Err(e) = write(cache, &remembered)
     {
-        let _ = std::fs::write(file_of(cache), bytes);
+        eprintln!("warning: could not update {}: {e}", file_of(cache).display());
     }
+}
+
+/// Replaces the file through a temporary one and a rename.
+fn write(cache: &Path, remembered: &Remembered) -> std::io::Result<()> {
+    let path = file_of(cache);
+    let temp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let written = serde_json::to_vec_pretty(remembered)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&temp, bytes))
+        .and_then(|()| std::fs::rename(&temp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
