@@ -1,10 +1,11 @@
 //! `msal login --device-code`: the device code flow for machines without a
-//! browser (SSH sessions, containers). Shows the IdP's message, then a
-//! spinner with the time left while the library polls; Ctrl-C cancels.
+//! browser (SSH sessions, containers). Shows the IdP's message, then (on a
+//! terminal) a countdown line redrawn in place while the library polls,
+//! erased when the wait ends; Ctrl-C cancels with one message.
 
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use msal::{CancellationHandle, DeviceFlowPolling, Error};
 
 use crate::cache_file;
@@ -33,31 +34,39 @@ pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
             }
         }
     });
-    // indicatif draws nothing when stderr is not a terminal (scripts, tests).
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_style(
-        ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    spinner.enable_steady_tick(Duration::from_millis(120));
+    // Only on a terminal: scripts and logs get the message above and the result.
+    let terminal = std::io::stderr().is_terminal();
     let expires_at = flow.expires_at();
-    let ticker = tokio::spawn({
-        let spinner = spinner.clone();
-        async move {
-            loop {
-                spinner.set_message(format!(
-                    "Waiting for you to sign in ({} left)",
+    let ticker = tokio::spawn(async move {
+        if !terminal {
+            return;
+        }
+        loop {
+            {
+                let mut stderr = std::io::stderr().lock();
+                // Carriage return and erase-line: the line is redrawn in place.
+                let _ = write!(
+                    stderr,
+                    "\r\x1b[2KWaiting for you to sign in ({} left)",
                     time_left(expires_at)
-                ));
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                );
+                let _ = stderr.flush();
             }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
 
     let polling = DeviceFlowPolling::default().cancellation(cancel);
     let outcome = app.acquire_token_by_device_flow_with(&flow, &polling).await;
     ticker.abort();
+    // Until it has stopped, the ticker may draw the line again after it is erased.
+    let _ = ticker.await;
     on_ctrl_c.abort();
-    spinner.finish_and_clear();
+    if terminal {
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "\r\x1b[2K");
+        let _ = stderr.flush();
+    }
     let result = match outcome {
         Err(Error::Cancelled) => {
             eprintln!("Cancelled: stopped waiting for the sign-in.");

@@ -946,3 +946,79 @@ async fn without_a_display_the_url_and_the_device_code_hint_come_at_once() {
         drop(running);
     }
 }
+
+/// In a real terminal (tmux): `msal login --device-code` shows the code and
+/// a countdown, and Ctrl-C ends it with exit code 130, one message, and the
+/// countdown line cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_in_a_terminal_shows_a_countdown_and_ctrl_c_ends_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let emulator = start_with(EmulatorConfig::default().with_device_code_interval(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let ca = home.join("ca.pem");
+    emulator.write_ca_cert(&ca).unwrap();
+    let session = format!("msal-test-{}", std::process::id());
+    let command = format!(
+        "env HOME={home} XDG_CACHE_HOME={home}/xdg {MSAL} login --device-code --authority {authority} \
+         --client-id {client} --scope User.Read --ca-cert {ca}; echo EXIT=$?; sleep 60",
+        home = home.display(),
+        authority = emulator.authority(builtin::CONTOSO_TENANT_NAME),
+        client = builtin::PUBLIC_CLIENT_ID,
+        ca = ca.display(),
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "40",
+        "bash",
+        "-c",
+        &command,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .output();
+        }
+    }
+    let _kill = Kill(session.clone());
+    let screen =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).to_string();
+    let wait_for = |what: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let shown = screen();
+            if what(&shown) {
+                return shown;
+            }
+            assert!(Instant::now() < deadline, "not on screen in time:\n{shown}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let shown = wait_for(&|s| s.contains("enter the code") && s.contains("left)"));
+    assert!(shown.contains("/devicelogin"), "{shown}");
+    assert!(shown.contains("Waiting for you to sign in ("), "{shown}");
+
+    assert!(tmux(&["send-keys", "-t", &session, "C-c"]).status.success());
+    let shown = wait_for(&|s| s.contains("EXIT="));
+    assert!(shown.contains("EXIT=130"), "{shown}");
+    assert_eq!(shown.matches("Cancelled").count(), 1, "one message:\n{shown}");
+    assert!(
+        !shown.contains("Waiting for you to sign in ("),
+        "the countdown line is cleared:\n{shown}"
+    );
+}
