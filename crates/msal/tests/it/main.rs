@@ -18,6 +18,7 @@ mod cache_files;
 mod certificates;
 mod client_credentials;
 mod device_code;
+mod examples;
 mod family_and_claims;
 mod hostile_servers;
 mod id_token_validation;
