@@ -130,6 +130,32 @@ fn run(home: &Path, args: &[&str]) -> Finished {
     Running::spawn(msal(home).args(args)).finish()
 }
 
+/// `msal login --username` for `username` of `tenant`, the password from
+/// the environment, started (not waited for).
+fn password_login(
+    home: &Path,
+    emulator: &Emulator,
+    ca: &Path,
+    tenant: &str,
+    username: &str,
+    password: &str,
+) -> Running {
+    Running::spawn(
+        msal(home)
+            .env("MSAL_PASSWORD", password)
+            .args(["login", "--username", username, "--authority"])
+            .arg(emulator.authority(tenant))
+            .args([
+                "--client-id",
+                builtin::PUBLIC_CLIENT_ID,
+                "--scope",
+                "User.Read",
+                "--ca-cert",
+            ])
+            .arg(ca),
+    )
+}
+
 /// Does what a user's browser would: opens `url`, signs in, and lets the
 /// auto-submitting form post the response to the CLI's loopback listener.
 async fn play_browser(emulator: &Emulator, url: &str, username: &str, password: &str) {
@@ -648,21 +674,7 @@ async fn username_password_login_for_managed_and_federated_users() {
             builtin::DAVE_PASSWORD,
         ),
     ] {
-        let out = Running::spawn(
-            msal(home)
-                .env("MSAL_PASSWORD", password)
-                .args(["login", "--username", username, "--authority"])
-                .arg(emulator.authority(tenant))
-                .args([
-                    "--client-id",
-                    builtin::PUBLIC_CLIENT_ID,
-                    "--scope",
-                    "User.Read",
-                    "--ca-cert",
-                ])
-                .arg(&ca),
-        )
-        .finish();
+        let out = password_login(home, &emulator, &ca, tenant, username, password).finish();
         assert!(out.status.success(), "{username}: {}", out.stderr);
         assert!(
             out.stdout.starts_with(&format!("Signed in as {username}")),
@@ -679,19 +691,13 @@ async fn username_password_login_for_managed_and_federated_users() {
     assert_eq!(usernames(&listed), [builtin::ALICE_UPN, builtin::DAVE_UPN]);
 
     // A wrong password: the IdP's error, exit 1, nothing printed of the password.
-    let wrong = Running::spawn(
-        msal(home)
-            .env("MSAL_PASSWORD", "not-the-password")
-            .args(["login", "--username", builtin::ALICE_UPN, "--authority"])
-            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
-            .args([
-                "--client-id",
-                builtin::PUBLIC_CLIENT_ID,
-                "--scope",
-                "User.Read",
-                "--ca-cert",
-            ])
-            .arg(&ca),
+    let wrong = password_login(
+        home,
+        &emulator,
+        &ca,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::ALICE_UPN,
+        "not-the-password",
     )
     .finish();
     assert_eq!(wrong.status.code(), Some(1), "authentication failed");
@@ -760,20 +766,7 @@ async fn concurrent_logins_keep_every_account_and_a_logout_stays_done() {
         let running: Vec<Running> = users
             .iter()
             .map(|(tenant, username, password)| {
-                Running::spawn(
-                    msal(home)
-                        .env("MSAL_PASSWORD", password)
-                        .args(["login", "--username", username, "--authority"])
-                        .arg(emulator.authority(tenant))
-                        .args([
-                            "--client-id",
-                            builtin::PUBLIC_CLIENT_ID,
-                            "--scope",
-                            "User.Read",
-                            "--ca-cert",
-                        ])
-                        .arg(&ca),
-                )
+                password_login(home, &emulator, &ca, tenant, username, password)
             })
             .collect();
         for login in running {
@@ -795,19 +788,13 @@ async fn concurrent_logins_keep_every_account_and_a_logout_stays_done() {
     let home = dir.path();
     let ca = home.join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
-    let alice = Running::spawn(
-        msal(home)
-            .env("MSAL_PASSWORD", builtin::ALICE_PASSWORD)
-            .args(["login", "--username", builtin::ALICE_UPN, "--authority"])
-            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
-            .args([
-                "--client-id",
-                builtin::PUBLIC_CLIENT_ID,
-                "--scope",
-                "User.Read",
-                "--ca-cert",
-            ])
-            .arg(&ca),
+    let alice = password_login(
+        home,
+        &emulator,
+        &ca,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::ALICE_UPN,
+        builtin::ALICE_PASSWORD,
     )
     .finish();
     assert!(alice.status.success(), "{}", alice.stderr);
@@ -844,19 +831,13 @@ async fn token_for_an_account_needs_nothing_but_the_account_after_a_login() {
     let emulator = start().await.unwrap();
     let ca = home.join("ca.pem");
     emulator.write_ca_cert(&ca).unwrap();
-    let login = Running::spawn(
-        msal(home)
-            .env("MSAL_PASSWORD", builtin::ALICE_PASSWORD)
-            .args(["login", "--username", builtin::ALICE_UPN, "--authority"])
-            .arg(emulator.authority(builtin::CONTOSO_TENANT_NAME))
-            .args([
-                "--client-id",
-                builtin::PUBLIC_CLIENT_ID,
-                "--scope",
-                "User.Read",
-                "--ca-cert",
-            ])
-            .arg(&ca),
+    let login = password_login(
+        home,
+        &emulator,
+        &ca,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::ALICE_UPN,
+        builtin::ALICE_PASSWORD,
     )
     .finish();
     assert!(login.status.success(), "{}", login.stderr);
