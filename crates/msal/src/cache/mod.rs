@@ -20,6 +20,7 @@
 
 mod assertion;
 mod file;
+mod hooks;
 pub(crate) mod index;
 mod lock;
 mod schema;
@@ -39,6 +40,7 @@ use crate::secret::CachedSecret;
 pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
+pub use hooks::{CacheAccess, CacheHooks};
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 pub use lock::{CacheFileLock, DEFAULT_LOCK_WAIT};
 
