@@ -135,7 +135,7 @@ async fn app_tokens_live_in_the_app_partition_and_a_second_instance_hits_it() {
             Seen::After(Some(key.clone()), true)
         ]
     );
-    assert_eq!(store.keys(), [key.clone()]);
+    assert_eq!(store.keys(), std::slice::from_ref(&key));
     assert_eq!(section_len(&store.partition(&key).unwrap(), "AccessToken"), 1);
 
     // Another instance (another node of a farm) finds it through the store.
@@ -275,7 +275,7 @@ async fn on_behalf_of_is_partitioned_by_the_incoming_token() {
     use sha2::Digest as _;
     let hash =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(incoming.as_bytes()));
-    assert_eq!(store.keys(), [hash.clone()]);
+    assert_eq!(store.keys(), std::slice::from_ref(&hash));
     let again = api
         .acquire_token_on_behalf_of(&assertion, ["https://graph.microsoft.com/User.Read"])
         .await
