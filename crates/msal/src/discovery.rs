@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::authority::{Authority, AuthorityKind};
+use crate::authority::{Authority, AuthorityKind, KNOWN_AUTHORITY_HOSTS};
 use crate::error::{Error, Result};
 use crate::oauth2;
 use crate::pipeline::Pipeline;
@@ -59,38 +59,94 @@ struct InstanceMetadata {
     aliases: Vec<String>,
 }
 
-/// Resolves `authority`: instance discovery first (when `instance_discovery` is
-/// on and the host is not a known Microsoft cloud), then the OpenID
-/// configuration document.
+/// Where instance discovery asks whether a host is a Microsoft cloud,
+/// unless the authority answers for itself (see
+/// [`Authority::discovers_itself`]).
+pub(crate) const DEFAULT_INSTANCE_DISCOVERY_ENDPOINT: &str =
+    "https://login.microsoftonline.com/common/discovery/instance";
+
+/// How an application validates its authority's host.
+#[derive(Clone, Debug)]
+pub(crate) enum InstanceDiscoverySetting {
+    /// Ask this trusted endpoint about hosts that are not known clouds.
+    Trusted(Url),
+    /// Trust the authority as configured (`instance_discovery(false)`).
+    Off,
+}
+
+impl Default for InstanceDiscoverySetting {
+    fn default() -> Self {
+        match Url::parse(DEFAULT_INSTANCE_DISCOVERY_ENDPOINT) {
+            Ok(url) => Self::Trusted(url),
+            Err(_) => Self::Off,
+        }
+    }
+}
+
+impl InstanceDiscoverySetting {
+    pub(crate) fn is_on(&self) -> bool {
+        matches!(self, Self::Trusted(_))
+    }
+}
+
+/// Resolves `authority`: instance discovery first (when it is on and the
+/// authority needs it), then the OpenID configuration document.
 ///
-/// Instance discovery asks the authority's own host rather than a hard-coded
-/// global endpoint, so private, sovereign and emulated clouds validate
-/// themselves; an unknown instance is an [`Error::Service`] (`invalid_instance`).
+/// Instance discovery asks a trusted endpoint (Entra's global one unless
+/// configured otherwise), never the authority's own host, which would vouch
+/// for itself; only the sovereign clouds that discover on their own host and
+/// loopback development providers answer for themselves. A host it does not
+/// know is an [`Error::InvalidInstance`]. An OIDC authority's document must
+/// name the authority as its issuer ([`Error::IssuerMismatch`]).
 pub(crate) async fn resolve(
     pipeline: &Pipeline,
     authority: &Authority,
-    instance_discovery: bool,
+    instance_discovery: &InstanceDiscoverySetting,
     correlation_id: &str,
 ) -> Result<AuthorityMetadata> {
     let mut aliases = Vec::new();
     let mut configuration_url = authority.openid_configuration_url();
-    if instance_discovery && authority.kind() == AuthorityKind::Aad && !authority.is_known_host() {
-        let mut url = parse_url(
-            authority,
-            &format!("https://{}/common/discovery/instance", authority.host_and_port()),
-        )?;
+    if let InstanceDiscoverySetting::Trusted(trusted) = instance_discovery
+        && authority.needs_instance_discovery()
+    {
+        let mut url = if authority.discovers_itself() {
+            parse_url(
+                authority,
+                &format!("https://{}/common/discovery/instance", authority.host_and_port()),
+            )?
+        } else {
+            trusted.clone()
+        };
         url.query_pairs_mut()
             .append_pair("api-version", "1.1")
             .append_pair(
                 "authorization_endpoint",
                 &authority.authorization_endpoint_guess(),
             );
-        let discovery: InstanceDiscovery = oauth2::get_json(pipeline, &url, correlation_id).await?;
+        let discovery: InstanceDiscovery = match oauth2::get_json(pipeline, &url, correlation_id).await {
+            Ok(discovery) => discovery,
+            Err(Error::Service(service)) if service.error == "invalid_instance" => {
+                return Err(Error::InvalidInstance {
+                    authority: authority.url().to_owned(),
+                    description: service.error_description.clone().unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         configuration_url = discovery.tenant_discovery_endpoint;
-        aliases = discovery.metadata.into_iter().flat_map(|m| m.aliases).collect();
+        // Only the authority's own cloud: the document lists every cloud.
+        aliases = discovery
+            .metadata
+            .into_iter()
+            .find(|m| m.aliases.iter().any(|a| a.eq_ignore_ascii_case(authority.host())))
+            .map(|m| m.aliases)
+            .unwrap_or_default();
     }
     let url = parse_url(authority, &configuration_url)?;
     let config: OpenIdConfiguration = oauth2::get_json(pipeline, &url, correlation_id).await?;
+    if authority.kind() == AuthorityKind::Oidc {
+        check_issuer(authority, config.issuer.as_deref())?;
+    }
     let token_endpoint = parse_url(authority, &config.token_endpoint)?;
     let realm = token_endpoint
         .path_segments()
@@ -119,6 +175,38 @@ pub(crate) async fn resolve(
             .map(|u| parse_url(authority, u))
             .transpose()?,
     })
+}
+
+/// An OIDC authority's document must name it as the issuer (trailing
+/// slashes aside). External ID and B2C on a custom domain publish their
+/// Microsoft host as the issuer, with the same path: that is accepted too,
+/// as MSAL Python accepts it.
+fn check_issuer(authority: &Authority, issuer: Option<&str>) -> Result<()> {
+    let mismatch = || Error::IssuerMismatch {
+        authority: authority.url().to_owned(),
+        issuer: issuer.unwrap_or_default().to_owned(),
+    };
+    let issuer = issuer.ok_or_else(mismatch)?;
+    let trimmed = issuer.trim_end_matches('/');
+    if trimmed == authority.url() {
+        return Ok(());
+    }
+    let Ok(parsed) = Url::parse(trimmed) else {
+        return Err(mismatch());
+    };
+    let Ok(configured) = Url::parse(authority.url()) else {
+        return Err(mismatch());
+    };
+    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    let microsoft_host = host.ends_with(".ciamlogin.com")
+        || host.contains(".b2clogin.")
+        || KNOWN_AUTHORITY_HOSTS.contains(&host.as_str());
+    let same_path = parsed.path().trim_end_matches('/') == configured.path().trim_end_matches('/');
+    if parsed.scheme() == "https" && microsoft_host && same_path {
+        Ok(())
+    } else {
+        Err(mismatch())
+    }
 }
 
 /// Endpoints from a discovery document must be https, like the authority.

@@ -25,6 +25,30 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// Instance discovery does not know the authority's host
+    /// (`invalid_instance`): it is not a Microsoft cloud, so tokens are not
+    /// requested from it. Use a known host, or turn instance discovery off
+    /// (`instance_discovery(false)`) for a host you trust yourself.
+    #[error(
+        "invalid_instance: the authority {authority} is not known to instance discovery ({description}); \
+         if it is your own identity provider, turn instance discovery off"
+    )]
+    InvalidInstance {
+        /// The authority as configured.
+        authority: String,
+        /// What instance discovery said.
+        description: String,
+    },
+    /// The OpenID configuration document of an OIDC authority names
+    /// another issuer than the authority (OpenID Connect Discovery 1.0,
+    /// section 4.3): it is refused, as MSAL Python 1.35+ refuses it.
+    #[error("the OpenID configuration of {authority} names the issuer {issuer:?}, not the authority")]
+    IssuerMismatch {
+        /// The authority as configured.
+        authority: String,
+        /// The issuer the document names.
+        issuer: String,
+    },
     /// A caller-supplied argument is invalid (empty scopes, reserved scopes, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -76,7 +76,9 @@ pub use app::{
     ManagedIdentityClient, ManagedIdentityClientBuilder, Public, PublicClientApplication,
     PublicClientApplicationBuilder,
 };
-pub use authority::{Authority, AuthorityKind, KNOWN_AUTHORITY_HOSTS};
+pub use authority::{
+    Authority, AuthorityKind, CONSUMERS_TENANT_ID, KNOWN_AUTHORITY_HOSTS, SELF_DISCOVERING_HOSTS,
+};
 pub use cache::TokenCache;
 pub use cancel::CancellationHandle;
 pub use challenge::BearerChallenge;

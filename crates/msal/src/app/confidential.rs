@@ -2,7 +2,7 @@
 //! apps, web APIs and daemons, which can keep a credential secret): app
 //! tokens, on-behalf-of, user federated identity credentials, regions.
 
-use crate::core::Partition;
+use crate::core::{AppCore, Partition};
 use std::sync::Arc;
 
 use crate::credential::ClientCredential;
@@ -79,9 +79,9 @@ impl ClientApplication<Confidential> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let partition = Partition::Known(Some(self.core.app_token_partition()));
+        let partition = |core: &AppCore| Partition::Known(Some(core.app_token_partition()));
         self.core
-            .with_hooks(partition, async |core| {
+            .in_tenant(options.tenant.as_deref(), partition, async |core| {
                 client_credentials::acquire(core, &self.kind.credential, scopes, options).await
             })
             .await
@@ -133,11 +133,13 @@ impl ClientApplication<Confidential> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let partition = Partition::Known(Some(crate::cache::assertion_hash(
-            user_assertion.expose_secret().trim(),
-        )));
+        let partition = |_: &AppCore| {
+            Partition::Known(Some(crate::cache::assertion_hash(
+                user_assertion.expose_secret().trim(),
+            )))
+        };
         self.core
-            .with_hooks(partition, async |core| {
+            .in_tenant(options.tenant.as_deref(), partition, async |core| {
                 on_behalf_of::acquire(core, &self.kind.credential, user_assertion, scopes, options).await
             })
             .await

@@ -168,9 +168,9 @@ impl<K: Kind> ClientApplication<K> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let partition = Partition::Known(Some(account.home_account_id.clone()));
+        let partition = |_: &AppCore| Partition::Known(Some(account.home_account_id.clone()));
         self.core
-            .with_hooks(partition, async |core| {
+            .in_tenant(options.tenant.as_deref(), partition, async |core| {
                 crate::flows::silent::acquire(core, self.kind.credential(), scopes, account, options).await
             })
             .await
@@ -298,17 +298,21 @@ impl<K: Kind> ClientApplication<K> {
         S: AsRef<str>,
     {
         self.core
-            .with_hooks(Partition::FromResult, async |core| {
-                crate::flows::username_password::acquire(
-                    core,
-                    self.kind.credential(),
-                    username,
-                    &password,
-                    scopes,
-                    options,
-                )
-                .await
-            })
+            .in_tenant(
+                options.tenant.as_deref(),
+                |_| Partition::FromResult,
+                async |core| {
+                    crate::flows::username_password::acquire(
+                        core,
+                        self.kind.credential(),
+                        username,
+                        &password,
+                        scopes,
+                        options,
+                    )
+                    .await
+                },
+            )
             .await
     }
 }
@@ -350,10 +354,30 @@ impl<K: Kind> ClientApplicationBuilder<K> {
         self
     }
 
-    /// Whether to validate an unknown Entra host through instance discovery
-    /// (default on). Turn off for hosts that do not serve it.
+    /// Whether to validate an Entra authority on a host that is not a known
+    /// Microsoft cloud through instance discovery (default on): the trusted
+    /// endpoint must know the host, else the call fails with
+    /// [`Error::InvalidInstance`](crate::Error::InvalidInstance) before any
+    /// token request. Turn it off only for a host you trust yourself (a
+    /// private deployment); it also stops the lookup of the cloud's other
+    /// host names in the cache.
     pub fn instance_discovery(mut self, enabled: bool) -> Self {
         self.core.instance_discovery(enabled);
+        self
+    }
+
+    /// MSAL Python's name for [`instance_discovery`](Self::instance_discovery).
+    pub fn validate_authority(self, enabled: bool) -> Self {
+        self.instance_discovery(enabled)
+    }
+
+    /// The trusted instance discovery endpoint (default
+    /// `https://login.microsoftonline.com/common/discovery/instance`), for
+    /// private clouds and emulators; an https URL. Sovereign clouds that
+    /// discover on their own host and loopback authorities ask their own
+    /// host regardless.
+    pub fn instance_discovery_endpoint(mut self, endpoint: &str) -> Self {
+        self.core.instance_discovery_endpoint(endpoint.to_owned());
         self
     }
 

@@ -62,9 +62,11 @@ impl ClientApplication<Public> {
         S: AsRef<str>,
     {
         self.core
-            .with_hooks(Partition::FromResult, async |core| {
-                interactive::acquire(core, scopes, options).await
-            })
+            .in_tenant(
+                options.tenant.as_deref(),
+                |_| Partition::FromResult,
+                async |core| interactive::acquire(core, scopes, options).await,
+            )
             .await
     }
 

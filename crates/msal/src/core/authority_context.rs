@@ -11,13 +11,13 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::OnceCell;
 
 use crate::authority::{self, Authority};
 use crate::cache::TokenCache;
-use crate::discovery::{self, AuthorityMetadata};
+use crate::discovery::{self, AuthorityMetadata, InstanceDiscoverySetting};
 use crate::error::Result;
 use crate::pipeline::Pipeline;
 use crate::region::RegionSettings;
@@ -85,9 +85,10 @@ fn tenant_location<'a>(authority: &'a Authority, cache: &TokenCache) -> Option<L
 /// An application's authority and what discovery learns about it.
 pub(crate) struct AuthorityContext {
     pub authority: Authority,
-    pub instance_discovery: bool,
-    /// The regional token endpoint setting (client credentials only); off for public clients.
-    pub region: RegionSettings,
+    pub instance_discovery: InstanceDiscoverySetting,
+    /// The regional token endpoint setting (client credentials only); off
+    /// for public clients. Shared with the per-request tenants' contexts.
+    pub region: Arc<RegionSettings>,
     /// User realm and federation metadata answers of username/password sign-ins.
     pub federation: FederationMemo,
     /// Discovered once, on first use; concurrent first callers share one discovery.
@@ -97,10 +98,25 @@ pub(crate) struct AuthorityContext {
     /// The authority's realm once settled without discovery: its tenant id,
     /// or the realm the token cache maps its tenant name to.
     mapped_realm: OnceLock<String>,
+    /// Contexts of per-request tenants, by lowercase tenant, each keeping
+    /// its own discovery; bounded like `other_metadata`.
+    tenants: Mutex<HashMap<String, Arc<AuthorityContext>>>,
 }
 
 impl AuthorityContext {
-    pub(crate) fn new(authority: Authority, instance_discovery: bool, region: RegionSettings) -> Self {
+    pub(crate) fn new(
+        authority: Authority,
+        instance_discovery: InstanceDiscoverySetting,
+        region: RegionSettings,
+    ) -> Self {
+        Self::sharing_region(authority, instance_discovery, Arc::new(region))
+    }
+
+    fn sharing_region(
+        authority: Authority,
+        instance_discovery: InstanceDiscoverySetting,
+        region: Arc<RegionSettings>,
+    ) -> Self {
         AuthorityContext {
             authority,
             instance_discovery,
@@ -109,7 +125,30 @@ impl AuthorityContext {
             metadata: OnceCell::new(),
             other_metadata: Mutex::new(HashMap::new()),
             mapped_realm: OnceLock::new(),
+            tenants: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The context of this authority with another tenant (a per-request
+    /// tenant override), made once per tenant and kept, so its discovery
+    /// and realm are worked out once.
+    pub(crate) fn for_tenant(&self, tenant: &str) -> Result<Arc<AuthorityContext>> {
+        let authority = self.authority.with_tenant(tenant)?;
+        let key = authority.url().to_ascii_lowercase();
+        let mut tenants = lock(&self.tenants);
+        if let Some(context) = tenants.get(&key) {
+            return Ok(context.clone());
+        }
+        if tenants.len() >= MAX_OTHER_AUTHORITIES {
+            tenants.clear();
+        }
+        let context = Arc::new(AuthorityContext::sharing_region(
+            authority,
+            self.instance_discovery.clone(),
+            self.region.clone(),
+        ));
+        tenants.insert(key, context.clone());
+        Ok(context)
     }
 
     /// The cache `environment` and `realm` when they are known without a
@@ -166,9 +205,13 @@ impl AuthorityContext {
     ) -> Result<&AuthorityMetadata> {
         self.metadata
             .get_or_try_init(|| async {
-                let metadata =
-                    discovery::resolve(pipeline, &self.authority, self.instance_discovery, correlation_id)
-                        .await?;
+                let metadata = discovery::resolve(
+                    pipeline,
+                    &self.authority,
+                    &self.instance_discovery,
+                    correlation_id,
+                )
+                .await?;
                 remember_realm(&self.authority, &metadata, cache);
                 Ok(metadata)
             })
@@ -196,7 +239,7 @@ impl AuthorityContext {
             return Ok(metadata.clone());
         }
         let metadata =
-            discovery::resolve(pipeline, authority, self.instance_discovery, correlation_id).await?;
+            discovery::resolve(pipeline, authority, &self.instance_discovery, correlation_id).await?;
         remember_realm(authority, &metadata, cache);
         let mut known = lock(&self.other_metadata);
         // Bounded, so callers cycling through many tenants cannot grow it forever.
@@ -212,7 +255,7 @@ impl AuthorityContext {
     /// [`environment_aliases`](Self::environment_aliases)).
     pub(crate) fn environments_of(&self, environment: &str, discovered_aliases: &[String]) -> Vec<String> {
         let mut out = vec![environment.to_ascii_lowercase()];
-        if !self.instance_discovery {
+        if !self.instance_discovery.is_on() {
             return out;
         }
         let candidates = authority::known_aliases(environment)
@@ -240,7 +283,7 @@ impl AuthorityContext {
     /// discovery reported. None when instance discovery is off, as in MSAL
     /// Python (the authority is then the developer's own business).
     pub(crate) fn environment_aliases(&self) -> Vec<String> {
-        if !self.instance_discovery {
+        if !self.instance_discovery.is_on() {
             return Vec::new();
         }
         let environment = self.environment();

@@ -40,6 +40,34 @@ impl AppCore {
         }
     }
 
+    /// This core with the application's authority for another tenant.
+    fn for_tenant(&self, tenant: &str) -> Result<AppCore> {
+        Ok(AppCore {
+            base: ClientCore {
+                shared: self.base.shared.clone(),
+                cache: self.base.cache.clone(),
+            },
+            authority: self.authority.for_tenant(tenant)?,
+        })
+    }
+
+    /// [`with_hooks`](Self::with_hooks) for a per-request tenant (`None`:
+    /// the application's own), whose partition may depend on the tenant.
+    pub(crate) async fn in_tenant<T: PartitionOf>(
+        &self,
+        tenant: Option<&str>,
+        partition: impl FnOnce(&AppCore) -> Partition,
+        call: impl AsyncFnOnce(&AppCore) -> Result<T>,
+    ) -> Result<T> {
+        match tenant {
+            None => self.with_hooks(partition(self), call).await,
+            Some(tenant) => {
+                let core = self.for_tenant(tenant)?;
+                core.with_hooks(partition(&core), call).await
+            }
+        }
+    }
+
     /// The partition of this application's own tokens, MSAL .NET's
     /// `{client_id}_{tenant}_AppTokenCache`.
     pub(crate) fn app_token_partition(&self) -> String {

@@ -37,7 +37,7 @@ pub(crate) use single_flight::SingleFlight;
 
 use crate::authority::Authority;
 use crate::cache::{CacheHooks, TokenCache};
-use crate::discovery::AuthorityMetadata;
+use crate::discovery::{AuthorityMetadata, InstanceDiscoverySetting};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, ReqwestHttpClient, Sleeper};
 use crate::pipeline::{HttpCache, Pipeline};
@@ -168,11 +168,30 @@ impl AppCore {
 /// The authority every application uses unless told otherwise.
 pub(crate) const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/common";
 
+/// A configured instance discovery endpoint: https, no query, fragment or credentials.
+fn trusted_endpoint(endpoint: &str) -> Result<url::Url> {
+    let refuse =
+        |reason: &str| Error::InvalidArgument(format!("instance discovery endpoint {endpoint:?}: {reason}"));
+    let url = url::Url::parse(endpoint).map_err(|e| refuse(&e.to_string()))?;
+    if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
+        return Err(refuse("must be an https URL"));
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(refuse("must not have a query, fragment or credentials"));
+    }
+    Ok(url)
+}
+
 /// Settings common to every application builder.
 pub(crate) struct CoreBuilder {
     client_id: String,
     authority: Option<Result<Authority>>,
     instance_discovery: bool,
+    instance_discovery_endpoint: Option<String>,
     client_capabilities: Vec<String>,
     http: Option<Arc<dyn HttpClient>>,
     cache: Option<TokenCache>,
@@ -194,6 +213,7 @@ impl CoreBuilder {
             client_id: client_id.into(),
             authority: None,
             instance_discovery: true,
+            instance_discovery_endpoint: None,
             client_capabilities: Vec::new(),
             http: None,
             cache: None,
@@ -246,6 +266,10 @@ impl CoreBuilder {
         self.instance_discovery = enabled;
     }
 
+    pub(crate) fn instance_discovery_endpoint(&mut self, endpoint: String) {
+        self.instance_discovery_endpoint = Some(endpoint);
+    }
+
     pub(crate) fn client_capabilities(&mut self, capabilities: Vec<String>) {
         // Blank entries would only produce an odd `claims` parameter.
         self.client_capabilities = capabilities
@@ -274,7 +298,11 @@ impl CoreBuilder {
     /// The core of an application with an authority.
     pub(crate) fn build(mut self) -> Result<AppCore> {
         let authority = self.authority.take();
-        let instance_discovery = self.instance_discovery;
+        let instance_discovery = match (self.instance_discovery, self.instance_discovery_endpoint.take()) {
+            (false, _) => InstanceDiscoverySetting::Off,
+            (true, None) => InstanceDiscoverySetting::default(),
+            (true, Some(endpoint)) => InstanceDiscoverySetting::Trusted(trusted_endpoint(&endpoint)?),
+        };
         let region = std::mem::take(&mut self.region);
         let base = self.build_client()?;
         let authority = match authority {

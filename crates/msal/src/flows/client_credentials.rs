@@ -21,9 +21,20 @@ pub struct ClientCredentialsOptions {
     /// `fmi_path`. Tokens of different paths are cached apart (under MSAL
     /// Python's extended cache key), and apart from tokens without one.
     pub fmi_path: Option<String>,
+    /// The tenant to ask instead of the application's own (a tenant id or
+    /// domain): a multi-tenant application uses one object for many
+    /// tenants, each tenant's tokens cached under its own realm. Entra ID
+    /// and External ID authorities only.
+    pub tenant: Option<String>,
 }
 
 impl ClientCredentialsOptions {
+    /// Sets [`tenant`](Self::tenant).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
     /// Sets [`force_refresh`](Self::force_refresh).
     pub fn force_refresh(mut self, force: bool) -> Self {
         self.force_refresh = force;

@@ -45,6 +45,11 @@ pub struct InteractiveOptions {
     pub browser: BrowserLauncher,
     /// The pages the browser shows when the redirect arrives.
     pub pages: ResponsePages,
+    /// The tenant to ask instead of the application's own (a tenant id or
+    /// domain): a multi-tenant application uses one object for many
+    /// tenants, each tenant's tokens cached under its own realm. Entra ID
+    /// and External ID authorities only.
+    pub tenant: Option<String>,
 }
 
 impl Default for InteractiveOptions {
@@ -60,11 +65,18 @@ impl Default for InteractiveOptions {
             timeout: DEFAULT_INTERACTIVE_TIMEOUT,
             browser: BrowserLauncher::System,
             pages: ResponsePages::default(),
+            tenant: None,
         }
     }
 }
 
 impl InteractiveOptions {
+    /// Sets [`tenant`](Self::tenant).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
     /// Sets `prompt`.
     pub fn prompt(mut self, prompt: Prompt) -> Self {
         self.prompt = Some(prompt);

@@ -36,9 +36,20 @@ pub struct OnBehalfOfOptions {
     /// Skip the cache (and the cached refresh token) and send a new
     /// on-behalf-of request.
     pub force_refresh: bool,
+    /// The tenant to ask instead of the application's own (a tenant id or
+    /// domain): a multi-tenant application uses one object for many
+    /// tenants, each tenant's tokens cached under its own realm. Entra ID
+    /// and External ID authorities only.
+    pub tenant: Option<String>,
 }
 
 impl OnBehalfOfOptions {
+    /// Sets [`tenant`](Self::tenant).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
     /// Sets [`claims_challenge`](Self::claims_challenge).
     pub fn claims_challenge(mut self, claims: impl Into<String>) -> Self {
         self.claims_challenge = Some(claims.into());

@@ -43,9 +43,20 @@ pub struct SilentOptions {
     /// Another authority (URL) for this call only, typically the same cloud
     /// with another tenant the user is a guest in.
     pub authority: Option<String>,
+    /// The tenant to ask instead of the application's own (a tenant id or
+    /// domain): a multi-tenant application uses one object for many
+    /// tenants, each tenant's tokens cached under its own realm. Entra ID
+    /// and External ID authorities only.
+    pub tenant: Option<String>,
 }
 
 impl SilentOptions {
+    /// Sets [`tenant`](Self::tenant).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
     /// Sets [`force_refresh`](Self::force_refresh).
     pub fn force_refresh(mut self, force: bool) -> Self {
         self.force_refresh = force;

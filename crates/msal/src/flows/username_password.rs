@@ -40,9 +40,20 @@ pub struct UsernamePasswordOptions {
     /// A claims challenge from a resource's `WWW-Authenticate` header (a JSON
     /// object), sent with the token request.
     pub claims_challenge: Option<String>,
+    /// The tenant to ask instead of the application's own (a tenant id or
+    /// domain): a multi-tenant application uses one object for many
+    /// tenants, each tenant's tokens cached under its own realm. Entra ID
+    /// and External ID authorities only.
+    pub tenant: Option<String>,
 }
 
 impl UsernamePasswordOptions {
+    /// Sets [`tenant`](Self::tenant).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
     /// Sets [`claims_challenge`](Self::claims_challenge).
     pub fn claims_challenge(mut self, claims: impl Into<String>) -> Self {
         self.claims_challenge = Some(claims.into());

@@ -14,6 +14,7 @@
 mod common;
 
 mod auth_code;
+mod authorities;
 mod cache_files;
 mod cache_hooks;
 mod certificates;
