@@ -414,6 +414,42 @@ impl ClientApplication<Confidential> {
         })?
     }
 
+    /// See [`crate::ConfidentialClientApplication::initiate_long_running_process_in_web_api`].
+    pub fn initiate_long_running_process_in_web_api<I, S>(
+        &self,
+        user_assertion: &crate::UserAssertion,
+        scopes: I,
+        session_key: Option<&str>,
+    ) -> Result<(AuthenticationResult, String)>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (app, scopes) = (self.inner.clone(), owned_scopes(scopes));
+        let (user_assertion, session_key) = (user_assertion.clone(), session_key.map(str::to_owned));
+        self.worker.run(async move {
+            app.initiate_long_running_process_in_web_api(&user_assertion, scopes, session_key.as_deref())
+                .await
+        })?
+    }
+
+    /// See [`crate::ConfidentialClientApplication::acquire_token_in_long_running_process`].
+    pub fn acquire_token_in_long_running_process<I, S>(
+        &self,
+        session_key: &str,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (app, scopes, session_key) = (self.inner.clone(), owned_scopes(scopes), session_key.to_owned());
+        self.worker.run(async move {
+            app.acquire_token_in_long_running_process(&session_key, scopes)
+                .await
+        })?
+    }
+
     /// See [`crate::ConfidentialClientApplication::acquire_token_by_user_federated_identity_credential`].
     pub fn acquire_token_by_user_federated_identity_credential<I, S>(
         &self,
@@ -640,6 +676,8 @@ const _: () = {
         acquire_token_for_client_with::<Vec<String>, String>,
         acquire_token_on_behalf_of::<Vec<String>, String>,
         acquire_token_on_behalf_of_with::<Vec<String>, String>,
+        initiate_long_running_process_in_web_api::<Vec<String>, String>,
+        acquire_token_in_long_running_process::<Vec<String>, String>,
         acquire_token_by_user_federated_identity_credential::<Vec<String>, String>,
         acquire_token_by_user_federated_identity_credential_with::<Vec<String>, String>,
         remove_tokens_for_client,

@@ -49,6 +49,15 @@ pub enum Error {
         /// The issuer the document names.
         issuer: String,
     },
+    /// A long-running on-behalf-of process asked for a token under a
+    /// session key the cache has no usable tokens for (never initiated, or
+    /// its refresh token expired or was refused): start a new session with
+    /// an incoming token.
+    #[error("no usable tokens for the long-running on-behalf-of session {session_key:?}")]
+    OnBehalfOfSessionNotFound {
+        /// The session key (a hash or the application's own key, not a token).
+        session_key: String,
+    },
     /// A caller-supplied argument is invalid (empty scopes, reserved scopes, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

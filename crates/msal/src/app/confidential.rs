@@ -145,6 +145,65 @@ impl ClientApplication<Confidential> {
             .await
     }
 
+    /// Starts a long-running on-behalf-of process (MSAL .NET's
+    /// `InitiateLongRunningProcessInWebApi`): a web API called with
+    /// `user_assertion` gets a token for `scopes` now, and keeps the tokens
+    /// (the refresh token included) under a session key, so a background
+    /// job can go on with [`acquire_token_in_long_running_process`](Self::acquire_token_in_long_running_process)
+    /// after the incoming token has expired. The key is `session_key` when
+    /// given, else the incoming token's hash; it is returned with the
+    /// token. Calling again with the same key and a new incoming token
+    /// serves the session's cached tokens first.
+    pub async fn initiate_long_running_process_in_web_api<I, S>(
+        &self,
+        user_assertion: &UserAssertion,
+        scopes: I,
+        session_key: Option<&str>,
+    ) -> Result<(AuthenticationResult, String)>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let incoming = on_behalf_of::incoming_of(user_assertion)?;
+        let session = on_behalf_of::Session::new(Some(incoming), session_key.map(str::to_owned));
+        let key = session.key().to_owned();
+        let partition = |_: &AppCore| Partition::Known(Some(key.clone()));
+        let options = OnBehalfOfOptions::default();
+        let result = self
+            .core
+            .in_tenant(None, partition, async |core| {
+                on_behalf_of::acquire_in(core, &self.kind.credential, session, scopes, &options).await
+            })
+            .await?;
+        Ok((result, key))
+    }
+
+    /// A token for a long-running process started with
+    /// [`initiate_long_running_process_in_web_api`](Self::initiate_long_running_process_in_web_api)
+    /// (MSAL .NET's `AcquireTokenInLongRunningProcess`), with no incoming
+    /// token: the session's cached access token, else new tokens for its
+    /// refresh token. Fails with
+    /// [`Error::OnBehalfOfSessionNotFound`](crate::Error::OnBehalfOfSessionNotFound)
+    /// when the cache holds nothing usable under `session_key`.
+    pub async fn acquire_token_in_long_running_process<I, S>(
+        &self,
+        session_key: &str,
+        scopes: I,
+    ) -> Result<AuthenticationResult>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let session = on_behalf_of::Session::new(None, Some(session_key.to_owned()));
+        let partition = |_: &AppCore| Partition::Known(Some(session_key.to_owned()));
+        let options = OnBehalfOfOptions::default();
+        self.core
+            .in_tenant(None, partition, async |core| {
+                on_behalf_of::acquire_in(core, &self.kind.credential, session, scopes, &options).await
+            })
+            .await
+    }
+
     /// Exchanges a federated identity credential this application holds (a
     /// token for `api://AzureADTokenExchange`, such as an agent identity's
     /// instance token) and the application's own credential for `user`'s

@@ -129,3 +129,9 @@ impl PartitionOf for () {
         None
     }
 }
+
+impl PartitionOf for (AuthenticationResult, String) {
+    fn partition(&self) -> Option<String> {
+        Some(self.1.clone())
+    }
+}

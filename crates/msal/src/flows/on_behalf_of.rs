@@ -74,17 +74,77 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
+    let incoming = incoming_of(assertion)?;
+    acquire_in(
+        core,
+        credential,
+        Session::new(Some(incoming), None),
+        scopes,
+        options,
+    )
+    .await
+}
+
+/// The incoming token, which must not be empty.
+pub(crate) fn incoming_of(assertion: &UserAssertion) -> Result<&str> {
     let incoming = assertion.expose_secret().trim();
     if incoming.is_empty() {
         return Err(Error::InvalidArgument(
             "the user assertion (incoming token) is empty".into(),
         ));
     }
+    Ok(incoming)
+}
+
+/// Where an on-behalf-of call's tokens are kept, and what it can send.
+pub(crate) struct Session<'a> {
+    /// The incoming token; absent when a long-running process continues
+    /// with the session's refresh token alone.
+    incoming: Option<&'a str>,
+    /// The cache key (`user_assertion_hash`): the incoming token's hash, or
+    /// the session key of a long-running process.
+    key: String,
+}
+
+impl<'a> Session<'a> {
+    /// A session for `incoming` under `key` (default: the incoming token's hash).
+    pub(crate) fn new(incoming: Option<&'a str>, key: Option<String>) -> Self {
+        let key = key.unwrap_or_else(|| incoming.map(cache::assertion_hash).unwrap_or_default());
+        Session { incoming, key }
+    }
+
+    /// The cache key.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The on-behalf-of flow for a session: the cache under its key, then the
+/// refresh token obtained for it, then (with an incoming token) a new
+/// on-behalf-of request. Without an incoming token and without a usable
+/// refresh token it fails with [`Error::OnBehalfOfSessionNotFound`].
+pub(crate) async fn acquire_in<I, S>(
+    core: &AppCore,
+    credential: &ClientCredential,
+    session: Session<'_>,
+    scopes: I,
+    options: &OnBehalfOfOptions,
+) -> Result<AuthenticationResult>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    if session.key.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "the on-behalf-of session key is empty".into(),
+        ));
+    }
     let scopes: Vec<String> = super::normalize_scopes(scopes)?;
     // Checked before the cache, so reserved scopes fail the same way every time.
     let requested = super::decorate_scopes(&scopes)?;
     let claims = core.claims(options.claims_challenge.as_deref())?;
-    let hash = cache::assertion_hash(incoming);
+    let hash = session.key.clone();
+    let incoming = session.incoming;
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let challenged = options
         .claims_challenge
@@ -252,13 +312,20 @@ fn tags(hash: &str) -> save::EntryTags {
 async fn obo_request(
     core: &AppCore,
     credential: &ClientCredential,
-    incoming: &str,
+    incoming: Option<&str>,
     hash: &str,
     scopes: &[String],
     claims: Option<&str>,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
+    let Some(incoming) = incoming else {
+        // A long-running process without a usable refresh token: only a
+        // new incoming token (a new session) helps.
+        return Err(Error::OnBehalfOfSessionNotFound {
+            session_key: hash.to_owned(),
+        });
+    };
     tracing::debug!(client_id = %core.client_id, "requesting a token on behalf of the caller");
     let grant = Grant::new(GRANT_TYPE, scopes)
         .subject("assertion", incoming)

@@ -683,3 +683,84 @@ async fn the_blocking_facade_shares_the_obo_partition() {
     assert_eq!(removed, 0, "the OBO token is the user's, not the app's");
     assert_eq!(emulator.total_requests(), 0);
 }
+
+#[tokio::test]
+async fn a_long_running_process_goes_on_with_its_session_key_and_no_incoming_token() {
+    let emulator = start().await.unwrap();
+    let incoming = user_token(&emulator, ALICE, &orders_read()).await;
+    let cache = TokenCache::new();
+    let api = api_app(&emulator, &cache);
+    emulator.reset_counts();
+
+    let (first, key) = api
+        .initiate_long_running_process_in_web_api(&incoming, [GRAPH_USER_READ], Some("report-job-42"))
+        .await
+        .unwrap();
+    assert_eq!(key, "report-job-42");
+    assert_eq!(first.token_source, TokenSource::IdentityProvider);
+    assert_eq!(emulator.grant_count(OBO_GRANT), 1);
+    // Every entry of the session is keyed by the session key.
+    for section in ["AccessToken", "RefreshToken"] {
+        let json = cache_json(&cache);
+        let entries: Vec<&Value> = json[section].as_object().unwrap().values().collect();
+        assert_eq!(entries.len(), 1, "{section}");
+        assert_eq!(entries[0]["user_assertion_hash"], "report-job-42", "{section}");
+    }
+
+    // The background job, with no incoming token: the cached token first.
+    let cached = api
+        .acquire_token_in_long_running_process("report-job-42", [GRAPH_USER_READ])
+        .await
+        .unwrap();
+    assert_eq!(cached.token_source, TokenSource::Cache);
+    assert_eq!(cached.access_token.expose_secret(), first.access_token.expose_secret());
+
+    // Once the access token has expired, the session's refresh token renews it.
+    edit_section(&cache, "AccessToken", |at| {
+        at["expires_on"] = json!((now() - 60).to_string());
+        at["refresh_on"] = json!((now() - 120).to_string());
+    });
+    let renewed = api
+        .acquire_token_in_long_running_process("report-job-42", [GRAPH_USER_READ])
+        .await
+        .unwrap();
+    assert_eq!(renewed.token_source, TokenSource::IdentityProvider);
+    assert_ne!(renewed.access_token.expose_secret(), first.access_token.expose_secret());
+    assert_eq!(claims(renewed.access_token.expose_secret())["oid"], builtin::ALICE_OBJECT_ID);
+    assert_eq!(emulator.grant_count("refresh_token"), 1);
+    assert_eq!(emulator.grant_count(OBO_GRANT), 1, "no new on-behalf-of request");
+
+    // An unknown session is a typed error, with no request.
+    let before = emulator.request_count(Endpoint::Token);
+    let err = api
+        .acquire_token_in_long_running_process("no-such-job", [GRAPH_USER_READ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::OnBehalfOfSessionNotFound { session_key } if session_key == "no-such-job"),
+        "{err:?}"
+    );
+    assert_eq!(emulator.request_count(Endpoint::Token), before);
+
+    // A revoked refresh token ends the session: only a new incoming token helps.
+    emulator.revoke_refresh_tokens(builtin::ALICE_UPN);
+    edit_section(&cache, "AccessToken", |at| {
+        at["expires_on"] = json!((now() - 60).to_string());
+        at["refresh_on"] = json!((now() - 120).to_string());
+    });
+    let err = api
+        .acquire_token_in_long_running_process("report-job-42", [GRAPH_USER_READ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::OnBehalfOfSessionNotFound { .. }), "{err:?}");
+
+    // Without a key of its own, the session is keyed by the incoming token's hash.
+    let (_, default_key) = api
+        .initiate_long_running_process_in_web_api(&incoming, [GRAPH_USER_READ], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        default_key,
+        URL_SAFE_NO_PAD.encode(Sha256::digest(incoming.expose_secret().as_bytes()))
+    );
+}
