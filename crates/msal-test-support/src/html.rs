@@ -80,6 +80,15 @@ pub fn link_href(html: &str, id: &str) -> Result<String> {
         .with_page(html, &format!("a link {id}"))
 }
 
+/// The text of the page's error message (`<div id="error" ...>`, as every
+/// emulator sign-in page shows a refusal), unescaped; `None` without one.
+pub fn error_text(html: &str) -> Option<String> {
+    let at = html.find("<div id=\"error\"")?;
+    let start = at + html[at..].find('>')? + 1;
+    let end = start + html[start..].find("</div>")?;
+    Some(unescape(&html[start..end]))
+}
+
 /// The text inside the first `<div id="{id}">`, as it stands in the page.
 pub fn div_text<'a>(html: &'a str, id: &str) -> Result<&'a str> {
     let open = format!("<div id=\"{id}\">");
@@ -174,5 +183,10 @@ mod tests {
             "https://idp.test/authorize?a=1&b=2"
         );
         assert!(link_href(SIGN_IN, "idp-other").is_err());
+        assert_eq!(error_text(SIGN_IN), None);
+        assert_eq!(
+            error_text("<p><div id=\"error\" role=\"alert\">AADSTS50126: bad &amp; wrong</div>").as_deref(),
+            Some("AADSTS50126: bad & wrong")
+        );
     }
 }

@@ -125,6 +125,10 @@ impl User {
             }
             StatusCode::OK => {
                 let html = done.text().await.context("reading the form_post page")?;
+                // The sign-in page again, saying why: the sign-in was refused.
+                if let Some(error) = html::error_text(&html) {
+                    return Err(Failure::new(format!("the sign-in was refused: {error}")));
+                }
                 Ok(SignedIn::FormPost(html::read_form(&html, None)?))
             }
             other => Err(Failure::new(format!(
