@@ -47,19 +47,43 @@ pub(crate) fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route(
             "/adfs/.well-known/openid-configuration",
-            counted(state, Endpoint::OpenIdConfiguration, "GET", get(openid_configuration)),
+            counted(
+                state,
+                Endpoint::OpenIdConfiguration,
+                "GET",
+                get(openid_configuration),
+            ),
         )
-        .route("/adfs/discovery/keys", counted(state, Endpoint::Jwks, "GET", get(jwks)))
+        .route(
+            "/adfs/discovery/keys",
+            counted(state, Endpoint::Jwks, "GET", get(jwks)),
+        )
         .route(
             "/adfs/oauth2/authorize",
-            counted(state, Endpoint::Authorize, "GET or POST", get(authorize).post(authorize)),
+            counted(
+                state,
+                Endpoint::Authorize,
+                "GET or POST",
+                get(authorize).post(authorize),
+            ),
         )
         .route(
             "/adfs/oauth2/authorize/",
-            counted(state, Endpoint::Authorize, "GET or POST", get(authorize).post(authorize)),
+            counted(
+                state,
+                Endpoint::Authorize,
+                "GET or POST",
+                get(authorize).post(authorize),
+            ),
         )
-        .route("/adfs/oauth2/token", counted(state, Endpoint::Token, "POST", post(token)))
-        .route("/adfs/oauth2/token/", counted(state, Endpoint::Token, "POST", post(token)))
+        .route(
+            "/adfs/oauth2/token",
+            counted(state, Endpoint::Token, "POST", post(token)),
+        )
+        .route(
+            "/adfs/oauth2/token/",
+            counted(state, Endpoint::Token, "POST", post(token)),
+        )
         .fallback(not_found)
         .with_state(state.clone())
 }
@@ -115,7 +139,10 @@ async fn not_found(State(state): State<Arc<AppState>>, request: Request) -> Resp
         ..AdfsError::new(
             "invalid_request",
             7065,
-            &format!("There are no registered protocol handlers on path {} to process the incoming request.", request.uri().path()),
+            &format!(
+                "There are no registered protocol handlers on path {} to process the incoming request.",
+                request.uri().path()
+            ),
         )
     }
     .to_response()
@@ -126,13 +153,22 @@ fn server<'a>(state: &'a AppState, ctx: &RequestContext) -> Option<(&'a AdfsServ
     let Site::Adfs(host) = &ctx.site else {
         return None;
     };
-    let server = state.directory.adfs.iter().find(|s| s.host.eq_ignore_ascii_case(host))?;
+    let server = state
+        .directory
+        .adfs
+        .iter()
+        .find(|s| s.host.eq_ignore_ascii_case(host))?;
     let tenant = state.directory.tenant(&server.tenant)?;
     Some((server, tenant))
 }
 
 fn no_server() -> Response {
-    AdfsError::new("invalid_request", 7065, "No AD FS server is configured on this host.").to_response()
+    AdfsError::new(
+        "invalid_request",
+        7065,
+        "No AD FS server is configured on this host.",
+    )
+    .to_response()
 }
 
 /// The authority: `https://{host}[:port]/adfs`, also the ID tokens' issuer.
@@ -232,10 +268,19 @@ async fn authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
         TokenForm::from_query(parts.uri.query().unwrap_or(""))
     };
     let Ok(form) = form else {
-        return AdfsError::new("invalid_request", 9200, "Received invalid OAuth request. The request is malformed.").page();
+        return AdfsError::new(
+            "invalid_request",
+            9200,
+            "Received invalid OAuth request. The request is malformed.",
+        )
+        .page();
     };
     let details = AccessDetails::new(None, form.get("client_id"));
-    let client = match form.get("client_id").and_then(|id| state.directory.app(id)).filter(|a| a.usable_in(tenant)) {
+    let client = match form
+        .get("client_id")
+        .and_then(|id| state.directory.app(id))
+        .filter(|a| a.usable_in(tenant))
+    {
         Some(client) => client,
         None => {
             let e = AdfsError::new(
@@ -247,7 +292,11 @@ async fn authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
         }
     };
     let redirect_uri = form.get("redirect_uri").unwrap_or("");
-    if !client.redirect_uris.iter().any(|r| redirect_matches(r, redirect_uri)) {
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|r| redirect_matches(r, redirect_uri))
+    {
         let e = AdfsError::new(
             "invalid_request",
             9224,
@@ -256,7 +305,11 @@ async fn authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
         return details.attach(e.page());
     }
     let Some(mode) = ResponseMode::parse(form.get("response_mode")) else {
-        let e = AdfsError::new("invalid_request", 9233, "Received invalid OAuth authorization request. The 'response_mode' parameter value is not supported.");
+        let e = AdfsError::new(
+            "invalid_request",
+            9233,
+            "Received invalid OAuth authorization request. The 'response_mode' parameter value is not supported.",
+        );
         return details.attach(e.page());
     };
     let reply = Reply {
@@ -264,7 +317,12 @@ async fn authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
         mode,
         state: form.get("state").map(str::to_owned),
     };
-    let to_app = |e: AdfsError| reply.send(vec![("error", e.error.to_owned()), ("error_description", e.description)]);
+    let to_app = |e: AdfsError| {
+        reply.send(vec![
+            ("error", e.error.to_owned()),
+            ("error_description", e.description),
+        ])
+    };
     if form.get("response_type") != Some("code") {
         return details.attach(to_app(AdfsError::new(
             "unsupported_response_type",
@@ -316,7 +374,11 @@ async fn authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
                 // No client_info, even when asked: AD FS does not know it.
                 reply.send(vec![("code", code)])
             }
-            _ => sign_in_page(&params, username, Some("Incorrect user ID or password. Type the correct user ID and password, and try again.")),
+            _ => sign_in_page(
+                &params,
+                username,
+                Some("Incorrect user ID or password. Type the correct user ID and password, and try again."),
+            ),
         }
     } else {
         sign_in_page(&params, form.get("login_hint").unwrap_or(""), None)
@@ -328,7 +390,10 @@ async fn authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
 fn sign_in_page(params: &[(String, String)], username: &str, error: Option<&str>) -> Response {
     let mut body = String::from("<main>\n<h1>Sign in</h1>\n");
     if let Some(error) = error {
-        body.push_str(&format!("<div id=\"error\" role=\"alert\">{}</div>\n", escape(error)));
+        body.push_str(&format!(
+            "<div id=\"error\" role=\"alert\">{}</div>\n",
+            escape(error)
+        ));
     }
     body.push_str("<form id=\"signin-form\" method=\"post\" action=\"/adfs/oauth2/authorize/\">\n");
     for (name, value) in params {
@@ -392,7 +457,12 @@ struct AccessTokenClaims<'a> {
 /// scope values; only OpenID Connect scopes mean AD FS's userinfo.
 fn resource_and_scp(scopes: &Scopes) -> (String, Vec<String>) {
     let mut resource = None;
-    let mut scp: Vec<String> = scopes.oidc.iter().filter(|s| *s != "offline_access").cloned().collect();
+    let mut scp: Vec<String> = scopes
+        .oidc
+        .iter()
+        .filter(|s| *s != "offline_access")
+        .cloned()
+        .collect();
     for scope in &scopes.resource {
         match scope.rsplit_once('/') {
             Some((r, value)) if !r.is_empty() && !value.is_empty() => {
@@ -443,7 +513,10 @@ fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, A
         sid: &sid,
     };
     let mut body = serde_json::Map::new();
-    body.insert("access_token".into(), json!(issue::sign(state, &access).map_err(|_| server_error())?));
+    body.insert(
+        "access_token".into(),
+        json!(issue::sign(state, &access).map_err(|_| server_error())?),
+    );
     body.insert("token_type".into(), json!("bearer"));
     body.insert("expires_in".into(), json!(lifetime));
     body.insert("resource".into(), json!(resource));
@@ -464,7 +537,10 @@ fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, A
             },
         );
         body.insert("refresh_token".into(), json!(rt));
-        body.insert("refresh_token_expires_in".into(), json!(REFRESH_TOKEN_LIFETIME_SECS));
+        body.insert(
+            "refresh_token_expires_in".into(),
+            json!(REFRESH_TOKEN_LIFETIME_SECS),
+        );
     }
     body.insert("scope".into(), json!(scp));
     if m.scopes.has("openid") {
@@ -484,7 +560,10 @@ fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, A
             sid: &sid,
             ver: "1.0",
         };
-        body.insert("id_token".into(), json!(issue::sign(state, &id).map_err(|_| server_error())?));
+        body.insert(
+            "id_token".into(),
+            json!(issue::sign(state, &id).map_err(|_| server_error())?),
+        );
     }
     tracing::info!(host = %m.server.host, client_id = %m.client.client_id, user = %m.user.upn, "issued AD FS tokens");
     Ok(Value::Object(body))
@@ -500,7 +579,12 @@ async fn token(State(state): State<Arc<AppState>>, ctx: RequestContext, request:
     let form = match TokenForm::read(&parts.headers, body).await {
         Ok(form) => form,
         Err(_) => {
-            return AdfsError::new("invalid_request", 9200, "Received invalid OAuth request. The request body is malformed.").to_response();
+            return AdfsError::new(
+                "invalid_request",
+                9200,
+                "Received invalid OAuth request. The request body is malformed.",
+            )
+            .to_response();
         }
     };
     let grant = form.get("grant_type");
@@ -513,16 +597,29 @@ async fn token(State(state): State<Arc<AppState>>, ctx: RequestContext, request:
     details.attach(response)
 }
 
-fn redeem(state: &AppState, ctx: &RequestContext, server: &AdfsServer, tenant: &Tenant, form: &TokenForm) -> Result<Value, AdfsError> {
+fn redeem(
+    state: &AppState,
+    ctx: &RequestContext,
+    server: &AdfsServer,
+    tenant: &Tenant,
+    form: &TokenForm,
+) -> Result<Value, AdfsError> {
     let client = form
         .get("client_id")
         .and_then(|id| state.directory.app(id))
         .filter(|a| a.usable_in(tenant))
-        .ok_or_else(|| AdfsError::invalid_client("Received invalid Client credentials. The client_id is not registered."))?;
+        .ok_or_else(|| {
+            AdfsError::invalid_client("Received invalid Client credentials. The client_id is not registered.")
+        })?;
     match (client.kind, form.get("client_secret")) {
         (AppKind::Public, None) => {}
-        (AppKind::Confidential, Some(secret)) if client.secrets.iter().any(|s| constant_time_eq(s, secret)) => {}
-        _ => return Err(AdfsError::invalid_client("Received invalid Client credentials. The client does not exist or does not have the right credentials.")),
+        (AppKind::Confidential, Some(secret))
+            if client.secrets.iter().any(|s| constant_time_eq(s, secret)) => {}
+        _ => {
+            return Err(AdfsError::invalid_client(
+                "Received invalid Client credentials. The client does not exist or does not have the right credentials.",
+            ));
+        }
     }
     let realm = Realm::Adfs {
         host: server.host.to_ascii_lowercase(),
@@ -531,8 +628,19 @@ fn redeem(state: &AppState, ctx: &RequestContext, server: &AdfsServer, tenant: &
     let (user, scopes, nonce, auth_time) = match form.get("grant_type") {
         Some("authorization_code") => {
             let code = form.get("code").unwrap_or("");
-            let invalid = || AdfsError::invalid_grant(9612, "The authorization code received in [code] parameter is invalid. ");
-            let record = state.store.codes().get(code).cloned().filter(|c| c.realm == realm).ok_or_else(invalid)?;
+            let invalid = || {
+                AdfsError::invalid_grant(
+                    9612,
+                    "The authorization code received in [code] parameter is invalid. ",
+                )
+            };
+            let record = state
+                .store
+                .codes()
+                .get(code)
+                .cloned()
+                .filter(|c| c.realm == realm)
+                .ok_or_else(invalid)?;
             if !record.client_id.eq_ignore_ascii_case(&client.client_id)
                 || record.redeemed
                 || now.saturating_sub(record.issued_at) >= CODE_LIFETIME_SECS
@@ -541,21 +649,42 @@ fn redeem(state: &AppState, ctx: &RequestContext, server: &AdfsServer, tenant: &
                 return Err(invalid());
             }
             if let Some(challenge) = &record.code_challenge
-                && !form.get("code_verifier").is_some_and(|v| constant_time_eq(&s256(v), challenge))
+                && !form
+                    .get("code_verifier")
+                    .is_some_and(|v| constant_time_eq(&s256(v), challenge))
             {
-                return Err(AdfsError::invalid_grant(9609, "The code_verifier does not match the code_challenge."));
+                return Err(AdfsError::invalid_grant(
+                    9609,
+                    "The code_verifier does not match the code_challenge.",
+                ));
             }
             match state.store.codes().get_mut(code) {
                 Some(c) if !c.redeemed => c.redeemed = true,
                 _ => return Err(invalid()),
             }
             let user = state.directory.user(&record.upn).ok_or_else(invalid)?;
-            (user, Scopes::parse(&record.scopes.join(" ")), record.nonce, record.auth_time)
+            (
+                user,
+                Scopes::parse(&record.scopes.join(" ")),
+                record.nonce,
+                record.auth_time,
+            )
         }
         Some("refresh_token") => {
             let token = form.get("refresh_token").unwrap_or("");
-            let invalid = || AdfsError::invalid_grant(9615, "The refresh token received in refresh_token parameter is invalid.");
-            let record = state.store.refresh_tokens().get(token).cloned().filter(|r| r.realm == realm).ok_or_else(invalid)?;
+            let invalid = || {
+                AdfsError::invalid_grant(
+                    9615,
+                    "The refresh token received in refresh_token parameter is invalid.",
+                )
+            };
+            let record = state
+                .store
+                .refresh_tokens()
+                .get(token)
+                .cloned()
+                .filter(|r| r.realm == realm)
+                .ok_or_else(invalid)?;
             if !record.client_id.eq_ignore_ascii_case(&client.client_id)
                 || now.saturating_sub(record.issued_at) >= REFRESH_TOKEN_LIFETIME_SECS
             {
@@ -563,7 +692,12 @@ fn redeem(state: &AppState, ctx: &RequestContext, server: &AdfsServer, tenant: &
             }
             let user = state.directory.user(&record.upn).ok_or_else(invalid)?;
             let issued = record.scopes.join(" ");
-            (user, Scopes::parse(form.get("scope").unwrap_or(&issued)), None, record.auth_time)
+            (
+                user,
+                Scopes::parse(form.get("scope").unwrap_or(&issued)),
+                None,
+                record.auth_time,
+            )
         }
         Some("password") => {
             let username = form.get("username").unwrap_or("");
@@ -571,7 +705,12 @@ fn redeem(state: &AppState, ctx: &RequestContext, server: &AdfsServer, tenant: &
             let user = federated_user(state, tenant, username)
                 .filter(|u| constant_time_eq(&u.password, password))
                 .ok_or_else(|| AdfsError::invalid_grant(9659, "Invalid 'username' or 'password'."))?;
-            (user, Scopes::parse(form.get("scope").unwrap_or("openid")), None, now)
+            (
+                user,
+                Scopes::parse(form.get("scope").unwrap_or("openid")),
+                None,
+                now,
+            )
         }
         Some(_) => {
             return Err(AdfsError::new(
@@ -580,7 +719,13 @@ fn redeem(state: &AppState, ctx: &RequestContext, server: &AdfsServer, tenant: &
                 "The authorization server does not support the requested 'grant_type'. The authorization server only supports 'authorization_code' or 'client_credentials' or 'urn:ietf:params:oauth:grant-type:saml1_1-bearer' or 'urn:ietf:params:oauth:grant-type:saml2-bearer' or 'urn:ietf:params:oauth:grant-type:jwt-bearer' or 'refresh_token' or 'password' as the grant type.",
             ));
         }
-        None => return Err(AdfsError::new("invalid_request", 9610, "The 'grant_type' parameter is missing.")),
+        None => {
+            return Err(AdfsError::new(
+                "invalid_request",
+                9610,
+                "The 'grant_type' parameter is missing.",
+            ));
+        }
     };
     mint(
         state,

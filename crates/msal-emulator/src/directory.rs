@@ -508,7 +508,10 @@ impl Directory {
                 return Err(invalid(at("name"), format!("'{}' is not a valid name", idp.name)));
             }
             if !names.insert(idp.name.to_ascii_lowercase()) {
-                return Err(invalid(at("name"), format!("duplicate identity provider '{}'", idp.name)));
+                return Err(invalid(
+                    at("name"),
+                    format!("duplicate identity provider '{}'", idp.name),
+                ));
             }
             check_host(&at("host"), &idp.host)?;
             if idp.idp.trim().is_empty() {
@@ -527,13 +530,18 @@ impl Directory {
             TenantKind::Consumers if !is_consumers_id => {
                 return Err(invalid(
                     at("id"),
-                    format!("the consumers tenant's id is {CONSUMERS_TENANT_ID}, not '{}'", t.id),
+                    format!(
+                        "the consumers tenant's id is {CONSUMERS_TENANT_ID}, not '{}'",
+                        t.id
+                    ),
                 ));
             }
             TenantKind::Entra | TenantKind::B2c | TenantKind::Ciam if is_consumers_id => {
                 return Err(invalid(
                     at("kind"),
-                    format!("{CONSUMERS_TENANT_ID} is the personal accounts' tenant: its kind is \"consumers\""),
+                    format!(
+                        "{CONSUMERS_TENANT_ID} is the personal accounts' tenant: its kind is \"consumers\""
+                    ),
                 ));
             }
             TenantKind::B2c | TenantKind::Ciam if !is_dns_label(&t.name) => {
@@ -549,18 +557,28 @@ impl Directory {
         }
         if t.kind == TenantKind::B2c {
             if t.policies.is_empty() {
-                return Err(invalid(at("policies"), "a B2C tenant needs at least one user flow"));
+                return Err(invalid(
+                    at("policies"),
+                    "a B2C tenant needs at least one user flow",
+                ));
             }
             let mut seen = HashSet::new();
             for (j, p) in t.policies.iter().enumerate() {
                 let well_formed = !p.is_empty()
                     && p.len() <= 128
-                    && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
                 if !well_formed {
-                    return Err(invalid(at(&format!("policies[{j}]")), format!("'{p}' is not a valid policy name")));
+                    return Err(invalid(
+                        at(&format!("policies[{j}]")),
+                        format!("'{p}' is not a valid policy name"),
+                    ));
                 }
                 if !seen.insert(p.to_ascii_lowercase()) {
-                    return Err(invalid(at(&format!("policies[{j}]")), format!("duplicate policy '{p}'")));
+                    return Err(invalid(
+                        at(&format!("policies[{j}]")),
+                        format!("duplicate policy '{p}'"),
+                    ));
                 }
             }
             for (j, name) in t.identity_providers.iter().enumerate() {
@@ -574,7 +592,10 @@ impl Directory {
         } else if !t.policies.is_empty() {
             return Err(invalid(at("policies"), "only B2C tenants have user flows"));
         } else if !t.identity_providers.is_empty() {
-            return Err(invalid(at("identity_providers"), "only B2C tenants offer identity providers"));
+            return Err(invalid(
+                at("identity_providers"),
+                "only B2C tenants offer identity providers",
+            ));
         }
         Ok(())
     }
@@ -606,7 +627,8 @@ impl Directory {
     fn validate_hosts(&self) -> Result<(), DirectoryError> {
         let mut hosts: HashSet<String> = crate::site::FIXED_HOSTS.iter().map(|h| (*h).to_owned()).collect();
         let tenants = self.tenants.iter().enumerate().flat_map(|(i, t)| {
-            let id_host = (t.kind == TenantKind::Ciam).then(|| format!("{}.ciamlogin.com", t.id.to_ascii_lowercase()));
+            let id_host =
+                (t.kind == TenantKind::Ciam).then(|| format!("{}.ciamlogin.com", t.id.to_ascii_lowercase()));
             t.login_host()
                 .into_iter()
                 .chain(id_host)
@@ -617,11 +639,12 @@ impl Directory {
             .iter()
             .enumerate()
             .map(|(i, s)| (format!("adfs[{i}].host"), s.host.to_ascii_lowercase()));
-        let providers = self
-            .identity_providers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (format!("identity_providers[{i}].host"), p.host.to_ascii_lowercase()));
+        let providers = self.identity_providers.iter().enumerate().map(|(i, p)| {
+            (
+                format!("identity_providers[{i}].host"),
+                p.host.to_ascii_lowercase(),
+            )
+        });
         for (field, host) in tenants.chain(servers).chain(providers) {
             if crate::regional::region_of(&host).is_some() || !hosts.insert(host.clone()) {
                 return Err(invalid(field, format!("the host '{host}' is already served")));
@@ -722,7 +745,9 @@ impl Directory {
             }
             self.validate_tenant_kind(i, t)?;
             if t.kind == TenantKind::Consumers
-                && let Some(first) = self.tenants[..i].iter().position(|o| o.kind == TenantKind::Consumers)
+                && let Some(first) = self.tenants[..i]
+                    .iter()
+                    .position(|o| o.kind == TenantKind::Consumers)
             {
                 return Err(invalid(
                     format!("tenants[{i}].kind"),
@@ -877,11 +902,17 @@ impl Directory {
                 ));
             };
             if let Some(idp) = &user.identity_provider
-                && !tenant.identity_providers.iter().any(|p| p.eq_ignore_ascii_case(idp))
+                && !tenant
+                    .identity_providers
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(idp))
             {
                 return Err(invalid(
                     at("identity_provider"),
-                    format!("the user's tenant '{}' offers no identity provider named '{idp}'", user.tenant),
+                    format!(
+                        "the user's tenant '{}' offers no identity provider named '{idp}'",
+                        user.tenant
+                    ),
                 ));
             }
         }
@@ -1269,6 +1300,93 @@ mod tests {
         // Optional in the JSON form.
         let json = r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}]}"#;
         assert!(Directory::from_json(json).unwrap().managed_identities.is_empty());
+    }
+
+    #[test]
+    fn authority_kinds_are_validated() {
+        use crate::builtin::*;
+        let dir = Directory::builtin();
+        assert_eq!(
+            dir.consumers_tenant().map(|t| t.id.as_str()),
+            Some(CONSUMERS_TENANT_ID)
+        );
+        let b2c = dir.tenant(B2C_DOMAIN).unwrap();
+        assert_eq!(b2c.policy("b2c_1_SIGNUPSIGNIN"), Some(B2C_SIGNUP_SIGNIN_POLICY));
+        assert_eq!(b2c.login_host().as_deref(), Some(B2C_HOST));
+        assert!(
+            dir.app(PUBLIC_CLIENT_ID)
+                .unwrap()
+                .usable_in(dir.consumers_tenant().unwrap())
+        );
+        assert!(
+            !dir.app(DAEMON_CLIENT_ID)
+                .unwrap()
+                .usable_in(dir.consumers_tenant().unwrap())
+        );
+
+        let broken = |edit: &dyn Fn(&mut Directory)| {
+            let mut dir = Directory::builtin();
+            edit(&mut dir);
+            dir.validate().unwrap_err().to_string()
+        };
+        let at = |name: &str| dir.tenants.iter().position(|t| t.name == name).unwrap();
+        let (msa, b2c, ciam) = (
+            at(CONSUMERS_TENANT_NAME),
+            at(B2C_TENANT_NAME),
+            at(CIAM_TENANT_NAME),
+        );
+        let err = broken(&|d| d.tenants[msa].id = "6a5c1925-7e6f-4058-b305-d3d1a0aea11c".into());
+        assert!(
+            err.contains(&format!("tenants[{msa}].id")) && err.contains(CONSUMERS_TENANT_ID),
+            "{err}"
+        );
+        let err = broken(&|d| d.tenants[0].id = CONSUMERS_TENANT_ID.into());
+        assert!(err.contains("tenants[0].kind"), "{err}");
+        let err = broken(&|d| d.tenants[b2c].policies.clear());
+        assert!(err.contains(&format!("tenants[{b2c}].policies")), "{err}");
+        let err = broken(&|d| d.tenants[b2c].policies.push("b2c_1_SignUpSignIn".into()));
+        assert!(err.contains("duplicate policy"), "{err}");
+        let err = broken(&|d| d.tenants[b2c].policies.push("a/b".into()));
+        assert!(err.contains("not a valid policy name"), "{err}");
+        let err = broken(&|d| d.tenants[b2c].identity_providers.push("nope".into()));
+        assert!(err.contains("no identity provider named 'nope'"), "{err}");
+        let err = broken(&|d| d.tenants[ciam].name = "Not A Label".into());
+        assert!(
+            err.contains(&format!("tenants[{ciam}].name")) && err.contains("DNS label"),
+            "{err}"
+        );
+        let err = broken(&|d| d.tenants[0].policies.push("B2C_1_x".into()));
+        assert!(err.contains("only B2C tenants"), "{err}");
+        let err = broken(&|d| d.adfs[0].host = "login.microsoftonline.com".into());
+        assert!(
+            err.contains("adfs[0].host") && err.contains("already served"),
+            "{err}"
+        );
+        let err = broken(&|d| d.adfs[0].tenant = B2C_TENANT_NAME.into());
+        assert!(err.contains("adfs[0].tenant"), "{err}");
+        let err = broken(&|d| d.identity_providers[0].host = "Bad Host".into());
+        assert!(err.contains("identity_providers[0].host"), "{err}");
+        let err = broken(&|d| d.apps[0].tenant = CONSUMERS_TENANT_NAME.into());
+        assert!(
+            err.contains("apps[0].tenant") && err.contains("personal_accounts"),
+            "{err}"
+        );
+        let err = broken(&|d| d.users[0].identity_provider = Some(SOCIAL_IDP_NAME.into()));
+        assert!(err.contains("users[0].identity_provider"), "{err}");
+
+        // Old files (no kinds, no AD FS, no providers) stay valid.
+        let json = r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}]}"#;
+        let old = Directory::from_json(json).unwrap();
+        assert_eq!(old.tenants[0].kind, TenantKind::Entra);
+        assert!(old.adfs.is_empty() && old.identity_providers.is_empty());
+        // An unknown kind names the field.
+        let json =
+            r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny", "kind": "b2b"}]}"#;
+        let err = Directory::from_json(json).unwrap_err().to_string();
+        assert!(
+            err.contains("tenants[0].kind") && err.contains("unknown variant"),
+            "{err}"
+        );
     }
 
     #[test]

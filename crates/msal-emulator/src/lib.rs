@@ -71,8 +71,8 @@ mod token;
 mod userrealm;
 
 pub use directory::{
-    AdfsServer, App, AppKind, AppPermission, Directory, DirectoryError, IdentityProvider, ManagedIdentity, Tenant,
-    TenantKind, User,
+    AdfsServer, App, AppKind, AppPermission, Directory, DirectoryError, IdentityProvider, ManagedIdentity,
+    Tenant, TenantKind, User,
 };
 pub use faults::{Fault, FaultKind};
 pub use managed_identity::ManagedIdentitySource;

@@ -47,22 +47,21 @@ pub(crate) enum Site {
 impl Site {
     /// The site `host` (lowercase, without the port) names in `directory`.
     pub(crate) fn of(directory: &Directory, host: &str) -> Site {
-        if let Some(label) = host.strip_suffix(".b2clogin.com") {
-            if let Some(t) = directory
+        if let Some(label) = host.strip_suffix(".b2clogin.com")
+            && let Some(t) = directory
                 .tenants
                 .iter()
                 .find(|t| t.kind == TenantKind::B2c && t.name.eq_ignore_ascii_case(label))
-            {
-                return Site::B2c(t.id.clone());
-            }
+        {
+            return Site::B2c(t.id.clone());
         }
-        if let Some(label) = host.strip_suffix(".ciamlogin.com") {
-            if let Some(t) = directory.tenants.iter().find(|t| {
+        if let Some(label) = host.strip_suffix(".ciamlogin.com")
+            && let Some(t) = directory.tenants.iter().find(|t| {
                 t.kind == TenantKind::Ciam
                     && (t.name.eq_ignore_ascii_case(label) || t.id.eq_ignore_ascii_case(label))
-            }) {
-                return Site::Ciam(t.id.clone());
-            }
+            })
+        {
+            return Site::Ciam(t.id.clone());
         }
         if let Some(server) = directory.adfs.iter().find(|s| s.host.eq_ignore_ascii_case(host)) {
             return Site::Adfs(server.host.to_ascii_lowercase());
@@ -84,13 +83,9 @@ impl Site {
 /// the personal accounts' tenant.
 pub(crate) fn tenant_at<'a>(directory: &'a Directory, site: &Site, segment: &str) -> Option<&'a Tenant> {
     match site {
-        Site::Ciam(id) => directory
-            .tenant(id)
-            .filter(|t| t.is_named(segment)),
+        Site::Ciam(id) => directory.tenant(id).filter(|t| t.is_named(segment)),
         _ if segment.eq_ignore_ascii_case("consumers") => directory.consumers_tenant(),
-        _ => directory
-            .tenant(segment)
-            .filter(|t| t.kind != TenantKind::B2c),
+        _ => directory.tenant(segment).filter(|t| t.kind != TenantKind::B2c),
     }
 }
 

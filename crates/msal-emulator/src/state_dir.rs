@@ -75,10 +75,7 @@ impl StateDir {
             // The token-signing key stays: tokens already issued stay valid.
             Some((signing, key_pem, cert_der)) => (
                 signing,
-                (
-                    key_pem,
-                    STANDARD.decode(cert_der).map_err(|e| e.to_string())?,
-                ),
+                (key_pem, STANDARD.decode(cert_der).map_err(|e| e.to_string())?),
             ),
             None => SigningKey::generate_persistable().map_err(|e| e.to_string())?,
         };

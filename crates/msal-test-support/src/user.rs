@@ -73,7 +73,9 @@ impl User {
     /// returns where B2C then sent them.
     pub async fn sign_in_with_provider(&self, auth_uri: &str, provider: &str) -> Result<SignedIn> {
         let page = Url::parse(auth_uri).context("the authorize URL")?;
-        let html = self.page(self.http.get(page.clone()), "the B2C sign-in page").await?;
+        let html = self
+            .page(self.http.get(page.clone()), "the B2C sign-in page")
+            .await?;
         let href = html::link_href(&html, &format!("idp-{provider}"))?;
         let at_provider = page.join(&href).context("the provider's link")?;
         let html = self
@@ -82,13 +84,10 @@ impl User {
         // The provider sends them back to B2C, which sends them on to the app.
         match self.fill_in(&at_provider, &html).await? {
             SignedIn::Redirect(back_to_b2c) => {
-                let back = at_provider.join(&back_to_b2c).context("the provider's redirect")?;
-                let done = self
-                    .http
-                    .get(back)
-                    .send()
-                    .await
-                    .context("returning to B2C")?;
+                let back = at_provider
+                    .join(&back_to_b2c)
+                    .context("the provider's redirect")?;
+                let done = self.http.get(back).send().await.context("returning to B2C")?;
                 self.signed_in(done).await
             }
             SignedIn::FormPost(form) => Err(Failure::new(format!(

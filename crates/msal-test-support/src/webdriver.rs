@@ -301,7 +301,11 @@ fn host_resolver_rules(hosts: &[String]) -> Option<String> {
     let rules: Vec<String> = hosts
         .iter()
         // Names only: a rule is split on commas and spaces.
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        })
         .map(|h| format!("MAP {h} 127.0.0.1"))
         .collect();
     (!rules.is_empty()).then(|| format!("--host-resolver-rules={}", rules.join(",")))
@@ -361,7 +365,8 @@ mod tests {
     fn hosts_map_to_loopback() {
         assert_eq!(host_resolver_rules(&[]), None);
         assert_eq!(
-            host_resolver_rules(&["a.b2clogin.com".into(), "bad host,x".into(), "idp.test".into()]).as_deref(),
+            host_resolver_rules(&["a.b2clogin.com".into(), "bad host,x".into(), "idp.test".into()])
+                .as_deref(),
             Some("--host-resolver-rules=MAP a.b2clogin.com 127.0.0.1,MAP idp.test 127.0.0.1")
         );
     }

@@ -83,7 +83,11 @@ enum Authority<'a> {
 }
 
 impl<'a> Authority<'a> {
-    fn resolve(state: &'a AppState, ctx: &RequestContext, segment: &str) -> Result<Authority<'a>, EntraError> {
+    fn resolve(
+        state: &'a AppState,
+        ctx: &RequestContext,
+        segment: &str,
+    ) -> Result<Authority<'a>, EntraError> {
         if token::is_multi_tenant(segment) && !matches!(ctx.site, crate::site::Site::Ciam(_)) {
             return Ok(Authority::AnyTenant {
                 organizations: segment.eq_ignore_ascii_case("organizations"),

@@ -46,7 +46,12 @@ pub(crate) fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route(
             "/{tenant}/{policy}/v2.0/.well-known/openid-configuration",
-            counted(state, Endpoint::OpenIdConfiguration, "GET", get(openid_configuration)),
+            counted(
+                state,
+                Endpoint::OpenIdConfiguration,
+                "GET",
+                get(openid_configuration),
+            ),
         )
         .route(
             "/{tenant}/{policy}/discovery/v2.0/keys",
@@ -152,14 +157,20 @@ impl B2cError {
     }
 
     fn missing_client_id() -> B2cError {
-        B2cError::new("invalid_request", 90008, "The request does not contain a client ID parameter.")
+        B2cError::new(
+            "invalid_request",
+            90008,
+            "The request does not contain a client ID parameter.",
+        )
     }
 
     fn unknown_client(client_id: &str, tenant: &str) -> B2cError {
         B2cError::new(
             "unauthorized_client",
             90018,
-            format!("The client id '{client_id}' specified in the request is not registered in tenant '{tenant}'."),
+            format!(
+                "The client id '{client_id}' specified in the request is not registered in tenant '{tenant}'."
+            ),
         )
     }
 
@@ -167,7 +178,9 @@ impl B2cError {
         B2cError::new(
             "redirect_uri_mismatch",
             90006,
-            format!("The redirect URI '{redirect_uri}' provided in the request is not registered for the client ID '{client_id}'."),
+            format!(
+                "The redirect URI '{redirect_uri}' provided in the request is not registered for the client ID '{client_id}'."
+            ),
         )
     }
 
@@ -215,7 +228,10 @@ async fn not_found(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
         ..B2cError::new(
             "invalid_request",
             90021,
-            format!("The path '{}' is not served by this B2C tenant.", request.uri().path()),
+            format!(
+                "The path '{}' is not served by this B2C tenant.",
+                request.uri().path()
+            ),
         )
     }
     .to_response(&ctx)
@@ -357,7 +373,11 @@ impl<'a> B2cAuthorize<'a> {
         let redirect_uri = form
             .get("redirect_uri")
             .ok_or_else(|| Failure::Page(B2cError::missing("redirect_uri")))?;
-        if !client.redirect_uris.iter().any(|r| redirect_matches(r, redirect_uri)) {
+        if !client
+            .redirect_uris
+            .iter()
+            .any(|r| redirect_matches(r, redirect_uri))
+        {
             return Err(Failure::Page(B2cError::redirect_uri_not_registered(
                 redirect_uri,
                 &client.client_id,
@@ -390,9 +410,8 @@ impl<'a> B2cAuthorize<'a> {
         })?;
         let scopes = Scopes::parse(scope);
         resource_of(state, tenant, client, &scopes).map_err(to_app)?;
-        let code_challenge = crate::authorize::pkce_challenge(form, client).map_err(|e| {
-            to_app(B2cError::new("invalid_request", 90183, e.message))
-        })?;
+        let code_challenge = crate::authorize::pkce_challenge(form, client)
+            .map_err(|e| to_app(B2cError::new("invalid_request", 90183, e.message)))?;
         Ok(B2cAuthorize {
             tenant,
             segment: segment.to_owned(),
@@ -445,7 +464,10 @@ impl<'a> B2cAuthorize<'a> {
         );
         let mut fields = vec![("code", code)];
         if self.client_info {
-            fields.push(("client_info", client_info(&user.object_id, self.policy, &self.tenant.id)));
+            fields.push((
+                "client_info",
+                client_info(&user.object_id, self.policy, &self.tenant.id),
+            ));
         }
         self.reply.send(fields)
     }
@@ -460,7 +482,10 @@ impl<'a> B2cAuthorize<'a> {
             escape(self.policy)
         );
         if let Some(error) = error {
-            body.push_str(&format!("<div id=\"error\" role=\"alert\">{}</div>\n", escape(error)));
+            body.push_str(&format!(
+                "<div id=\"error\" role=\"alert\">{}</div>\n",
+                escape(error)
+            ));
         }
         body.push_str(&format!(
             "<form id=\"signin-form\" method=\"post\" action=\"{}\">\n",
@@ -504,7 +529,9 @@ impl<'a> B2cAuthorize<'a> {
                 escape(label)
             ));
         }
-        body.push_str("<p><small>msal-emulator: a local Azure AD B2C for development and tests.</small></p>\n</main>\n");
+        body.push_str(
+            "<p><small>msal-emulator: a local Azure AD B2C for development and tests.</small></p>\n</main>\n",
+        );
         page::html(StatusCode::OK, page::document("Sign in", "", &body))
     }
 }
@@ -536,11 +563,17 @@ async fn authorize(
         let password = form.raw("password").unwrap_or("");
         // Local accounts of this tenant only: social accounts sign in at
         // their provider.
-        let user = state.directory.user(username).filter(|u| {
-            request.tenant.is_named(&u.tenant) && u.identity_provider.is_none()
-        });
+        let user = state
+            .directory
+            .user(username)
+            .filter(|u| request.tenant.is_named(&u.tenant) && u.identity_provider.is_none());
         match user {
-            None => request.page(&state, &ctx, username, Some("We can't seem to find your account.")),
+            None => request.page(
+                &state,
+                &ctx,
+                username,
+                Some("We can't seem to find your account."),
+            ),
             Some(user) if !constant_time_eq(&user.password, password) => {
                 request.page(&state, &ctx, username, Some("Your password is incorrect."))
             }
@@ -587,7 +620,11 @@ fn resource_of<'a>(
             return Err(B2cError::unsupported_scope(scope));
         };
         let app = match state.directory.resource_named(resource) {
-            Some(Resource::App(app)) if tenant.is_named(&app.tenant) && app.scopes.iter().any(|s| s == value) => app,
+            Some(Resource::App(app))
+                if tenant.is_named(&app.tenant) && app.scopes.iter().any(|s| s == value) =>
+            {
+                app
+            }
             _ => return Err(B2cError::unsupported_scope(scope)),
         };
         match &mut api {
@@ -671,7 +708,13 @@ struct Mint<'a> {
 
 /// Mints B2C's token response.
 fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, B2cError> {
-    let server_error = || B2cError::new("server_error", 90085, "The service has encountered an internal error. Please reauthenticate and try again.");
+    let server_error = || {
+        B2cError::new(
+            "server_error",
+            90085,
+            "The service has encountered an internal error. Please reauthenticate and try again.",
+        )
+    };
     let access = resource_of(state, m.tenant, m.client, m.scopes)?;
     let now = state.clock.now();
     let lifetime = state.directory.token_lifetime_secs;
@@ -683,7 +726,10 @@ fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, B
         Access::None => None,
         Access::Client => Some((m.client.client_id.as_str(), None)),
         Access::Api(app, values) => {
-            let prefix = app.identifier_uris.first().map_or(app.client_id.as_str(), String::as_str);
+            let prefix = app
+                .identifier_uris
+                .first()
+                .map_or(app.client_id.as_str(), String::as_str);
             granted.extend(values.iter().map(|v| format!("{prefix}/{v}")));
             Some((app.client_id.as_str(), Some(values.join(" "))))
         }
@@ -764,7 +810,10 @@ fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, B
             },
         );
         body.insert("refresh_token".into(), json!(rt));
-        body.insert("refresh_token_expires_in".into(), json!(REFRESH_TOKEN_LIFETIME_SECS));
+        body.insert(
+            "refresh_token_expires_in".into(),
+            json!(REFRESH_TOKEN_LIFETIME_SECS),
+        );
     }
     if m.client_info {
         body.insert(
@@ -823,9 +872,12 @@ fn redeem(
     match (client.kind, form.get("client_secret")) {
         (AppKind::Public, None) => {}
         (AppKind::Public, Some(_)) => {
-            return Err(B2cError::invalid_client("A public client must not send a client_secret."));
+            return Err(B2cError::invalid_client(
+                "A public client must not send a client_secret.",
+            ));
         }
-        (AppKind::Confidential, Some(secret)) if client.secrets.iter().any(|s| constant_time_eq(s, secret)) => {}
+        (AppKind::Confidential, Some(secret))
+            if client.secrets.iter().any(|s| constant_time_eq(s, secret)) => {}
         (AppKind::Confidential, _) => {
             return Err(B2cError::invalid_client(
                 "Clients must send a valid client_secret when redeeming a confidential grant.",
@@ -844,39 +896,61 @@ fn redeem(
     match form.get("grant_type") {
         Some("authorization_code") => {
             let code = form.get("code").ok_or_else(|| B2cError::missing("code"))?;
-            let record = state
-                .store
-                .codes()
-                .get(code)
-                .cloned()
-                .ok_or_else(|| B2cError::invalid_grant(90090, "The provided authorization code is not valid."))?;
+            let record = state.store.codes().get(code).cloned().ok_or_else(|| {
+                B2cError::invalid_grant(90090, "The provided authorization code is not valid.")
+            })?;
             let Realm::B2c { policy: issued, idp } = &record.realm else {
-                return Err(B2cError::invalid_grant(90090, "The provided authorization code is not valid."));
+                return Err(B2cError::invalid_grant(
+                    90090,
+                    "The provided authorization code is not valid.",
+                ));
             };
             if !issued.eq_ignore_ascii_case(policy) {
                 return Err(wrong_policy(issued));
             }
             if !record.client_id.eq_ignore_ascii_case(&client.client_id) || record.tenant_id != tenant.id {
-                return Err(B2cError::invalid_grant(90090, "The authorization code was issued to another client."));
+                return Err(B2cError::invalid_grant(
+                    90090,
+                    "The authorization code was issued to another client.",
+                ));
             }
             if record.redeemed {
-                return Err(B2cError::invalid_grant(90080, "The provided grant has already been redeemed."));
+                return Err(B2cError::invalid_grant(
+                    90080,
+                    "The provided grant has already been redeemed.",
+                ));
             }
             if now.saturating_sub(record.issued_at) >= CODE_LIFETIME_SECS {
-                return Err(B2cError::invalid_grant(90080, "The provided grant has expired. Please re-authenticate and try again."));
+                return Err(B2cError::invalid_grant(
+                    90080,
+                    "The provided grant has expired. Please re-authenticate and try again.",
+                ));
             }
             if form.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
-                return Err(B2cError::invalid_grant(90006, "The redirect_uri does not match the one the code was issued for."));
+                return Err(B2cError::invalid_grant(
+                    90006,
+                    "The redirect_uri does not match the one the code was issued for.",
+                ));
             }
             if let Some(challenge) = &record.code_challenge {
-                let verifier = form.get("code_verifier").ok_or_else(|| B2cError::missing("code_verifier"))?;
+                let verifier = form
+                    .get("code_verifier")
+                    .ok_or_else(|| B2cError::missing("code_verifier"))?;
                 if !constant_time_eq(&s256(verifier), challenge) {
-                    return Err(B2cError::invalid_grant(90183, "The supplied code_verifier is invalid."));
+                    return Err(B2cError::invalid_grant(
+                        90183,
+                        "The supplied code_verifier is invalid.",
+                    ));
                 }
             }
             match state.store.codes().get_mut(code) {
                 Some(c) if !c.redeemed => c.redeemed = true,
-                _ => return Err(B2cError::invalid_grant(90080, "The provided grant has already been redeemed.")),
+                _ => {
+                    return Err(B2cError::invalid_grant(
+                        90080,
+                        "The provided grant has already been redeemed.",
+                    ));
+                }
             }
             let user = state
                 .directory
@@ -900,13 +974,15 @@ fn redeem(
             )
         }
         Some("refresh_token") => {
-            let token = form.get("refresh_token").ok_or_else(|| B2cError::missing("refresh_token"))?;
-            let record = state
-                .store
-                .refresh_tokens()
-                .get(token)
-                .cloned()
-                .ok_or_else(|| B2cError::invalid_grant(90129, "The provided grant has been revoked. Please reauthenticate and try again."))?;
+            let token = form
+                .get("refresh_token")
+                .ok_or_else(|| B2cError::missing("refresh_token"))?;
+            let record = state.store.refresh_tokens().get(token).cloned().ok_or_else(|| {
+                B2cError::invalid_grant(
+                    90129,
+                    "The provided grant has been revoked. Please reauthenticate and try again.",
+                )
+            })?;
             let Realm::B2c { policy: issued, idp } = &record.realm else {
                 return Err(B2cError::invalid_grant(90129, "The provided grant is not valid."));
             };
@@ -914,10 +990,16 @@ fn redeem(
                 return Err(wrong_policy(issued));
             }
             if !record.client_id.eq_ignore_ascii_case(&client.client_id) || record.tenant_id != tenant.id {
-                return Err(B2cError::invalid_grant(90129, "The refresh token was issued to another client."));
+                return Err(B2cError::invalid_grant(
+                    90129,
+                    "The refresh token was issued to another client.",
+                ));
             }
             if now.saturating_sub(record.issued_at) >= REFRESH_TOKEN_LIFETIME_SECS {
-                return Err(B2cError::invalid_grant(90080, "The provided grant has expired. Please re-authenticate and try again."));
+                return Err(B2cError::invalid_grant(
+                    90080,
+                    "The provided grant has expired. Please re-authenticate and try again.",
+                ));
             }
             let user = state
                 .directory

@@ -82,7 +82,11 @@ fn port_suffix(ctx: &RequestContext) -> &str {
 
 /// Where the B2C page's button for `provider` goes: the provider's
 /// authorize page, with B2C's return address and the request in `state`.
-pub(crate) fn start_url(ctx: &RequestContext, request: &B2cAuthorize<'_>, provider: &IdentityProvider) -> String {
+pub(crate) fn start_url(
+    ctx: &RequestContext,
+    request: &B2cAuthorize<'_>,
+    provider: &IdentityProvider,
+) -> String {
     let carried = Carried {
         segment: request.segment.clone(),
         policy: request.policy.to_owned(),
@@ -113,7 +117,12 @@ pub(crate) fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route(
             "/oauth2/authorize",
-            counted(state, Endpoint::Authorize, "GET or POST", get(provider_authorize).post(provider_authorize)),
+            counted(
+                state,
+                Endpoint::Authorize,
+                "GET or POST",
+                get(provider_authorize).post(provider_authorize),
+            ),
         )
         .fallback(provider_not_found)
         .with_state(state.clone())
@@ -135,7 +144,11 @@ async fn provider_not_found(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET|POST /oauth2/authorize` at the provider: its sign-in page, and
 /// the page's post, which sends a code back to B2C.
-async fn provider_authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, request: Request) -> Response {
+async fn provider_authorize(
+    State(state): State<Arc<AppState>>,
+    ctx: RequestContext,
+    request: Request,
+) -> Response {
     let Site::Social(name) = &ctx.site else {
         return provider_error(StatusCode::NOT_FOUND, "Unknown identity provider.");
     };
@@ -153,9 +166,14 @@ async fn provider_authorize(State(state): State<Arc<AppState>>, ctx: RequestCont
     };
     // Only a B2C tenant offering this provider may use it, and only with
     // its own return address.
-    let Some(redirect_uri) = form.get("redirect_uri").filter(|uri| returns_to_tenant(&state, provider, form.get("client_id"), uri))
+    let Some(redirect_uri) = form
+        .get("redirect_uri")
+        .filter(|uri| returns_to_tenant(&state, provider, form.get("client_id"), uri))
     else {
-        return provider_error(StatusCode::BAD_REQUEST, "The client or its redirect_uri is not registered with this provider.");
+        return provider_error(
+            StatusCode::BAD_REQUEST,
+            "The client or its redirect_uri is not registered with this provider.",
+        );
     };
     let params: Vec<(String, String)> = form
         .params()
@@ -166,10 +184,11 @@ async fn provider_authorize(State(state): State<Arc<AppState>>, ctx: RequestCont
     if parts.method == Method::POST && form.raw("password").is_some() {
         let username = form.raw("username").unwrap_or("").trim();
         let password = form.raw("password").unwrap_or("");
-        let user = state
-            .directory
-            .user(username)
-            .filter(|u| u.identity_provider.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(&provider.name)));
+        let user = state.directory.user(username).filter(|u| {
+            u.identity_provider
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&provider.name))
+        });
         match user {
             Some(user) if constant_time_eq(&user.password, password) => {
                 let code = store::random_token("idp.");
@@ -200,32 +219,54 @@ async fn provider_authorize(State(state): State<Arc<AppState>>, ctx: RequestCont
 
 /// Whether `redirect_uri` is `https://{b2c host}[:port]/{tenant}/oauth2/authresp`
 /// of the B2C tenant `client_id` names, and that tenant offers `provider`.
-fn returns_to_tenant(state: &AppState, provider: &IdentityProvider, client_id: Option<&str>, redirect_uri: &str) -> bool {
+fn returns_to_tenant(
+    state: &AppState,
+    provider: &IdentityProvider,
+    client_id: Option<&str>,
+    redirect_uri: &str,
+) -> bool {
     let Some(tenant) = client_id.and_then(|id| state.directory.tenant(id)) else {
         return false;
     };
-    if !tenant.identity_providers.iter().any(|p| p.eq_ignore_ascii_case(&provider.name)) {
+    if !tenant
+        .identity_providers
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(&provider.name))
+    {
         return false;
     }
     let Ok(url) = url::Url::parse(redirect_uri) else {
         return false;
     };
     url.scheme() == "https"
-        && url.host_str().is_some_and(|h| Some(h.to_ascii_lowercase()) == tenant.login_host())
+        && url
+            .host_str()
+            .is_some_and(|h| Some(h.to_ascii_lowercase()) == tenant.login_host())
         && url.path().ends_with("/oauth2/authresp")
         && url.query().is_none()
 }
 
 /// The provider's own sign-in page.
-fn sign_in_page(provider: &IdentityProvider, params: &[(String, String)], username: &str, error: Option<&str>) -> Response {
+fn sign_in_page(
+    provider: &IdentityProvider,
+    params: &[(String, String)],
+    username: &str,
+    error: Option<&str>,
+) -> Response {
     let title = if provider.display_name.is_empty() {
         &provider.name
     } else {
         &provider.display_name
     };
-    let mut body = format!("<main>\n<h1>{}</h1>\n<p>Sign in with your account</p>\n", escape(title));
+    let mut body = format!(
+        "<main>\n<h1>{}</h1>\n<p>Sign in with your account</p>\n",
+        escape(title)
+    );
     if let Some(error) = error {
-        body.push_str(&format!("<div id=\"error\" role=\"alert\">{}</div>\n", escape(error)));
+        body.push_str(&format!(
+            "<div id=\"error\" role=\"alert\">{}</div>\n",
+            escape(error)
+        ));
     }
     body.push_str("<form id=\"signin-form\" method=\"post\" action=\"/oauth2/authorize\">\n");
     for (name, value) in params {
@@ -279,7 +320,11 @@ pub(crate) async fn authresp(
     };
     let Some(code) = form.get("code") else {
         // The person gave up at the provider (or it failed): tell the app.
-        let error = B2cError::new("access_denied", 90091, "The user has cancelled entering self-asserted information.");
+        let error = B2cError::new(
+            "access_denied",
+            90091,
+            "The user has cancelled entering self-asserted information.",
+        );
         return error.to_app(&request.reply, &ctx);
     };
     let Some(record) = state.social.lock().remove(code) else {
@@ -291,22 +336,31 @@ pub(crate) async fn authresp(
         .identity_providers
         .iter()
         .any(|p| p.eq_ignore_ascii_case(&record.provider));
-    let same_return = url::Url::parse(&record.redirect_uri)
-        .is_ok_and(|u| Some(u.host_str().unwrap_or_default().to_ascii_lowercase()) == request.tenant.login_host());
-    let Some(provider) = state.directory.identity_provider(&record.provider).filter(|_| fresh && offered && same_return)
+    let same_return = url::Url::parse(&record.redirect_uri).is_ok_and(|u| {
+        Some(u.host_str().unwrap_or_default().to_ascii_lowercase()) == request.tenant.login_host()
+    });
+    let Some(provider) = state
+        .directory
+        .identity_provider(&record.provider)
+        .filter(|_| fresh && offered && same_return)
     else {
         return bad("The code from the identity provider is not valid here.");
     };
     let user = state.directory.user(&record.upn).filter(|u| {
         request.tenant.is_named(&u.tenant)
-            && u.identity_provider.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(&provider.name))
+            && u.identity_provider
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&provider.name))
     });
     match user {
         Some(user) => request.issue_code(&state, user, Some(&provider.idp)),
         None => B2cError::new(
             "access_denied",
             99002,
-            format!("This user does not exist and profile '{}' cannot be used to create one.", request.policy),
+            format!(
+                "This user does not exist and profile '{}' cannot be used to create one.",
+                request.policy
+            ),
         )
         .to_app(&request.reply, &ctx),
     }

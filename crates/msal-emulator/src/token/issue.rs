@@ -58,7 +58,11 @@ pub(crate) struct AppToken<'a> {
 }
 
 /// Signs an app-only access token and builds Entra's token response.
-pub(crate) fn app_token(state: &AppState, ctx: &RequestContext, token: &AppToken<'_>) -> Result<Value, EntraError> {
+pub(crate) fn app_token(
+    state: &AppState,
+    ctx: &RequestContext,
+    token: &AppToken<'_>,
+) -> Result<Value, EntraError> {
     let now = token.claims.issue_time(state.clock.now(), None);
     let lifetime = state.directory.token_lifetime_secs;
     let sp = service_principal_id(token.tenant, token.client);

@@ -134,7 +134,11 @@ async fn every_host_is_named_in_the_certificate_and_served() {
 async fn sovereign_clouds_speak_entra_under_their_own_host() {
     let em = start().await.unwrap();
     let http = client(&em).unwrap();
-    for host in ["login.microsoftonline.us", "login.chinacloudapi.cn", "login.sovcloud-identity.fr"] {
+    for host in [
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.sovcloud-identity.fr",
+    ] {
         let base = host_url(&em, host);
         let doc = get(
             &http,
@@ -144,7 +148,10 @@ async fn sovereign_clouds_speak_entra_under_their_own_host() {
         assert_eq!(doc.status, 200, "{}", doc.body);
         assert_eq!(doc.body["issuer"], format!("{base}/{CONTOSO_TENANT_ID}/v2.0"));
         let token_endpoint = doc.body["token_endpoint"].as_str().unwrap().to_owned();
-        assert_eq!(token_endpoint, format!("{base}/{CONTOSO_TENANT_ID}/oauth2/v2.0/token"));
+        assert_eq!(
+            token_endpoint,
+            format!("{base}/{CONTOSO_TENANT_ID}/oauth2/v2.0/token")
+        );
 
         let reply = post_form(
             &http,
@@ -214,7 +221,11 @@ async fn instance_discovery_answers_as_entra_for_every_cloud() {
         group("login.partner.microsoftonline.cn")["aliases"],
         json!(["login.partner.microsoftonline.cn", "login.chinacloudapi.cn"])
     );
-    for sov in ["login.sovcloud-identity.fr", "login.sovcloud-identity.de", "login.sovcloud-identity.sg"] {
+    for sov in [
+        "login.sovcloud-identity.fr",
+        "login.sovcloud-identity.de",
+        "login.sovcloud-identity.sg",
+    ] {
         assert_eq!(group(sov)["aliases"], json!([sov]));
     }
     // The same document from a sovereign host, for a China authority.
@@ -308,7 +319,11 @@ async fn personal_accounts_land_in_the_consumers_tenant() {
         PUBLIC_CLIENT_ID,
         scope,
     );
-    assert!(refused(&em, &contoso, ERIN_UPN, ERIN_PASSWORD).await.contains("AADSTS500200"));
+    assert!(
+        refused(&em, &contoso, ERIN_UPN, ERIN_PASSWORD)
+            .await
+            .contains("AADSTS500200")
+    );
     // consumers: personal accounts only.
     let consumers = authorize_url(
         &format!("{}/oauth2/v2.0/authorize", em.authority("consumers")),
@@ -324,7 +339,10 @@ async fn personal_accounts_land_in_the_consumers_tenant() {
         scope,
     );
     let error = refused(&em, &foci, ERIN_UPN, ERIN_PASSWORD).await;
-    assert!(error.contains("AADSTS700016") && error.contains("not enabled for consumers"), "{error}");
+    assert!(
+        error.contains("AADSTS700016") && error.contains("not enabled for consumers"),
+        "{error}"
+    );
     // Work accounts still sign in at organizations.
     let user = User::new(&em, ALICE_UPN, ALICE_PASSWORD).unwrap();
     code_of(user.sign_in(&organizations).await.unwrap());
@@ -344,30 +362,52 @@ async fn b2c_discovery_names_the_policy_and_the_tenant_issuer() {
     for policy in [B2C_SIGNUP_SIGNIN_POLICY, "b2c_1_SIGNUPSIGNIN"] {
         let doc = get(
             &http,
-            &format!("{}/v2.0/.well-known/openid-configuration", b2c_authority(&em, policy)),
+            &format!(
+                "{}/v2.0/.well-known/openid-configuration",
+                b2c_authority(&em, policy)
+            ),
         )
         .await;
         assert_eq!(doc.status, 200, "{}", doc.body);
         let endpoints = format!("{base}/{B2C_DOMAIN}/b2c_1_signupsignin");
         assert_eq!(doc.body["issuer"], format!("{base}/{B2C_TENANT_ID}/v2.0/"));
-        assert_eq!(doc.body["authorization_endpoint"], format!("{endpoints}/oauth2/v2.0/authorize"));
-        assert_eq!(doc.body["token_endpoint"], format!("{endpoints}/oauth2/v2.0/token"));
+        assert_eq!(
+            doc.body["authorization_endpoint"],
+            format!("{endpoints}/oauth2/v2.0/authorize")
+        );
+        assert_eq!(
+            doc.body["token_endpoint"],
+            format!("{endpoints}/oauth2/v2.0/token")
+        );
         assert_eq!(doc.body["jwks_uri"], format!("{endpoints}/discovery/v2.0/keys"));
-        assert!(doc.body["claims_supported"].as_array().unwrap().contains(&json!("tfp")));
+        assert!(
+            doc.body["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("tfp"))
+        );
         let keys = get(&http, doc.body["jwks_uri"].as_str().unwrap()).await;
         assert_eq!(keys.status, 200);
         assert_eq!(keys.body["keys"][0]["kty"], "RSA");
     }
     // An unknown policy, an unknown tenant, and Entra's paths: B2C errors.
     for url in [
-        format!("{}/v2.0/.well-known/openid-configuration", b2c_authority(&em, "B2C_1_nope")),
-        format!("{base}/contoso.onmicrosoft.com/{B2C_SIGNUP_SIGNIN_POLICY}/v2.0/.well-known/openid-configuration"),
+        format!(
+            "{}/v2.0/.well-known/openid-configuration",
+            b2c_authority(&em, "B2C_1_nope")
+        ),
+        format!(
+            "{base}/contoso.onmicrosoft.com/{B2C_SIGNUP_SIGNIN_POLICY}/v2.0/.well-known/openid-configuration"
+        ),
         format!("{base}/{B2C_DOMAIN}/v2.0/.well-known/openid-configuration"),
     ] {
         let reply = get(&http, &url).await;
         assert_eq!(reply.status, 404, "{url}: {}", reply.body);
         assert!(
-            reply.body["error_description"].as_str().unwrap().starts_with("AADB2C"),
+            reply.body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("AADB2C"),
             "{}",
             reply.body
         );
@@ -376,7 +416,10 @@ async fn b2c_discovery_names_the_policy_and_the_tenant_issuer() {
 
 /// Redeems a B2C code and checks the tokens' B2C shape; returns the reply body.
 async fn b2c_tokens(http: &Client, em: &Emulator, code: &str, oid: &str, idp: Option<&str>) -> Value {
-    let token_endpoint = format!("{}/oauth2/v2.0/token", b2c_authority(em, B2C_SIGNUP_SIGNIN_POLICY));
+    let token_endpoint = format!(
+        "{}/oauth2/v2.0/token",
+        b2c_authority(em, B2C_SIGNUP_SIGNIN_POLICY)
+    );
     let reply = redeem(http, &token_endpoint, B2C_CLIENT_ID, code).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.body;
@@ -396,7 +439,10 @@ async fn b2c_tokens(http: &Client, em: &Emulator, code: &str, oid: &str, idp: Op
     assert_eq!(at["tfp"], B2C_SIGNUP_SIGNIN_POLICY);
     assert_eq!(at.get("idp").and_then(Value::as_str), idp);
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["scope"], format!("{B2C_API_IDENTIFIER_URI}/demo.read openid offline_access"));
+    assert_eq!(
+        body["scope"],
+        format!("{B2C_API_IDENTIFIER_URI}/demo.read openid offline_access")
+    );
     assert_eq!(
         decode_client_info(body["client_info"].as_str().unwrap()),
         json!({"uid": format!("{oid}-b2c_1_signupsignin"), "utid": B2C_TENANT_ID})
@@ -412,7 +458,11 @@ async fn b2c_local_account_code_flow_and_refresh_under_the_same_policy() {
     let em = start().await.unwrap();
     let http = client(&em).unwrap();
     let authority = b2c_authority(&em, B2C_SIGNUP_SIGNIN_POLICY);
-    let auth_uri = authorize_url(&format!("{authority}/oauth2/v2.0/authorize"), B2C_CLIENT_ID, B2C_SCOPE);
+    let auth_uri = authorize_url(
+        &format!("{authority}/oauth2/v2.0/authorize"),
+        B2C_CLIENT_ID,
+        B2C_SCOPE,
+    );
     let user = User::new(&em, EMMA_EMAIL, EMMA_PASSWORD).unwrap();
     let (code, params) = code_of(user.sign_in(&auth_uri).await.unwrap());
     assert_eq!(
@@ -451,12 +501,21 @@ async fn b2c_local_account_code_flow_and_refresh_under_the_same_policy() {
     assert_eq!(other.status, 400, "{}", other.body);
     assert_eq!(other.body["error"], "invalid_grant");
     assert!(
-        other.body["error_description"].as_str().unwrap().starts_with("AADB2C90088:"),
+        other.body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADB2C90088:"),
         "{}",
         other.body
     );
     // The code is single-use; Entra's token endpoint does not take B2C grants.
-    let again = redeem(&http, &format!("{authority}/oauth2/v2.0/token"), B2C_CLIENT_ID, &code).await;
+    let again = redeem(
+        &http,
+        &format!("{authority}/oauth2/v2.0/token"),
+        B2C_CLIENT_ID,
+        &code,
+    )
+    .await;
     assert_eq!(again.status, 400);
     let entra = post_form(
         &http,
@@ -481,7 +540,11 @@ async fn b2c_local_account_code_flow_and_refresh_under_the_same_policy() {
         PUBLIC_CLIENT_ID,
         "openid",
     );
-    assert!(refused(&em, &entra_uri, EMMA_EMAIL, EMMA_PASSWORD).await.contains("AADSTS50034"));
+    assert!(
+        refused(&em, &entra_uri, EMMA_EMAIL, EMMA_PASSWORD)
+            .await
+            .contains("AADSTS50034")
+    );
 }
 
 #[tokio::test]
@@ -489,9 +552,17 @@ async fn b2c_social_account_signs_in_at_the_provider_and_carries_idp() {
     let em = start().await.unwrap();
     let http = client(&em).unwrap();
     let authority = b2c_authority(&em, B2C_SIGNUP_SIGNIN_POLICY);
-    let auth_uri = authorize_url(&format!("{authority}/oauth2/v2.0/authorize"), B2C_CLIENT_ID, B2C_SCOPE);
+    let auth_uri = authorize_url(
+        &format!("{authority}/oauth2/v2.0/authorize"),
+        B2C_CLIENT_ID,
+        B2C_SCOPE,
+    );
     let user = User::new(&em, FRANK_EMAIL, FRANK_PASSWORD).unwrap();
-    let (code, _) = code_of(user.sign_in_with_provider(&auth_uri, SOCIAL_IDP_NAME).await.unwrap());
+    let (code, _) = code_of(
+        user.sign_in_with_provider(&auth_uri, SOCIAL_IDP_NAME)
+            .await
+            .unwrap(),
+    );
     b2c_tokens(&http, &em, &code, FRANK_OBJECT_ID, Some(SOCIAL_IDP)).await;
 
     // The provider's page is on its own host and checks the password.
@@ -518,7 +589,11 @@ async fn b2c_social_account_signs_in_at_the_provider_and_carries_idp() {
     assert!(error.contains("Wrong email or password"), "{error}");
     // Local accounts are not the provider's.
     let emma = User::new(&em, EMMA_EMAIL, EMMA_PASSWORD).unwrap();
-    assert!(emma.sign_in_with_provider(&auth_uri, SOCIAL_IDP_NAME).await.is_err());
+    assert!(
+        emma.sign_in_with_provider(&auth_uri, SOCIAL_IDP_NAME)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -533,16 +608,27 @@ async fn ciam_discovery_and_sign_in_use_the_tenant_guid_and_its_issuer() {
     let mut token_endpoint = String::new();
     let mut authorize_endpoint = String::new();
     for segment in [CIAM_DOMAIN, CIAM_TENANT_ID] {
-        let doc = get(&http, &format!("{base}/{segment}/v2.0/.well-known/openid-configuration")).await;
+        let doc = get(
+            &http,
+            &format!("{base}/{segment}/v2.0/.well-known/openid-configuration"),
+        )
+        .await;
         assert_eq!(doc.status, 200, "{}", doc.body);
         assert_eq!(doc.body["issuer"], issuer);
-        assert_eq!(doc.body["token_endpoint"], format!("{base}/{CIAM_TENANT_ID}/oauth2/v2.0/token"));
+        assert_eq!(
+            doc.body["token_endpoint"],
+            format!("{base}/{CIAM_TENANT_ID}/oauth2/v2.0/token")
+        );
         token_endpoint = doc.body["token_endpoint"].as_str().unwrap().to_owned();
         authorize_endpoint = doc.body["authorization_endpoint"].as_str().unwrap().to_owned();
     }
     // Only its own tenant is served on a CIAM host.
     for other in [CONTOSO_DOMAIN, "common"] {
-        let reply = get(&http, &format!("{base}/{other}/v2.0/.well-known/openid-configuration")).await;
+        let reply = get(
+            &http,
+            &format!("{base}/{other}/v2.0/.well-known/openid-configuration"),
+        )
+        .await;
         assert_entra_error(&reply, 400, "invalid_tenant", 90002);
     }
     let scope = "openid profile offline_access";
@@ -572,7 +658,10 @@ async fn adfs_discovery_and_code_flow_without_client_info() {
     let doc = get(&http, &format!("{authority}/.well-known/openid-configuration")).await;
     assert_eq!(doc.status, 200, "{}", doc.body);
     assert_eq!(doc.body["issuer"], authority);
-    assert_eq!(doc.body["authorization_endpoint"], format!("{authority}/oauth2/authorize/"));
+    assert_eq!(
+        doc.body["authorization_endpoint"],
+        format!("{authority}/oauth2/authorize/")
+    );
     assert_eq!(doc.body["token_endpoint"], format!("{authority}/oauth2/token/"));
     assert_eq!(doc.body["jwks_uri"], format!("{authority}/discovery/keys"));
     assert_eq!(
@@ -584,7 +673,11 @@ async fn adfs_discovery_and_code_flow_without_client_info() {
     assert!(keys.body["keys"][0].get("issuer").is_none(), "{}", keys.body);
 
     let scope = "openid profile offline_access";
-    let auth_uri = authorize_url(doc.body["authorization_endpoint"].as_str().unwrap(), PUBLIC_CLIENT_ID, scope);
+    let auth_uri = authorize_url(
+        doc.body["authorization_endpoint"].as_str().unwrap(),
+        PUBLIC_CLIENT_ID,
+        scope,
+    );
     let user = User::new(&em, DAVE_UPN, DAVE_PASSWORD).unwrap();
     let (code, params) = code_of(user.sign_in(&auth_uri).await.unwrap());
     assert!(params.get("client_info").is_none(), "{params}");
@@ -623,7 +716,12 @@ async fn adfs_discovery_and_code_flow_without_client_info() {
     // A replayed code, and a managed (not federated) user: refused.
     let again = redeem(&http, token_endpoint, PUBLIC_CLIENT_ID, &code).await;
     assert_eq!(again.status, 400);
-    assert!(again.body["error_description"].as_str().unwrap().starts_with("MSIS9612"));
+    assert!(
+        again.body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("MSIS9612")
+    );
     let error = refused(&em, &auth_uri, ALICE_UPN, ALICE_PASSWORD).await;
     assert!(error.contains("Incorrect user ID or password"), "{error}");
 }
