@@ -12,7 +12,10 @@ use msal_emulator::{DEFAULT_ARC_TOKEN_DIRECTORY, Directory, Emulator, EmulatorCo
 /// Arguments of `msal emulator`.
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// Port to listen on (127.0.0.1 only); 0 picks a free one.
+    /// Port to listen on (127.0.0.1 only); 0 picks a free one. With 443 (and
+    /// the ready line's `hosts` mapped to 127.0.0.1, e.g. in /etc/hosts),
+    /// unmodified clients reach it under Entra's, B2C's, CIAM's and AD FS's
+    /// own host names.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// Write the emulator's CA certificate (PEM) here, for clients to trust.
@@ -79,6 +82,8 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), ExitCode> {
         "url": emulator.url(),
         "ca_cert": ca_path,
         "admin_token": emulator.admin_token(),
+        // Names clients may map to 127.0.0.1 (the certificate names them).
+        "hosts": emulator.hosts(),
     });
     if let Some(pem) = emulator.service_fabric_cert_pem() {
         let sf_path = service_fabric_cert_path(&ca_path);

@@ -4,7 +4,10 @@
 //! than repeating literals. Secrets and passwords are deliberately public:
 //! they only unlock this local emulator.
 
-use crate::directory::{AppKind, AppPermission, DEFAULT_TOKEN_LIFETIME_SECS, ManagedIdentity};
+use crate::directory::{
+    AdfsServer, AppKind, AppPermission, CONSUMERS_TENANT_ID as MSA_TENANT_ID, DEFAULT_TOKEN_LIFETIME_SECS,
+    IdentityProvider, ManagedIdentity, TenantKind,
+};
 use crate::{App, Directory, Tenant, User};
 
 /// Contoso's tenant id.
@@ -30,6 +33,100 @@ pub const WOODGROVE_TENANT_NAME: &str = "woodgrove";
 pub const WOODGROVE_DOMAIN: &str = "woodgrove.onmicrosoft.com";
 /// Woodgrove's federated domain: its users sign in with WS-Trust.
 pub const WOODGROVE_FEDERATED_DOMAIN: &str = "woodgrove.com";
+
+/// The personal Microsoft accounts' tenant id (Entra's fixed one): tokens
+/// of personal accounts carry it as `tid`, whatever authority they used.
+pub const CONSUMERS_TENANT_ID: &str = MSA_TENANT_ID;
+/// The personal accounts' tenant's short name (`consumers` itself is the
+/// reserved authority segment that addresses it).
+pub const CONSUMERS_TENANT_NAME: &str = "msa";
+
+/// Erin, a personal Microsoft account (in the consumers tenant).
+pub const ERIN_UPN: &str = "erin@outlook.com";
+/// Erin's password.
+pub const ERIN_PASSWORD: &str = "Erin-P@ssw0rd";
+/// Erin's object id (personal accounts' ids start with zeros).
+pub const ERIN_OBJECT_ID: &str = "00000000-0000-0000-6a1e-8c5b2e3f4d71";
+/// Erin's display name.
+pub const ERIN_DISPLAY_NAME: &str = "Erin Davis";
+
+/// The Azure AD B2C tenant's id.
+pub const B2C_TENANT_ID: &str = "801812af-dff3-4732-ba0d-afde517efc6a";
+/// The B2C tenant's short name: its host is `fabrikamb2c.b2clogin.com`.
+pub const B2C_TENANT_NAME: &str = "fabrikamb2c";
+/// The B2C tenant's domain, the authority's tenant segment.
+pub const B2C_DOMAIN: &str = "fabrikamb2c.onmicrosoft.com";
+/// The B2C tenant's host.
+pub const B2C_HOST: &str = "fabrikamb2c.b2clogin.com";
+/// The B2C sign-up-or-sign-in user flow.
+pub const B2C_SIGNUP_SIGNIN_POLICY: &str = "B2C_1_signupsignin";
+/// The B2C profile editing user flow.
+pub const B2C_PROFILE_EDIT_POLICY: &str = "B2C_1_profileedit";
+/// Client id of the B2C tenant's public client (desktop) app.
+pub const B2C_CLIENT_ID: &str = "3f612e93-eb33-4451-8565-ca19cdfe77aa";
+/// Display name of the B2C public client app.
+pub const B2C_CLIENT_DISPLAY_NAME: &str = "Fabrikam B2C Desktop";
+/// Client id of the B2C tenant's web API.
+pub const B2C_API_CLIENT_ID: &str = "66d959de-6585-4a68-9a8a-4d4b25451f7b";
+/// The B2C web API's application ID URI.
+pub const B2C_API_IDENTIFIER_URI: &str = "https://fabrikamb2c.onmicrosoft.com/api";
+/// The scopes the B2C web API exposes.
+pub const B2C_API_SCOPES: [&str; 2] = ["demo.read", "demo.write"];
+
+/// Emma, a B2C local account (email and password on the B2C page).
+pub const EMMA_EMAIL: &str = "emma@example.com";
+/// Emma's password.
+pub const EMMA_PASSWORD: &str = "Emma-P@ssw0rd";
+/// Emma's object id.
+pub const EMMA_OBJECT_ID: &str = "9399b9f5-7bf9-4907-87d9-454fde5f9e76";
+/// Emma's display name.
+pub const EMMA_DISPLAY_NAME: &str = "Emma Wilson";
+
+/// The emulated social identity provider's name (B2C tenants list it).
+pub const SOCIAL_IDP_NAME: &str = "social";
+/// Its sign-in page's host.
+pub const SOCIAL_HOST: &str = "social.emulator.test";
+/// The `idp` claim of B2C tokens for its users.
+pub const SOCIAL_IDP: &str = "social.emulator.test";
+/// The text of its button on the B2C sign-in page.
+pub const SOCIAL_DISPLAY_NAME: &str = "Emulated Social";
+
+/// Frank, a B2C user who signs in with his social account.
+pub const FRANK_EMAIL: &str = "frank@social.emulator.test";
+/// Frank's password (at the social provider).
+pub const FRANK_PASSWORD: &str = "Frank-P@ssw0rd";
+/// Frank's object id in the B2C tenant.
+pub const FRANK_OBJECT_ID: &str = "bb5cb94f-1252-4783-9ada-bb65353b2fe7";
+/// Frank's display name.
+pub const FRANK_DISPLAY_NAME: &str = "Frank Miller";
+
+/// The External ID (CIAM) tenant's id.
+pub const CIAM_TENANT_ID: &str = "3e11a212-1ef9-4a0a-9da3-42dc1f290e86";
+/// The CIAM tenant's short name: its host is `contosociam.ciamlogin.com`.
+pub const CIAM_TENANT_NAME: &str = "contosociam";
+/// The CIAM tenant's domain.
+pub const CIAM_DOMAIN: &str = "contosociam.onmicrosoft.com";
+/// The CIAM tenant's host.
+pub const CIAM_HOST: &str = "contosociam.ciamlogin.com";
+/// Client id of the CIAM tenant's public client app.
+pub const CIAM_CLIENT_ID: &str = "f46ecc1d-2e97-4937-b1ae-24d46cb3b920";
+/// Display name of the CIAM public client app.
+pub const CIAM_CLIENT_DISPLAY_NAME: &str = "Contoso Customers";
+
+/// Grace, a CIAM customer (email and password).
+pub const GRACE_EMAIL: &str = "grace@example.org";
+/// Grace's password.
+pub const GRACE_PASSWORD: &str = "Grace-P@ssw0rd";
+/// Grace's object id.
+pub const GRACE_OBJECT_ID: &str = "21c9f1d4-70ba-4c2c-a091-588d00526f85";
+/// Grace's display name.
+pub const GRACE_DISPLAY_NAME: &str = "Grace Hall";
+
+/// The AD FS server's host: it signs in Woodgrove's federated users (Dave)
+/// to the apps usable in Woodgrove (the public client).
+pub const ADFS_HOST: &str = "adfs.woodgrove.com";
+/// The AD FS authority.
+pub const ADFS_AUTHORITY: &str = "https://adfs.woodgrove.com/adfs";
 
 /// Client id of the confidential daemon app (client credentials) in Contoso.
 pub const DAEMON_CLIENT_ID: &str = "b1a998cf-8a00-47db-9aa7-cacc2ba41441";
@@ -232,6 +329,20 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// An Entra tenant with every optional field empty.
+fn tenant() -> Tenant {
+    Tenant {
+        id: String::new(),
+        name: String::new(),
+        display_name: String::new(),
+        domains: Vec::new(),
+        federated_domains: Vec::new(),
+        kind: TenantKind::Entra,
+        policies: Vec::new(),
+        identity_providers: Vec::new(),
+    }
+}
+
 /// The built-in directory (also [`Directory::builtin`]).
 pub fn directory() -> Directory {
     let tenants = vec![
@@ -240,14 +351,14 @@ pub fn directory() -> Directory {
             name: CONTOSO_TENANT_NAME.into(),
             display_name: "Contoso".into(),
             domains: strings(&[CONTOSO_DOMAIN]),
-            federated_domains: Vec::new(),
+            ..tenant()
         },
         Tenant {
             id: FABRIKAM_TENANT_ID.into(),
             name: FABRIKAM_TENANT_NAME.into(),
             display_name: "Fabrikam".into(),
             domains: strings(&[FABRIKAM_DOMAIN]),
-            federated_domains: Vec::new(),
+            ..tenant()
         },
         Tenant {
             id: WOODGROVE_TENANT_ID.into(),
@@ -255,6 +366,32 @@ pub fn directory() -> Directory {
             display_name: "Woodgrove".into(),
             domains: strings(&[WOODGROVE_DOMAIN, WOODGROVE_FEDERATED_DOMAIN]),
             federated_domains: strings(&[WOODGROVE_FEDERATED_DOMAIN]),
+            ..tenant()
+        },
+        Tenant {
+            id: CONSUMERS_TENANT_ID.into(),
+            name: CONSUMERS_TENANT_NAME.into(),
+            display_name: "Microsoft Account".into(),
+            kind: TenantKind::Consumers,
+            ..tenant()
+        },
+        Tenant {
+            id: B2C_TENANT_ID.into(),
+            name: B2C_TENANT_NAME.into(),
+            display_name: "Fabrikam B2C".into(),
+            domains: strings(&[B2C_DOMAIN]),
+            kind: TenantKind::B2c,
+            policies: strings(&[B2C_SIGNUP_SIGNIN_POLICY, B2C_PROFILE_EDIT_POLICY]),
+            identity_providers: strings(&[SOCIAL_IDP_NAME]),
+            ..tenant()
+        },
+        Tenant {
+            id: CIAM_TENANT_ID.into(),
+            name: CIAM_TENANT_NAME.into(),
+            display_name: "Contoso Customers".into(),
+            domains: strings(&[CIAM_DOMAIN]),
+            kind: TenantKind::Ciam,
+            ..tenant()
         },
     ];
     let app = |client_id: &str, display_name: &str, kind: AppKind| App {
@@ -273,6 +410,7 @@ pub fn directory() -> Directory {
         family: false,
         certificates: Vec::new(),
         trusted_certificate_issuers: Vec::new(),
+        personal_accounts: false,
     };
     let apps = vec![
         App {
@@ -301,6 +439,8 @@ pub fn directory() -> Directory {
             redirect_uris: strings(&PUBLIC_REDIRECT_URIS),
             // Woodgrove's admin consented to it, so Dave can sign in with it.
             provisioned_in: strings(&[WOODGROVE_TENANT_NAME]),
+            // Personal accounts may use it too (through `common` or `consumers`).
+            personal_accounts: true,
             ..app(PUBLIC_CLIENT_ID, PUBLIC_DISPLAY_NAME, AppKind::Public)
         },
         App {
@@ -330,6 +470,22 @@ pub fn directory() -> Directory {
             multi_tenant: true,
             ..app(KEY_VAULT_CLIENT_ID, "Azure Key Vault", AppKind::Confidential)
         },
+        App {
+            tenant: B2C_TENANT_NAME.into(),
+            redirect_uris: strings(&PUBLIC_REDIRECT_URIS),
+            ..app(B2C_CLIENT_ID, B2C_CLIENT_DISPLAY_NAME, AppKind::Public)
+        },
+        App {
+            tenant: B2C_TENANT_NAME.into(),
+            identifier_uris: strings(&[B2C_API_IDENTIFIER_URI]),
+            scopes: strings(&B2C_API_SCOPES),
+            ..app(B2C_API_CLIENT_ID, "Fabrikam B2C API", AppKind::Confidential)
+        },
+        App {
+            tenant: CIAM_TENANT_NAME.into(),
+            redirect_uris: strings(&PUBLIC_REDIRECT_URIS),
+            ..app(CIAM_CLIENT_ID, CIAM_CLIENT_DISPLAY_NAME, AppKind::Public)
+        },
     ];
     let user = |upn: &str, password: &str, oid: &str, name: &str, tenant: &str| User {
         upn: upn.into(),
@@ -337,6 +493,7 @@ pub fn directory() -> Directory {
         object_id: oid.into(),
         display_name: name.into(),
         tenant: tenant.into(),
+        identity_provider: None,
     };
     let users = vec![
         user(
@@ -366,6 +523,37 @@ pub fn directory() -> Directory {
             DAVE_OBJECT_ID,
             DAVE_DISPLAY_NAME,
             WOODGROVE_TENANT_NAME,
+        ),
+        user(
+            ERIN_UPN,
+            ERIN_PASSWORD,
+            ERIN_OBJECT_ID,
+            ERIN_DISPLAY_NAME,
+            CONSUMERS_TENANT_NAME,
+        ),
+        user(
+            EMMA_EMAIL,
+            EMMA_PASSWORD,
+            EMMA_OBJECT_ID,
+            EMMA_DISPLAY_NAME,
+            B2C_TENANT_NAME,
+        ),
+        User {
+            identity_provider: Some(SOCIAL_IDP_NAME.into()),
+            ..user(
+                FRANK_EMAIL,
+                FRANK_PASSWORD,
+                FRANK_OBJECT_ID,
+                FRANK_DISPLAY_NAME,
+                B2C_TENANT_NAME,
+            )
+        },
+        user(
+            GRACE_EMAIL,
+            GRACE_PASSWORD,
+            GRACE_OBJECT_ID,
+            GRACE_DISPLAY_NAME,
+            CIAM_TENANT_NAME,
         ),
     ];
     let identity = |name: &str, user_assigned: bool, client_id: &str, object_id: &str, resource_id: &str| {
@@ -407,5 +595,15 @@ pub fn directory() -> Directory {
         users,
         token_lifetime_secs: DEFAULT_TOKEN_LIFETIME_SECS,
         managed_identities,
+        adfs: vec![AdfsServer {
+            host: ADFS_HOST.into(),
+            tenant: WOODGROVE_TENANT_NAME.into(),
+        }],
+        identity_providers: vec![IdentityProvider {
+            name: SOCIAL_IDP_NAME.into(),
+            display_name: SOCIAL_DISPLAY_NAME.into(),
+            host: SOCIAL_HOST.into(),
+            idp: SOCIAL_IDP.into(),
+        }],
     }
 }

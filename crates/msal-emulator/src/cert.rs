@@ -1,6 +1,7 @@
-//! TLS material: a fresh local CA and a server certificate for `127.0.0.1`,
-//! `localhost` and the public cloud's login hosts (global and regional)
-//! signed by it, generated at every start.
+//! TLS material: a fresh local CA and a server certificate signed by it for
+//! `127.0.0.1` and every host name the emulator serves (`localhost`, the
+//! clouds' login hosts, regional hosts by wildcard, and the directory's
+//! B2C, CIAM, AD FS and identity provider hosts), generated at every start.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -24,10 +25,15 @@ pub(crate) struct TlsMaterial {
     pub(crate) chain_pem: String,
     /// The server certificate's private key (PKCS#8).
     pub(crate) key_pem: String,
+    /// The host names the server certificate names (besides `127.0.0.1`
+    /// and the regional wildcards); empty in state directories written
+    /// before it was kept.
+    #[serde(default)]
+    pub(crate) hosts: Vec<String>,
 }
 
 /// Generates a CA and a server certificate signed by it (see the module docs for its names).
-pub(crate) fn generate() -> Result<TlsMaterial, rcgen::Error> {
+pub(crate) fn generate(hosts: &[String]) -> Result<TlsMaterial, rcgen::Error> {
     // Backdate a little so clients with a slightly slow clock accept it.
     let not_before = OffsetDateTime::now_utc() - Duration::hours(1);
 
@@ -48,17 +54,14 @@ pub(crate) fn generate() -> Result<TlsMaterial, rcgen::Error> {
     let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut leaf_params = CertificateParams::default();
     leaf_params.distinguished_name = name("127.0.0.1");
-    leaf_params.subject_alt_names = vec![
-        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        SanType::DnsName("localhost".try_into()?),
-    ];
-    // The public cloud's names and their regional names, for clients whose
-    // resolver sends them here. Only clients that trust this run's CA accept
-    // them, and the CA's key is dropped once this certificate is signed.
-    for host in regional::CLOUD_HOSTS {
+    leaf_params.subject_alt_names = vec![SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))];
+    // Every name served, for clients whose resolver sends them here. Only
+    // clients that trust this run's CA accept them, and the CA's key is
+    // dropped once this certificate is signed.
+    for host in hosts {
         leaf_params
             .subject_alt_names
-            .push(SanType::DnsName((*host).try_into()?));
+            .push(SanType::DnsName(host.clone().try_into()?));
     }
     for parent in regional::REGIONAL_PARENTS {
         leaf_params
@@ -78,6 +81,7 @@ pub(crate) fn generate() -> Result<TlsMaterial, rcgen::Error> {
         chain_pem: format!("{}{}", leaf_cert.pem(), ca_cert_pem),
         ca_cert_pem,
         key_pem: leaf_key.serialize_pem(),
+        hosts: hosts.to_vec(),
     })
 }
 

@@ -1,6 +1,7 @@
-//! Per-request context: trace id, correlation id and the base URL endpoints
-//! are advertised under; and the middleware that creates it, echoes Entra's
-//! correlation headers and bounds request time.
+//! Per-request context: trace id, correlation id, the base URL endpoints
+//! are advertised under and the [`Site`] the host names; and the
+//! middleware that creates it, echoes Entra's correlation headers and
+//! bounds request time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use crate::error::EntraError;
 use crate::server::AppState;
+use crate::site::{self, Site};
 
 /// Longest time one request may take, body upload included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,6 +34,8 @@ pub(crate) struct RequestContext {
     pub(crate) correlation_id: String,
     /// `https://host:port` as the client addressed the emulator.
     pub(crate) base_url: String,
+    /// What the host addresses (Entra, a B2C or CIAM tenant, AD FS, ...).
+    pub(crate) site: Site,
 }
 
 impl RequestContext {
@@ -45,27 +49,51 @@ impl RequestContext {
         let correlation_id = client_request_id
             .clone()
             .unwrap_or_else(|| Uuid::new_v4().to_string());
+        let authority = authority(uri, headers, state);
+        let site = Site::of(&state.directory, site::host_of(&authority));
         RequestContext {
             trace_id: Uuid::new_v4(),
             client_request_id,
             correlation_id,
-            base_url: base_url(uri, headers, state),
+            base_url: format!("https://{authority}"),
+            site,
+        }
+    }
+
+    /// The port part of the base URL (`:PORT`), or empty when the client
+    /// dialled 443.
+    fn port_suffix(&self) -> &str {
+        let authority = self.base_url.trim_start_matches("https://");
+        let host = site::host_of(authority);
+        &authority[host.len()..]
+    }
+
+    /// The v2.0 issuer of tokens for tenant `tenant_id` under this request's
+    /// host: `{base}/{tid}/v2.0`, or for a CIAM tenant Entra External ID's
+    /// `https://{tid}.ciamlogin.com/{tid}/v2.0` (with this request's port).
+    pub(crate) fn issuer(&self, tenant_id: &str) -> String {
+        match &self.site {
+            Site::Ciam(_) => format!(
+                "https://{tenant_id}.ciamlogin.com{}/{tenant_id}/v2.0",
+                self.port_suffix()
+            ),
+            _ => format!("{}/{tenant_id}/v2.0", self.base_url),
         }
     }
 }
 
-/// The base URL from the `Host` header (HTTP/2: the `:authority`) when it
-/// names this emulator, so a client using `localhost` gets `localhost`
-/// endpoints back; else the default.
-fn base_url(uri: &Uri, headers: &HeaderMap, state: &AppState) -> String {
+/// The `host[:port]` from the `Host` header (HTTP/2: the `:authority`)
+/// when it names this emulator, so a client using `localhost` gets
+/// `localhost` endpoints back; else the emulator's own `127.0.0.1:PORT`.
+fn authority(uri: &Uri, headers: &HeaderMap, state: &AppState) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| uri.authority().map(|a| a.as_str()))
         .map(str::to_ascii_lowercase);
     match host {
-        Some(host) if state.serves_host(&host) => format!("https://{host}"),
-        _ => state.url.clone(),
+        Some(host) if state.serves_host(&host) => host,
+        _ => state.url.trim_start_matches("https://").to_owned(),
     }
 }
 

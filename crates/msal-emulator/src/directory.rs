@@ -45,6 +45,72 @@ pub struct Directory {
     /// get tokens for: at most one system-assigned, any user-assigned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_identities: Vec<ManagedIdentity>,
+    /// AD FS servers, each on a host of its own, signing in the users of
+    /// one tenant's federated domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adfs: Vec<AdfsServer>,
+    /// External identity providers (social accounts) B2C tenants offer on
+    /// their sign-in pages, each on a host of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_providers: Vec<IdentityProvider>,
+}
+
+/// The kind of directory a tenant is, which decides the hosts and protocol
+/// that serve it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantKind {
+    /// A workforce Entra ID tenant: served on the loopback URL and on the
+    /// public and sovereign clouds' hosts.
+    #[default]
+    Entra,
+    /// The personal Microsoft accounts' tenant (the `consumers` authority):
+    /// its id must be [`CONSUMERS_TENANT_ID`]; at most one.
+    Consumers,
+    /// An Azure AD B2C tenant: served on `{name}.b2clogin.com` with user
+    /// flows (`policies`) in the path.
+    B2c,
+    /// An External ID (CIAM) tenant: served on `{name}.ciamlogin.com` (and
+    /// `{id}.ciamlogin.com`, its issuer's host).
+    Ciam,
+}
+
+impl TenantKind {
+    fn is_entra(&self) -> bool {
+        *self == TenantKind::Entra
+    }
+}
+
+/// The fixed id of Entra's tenant of personal Microsoft accounts.
+pub const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// An AD FS server (Windows Server 2019 AD FS with OpenID Connect).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdfsServer {
+    /// Its host name (`adfs.woodgrove.com`); the authority is
+    /// `https://{host}/adfs`.
+    pub host: String,
+    /// The tenant (name, domain or GUID) whose users of federated domains
+    /// sign in here, with the apps usable in that tenant.
+    pub tenant: String,
+}
+
+/// An external identity provider (a social account provider) with its own
+/// sign-in page on its own host, offered by B2C tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProvider {
+    /// Short name: what tenants' `identity_providers` and users'
+    /// `identity_provider` refer to (`social`).
+    pub name: String,
+    /// The button's text on the B2C sign-in page.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    /// Its host name (`social.emulator.test`).
+    pub host: String,
+    /// The `idp` claim of tokens for its users (`google.com`-style).
+    pub idp: String,
 }
 
 fn default_token_lifetime() -> u64 {
@@ -70,9 +136,37 @@ pub struct Tenant {
     /// password Entra checks. Every other domain is managed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federated_domains: Vec<String>,
+    /// What kind of directory this is (Entra ID when absent).
+    #[serde(default, skip_serializing_if = "TenantKind::is_entra")]
+    pub kind: TenantKind,
+    /// B2C only: the user flows (`B2C_1_signupsignin`), matched in any case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// B2C only: the external identity providers (their `name`s) its
+    /// sign-in page offers besides local accounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_providers: Vec<String>,
 }
 
 impl Tenant {
+    /// The policy named `name` (any case), as the tenant spells it.
+    pub fn policy(&self, name: &str) -> Option<&str> {
+        self.policies
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(name))
+            .map(String::as_str)
+    }
+
+    /// The host that serves a B2C or CIAM tenant (`{name}.b2clogin.com`,
+    /// `{name}.ciamlogin.com`), lowercase.
+    pub fn login_host(&self) -> Option<String> {
+        match self.kind {
+            TenantKind::B2c => Some(format!("{}.b2clogin.com", self.name.to_ascii_lowercase())),
+            TenantKind::Ciam => Some(format!("{}.ciamlogin.com", self.name.to_ascii_lowercase())),
+            TenantKind::Entra | TenantKind::Consumers => None,
+        }
+    }
+
     /// The name Entra shows for the directory in messages.
     pub fn shown_name(&self) -> &str {
         if self.display_name.is_empty() {
@@ -177,12 +271,21 @@ pub struct App {
     /// is accepted although its certificate is not in `certificates`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_certificate_issuers: Vec<String>,
+    /// Whether personal Microsoft accounts may use the app (sign-in
+    /// audience "AzureADandPersonalMicrosoftAccount"): only then can users
+    /// of the `consumers` tenant sign in to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub personal_accounts: bool,
 }
 
 impl App {
     /// Whether the app may be used in `tenant`: its home tenant, a tenant it
-    /// is provisioned in, or any if multi-tenant.
+    /// is provisioned in, or any if multi-tenant; in the personal accounts'
+    /// tenant, only if it accepts personal accounts.
     pub fn usable_in(&self, tenant: &Tenant) -> bool {
+        if tenant.kind == TenantKind::Consumers {
+            return self.personal_accounts;
+        }
         self.multi_tenant
             || tenant.is_named(&self.tenant)
             || self.provisioned_in.iter().any(|t| tenant.is_named(t))
@@ -214,6 +317,11 @@ pub struct User {
     pub display_name: String,
     /// The user's tenant: its name, a domain or its GUID.
     pub tenant: String,
+    /// For a B2C user who signs in with a social account: the external
+    /// identity provider (its `name`) that checks the password, on its own
+    /// page; the `upn` is then the email the provider knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_provider: Option<String>,
 }
 
 /// A managed identity: the service principal an Azure resource (a VM, an
@@ -383,10 +491,166 @@ impl Directory {
                 ),
             ));
         }
+        self.validate_identity_providers()?;
         self.validate_tenants()?;
+        self.validate_adfs()?;
+        self.validate_hosts()?;
         self.validate_apps()?;
         self.validate_users()?;
         self.validate_managed_identities()
+    }
+
+    fn validate_identity_providers(&self) -> Result<(), DirectoryError> {
+        let mut names = HashSet::new();
+        for (i, idp) in self.identity_providers.iter().enumerate() {
+            let at = |f: &str| format!("identity_providers[{i}].{f}");
+            if idp.name.trim().is_empty() || idp.name.contains(char::is_whitespace) {
+                return Err(invalid(at("name"), format!("'{}' is not a valid name", idp.name)));
+            }
+            if !names.insert(idp.name.to_ascii_lowercase()) {
+                return Err(invalid(
+                    at("name"),
+                    format!("duplicate identity provider '{}'", idp.name),
+                ));
+            }
+            check_host(&at("host"), &idp.host)?;
+            if idp.idp.trim().is_empty() {
+                return Err(invalid(at("idp"), "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The kind-specific rules: the consumers tenant's fixed id, B2C and
+    /// CIAM names that make host names, B2C policies and providers.
+    fn validate_tenant_kind(&self, i: usize, t: &Tenant) -> Result<(), DirectoryError> {
+        let at = |f: &str| format!("tenants[{i}].{f}");
+        let is_consumers_id = t.id.eq_ignore_ascii_case(CONSUMERS_TENANT_ID);
+        match t.kind {
+            TenantKind::Consumers if !is_consumers_id => {
+                return Err(invalid(
+                    at("id"),
+                    format!(
+                        "the consumers tenant's id is {CONSUMERS_TENANT_ID}, not '{}'",
+                        t.id
+                    ),
+                ));
+            }
+            TenantKind::Entra | TenantKind::B2c | TenantKind::Ciam if is_consumers_id => {
+                return Err(invalid(
+                    at("kind"),
+                    format!(
+                        "{CONSUMERS_TENANT_ID} is the personal accounts' tenant: its kind is \"consumers\""
+                    ),
+                ));
+            }
+            TenantKind::B2c | TenantKind::Ciam if !is_dns_label(&t.name) => {
+                return Err(invalid(
+                    at("name"),
+                    format!(
+                        "'{}' must be a DNS label (lowercase letters, digits, '-'): it names the tenant's host",
+                        t.name
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if t.kind == TenantKind::B2c {
+            if t.policies.is_empty() {
+                return Err(invalid(
+                    at("policies"),
+                    "a B2C tenant needs at least one user flow",
+                ));
+            }
+            let mut seen = HashSet::new();
+            for (j, p) in t.policies.iter().enumerate() {
+                let well_formed = !p.is_empty()
+                    && p.len() <= 128
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+                if !well_formed {
+                    return Err(invalid(
+                        at(&format!("policies[{j}]")),
+                        format!("'{p}' is not a valid policy name"),
+                    ));
+                }
+                if !seen.insert(p.to_ascii_lowercase()) {
+                    return Err(invalid(
+                        at(&format!("policies[{j}]")),
+                        format!("duplicate policy '{p}'"),
+                    ));
+                }
+            }
+            for (j, name) in t.identity_providers.iter().enumerate() {
+                if self.identity_provider(name).is_none() {
+                    return Err(invalid(
+                        at(&format!("identity_providers[{j}]")),
+                        format!("no identity provider named '{name}'"),
+                    ));
+                }
+            }
+        } else if !t.policies.is_empty() {
+            return Err(invalid(at("policies"), "only B2C tenants have user flows"));
+        } else if !t.identity_providers.is_empty() {
+            return Err(invalid(
+                at("identity_providers"),
+                "only B2C tenants offer identity providers",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_adfs(&self) -> Result<(), DirectoryError> {
+        for (i, server) in self.adfs.iter().enumerate() {
+            check_host(&format!("adfs[{i}].host"), &server.host)?;
+            match self.tenant(&server.tenant) {
+                Some(t) if t.kind == TenantKind::Entra => {}
+                Some(_) => {
+                    return Err(invalid(
+                        format!("adfs[{i}].tenant"),
+                        format!("'{}' is not a workforce (Entra ID) tenant", server.tenant),
+                    ));
+                }
+                None => {
+                    return Err(invalid(
+                        format!("adfs[{i}].tenant"),
+                        format!("no tenant named '{}'", server.tenant),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every host the directory adds must be new: not a cloud's, not
+    /// loopback, not another tenant's or server's.
+    fn validate_hosts(&self) -> Result<(), DirectoryError> {
+        let mut hosts: HashSet<String> = crate::site::FIXED_HOSTS.iter().map(|h| (*h).to_owned()).collect();
+        let tenants = self.tenants.iter().enumerate().flat_map(|(i, t)| {
+            let id_host =
+                (t.kind == TenantKind::Ciam).then(|| format!("{}.ciamlogin.com", t.id.to_ascii_lowercase()));
+            t.login_host()
+                .into_iter()
+                .chain(id_host)
+                .map(move |h| (format!("tenants[{i}].name"), h))
+        });
+        let servers = self
+            .adfs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("adfs[{i}].host"), s.host.to_ascii_lowercase()));
+        let providers = self.identity_providers.iter().enumerate().map(|(i, p)| {
+            (
+                format!("identity_providers[{i}].host"),
+                p.host.to_ascii_lowercase(),
+            )
+        });
+        for (field, host) in tenants.chain(servers).chain(providers) {
+            if crate::regional::region_of(&host).is_some() || !hosts.insert(host.clone()) {
+                return Err(invalid(field, format!("the host '{host}' is already served")));
+            }
+        }
+        Ok(())
     }
 
     fn validate_managed_identities(&self) -> Result<(), DirectoryError> {
@@ -479,6 +743,17 @@ impl Directory {
                     return Err(invalid(field, format!("'{key}' already names another tenant")));
                 }
             }
+            self.validate_tenant_kind(i, t)?;
+            if t.kind == TenantKind::Consumers
+                && let Some(first) = self.tenants[..i]
+                    .iter()
+                    .position(|o| o.kind == TenantKind::Consumers)
+            {
+                return Err(invalid(
+                    format!("tenants[{i}].kind"),
+                    format!("tenants[{first}] is already the consumers tenant"),
+                ));
+            }
             // Federation is a property of a verified domain, as in Entra.
             for (j, d) in t.federated_domains.iter().enumerate() {
                 if !t.domains.iter().any(|x| x.eq_ignore_ascii_case(d)) {
@@ -501,8 +776,16 @@ impl Directory {
             if !client_ids.insert(app.client_id.to_ascii_lowercase()) {
                 return Err(invalid(at("client_id"), "duplicate client id"));
             }
-            if self.tenant(&app.tenant).is_none() {
-                return Err(invalid(at("tenant"), format!("no tenant named '{}'", app.tenant)));
+            match self.tenant(&app.tenant) {
+                None => return Err(invalid(at("tenant"), format!("no tenant named '{}'", app.tenant))),
+                // Apps for personal accounts live in an organisation's tenant.
+                Some(t) if t.kind == TenantKind::Consumers => {
+                    return Err(invalid(
+                        at("tenant"),
+                        "apps are registered in an organisation's tenant; set personal_accounts to let personal accounts in",
+                    ));
+                }
+                Some(_) => {}
             }
             // MSAL shares family refresh tokens only between public client
             // apps; a confidential family app would let a secret-less
@@ -612,10 +895,24 @@ impl Directory {
             if !oids.insert(user.object_id.to_ascii_lowercase()) {
                 return Err(invalid(at("object_id"), "duplicate object id"));
             }
-            if self.tenant(&user.tenant).is_none() {
+            let Some(tenant) = self.tenant(&user.tenant) else {
                 return Err(invalid(
                     at("tenant"),
                     format!("no tenant named '{}'", user.tenant),
+                ));
+            };
+            if let Some(idp) = &user.identity_provider
+                && !tenant
+                    .identity_providers
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(idp))
+            {
+                return Err(invalid(
+                    at("identity_provider"),
+                    format!(
+                        "the user's tenant '{}' offers no identity provider named '{idp}'",
+                        user.tenant
+                    ),
                 ));
             }
         }
@@ -625,6 +922,18 @@ impl Directory {
     /// The tenant named `key`: its GUID, name or one of its domains (any case).
     pub fn tenant(&self, key: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.is_named(key))
+    }
+
+    /// The personal Microsoft accounts' tenant, if the directory has one.
+    pub fn consumers_tenant(&self) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.kind == TenantKind::Consumers)
+    }
+
+    /// The external identity provider named `name` (any case).
+    pub fn identity_provider(&self, name: &str) -> Option<&IdentityProvider> {
+        self.identity_providers
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     /// The app with this client id (any case).
@@ -758,6 +1067,30 @@ fn check_resource_id(field: &str, mi: &ManagedIdentity) -> Result<(), DirectoryE
         return Err(invalid(field, format!("'{id}': {wanted}")));
     }
     Ok(())
+}
+
+/// Whether `name` is one DNS label as B2C and CIAM tenant names are.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A host name the emulator can serve and name in its certificate.
+fn check_host(field: &str, host: &str) -> Result<(), DirectoryError> {
+    let well_formed = host.len() <= 253 && host.contains('.') && host.split('.').all(is_dns_label);
+    if well_formed {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("'{host}' is not a lowercase DNS host name (labels of letters, digits and '-')"),
+        ))
+    }
 }
 
 fn check_guid(field: &str, value: &str) -> Result<(), DirectoryError> {
@@ -967,6 +1300,93 @@ mod tests {
         // Optional in the JSON form.
         let json = r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}]}"#;
         assert!(Directory::from_json(json).unwrap().managed_identities.is_empty());
+    }
+
+    #[test]
+    fn authority_kinds_are_validated() {
+        use crate::builtin::*;
+        let dir = Directory::builtin();
+        assert_eq!(
+            dir.consumers_tenant().map(|t| t.id.as_str()),
+            Some(CONSUMERS_TENANT_ID)
+        );
+        let b2c = dir.tenant(B2C_DOMAIN).unwrap();
+        assert_eq!(b2c.policy("b2c_1_SIGNUPSIGNIN"), Some(B2C_SIGNUP_SIGNIN_POLICY));
+        assert_eq!(b2c.login_host().as_deref(), Some(B2C_HOST));
+        assert!(
+            dir.app(PUBLIC_CLIENT_ID)
+                .unwrap()
+                .usable_in(dir.consumers_tenant().unwrap())
+        );
+        assert!(
+            !dir.app(DAEMON_CLIENT_ID)
+                .unwrap()
+                .usable_in(dir.consumers_tenant().unwrap())
+        );
+
+        let broken = |edit: &dyn Fn(&mut Directory)| {
+            let mut dir = Directory::builtin();
+            edit(&mut dir);
+            dir.validate().unwrap_err().to_string()
+        };
+        let at = |name: &str| dir.tenants.iter().position(|t| t.name == name).unwrap();
+        let (msa, b2c, ciam) = (
+            at(CONSUMERS_TENANT_NAME),
+            at(B2C_TENANT_NAME),
+            at(CIAM_TENANT_NAME),
+        );
+        let err = broken(&|d| d.tenants[msa].id = "6a5c1925-7e6f-4058-b305-d3d1a0aea11c".into());
+        assert!(
+            err.contains(&format!("tenants[{msa}].id")) && err.contains(CONSUMERS_TENANT_ID),
+            "{err}"
+        );
+        let err = broken(&|d| d.tenants[0].id = CONSUMERS_TENANT_ID.into());
+        assert!(err.contains("tenants[0].kind"), "{err}");
+        let err = broken(&|d| d.tenants[b2c].policies.clear());
+        assert!(err.contains(&format!("tenants[{b2c}].policies")), "{err}");
+        let err = broken(&|d| d.tenants[b2c].policies.push("b2c_1_SignUpSignIn".into()));
+        assert!(err.contains("duplicate policy"), "{err}");
+        let err = broken(&|d| d.tenants[b2c].policies.push("a/b".into()));
+        assert!(err.contains("not a valid policy name"), "{err}");
+        let err = broken(&|d| d.tenants[b2c].identity_providers.push("nope".into()));
+        assert!(err.contains("no identity provider named 'nope'"), "{err}");
+        let err = broken(&|d| d.tenants[ciam].name = "Not A Label".into());
+        assert!(
+            err.contains(&format!("tenants[{ciam}].name")) && err.contains("DNS label"),
+            "{err}"
+        );
+        let err = broken(&|d| d.tenants[0].policies.push("B2C_1_x".into()));
+        assert!(err.contains("only B2C tenants"), "{err}");
+        let err = broken(&|d| d.adfs[0].host = "login.microsoftonline.com".into());
+        assert!(
+            err.contains("adfs[0].host") && err.contains("already served"),
+            "{err}"
+        );
+        let err = broken(&|d| d.adfs[0].tenant = B2C_TENANT_NAME.into());
+        assert!(err.contains("adfs[0].tenant"), "{err}");
+        let err = broken(&|d| d.identity_providers[0].host = "Bad Host".into());
+        assert!(err.contains("identity_providers[0].host"), "{err}");
+        let err = broken(&|d| d.apps[0].tenant = CONSUMERS_TENANT_NAME.into());
+        assert!(
+            err.contains("apps[0].tenant") && err.contains("personal_accounts"),
+            "{err}"
+        );
+        let err = broken(&|d| d.users[0].identity_provider = Some(SOCIAL_IDP_NAME.into()));
+        assert!(err.contains("users[0].identity_provider"), "{err}");
+
+        // Old files (no kinds, no AD FS, no providers) stay valid.
+        let json = r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}]}"#;
+        let old = Directory::from_json(json).unwrap();
+        assert_eq!(old.tenants[0].kind, TenantKind::Entra);
+        assert!(old.adfs.is_empty() && old.identity_providers.is_empty());
+        // An unknown kind names the field.
+        let json =
+            r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny", "kind": "b2b"}]}"#;
+        let err = Directory::from_json(json).unwrap_err().to_string();
+        assert!(
+            err.contains("tenants[0].kind") && err.contains("unknown variant"),
+            "{err}"
+        );
     }
 
     #[test]

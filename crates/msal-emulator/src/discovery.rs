@@ -1,5 +1,6 @@
 //! Discovery endpoints: the v2.0 OpenID configuration, instance discovery
-//! and the JWKS, with Entra's paths and document shapes.
+//! and the JWKS, with Entra's paths and document shapes (also for CIAM
+//! tenants on their `ciamlogin.com` hosts).
 
 use std::sync::Arc;
 
@@ -13,42 +14,50 @@ use crate::directory::RESERVED_TENANT_SEGMENTS;
 use crate::error::EntraError;
 use crate::reply;
 use crate::server::AppState;
+use crate::site::{self, Site};
 
 /// How an authority's tenant segment resolved.
 enum TenantSegment {
-    /// `common`, `organizations` or `consumers` (lowercased).
-    MultiTenant(&'static str),
+    /// `common`, `organizations` or `consumers` (lowercased); for
+    /// `consumers`, the personal accounts' tenant id when the directory has
+    /// that tenant (its issuer is fixed, not a template).
+    MultiTenant(&'static str, Option<String>),
     /// A tenant of the directory, by its GUID.
     Tenant(String),
 }
 
 impl TenantSegment {
-    fn resolve(state: &AppState, segment: &str) -> Option<TenantSegment> {
+    fn resolve(state: &AppState, ctx: &RequestContext, segment: &str) -> Option<TenantSegment> {
         if let Some(reserved) = RESERVED_TENANT_SEGMENTS
             .iter()
             .find(|r| r.eq_ignore_ascii_case(segment))
         {
-            return Some(TenantSegment::MultiTenant(reserved));
+            // A CIAM host serves its own tenant only.
+            if matches!(ctx.site, Site::Ciam(_)) {
+                return None;
+            }
+            let fixed = (*reserved == "consumers")
+                .then(|| state.directory.consumers_tenant().map(|t| t.id.clone()))
+                .flatten();
+            return Some(TenantSegment::MultiTenant(reserved, fixed));
         }
-        state
-            .directory
-            .tenant(segment)
-            .map(|t| TenantSegment::Tenant(t.id.clone()))
+        site::tenant_at(&state.directory, &ctx.site, segment).map(|t| TenantSegment::Tenant(t.id.clone()))
     }
 
     /// The path segment endpoints use: Entra's are the tenant GUID.
     fn path(&self) -> &str {
         match self {
-            TenantSegment::MultiTenant(s) => s,
+            TenantSegment::MultiTenant(s, _) => s,
             TenantSegment::Tenant(id) => id,
         }
     }
 
-    /// The issuer; multi-tenant documents carry Entra's `{tenantid}` template.
-    fn issuer(&self, base: &str) -> String {
+    /// The issuer; multi-tenant documents carry Entra's `{tenantid}`
+    /// template, except `consumers`, whose tokens all come from one tenant.
+    fn issuer(&self, ctx: &RequestContext) -> String {
         match self {
-            TenantSegment::MultiTenant(_) => format!("{base}/{{tenantid}}/v2.0"),
-            TenantSegment::Tenant(id) => format!("{base}/{id}/v2.0"),
+            TenantSegment::MultiTenant(_, Some(id)) | TenantSegment::Tenant(id) => ctx.issuer(id),
+            TenantSegment::MultiTenant(_, None) => ctx.issuer("{tenantid}"),
         }
     }
 }
@@ -59,13 +68,13 @@ pub(crate) async fn openid_configuration(
     ctx: RequestContext,
     Path(tenant): Path<String>,
 ) -> Response {
-    let Some(segment) = TenantSegment::resolve(&state, &tenant) else {
+    let Some(segment) = TenantSegment::resolve(&state, &ctx, &tenant) else {
         return EntraError::invalid_tenant(&tenant).to_response(&ctx);
     };
     let base = &ctx.base_url;
     let t = segment.path();
     let region = match segment {
-        TenantSegment::MultiTenant(_) => serde_json::Value::Null,
+        TenantSegment::MultiTenant(..) => serde_json::Value::Null,
         TenantSegment::Tenant(_) => json!("NA"),
     };
     let body = json!({
@@ -78,7 +87,7 @@ pub(crate) async fn openid_configuration(
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": segment.issuer(base),
+        "issuer": segment.issuer(&ctx),
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": format!("{base}/oidc/userinfo"),
         "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
@@ -108,10 +117,10 @@ pub(crate) async fn jwks(
     ctx: RequestContext,
     Path(tenant): Path<String>,
 ) -> Response {
-    let Some(segment) = TenantSegment::resolve(&state, &tenant) else {
+    let Some(segment) = TenantSegment::resolve(&state, &ctx, &tenant) else {
         return EntraError::invalid_tenant(&tenant).to_response(&ctx);
     };
-    let body = state.signing_key.jwks(&segment.issuer(&ctx.base_url));
+    let body = state.signing_key.jwks(&segment.issuer(&ctx));
     reply::json(StatusCode::OK, &body)
 }
 
@@ -153,25 +162,32 @@ fn discover_instance(state: &AppState, query: &str) -> Result<serde_json::Value,
     if url.scheme() != "https" {
         return Err(EntraError::invalid_instance());
     }
-    // The public cloud's names (served when a client's resolver sends them
-    // here) keep the form the client used, and have that cloud's aliases.
-    if url.port().is_none() && crate::regional::CLOUD_HOSTS.contains(&host.as_str()) {
+    // The clouds' names (served when a client's resolver sends them here)
+    // keep the form the client used, and get every cloud's aliases, as
+    // Entra's document lists them.
+    let cloud_port = url.port().filter(|p| *p == state.port);
+    if (url.port().is_none() || cloud_port.is_some())
+        && (crate::clouds::is_cloud_host(&host) || crate::regional::region_of(&host).is_some())
+    {
+        let authority = match cloud_port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
         return Ok(json!({
             "tenant_discovery_endpoint":
-                format!("https://{host}/{tenant}/v2.0/.well-known/openid-configuration"),
+                format!("https://{authority}/{tenant}/v2.0/.well-known/openid-configuration"),
             "api-version": "1.1",
-            "metadata": [{
-                "preferred_network": "login.microsoftonline.com",
-                "preferred_cache": "login.windows.net",
-                "aliases": crate::regional::CLOUD_HOSTS,
-            }],
+            "metadata": crate::clouds::metadata(),
         }));
     }
     // MSAL Python sends its `instance` (the host without the port), so a
     // port-less loopback host means this emulator's port.
     let port = url.port().unwrap_or(state.port);
     let authority_host = format!("{host}:{port}");
-    if !state.serves_host(&authority_host) {
+    // Only loopback is left: B2C, CIAM and AD FS hosts are not Entra
+    // instances (clients skip instance discovery for them), and Entra
+    // answers `invalid_instance` for them as for any unknown host.
+    if !(host == "127.0.0.1" || host == "localhost") || !state.serves_host(&authority_host) {
         return Err(EntraError::invalid_instance());
     }
     Ok(json!({

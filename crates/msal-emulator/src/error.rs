@@ -377,6 +377,43 @@ impl EntraError {
         )
     }
 
+    /// A personal Microsoft account signing in where only work and school
+    /// accounts may (`organizations`, or a tenant).
+    pub(crate) fn personal_account_not_supported(upn: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            500200,
+            format!(
+                "User account '{upn}' is a personal Microsoft account. Personal Microsoft accounts are not supported for this application unless explicitly invited to an organization. Try signing out and signing back in with an organizational account."
+            ),
+        )
+    }
+
+    /// A work or school account signing in at `consumers`.
+    pub(crate) fn work_account_at_consumers(upn: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50034,
+            format!(
+                "The user account {upn} does not exist in the Microsoft account directory. The consumers authority signs in personal Microsoft accounts only: use organizations, common or the account's tenant."
+            ),
+        )
+    }
+
+    /// A personal account signing in to an app not configured for them.
+    pub(crate) fn app_not_enabled_for_consumers(client_id: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "The client '{client_id}' does not exist or is not enabled for consumers. If you are the application developer, configure a new application through the App Registrations in the Azure Portal."
+            ),
+        )
+    }
+
     /// A delegated scope the resource app does not expose.
     pub(crate) fn scope_not_found(scope: &str, client_id: &str, resource: &str) -> Self {
         Self::new(

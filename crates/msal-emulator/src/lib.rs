@@ -35,12 +35,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod adfs;
 mod admin;
 mod authorize;
+mod b2c;
 pub mod builtin;
 mod cert;
 mod claims;
 mod clock;
+mod clouds;
 mod context;
 mod device;
 pub mod directory;
@@ -59,6 +62,7 @@ mod reply;
 mod resource;
 mod scopes;
 mod server;
+mod site;
 mod state_dir;
 mod stats;
 mod store;
@@ -66,7 +70,10 @@ mod telemetry;
 mod token;
 mod userrealm;
 
-pub use directory::{App, AppKind, AppPermission, Directory, DirectoryError, ManagedIdentity, Tenant, User};
+pub use directory::{
+    AdfsServer, App, AppKind, AppPermission, Directory, DirectoryError, IdentityProvider, ManagedIdentity,
+    Tenant, TenantKind, User,
+};
 pub use faults::{Fault, FaultKind};
 pub use managed_identity::ManagedIdentitySource;
 pub use managed_identity::azure_arc::DEFAULT_ARC_TOKEN_DIRECTORY;

@@ -19,15 +19,6 @@ use crate::context::RequestContext;
 use crate::error::EntraError;
 use crate::server::AppState;
 
-/// Global hosts of the public cloud the emulator answers for (and its TLS
-/// certificate names), when a client's resolver sends them here.
-pub(crate) const CLOUD_HOSTS: &[&str] = &[
-    "login.microsoftonline.com",
-    "login.microsoft.com",
-    "login.windows.net",
-    "sts.windows.net",
-];
-
 /// Parents of regional hosts: `{region}.{parent}` is a regional host. The
 /// certificate has a wildcard name for each (one label, as TLS allows).
 pub(crate) const REGIONAL_PARENTS: &[&str] = &["login.microsoft.com", "login.microsoftonline.com"];

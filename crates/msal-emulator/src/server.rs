@@ -255,6 +255,10 @@ pub(crate) struct AppState {
     pub(crate) port: u16,
     /// `https://127.0.0.1:PORT`.
     pub(crate) url: String,
+    /// Every host name served (see [`crate::site::served_hosts`]).
+    pub(crate) hosts: Vec<String>,
+    /// Pending sign-ins at external identity providers (B2C).
+    pub(crate) social: crate::b2c::social::Pending,
     /// Device authorizations (device and user codes).
     pub(crate) device: device::DeviceCodes,
     /// The device code polling interval, whole seconds (at least one).
@@ -282,8 +286,9 @@ pub(crate) struct AppState {
 impl AppState {
     /// Whether `authority` (`host:port` or `host`, lowercase) addresses
     /// this emulator: `127.0.0.1` or `localhost` with its port, or (when a
-    /// client's resolver sends them here) the public cloud's hosts and
-    /// regional hosts, with its port or none.
+    /// client's resolver sends them here) any other host it serves (the
+    /// clouds', regional ones, the directory's B2C, CIAM, AD FS and identity
+    /// provider hosts), with its port or none.
     pub(crate) fn serves_host(&self, authority: &str) -> bool {
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -294,7 +299,7 @@ impl AppState {
             return ours;
         }
         // Without a port the client dialled 443 and its resolver chose us.
-        let named = regional::CLOUD_HOSTS.contains(&host) || regional::region_of(host).is_some();
+        let named = self.hosts.iter().any(|h| h == host) || regional::region_of(host).is_some();
         named && (port.is_none() || ours)
     }
 }
@@ -371,12 +376,16 @@ impl Emulator {
             None => None,
         };
         let keys_from = state_dir.clone();
+        let hosts = crate::site::served_hosts(&config.directory);
+        let cert_hosts = hosts.clone();
         // Key generation is CPU-bound (RSA); keep it off the async workers.
         let (tls, signing_key, federation_key, sf_tls) = tokio::task::spawn_blocking(move || {
             let (tls, key) = match &keys_from {
-                Some(dir) => dir.keys().map_err(crypto("the state directory's keys"))?,
+                Some(dir) => dir
+                    .keys(&cert_hosts)
+                    .map_err(crypto("the state directory's keys"))?,
                 None => (
-                    cert::generate().map_err(|e| crypto("TLS certificates")(e.to_string()))?,
+                    cert::generate(&cert_hosts).map_err(|e| crypto("TLS certificates")(e.to_string()))?,
                     SigningKey::generate().map_err(|e| crypto("the token signing key")(e.to_string()))?,
                 ),
             };
@@ -414,7 +423,7 @@ impl Emulator {
             .await
             .map_err(|e| crypto("TLS")(e.to_string()))?;
 
-        let hosts = match (mi_listeners.as_ref(), sf_tls) {
+        let mi_hosts = match (mi_listeners.as_ref(), sf_tls) {
             (Some(listeners), Some(sf_tls)) => {
                 let arc_port = listeners.ports()?[4];
                 let (directory, outside) = arc_token_directory(config.arc_token_directory, arc_port)?;
@@ -440,6 +449,8 @@ impl Emulator {
             clock: Clock::default(),
             port,
             url: format!("https://127.0.0.1:{port}"),
+            hosts,
+            social: Default::default(),
             device: device::DeviceCodes::default(),
             device_interval_secs: config.device_code_interval.as_secs().max(1),
             revocations: resource::Revocations::default(),
@@ -448,7 +459,7 @@ impl Emulator {
             strict_telemetry: config.strict_telemetry,
             regions: regional::Regions::default(),
             assertions: token::assertion::SeenAssertions::default(),
-            managed_identity: hosts,
+            managed_identity: mi_hosts,
             admin_token: managed_identity::random_secret(),
             idle_timeout: config.idle_timeout,
         });
@@ -514,6 +525,24 @@ impl Emulator {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.state.port
+    }
+
+    /// Every host name the emulator serves and its TLS certificate names
+    /// (lowercase): `localhost`, the public cloud's hosts
+    /// (`login.microsoftonline.com`, `login.windows.net`,
+    /// `login.microsoft.com`, `sts.windows.net`), the sovereign clouds'
+    /// (`login.microsoftonline.us`, `login.usgovcloudapi.net`,
+    /// `login.chinacloudapi.cn`, `login.partner.microsoftonline.cn`,
+    /// `login.sovcloud-identity.fr`/`.de`/`.sg`), then the directory's: each
+    /// B2C tenant's `{name}.b2clogin.com`, each CIAM tenant's
+    /// `{name}.ciamlogin.com` and `{tenant id}.ciamlogin.com`, each AD FS
+    /// server's and external identity provider's host. A client whose
+    /// resolver sends these names to `127.0.0.1` (with this port, or with
+    /// none when it listens on 443) reaches the authority each one stands
+    /// for; `127.0.0.1` itself and regional hosts
+    /// (`{region}.login.microsoft.com`) are served too.
+    pub fn hosts(&self) -> Vec<String> {
+        self.state.hosts.clone()
     }
 
     /// The authority URL for `tenant`: `https://127.0.0.1:PORT/{tenant}`.
@@ -916,6 +945,15 @@ fn router(state: Arc<AppState>) -> Router {
                 .route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
         )
         .fallback(not_found)
+        // B2C, AD FS and identity provider hosts have routes of their own.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(SiteRouters {
+                b2c: crate::b2c::router(&state),
+                adfs: crate::adfs::router(&state),
+                social: crate::b2c::social::router(&state),
+            }),
+            by_site,
+        ))
         // Inside the context layer, so its failures carry Entra's ids.
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -925,6 +963,34 @@ fn router(state: Arc<AppState>) -> Router {
         // Outermost: the time and status it logs are the client's.
         .layer(middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// The routers of the sites that do not speak Entra's protocol.
+struct SiteRouters {
+    b2c: Router,
+    adfs: Router,
+    social: Router,
+}
+
+/// Hands a request to the router of the [`Site`](crate::site::Site) its
+/// host names; Entra's (and CIAM's) requests go on to Entra's routes.
+async fn by_site(State(routers): State<Arc<SiteRouters>>, request: Request, next: Next) -> Response {
+    use crate::site::Site;
+    use tower::ServiceExt as _;
+    let site = request
+        .extensions()
+        .get::<RequestContext>()
+        .map(|ctx| ctx.site.clone());
+    let router = match site {
+        Some(Site::B2c(_)) => routers.b2c.clone(),
+        Some(Site::Adfs(_)) => routers.adfs.clone(),
+        Some(Site::Social(_)) => routers.social.clone(),
+        Some(Site::Entra | Site::Ciam(_)) | None => return next.run(request).await,
+    };
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 /// The log target of the per-request access lines `msal emulator` prints.
@@ -1008,7 +1074,7 @@ pub(crate) async fn access_log(request: Request, next: Next) -> Response {
 }
 
 /// Adds an Entra-style 405 for other methods and counts every request.
-fn counted(
+pub(crate) fn counted(
     state: &Arc<AppState>,
     endpoint: Endpoint,
     allowed: &'static str,

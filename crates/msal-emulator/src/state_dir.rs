@@ -47,9 +47,12 @@ impl StateDir {
         })
     }
 
-    /// The TLS material and signing key kept here, or fresh ones (then kept).
-    pub(crate) fn keys(&self) -> Result<(TlsMaterial, SigningKey), String> {
+    /// The TLS material and signing key kept here, or fresh ones (then
+    /// kept). TLS material naming other hosts than `hosts` (the directory
+    /// changed) is replaced, CA included: the old CA's key was not kept.
+    pub(crate) fn keys(&self, hosts: &[String]) -> Result<(TlsMaterial, SigningKey), String> {
         let file = self.path.join(KEYS_FILE);
+        let mut kept_signing = None;
         if let Ok(text) = std::fs::read_to_string(&file) {
             let keys: Keys = serde_json::from_str(&text)
                 .map_err(|e| format!("{}: not the emulator's keys: {e}", file.display()))?;
@@ -58,10 +61,24 @@ impl StateDir {
                 .map_err(|e| format!("{}: {e}", file.display()))?;
             let signing = SigningKey::from_persisted(&keys.signing_key_pem, &der)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
-            return Ok((keys.tls, signing));
+            if keys.tls.hosts == hosts {
+                return Ok((keys.tls, signing));
+            }
+            tracing::warn!(
+                file = %file.display(),
+                "the kept TLS certificate names other hosts than this directory serves: a new CA replaces it"
+            );
+            kept_signing = Some((signing, keys.signing_key_pem, keys.signing_cert_der));
         }
-        let tls = crate::cert::generate().map_err(|e| e.to_string())?;
-        let (signing, (key_pem, cert_der)) = SigningKey::generate_persistable().map_err(|e| e.to_string())?;
+        let tls = crate::cert::generate(hosts).map_err(|e| e.to_string())?;
+        let (signing, (key_pem, cert_der)) = match kept_signing {
+            // The token-signing key stays: tokens already issued stay valid.
+            Some((signing, key_pem, cert_der)) => (
+                signing,
+                (key_pem, STANDARD.decode(cert_der).map_err(|e| e.to_string())?),
+            ),
+            None => SigningKey::generate_persistable().map_err(|e| e.to_string())?,
+        };
         let keys = Keys {
             tls: tls.clone(),
             signing_key_pem: key_pem,

@@ -127,6 +127,27 @@ pub(crate) struct Session {
     pub(crate) users: Vec<SessionUser>,
 }
 
+/// Which protocol issued a code or refresh token: each token endpoint
+/// redeems only its own (a B2C policy's grant only at that policy).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Realm {
+    /// Entra ID (also CIAM): the v2.0 token endpoint.
+    #[default]
+    Entra,
+    /// A B2C user flow, with the external identity provider's `idp` claim
+    /// when the user signed in with a social account.
+    B2c { policy: String, idp: Option<String> },
+    /// An AD FS server (its host).
+    Adfs { host: String },
+}
+
+impl Realm {
+    fn is_entra(&self) -> bool {
+        *self == Realm::Entra
+    }
+}
+
 /// Everything an authorization code stands for until it is redeemed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AuthCode {
@@ -145,6 +166,9 @@ pub(crate) struct AuthCode {
     pub(crate) issued_at: u64,
     /// Set on first redemption; kept so a replay gets AADSTS54005, not "unknown".
     pub(crate) redeemed: bool,
+    /// Who issued it (absent in state kept before B2C and AD FS: Entra).
+    #[serde(default, skip_serializing_if = "Realm::is_entra")]
+    pub(crate) realm: Realm,
 }
 
 /// What a refresh token stands for.
@@ -157,6 +181,9 @@ pub(crate) struct RefreshGrant {
     pub(crate) scopes: Vec<String>,
     pub(crate) auth_time: u64,
     pub(crate) issued_at: u64,
+    /// Who issued it (absent in state kept before B2C and AD FS: Entra).
+    #[serde(default, skip_serializing_if = "Realm::is_entra")]
+    pub(crate) realm: Realm,
 }
 
 /// All sign-in state of one emulator.

@@ -72,6 +72,23 @@ pub fn input_value(html: &str, id: &str) -> Result<String> {
     Ok(attribute(tag, "value").unwrap_or_default())
 }
 
+/// The `href` of the link (`<a>`) with id `id`, unescaped.
+pub fn link_href(html: &str, id: &str) -> Result<String> {
+    tags(html, "a")
+        .find(|tag| attribute(tag, "id").as_deref() == Some(id))
+        .and_then(|tag| attribute(tag, "href"))
+        .with_page(html, &format!("a link {id}"))
+}
+
+/// The text of the page's error message (`<div id="error" ...>`, as every
+/// emulator sign-in page shows a refusal), unescaped; `None` without one.
+pub fn error_text(html: &str) -> Option<String> {
+    let at = html.find("<div id=\"error\"")?;
+    let start = at + html[at..].find('>')? + 1;
+    let end = start + html[start..].find("</div>")?;
+    Some(unescape(&html[start..end]))
+}
+
 /// The text inside the first `<div id="{id}">`, as it stands in the page.
 pub fn div_text<'a>(html: &'a str, id: &str) -> Result<&'a str> {
     let open = format!("<div id=\"{id}\">");
@@ -119,6 +136,7 @@ mod tests {
         <input id=\"password\" name=\"password\" type=\"password\">\n\
         </form>\n\
         <form id=\"other\" action=\"/x\"><input type=\"hidden\" name=\"other\" value=\"o\"></form>\n\
+        <p><a id=\"idp-social\" class=\"idp\" href=\"https://idp.test/authorize?a=1&amp;b=2\">Social</a></p>\n\
         <div id=\"done\">You have signed in.</div></body></html>";
 
     #[test]
@@ -160,5 +178,15 @@ mod tests {
         assert!(input_value(SIGN_IN, "otc").is_err());
         assert_eq!(div_text(SIGN_IN, "done").unwrap(), "You have signed in.");
         assert_eq!(unescape("&amp;lt; &#x27;"), "&lt; '");
+        assert_eq!(
+            link_href(SIGN_IN, "idp-social").unwrap(),
+            "https://idp.test/authorize?a=1&b=2"
+        );
+        assert!(link_href(SIGN_IN, "idp-other").is_err());
+        assert_eq!(error_text(SIGN_IN), None);
+        assert_eq!(
+            error_text("<p><div id=\"error\" role=\"alert\">AADSTS50126: bad &amp; wrong</div>").as_deref(),
+            Some("AADSTS50126: bad & wrong")
+        );
     }
 }

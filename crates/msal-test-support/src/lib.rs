@@ -25,7 +25,7 @@ pub mod user;
 pub mod webdriver;
 
 pub use emulator::{
-    CLOUD_HOSTS, browser, client, client_builder, msal_http, msal_http_builder, msal_http_for_cloud, start,
-    start_with,
+    CLOUD_HOSTS, browser, client, client_builder, host_url, msal_http, msal_http_all_hosts,
+    msal_http_all_hosts_builder, msal_http_builder, msal_http_for_cloud, start, start_with,
 };
 pub use failure::{Context, Failure, Result};

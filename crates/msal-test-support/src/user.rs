@@ -58,11 +58,47 @@ impl User {
     }
 
     /// Opens `auth_uri` (an authorize URL), signs in, and returns where the
-    /// emulator sent them.
+    /// emulator sent them. Works on every host the emulator serves (Entra,
+    /// CIAM, B2C local accounts, AD FS): each sign-in page has the same
+    /// `signin-form` with `username` and `password`.
     pub async fn sign_in(&self, auth_uri: &str) -> Result<SignedIn> {
         let page = Url::parse(auth_uri).context("the authorize URL")?;
         let html = self.page(self.http.get(page.clone()), "the sign-in page").await?;
-        let mut form = html::read_form(&html, Some("signin-form"))?;
+        self.fill_in(&page, &html).await
+    }
+
+    /// On a B2C sign-in page at `auth_uri`, clicks the button of the
+    /// external identity provider named `provider` (the built-in one is
+    /// `social`), signs in on that provider's own page (its own host), and
+    /// returns where B2C then sent them.
+    pub async fn sign_in_with_provider(&self, auth_uri: &str, provider: &str) -> Result<SignedIn> {
+        let page = Url::parse(auth_uri).context("the authorize URL")?;
+        let html = self
+            .page(self.http.get(page.clone()), "the B2C sign-in page")
+            .await?;
+        let href = html::link_href(&html, &format!("idp-{provider}"))?;
+        let at_provider = page.join(&href).context("the provider's link")?;
+        let html = self
+            .page(self.http.get(at_provider.clone()), "the provider's sign-in page")
+            .await?;
+        // The provider sends them back to B2C, which sends them on to the app.
+        match self.fill_in(&at_provider, &html).await? {
+            SignedIn::Redirect(back_to_b2c) => {
+                let back = at_provider
+                    .join(&back_to_b2c)
+                    .context("the provider's redirect")?;
+                let done = self.http.get(back).send().await.context("returning to B2C")?;
+                self.signed_in(done).await
+            }
+            SignedIn::FormPost(form) => Err(Failure::new(format!(
+                "the provider answered with a form, not a redirect to B2C: {form:?}"
+            ))),
+        }
+    }
+
+    /// Fills in and posts the `signin-form` of `html` (the page at `page`).
+    async fn fill_in(&self, page: &Url, html: &str) -> Result<SignedIn> {
+        let mut form = html::read_form(html, Some("signin-form"))?;
         form.set("username", &self.username);
         form.set("password", &self.password);
         let action = page.join(&form.action).context("the form's action")?;
@@ -73,6 +109,12 @@ impl User {
             .send()
             .await
             .context("posting the sign-in form")?;
+        self.signed_in(done).await
+    }
+
+    /// Where the response to a sign-in sends them: a redirect, or a
+    /// `form_post` page.
+    async fn signed_in(&self, done: reqwest::Response) -> Result<SignedIn> {
         match done.status() {
             StatusCode::FOUND => {
                 let location = done.headers().get("location").context("a Location")?;
@@ -82,6 +124,10 @@ impl User {
             }
             StatusCode::OK => {
                 let html = done.text().await.context("reading the form_post page")?;
+                // The sign-in page again, saying why: the sign-in was refused.
+                if let Some(error) = html::error_text(&html) {
+                    return Err(Failure::new(format!("the sign-in was refused: {error}")));
+                }
                 Ok(SignedIn::FormPost(html::read_form(&html, None)?))
             }
             other => Err(Failure::new(format!(
@@ -162,6 +208,22 @@ pub async fn sign_in(
 ) -> Result<AuthResponse> {
     User::new(emulator, username, password)?
         .sign_in(auth_uri)
+        .await?
+        .into_auth_response()
+}
+
+/// Signs `username` in at a B2C `auth_uri` through the external identity
+/// provider `provider` (its button on the B2C page, then its own sign-in
+/// page) and returns the authorization response the app would receive.
+pub async fn sign_in_with_provider(
+    emulator: &Emulator,
+    auth_uri: &str,
+    provider: &str,
+    username: &str,
+    password: &str,
+) -> Result<AuthResponse> {
+    User::new(emulator, username, password)?
+        .sign_in_with_provider(auth_uri, provider)
         .await?
         .into_auth_response()
 }

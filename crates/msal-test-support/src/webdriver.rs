@@ -29,6 +29,18 @@ impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session with
     /// a new, empty profile. The flags keep Chromium off the (closed) internet.
     pub async fn start() -> Result<Browser> {
+        Browser::start_resolving(&[]).await
+    }
+
+    /// [`Browser::start`] for pages on the emulator's hosts: Chromium maps
+    /// each of `hosts` to `127.0.0.1` (`--host-resolver-rules`), so
+    /// `https://fabrikamb2c.b2clogin.com:PORT/...` reaches the emulator
+    /// listening on PORT. Pass [`msal_emulator::Emulator::hosts`].
+    pub async fn start_for_hosts(hosts: &[String]) -> Result<Browser> {
+        Browser::start_resolving(hosts).await
+    }
+
+    async fn start_resolving(hosts: &[String]) -> Result<Browser> {
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome_path = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
         Failure::unless(
@@ -77,6 +89,24 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1000,800",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        if let Some(rules) = host_resolver_rules(hosts) {
+            args.push(rules);
+        }
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
@@ -84,12 +114,7 @@ impl Browser {
                 "acceptInsecureCerts": true,
                 "goog:chromeOptions": {
                     "binary": chrome_path,
-                    "args": [
-                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        "--window-size=1000,800",
-                        format!("--user-data-dir={}", profile.path().display()),
-                    ]
+                    "args": args,
                 }
             }}
         });
@@ -270,6 +295,22 @@ impl Drop for Browser {
     }
 }
 
+/// Chromium's `--host-resolver-rules` mapping each of `hosts` to
+/// `127.0.0.1` (the port stays the URL's); `None` for no hosts.
+fn host_resolver_rules(hosts: &[String]) -> Option<String> {
+    let rules: Vec<String> = hosts
+        .iter()
+        // Names only: a rule is split on commas and spaces.
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        })
+        .map(|h| format!("MAP {h} 127.0.0.1"))
+        .collect();
+    (!rules.is_empty()).then(|| format!("--host-resolver-rules={}", rules.join(",")))
+}
+
 /// Kills every process in process group `pgid` (chromedriver's own group,
 /// see [`Browser::start`]) by its positive pid, found in `/proc`. Never a
 /// negative pid on a `kill` command line: procps-ng 4.0.2's `kill -KILL -PGID`
@@ -319,6 +360,16 @@ pub fn artifact_path(name: &str) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_map_to_loopback() {
+        assert_eq!(host_resolver_rules(&[]), None);
+        assert_eq!(
+            host_resolver_rules(&["a.b2clogin.com".into(), "bad host,x".into(), "idp.test".into()])
+                .as_deref(),
+            Some("--host-resolver-rules=MAP a.b2clogin.com 127.0.0.1,MAP idp.test 127.0.0.1")
+        );
+    }
 
     #[test]
     fn killing_a_group_ends_its_members_and_nothing_else() {

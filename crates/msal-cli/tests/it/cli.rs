@@ -438,6 +438,24 @@ fn ready_line_has_each_managed_identity_hosts_environment() {
     let (_emulator, ready) = start_emulator_with_ready_line(&dir.path().join("ca.pem"));
     let admin_token = ready["admin_token"].as_str().unwrap();
     assert!(admin_token.len() >= 32 && admin_token.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The host names to map to 127.0.0.1: clouds, B2C, CIAM, AD FS, identity provider.
+    let hosts: Vec<&str> = ready["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h.as_str())
+        .collect();
+    for host in [
+        "localhost",
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "fabrikamb2c.b2clogin.com",
+        "contosociam.ciamlogin.com",
+        "adfs.woodgrove.com",
+        "social.emulator.test",
+    ] {
+        assert!(hosts.contains(&host), "{host} in {hosts:?}");
+    }
     let sf_cert = ready["service_fabric_ca_cert"]
         .as_str()
         .expect("service_fabric_ca_cert");

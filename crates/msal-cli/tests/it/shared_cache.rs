@@ -21,6 +21,7 @@ fn user(i: usize) -> User {
         object_id: format!("00000000-0000-4000-8000-{i:012}"),
         display_name: format!("User {i}"),
         tenant: builtin::CONTOSO_TENANT_NAME.to_owned(),
+        identity_provider: None,
     }
 }
 

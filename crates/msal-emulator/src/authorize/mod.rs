@@ -17,7 +17,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::context::RequestContext;
-use crate::directory::{App, AppKind, Tenant, User, is_loopback};
+use crate::directory::{App, AppKind, Tenant, TenantKind, User, is_loopback};
 use crate::error::EntraError;
 use crate::scopes::{self, Scopes};
 use crate::server::{AccessDetails, AppState};
@@ -58,7 +58,7 @@ fn respond(
     parts: &axum::http::request::Parts,
     form: &TokenForm,
 ) -> Response {
-    let request = match AuthorizeRequest::validate(state, tenant, form) {
+    let request = match AuthorizeRequest::validate(state, ctx, tenant, form) {
         Ok(request) => request,
         Err(Failure::Page(e)) => return page::error(&e, ctx),
         Err(Failure::ToApp(reply, e)) => return reply.error(&e, ctx),
@@ -75,20 +75,25 @@ fn respond(
 /// The authority's tenant segment, resolved.
 #[derive(Debug, Clone, Copy)]
 enum Authority<'a> {
-    /// A tenant of the directory.
+    /// A tenant of the directory (`consumers`: the personal accounts' one).
     Tenant(&'a Tenant),
-    /// `common` or `organizations`: the user's home tenant.
-    AnyTenant,
+    /// `common` or `organizations`: the user's home tenant; `organizations`
+    /// refuses personal accounts.
+    AnyTenant { organizations: bool },
 }
 
 impl<'a> Authority<'a> {
-    fn resolve(state: &'a AppState, segment: &str) -> Result<Authority<'a>, EntraError> {
-        if token::is_multi_tenant(segment) {
-            return Ok(Authority::AnyTenant);
+    fn resolve(
+        state: &'a AppState,
+        ctx: &RequestContext,
+        segment: &str,
+    ) -> Result<Authority<'a>, EntraError> {
+        if token::is_multi_tenant(segment) && !matches!(ctx.site, crate::site::Site::Ciam(_)) {
+            return Ok(Authority::AnyTenant {
+                organizations: segment.eq_ignore_ascii_case("organizations"),
+            });
         }
-        state
-            .directory
-            .tenant(segment)
+        crate::site::tenant_at(&state.directory, &ctx.site, segment)
             .map(Authority::Tenant)
             .ok_or_else(|| EntraError::invalid_tenant(segment))
     }
@@ -97,14 +102,33 @@ impl<'a> Authority<'a> {
     fn admits(&self, home: &Tenant) -> bool {
         match self {
             Authority::Tenant(t) => t.id == home.id,
-            Authority::AnyTenant => true,
+            Authority::AnyTenant { organizations } => !(*organizations && home.kind == TenantKind::Consumers),
+        }
+    }
+
+    /// Entra's refusal of a user of `home` here, for the kinds of account
+    /// the authority does not take: personal accounts at `organizations` or
+    /// an organisation's tenant, work accounts at `consumers`.
+    fn refusal(&self, user: &User, home: &Tenant) -> Option<EntraError> {
+        let personal = home.kind == TenantKind::Consumers;
+        match self {
+            Authority::AnyTenant { organizations: true } if personal => {
+                Some(EntraError::personal_account_not_supported(&user.upn))
+            }
+            Authority::Tenant(t) if t.kind == TenantKind::Consumers && !personal => {
+                Some(EntraError::work_account_at_consumers(&user.upn))
+            }
+            Authority::Tenant(t) if t.id != home.id && personal => {
+                Some(EntraError::personal_account_not_supported(&user.upn))
+            }
+            _ => None,
         }
     }
 }
 
 /// Which way results travel to the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResponseMode {
+pub(crate) enum ResponseMode {
     Query,
     Fragment,
     FormPost,
@@ -122,15 +146,28 @@ enum Prompt {
 /// Where and how to answer the app: the verified redirect URI, the response
 /// mode and the `state` to echo.
 #[derive(Debug, Clone)]
-struct Reply {
-    redirect_uri: String,
-    mode: ResponseMode,
-    state: Option<String>,
+pub(crate) struct Reply {
+    pub(crate) redirect_uri: String,
+    pub(crate) mode: ResponseMode,
+    pub(crate) state: Option<String>,
+}
+
+impl ResponseMode {
+    /// The `response_mode` parameter (`query` when absent); `None` for a
+    /// mode the emulator does not know.
+    pub(crate) fn parse(value: Option<&str>) -> Option<ResponseMode> {
+        match value {
+            None | Some("query") => Some(ResponseMode::Query),
+            Some("fragment") => Some(ResponseMode::Fragment),
+            Some("form_post") => Some(ResponseMode::FormPost),
+            Some(_) => None,
+        }
+    }
 }
 
 impl Reply {
     /// Sends `fields` (plus `state`) to the redirect URI.
-    fn send(&self, mut fields: Vec<(&str, String)>) -> Response {
+    pub(crate) fn send(&self, mut fields: Vec<(&str, String)>) -> Response {
         if let Some(state) = &self.state {
             // Entra puts `state` before `session_state`.
             let at = fields
@@ -181,7 +218,7 @@ impl Reply {
 }
 
 /// A `302 Found` to `location`.
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
     match HeaderValue::from_str(location) {
@@ -227,22 +264,23 @@ struct AuthorizeRequest<'a> {
 impl<'a> AuthorizeRequest<'a> {
     fn validate(
         state: &'a AppState,
+        ctx: &RequestContext,
         segment: &str,
         form: &TokenForm,
     ) -> Result<AuthorizeRequest<'a>, Failure> {
-        let authority = Authority::resolve(state, segment).map_err(Failure::Page)?;
+        let authority = Authority::resolve(state, ctx, segment).map_err(Failure::Page)?;
         let client_id = form.required("client_id").map_err(Failure::Page)?;
         let client = state
             .directory
             .app(client_id)
             .filter(|app| match authority {
                 Authority::Tenant(t) => app.usable_in(t),
-                Authority::AnyTenant => true,
+                Authority::AnyTenant { .. } => true,
             })
             .ok_or_else(|| {
                 let directory = match authority {
                     Authority::Tenant(t) => t.shown_name(),
-                    Authority::AnyTenant => segment,
+                    Authority::AnyTenant { .. } => segment,
                 };
                 Failure::Page(EntraError::app_not_found(client_id, directory))
             })?;
@@ -285,7 +323,7 @@ impl<'a> AuthorizeRequest<'a> {
         let scope_tenant = match authority {
             Authority::Tenant(t) => Some(t),
             // Under `common` the client's home tenant holds its resources' service principals.
-            Authority::AnyTenant => state.directory.tenant(&client.tenant),
+            Authority::AnyTenant { .. } => state.directory.tenant(&client.tenant),
         };
         if let Some(t) = scope_tenant {
             scopes::check(&state.directory, t, &client.client_id, &parsed).map_err(to_app)?;
@@ -371,7 +409,7 @@ pub(crate) fn redirect_matches(registered: &str, requested: &str) -> bool {
 const S256_CHALLENGE_LEN: usize = 43;
 
 /// The PKCE challenge: S256 only; required for public clients.
-fn pkce_challenge(form: &TokenForm, client: &App) -> Result<Option<String>, EntraError> {
+pub(crate) fn pkce_challenge(form: &TokenForm, client: &App) -> Result<Option<String>, EntraError> {
     let method = form.get("code_challenge_method");
     let Some(challenge) = form.get("code_challenge") else {
         if method.is_some() {
@@ -470,7 +508,11 @@ fn from_session(
 /// The user named `upn` and their home tenant.
 fn user_and_home<'a>(state: &'a AppState, upn: &str) -> Option<(&'a User, &'a Tenant)> {
     let user = state.directory.user(upn)?;
-    let home = state.directory.tenant(&user.tenant)?;
+    // B2C users sign in on their tenant's own host only.
+    let home = state
+        .directory
+        .tenant(&user.tenant)
+        .filter(|t| t.kind != TenantKind::B2c)?;
     Some((user, home))
 }
 
@@ -487,7 +529,7 @@ fn sign_in(
     let Some((user, home)) = user_and_home(state, username) else {
         let directory = match request.authority {
             Authority::Tenant(t) => t.shown_name(),
-            Authority::AnyTenant => username.rsplit_once('@').map_or(username, |(_, domain)| domain),
+            Authority::AnyTenant { .. } => username.rsplit_once('@').map_or(username, |(_, domain)| domain),
         };
         return request.page(
             ctx,
@@ -497,6 +539,13 @@ fn sign_in(
     };
     if !constant_time_eq(&user.password, password) {
         return request.page(ctx, username, Some(&EntraError::invalid_credentials()));
+    }
+    if let Some(error) = request.authority.refusal(user, home) {
+        return request.page(ctx, username, Some(&error));
+    }
+    if home.kind == TenantKind::Consumers && !request.client.usable_in(home) {
+        let error = EntraError::app_not_enabled_for_consumers(&request.client.client_id);
+        return request.page(ctx, username, Some(&error));
     }
     let denied_in = match request.authority {
         Authority::Tenant(t) if t.id != home.id => Some(t.shown_name()),
@@ -543,6 +592,7 @@ fn issue_code(
             auth_time,
             issued_at: state.clock.now(),
             redeemed: false,
+            realm: store::Realm::Entra,
         },
     );
     tracing::info!(

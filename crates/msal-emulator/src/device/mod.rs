@@ -211,13 +211,11 @@ fn start(
     segment: &str,
     form: &TokenForm,
 ) -> Result<serde_json::Value, EntraError> {
-    let tenant = if is_multi_tenant(segment) {
+    let tenant = if is_multi_tenant(segment) && !matches!(ctx.site, crate::site::Site::Ciam(_)) {
         None
     } else {
         Some(
-            state
-                .directory
-                .tenant(segment)
+            crate::site::tenant_at(&state.directory, &ctx.site, segment)
                 .ok_or_else(|| EntraError::token_tenant_not_found(segment))?,
         )
     };

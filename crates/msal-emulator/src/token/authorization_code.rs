@@ -27,6 +27,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .codes()
         .get(code)
         .cloned()
+        .filter(|c| c.realm == crate::store::Realm::Entra)
         .ok_or_else(|| EntraError::invalid_grant("The authorization code is not valid."))?;
     if !record.client_id.eq_ignore_ascii_case(&auth.client_id) {
         return Err(EntraError::invalid_grant(

@@ -33,7 +33,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     if resource_id.eq_ignore_ascii_case(user_fic::TOKEN_EXCHANGE_AUDIENCE) {
         return issue::app_token(
             req.state,
-            &req.ctx.base_url,
+            req.ctx,
             &AppToken {
                 tenant,
                 client,
@@ -68,7 +68,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     }
     issue::app_token(
         req.state,
-        &req.ctx.base_url,
+        req.ctx,
         &AppToken {
             tenant,
             client,

@@ -61,7 +61,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .unwrap_or_else(|| Scopes::parse(&approved.scopes.join(" ")));
     issue::user_tokens_with_claims(
         req.state,
-        &req.ctx.base_url,
+        req.ctx,
         &UserTokens {
             tenant,
             client,

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::claims::ClaimsRequest;
+use crate::context::RequestContext;
 use crate::directory::{App, AppKind, Tenant, User};
 use crate::error::EntraError;
 use crate::scopes::{self, Scopes};
@@ -57,13 +58,17 @@ pub(crate) struct AppToken<'a> {
 }
 
 /// Signs an app-only access token and builds Entra's token response.
-pub(crate) fn app_token(state: &AppState, base_url: &str, token: &AppToken<'_>) -> Result<Value, EntraError> {
+pub(crate) fn app_token(
+    state: &AppState,
+    ctx: &RequestContext,
+    token: &AppToken<'_>,
+) -> Result<Value, EntraError> {
     let now = token.claims.issue_time(state.clock.now(), None);
     let lifetime = state.directory.token_lifetime_secs;
     let sp = service_principal_id(token.tenant, token.client);
     let claims = AppTokenClaims {
         aud: token.audience,
-        iss: format!("{base_url}/{}/v2.0", token.tenant.id),
+        iss: ctx.issuer(&token.tenant.id),
         iat: now,
         nbf: now,
         exp: now + lifetime,
@@ -96,7 +101,7 @@ pub(crate) fn app_token(state: &AppState, base_url: &str, token: &AppToken<'_>) 
 }
 
 /// Signs `claims` with the emulator's key.
-fn sign<T: Serialize>(state: &AppState, claims: &T) -> Result<String, EntraError> {
+pub(crate) fn sign<T: Serialize>(state: &AppState, claims: &T) -> Result<String, EntraError> {
     state.signing_key.sign(claims).map_err(|e| {
         tracing::error!(error = %e, "signing a token failed");
         EntraError::server_error()
@@ -175,7 +180,7 @@ pub(crate) struct UserTokens<'a> {
 /// minted after a revocation passes the resource's check).
 pub(crate) fn user_tokens_with_claims(
     state: &AppState,
-    base_url: &str,
+    ctx: &RequestContext,
     t: &UserTokens<'_>,
     claims: &ClaimsRequest,
 ) -> Result<Value, EntraError> {
@@ -185,7 +190,7 @@ pub(crate) fn user_tokens_with_claims(
     // clock right after a session revocation (see `revoke_user_sessions`).
     let now = claims.issue_time(clock_now, state.revocations.revoked_at(&t.user.upn));
     let lifetime = state.directory.token_lifetime_secs;
-    let issuer = format!("{base_url}/{}/v2.0", t.tenant.id);
+    let issuer = ctx.issuer(&t.tenant.id);
     let sub = pairwise_subject(&t.user.object_id, &t.client.client_id);
     let name = shown_name(t.user);
 
@@ -244,6 +249,7 @@ pub(crate) fn user_tokens_with_claims(
                 scopes: t.scopes.all(),
                 auth_time: t.auth_time,
                 issued_at: clock_now,
+                realm: store::Realm::Entra,
             },
         );
         body.insert("refresh_token".into(), json!(rt));
@@ -291,7 +297,7 @@ pub(crate) fn user_tokens_with_claims(
 }
 
 /// The user's display name, or the UPN when none is set.
-fn shown_name(user: &User) -> &str {
+pub(crate) fn shown_name(user: &User) -> &str {
     if user.display_name.is_empty() {
         &user.upn
     } else {
@@ -331,7 +337,7 @@ pub(crate) fn service_principal_id(tenant: &Tenant, app: &App) -> String {
 }
 
 /// Entra's `uti`: an opaque, unique token id.
-fn unique_token_id() -> String {
+pub(crate) fn unique_token_id() -> String {
     URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes())
 }
 

@@ -6,7 +6,7 @@
 //! module and one match arm.
 
 pub(crate) mod assertion;
-mod authorization_code;
+pub(crate) mod authorization_code;
 mod client_auth;
 mod client_credentials;
 mod device_code;
@@ -111,6 +111,8 @@ pub(crate) struct TokenRequest<'a> {
     /// The authority's tenant; `None` for `common` and `organizations`,
     /// where the user's home tenant (from the grant) is used.
     pub(crate) tenant: Option<&'a Tenant>,
+    /// Whether the authority is `organizations`: work and school accounts only.
+    pub(crate) organizations: bool,
     pub(crate) form: &'a TokenForm,
     pub(crate) headers: &'a HeaderMap,
     /// The request's `claims` parameter, parsed.
@@ -141,13 +143,12 @@ async fn handle(
     request: Request,
     details: &mut AccessDetails,
 ) -> Result<Value, EntraError> {
-    let tenant = if is_multi_tenant(tenant) {
+    let organizations = tenant.eq_ignore_ascii_case("organizations");
+    let tenant = if is_multi_tenant(tenant) && !matches!(ctx.site, crate::site::Site::Ciam(_)) {
         None
     } else {
         Some(
-            state
-                .directory
-                .tenant(tenant)
+            crate::site::tenant_at(&state.directory, &ctx.site, tenant)
                 .ok_or_else(|| EntraError::token_tenant_not_found(tenant))?,
         )
     };
@@ -168,6 +169,7 @@ async fn handle(
         state,
         ctx,
         tenant,
+        organizations,
         form: &form,
         headers: &parts.headers,
         claims: ClaimsRequest::parse(form.get("claims"))?,
@@ -186,8 +188,8 @@ async fn handle(
 }
 
 /// Whether a tenant segment is `common` or `organizations`: the signed-in
-/// user's home tenant is meant. (`consumers` is for Microsoft accounts,
-/// which the emulator does not have.)
+/// user's home tenant is meant. (`consumers` names the personal accounts'
+/// tenant, see [`crate::site::tenant_at`].)
 pub(crate) fn is_multi_tenant(segment: &str) -> bool {
     segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations")
 }
@@ -196,7 +198,23 @@ impl TokenRequest<'_> {
     /// Issues user tokens honouring this request's `claims` (`xms_cc`,
     /// `nbf`); every user grant issues through here.
     fn user_tokens(&self, t: &issue::UserTokens<'_>) -> Result<Value, EntraError> {
-        issue::user_tokens_with_claims(self.state, &self.ctx.base_url, t, &self.claims)
+        issue::user_tokens_with_claims(self.state, self.ctx, t, &self.claims)
+    }
+
+    /// Refuses a personal account's grant at `organizations`, and a work
+    /// account's at `consumers`, as Entra does.
+    fn check_audience(&self, user: &User, home: &Tenant) -> Result<(), EntraError> {
+        let personal = home.kind == crate::directory::TenantKind::Consumers;
+        if personal && self.organizations {
+            return Err(EntraError::personal_account_not_supported(&user.upn));
+        }
+        if let Some(t) = self.tenant
+            && t.kind == crate::directory::TenantKind::Consumers
+            && !personal
+        {
+            return Err(EntraError::work_account_at_consumers(&user.upn));
+        }
+        Ok(())
     }
 
     /// The home tenant of a user named by the grant itself (password,
@@ -208,6 +226,7 @@ impl TokenRequest<'_> {
             .directory
             .tenant(&user.tenant)
             .ok_or_else(|| EntraError::invalid_grant("The user's tenant no longer exists."))?;
+        self.check_audience(user, home)?;
         match self.tenant {
             Some(t) if t.id != home.id => {
                 let client_id = self.form.get("client_id").unwrap_or("");
@@ -229,9 +248,16 @@ impl TokenRequest<'_> {
                 "The grant was issued in another tenant than the one in the request.",
             ));
         }
-        self.state
+        let tenant = self
+            .state
             .directory
             .tenant(tenant_id)
-            .ok_or_else(|| EntraError::invalid_grant("The grant's tenant no longer exists."))
+            .ok_or_else(|| EntraError::invalid_grant("The grant's tenant no longer exists."))?;
+        if self.organizations && tenant.kind == crate::directory::TenantKind::Consumers {
+            return Err(EntraError::invalid_grant(
+                "The grant was issued to a personal Microsoft account, which the organizations authority does not serve.",
+            ));
+        }
+        Ok(tenant)
     }
 }

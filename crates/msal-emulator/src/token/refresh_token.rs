@@ -30,6 +30,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         .refresh_tokens()
         .get(token)
         .cloned()
+        .filter(|rt| rt.realm == crate::store::Realm::Entra)
         .ok_or_else(|| EntraError::invalid_grant("The refresh token is not valid or was revoked."))?;
     if !record.client_id.eq_ignore_ascii_case(&auth.client_id)
         && !both_in_family(req, &record.client_id, &auth.client_id)

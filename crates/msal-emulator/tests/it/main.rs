@@ -14,6 +14,7 @@
 mod common;
 mod device_support;
 
+mod authorities;
 mod authorize;
 mod device_code;
 mod discovery;
