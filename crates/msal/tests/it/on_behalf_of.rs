@@ -713,7 +713,10 @@ async fn a_long_running_process_goes_on_with_its_session_key_and_no_incoming_tok
         .await
         .unwrap();
     assert_eq!(cached.token_source, TokenSource::Cache);
-    assert_eq!(cached.access_token.expose_secret(), first.access_token.expose_secret());
+    assert_eq!(
+        cached.access_token.expose_secret(),
+        first.access_token.expose_secret()
+    );
 
     // Once the access token has expired, the session's refresh token renews it.
     edit_section(&cache, "AccessToken", |at| {
@@ -725,8 +728,14 @@ async fn a_long_running_process_goes_on_with_its_session_key_and_no_incoming_tok
         .await
         .unwrap();
     assert_eq!(renewed.token_source, TokenSource::IdentityProvider);
-    assert_ne!(renewed.access_token.expose_secret(), first.access_token.expose_secret());
-    assert_eq!(claims(renewed.access_token.expose_secret())["oid"], builtin::ALICE_OBJECT_ID);
+    assert_ne!(
+        renewed.access_token.expose_secret(),
+        first.access_token.expose_secret()
+    );
+    assert_eq!(
+        claims(renewed.access_token.expose_secret())["oid"],
+        builtin::ALICE_OBJECT_ID
+    );
     assert_eq!(emulator.grant_count("refresh_token"), 1);
     assert_eq!(emulator.grant_count(OBO_GRANT), 1, "no new on-behalf-of request");
 
