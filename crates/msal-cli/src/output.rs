@@ -140,6 +140,7 @@ pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {
         Error::InvalidArgument(_)
         | Error::InvalidAuthority { .. }
+        | Error::IssuerMismatch { .. }
         | Error::Cache(_)
         | Error::Credential(_) => exit::BAD_INPUT,
         Error::Cancelled => exit::CANCELLED,

@@ -234,7 +234,15 @@ const provider = new Provider(issuer, {
   },
   ttl: { AccessToken: 3600, ClientCredentials: 3600, IdToken: 3600, RefreshToken: 86400, Grant: 86400, Session: 86400 },
 });
+// Why a request was refused, for the harness's logs() (the responses keep
+// the detail to themselves, as they should).
 provider.on("server_error", (ctx, error) => console.error("oidc-provider server_error:", error));
+for (const event of ["grant.error", "authorization.error", "introspection.error", "revocation.error"]) {
+  provider.on(event, (ctx, error) => {
+    const cause = error.cause ? ` (cause: ${error.cause.message ?? error.cause})` : "";
+    console.error(`oidc-provider ${event}: ${error.message}: ${error.error_detail ?? ""}${cause}`);
+  });
+}
 
 const providerCallback = provider.callback();
 server.on("request", async (req, res) => {

@@ -260,6 +260,17 @@ impl OidcProvider {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Runs MSAL Python's `python/oidc_provider.py` with `args` (its
+    /// `oidc_authority` defaults to this issuer), trusting only this
+    /// provider's CA, with `secret` as the client secret when given.
+    pub async fn run_python(&self, args: &Value, secret: Option<&str>) -> Result<Value> {
+        let mut args = args.clone();
+        if args.get("oidc_authority").is_none() {
+            args["oidc_authority"] = json!(self.issuer);
+        }
+        crate::python::run_trusting(&self.ca_path, "oidc_provider.py", &args, secret, &[]).await
+    }
+
     /// msal's transport, trusting only this provider's CA.
     pub fn msal_http(&self) -> Result<ReqwestHttpClient> {
         ReqwestHttpClient::builder()

@@ -6,6 +6,7 @@ use url::Url;
 
 use crate::authority::{Authority, AuthorityKind};
 use crate::error::{Error, Result};
+use crate::issuer;
 use crate::oauth2;
 use crate::pipeline::Pipeline;
 
@@ -31,6 +32,10 @@ pub(crate) struct AuthorityMetadata {
     pub issuer: Option<String>,
     /// Where the keys that sign ID tokens are, when the document says.
     pub jwks_uri: Option<Url>,
+    /// Whether each token request needs a client assertion of its own:
+    /// generic OpenID providers may accept a `jti` once (RFC 7523 3), where
+    /// Entra accepts MSAL's assertion reused for minutes.
+    pub single_use_assertions: bool,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +96,18 @@ pub(crate) async fn resolve(
     }
     let url = parse_url(authority, &configuration_url)?;
     let config: OpenIdConfiguration = oauth2::get_json(pipeline, &url, correlation_id).await?;
+    // Before any endpoint of the document is used, as MSAL Python checks it.
+    if authority.kind() == AuthorityKind::Oidc
+        && !config
+            .issuer
+            .as_deref()
+            .is_some_and(|issuer| issuer::is_valid_issuer(authority, issuer))
+    {
+        return Err(Error::IssuerMismatch {
+            authority: authority.url().to_owned(),
+            issuer: config.issuer,
+        });
+    }
     let token_endpoint = parse_url(authority, &config.token_endpoint)?;
     let realm = token_endpoint
         .path_segments()
@@ -118,6 +135,7 @@ pub(crate) async fn resolve(
             .as_deref()
             .map(|u| parse_url(authority, u))
             .transpose()?,
+        single_use_assertions: authority.kind() == AuthorityKind::Oidc,
     })
 }
 

@@ -253,6 +253,13 @@ impl ClientCertificate {
         Ok(jwt)
     }
 
+    /// A new assertion for `client_id` at `audience`, neither reused nor
+    /// kept: for providers that accept each `jti` once.
+    pub(crate) fn single_use_assertion(&self, client_id: &str, audience: &str) -> Result<String, CredentialError> {
+        let claims = jwt::claims(client_id, audience, now_epoch(), &self.client_claims);
+        jwt::sign(&self.material.key, self.algorithm(), &self.header(), &claims)
+    }
+
     fn algorithm(&self) -> Algorithm {
         match self.thumbprint {
             Thumbprint::Sha1(_) => Algorithm::Rs256,
