@@ -508,3 +508,36 @@ fn common_name(name: &str) -> DistinguishedName {
     dn.push(DnType::CommonName, name);
     dn
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn the_server_exits_when_its_stdin_closes_and_dies_with_its_handle() {
+        let mut provider = OidcProvider::start_blocking().unwrap();
+        assert!(provider.issuer().ends_with(&format!(":{}/op", provider.port())));
+        // Its own exit, as when the test process dies: not the kill on drop.
+        drop(provider.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = provider.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "node kept serving after its stdin closed");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status:?}: {}", provider.logs());
+
+        let second = OidcProvider::start_blocking().unwrap();
+        let pid = second.child.id();
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+        drop(second);
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "killed and reaped on drop"
+        );
+    }
+}

@@ -369,6 +369,23 @@ mod tests {
     }
 
     #[test]
+    fn single_use_assertions_are_new_each_time_and_leave_the_reused_one_alone() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let certificate = ClientCertificate::from_pem_with_thumbprint(&key.serialize_pem(), &"AB".repeat(20)).unwrap();
+        let endpoint = "https://op.example/op/token";
+        let reused = certificate.assertion("client", endpoint).unwrap();
+        let one = certificate.single_use_assertion("client", endpoint).unwrap();
+        let two = certificate.single_use_assertion("client", endpoint).unwrap();
+        let jti = |jwt: &str| {
+            let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
+            serde_json::from_slice::<Value>(&payload).unwrap()["jti"].clone()
+        };
+        assert_ne!(jti(&one), jti(&two));
+        assert_ne!(jti(&one), jti(&reused));
+        assert_eq!(certificate.assertion("client", endpoint).unwrap(), reused);
+    }
+
+    #[test]
     fn refuses_keys_it_cannot_use() {
         let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQID\n-----END ENCRYPTED PRIVATE KEY-----\n";
         assert!(matches!(
