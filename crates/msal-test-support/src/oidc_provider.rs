@@ -361,7 +361,9 @@ impl OidcUser {
                 continue;
             }
             let page = response.text().await.context("reading the page")?;
-            Failure::unless(status == StatusCode::OK, || format!("{url} answered {status}: {page}"))?;
+            Failure::unless(status == StatusCode::OK, || {
+                format!("{url} answered {status}: {page}")
+            })?;
             if page.contains("id=\"error\"") {
                 return Err(Failure::new(format!(
                     "the provider refused the sign-in: {}",
@@ -447,7 +449,9 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).context(&format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .context(&format!("creating {}", path.display()))?;
     file.write_all(contents.as_bytes())
         .context(&format!("writing {}", path.display()))
 }
@@ -526,7 +530,10 @@ mod tests {
             if let Some(status) = provider.child.try_wait().unwrap() {
                 break status;
             }
-            assert!(Instant::now() < deadline, "node kept serving after its stdin closed");
+            assert!(
+                Instant::now() < deadline,
+                "node kept serving after its stdin closed"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(status.success(), "{status:?}: {}", provider.logs());

@@ -79,13 +79,19 @@ mod tests {
         assert!(valid(op, "https://login.microsoftonline.com/tenant/v2.0"));
         assert!(valid(op, "https://westus2.login.microsoft.com/tenant/v2.0"));
         // A regional prefix on the authority's own host.
-        assert!(valid("https://idp.example/tenant", "https://us.idp.example/tenant"));
+        assert!(valid(
+            "https://idp.example/tenant",
+            "https://us.idp.example/tenant"
+        ));
         // B2C and CIAM tenants.
         assert!(valid(
             "https://login.contoso.com/tenant",
             "https://contoso.ciamlogin.com/tenant/v2.0"
         ));
-        assert!(valid("https://idp.example/t", "https://contoso.b2clogin.com/t/v2.0"));
+        assert!(valid(
+            "https://idp.example/t",
+            "https://contoso.b2clogin.com/t/v2.0"
+        ));
     }
 
     #[test]

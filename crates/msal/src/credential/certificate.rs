@@ -255,7 +255,11 @@ impl ClientCertificate {
 
     /// A new assertion for `client_id` at `audience`, neither reused nor
     /// kept: for providers that accept each `jti` once.
-    pub(crate) fn single_use_assertion(&self, client_id: &str, audience: &str) -> Result<String, CredentialError> {
+    pub(crate) fn single_use_assertion(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<String, CredentialError> {
         let claims = jwt::claims(client_id, audience, now_epoch(), &self.client_claims);
         jwt::sign(&self.material.key, self.algorithm(), &self.header(), &claims)
     }
@@ -371,7 +375,8 @@ mod tests {
     #[test]
     fn single_use_assertions_are_new_each_time_and_leave_the_reused_one_alone() {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-        let certificate = ClientCertificate::from_pem_with_thumbprint(&key.serialize_pem(), &"AB".repeat(20)).unwrap();
+        let certificate =
+            ClientCertificate::from_pem_with_thumbprint(&key.serialize_pem(), &"AB".repeat(20)).unwrap();
         let endpoint = "https://op.example/op/token";
         let reused = certificate.assertion("client", endpoint).unwrap();
         let one = certificate.single_use_assertion("client", endpoint).unwrap();

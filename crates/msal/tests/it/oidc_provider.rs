@@ -142,7 +142,9 @@ async fn client_credentials_with_a_secret_are_cached_under_the_issuer_host() {
     let json = cache_json(&cache);
     assert_eq!(
         keys(&json, "AccessToken"),
-        [format!("-{ENVIRONMENT}-accesstoken-{CONFIDENTIAL_CLIENT_ID}-{REALM}-{API_READ}")]
+        [format!(
+            "-{ENVIRONMENT}-accesstoken-{CONFIDENTIAL_CLIENT_ID}-{REALM}-{API_READ}"
+        )]
     );
     let entry = json["AccessToken"].as_object().unwrap().values().next().unwrap();
     assert_eq!(entry["environment"], ENVIRONMENT);
@@ -195,12 +197,17 @@ async fn client_credentials_with_private_key_jwt_in_both_assertion_forms() {
         assert_eq!(claims["aud"], RESOURCE, "{alg}");
         assert_eq!(
             keys(&cache_json(&cache), "AccessToken"),
-            [format!("-{ENVIRONMENT}-accesstoken-{ASSERTION_CLIENT_ID}-{REALM}-{API_READ}")]
+            [format!(
+                "-{ENVIRONMENT}-accesstoken-{ASSERTION_CLIENT_ID}-{REALM}-{API_READ}"
+            )]
         );
         // The provider accepts an assertion once (RFC 7523 3, jti): a
         // second token request must carry a new one.
         let forced = app
-            .acquire_token_for_client_with([API_READ], &ClientCredentialsOptions::default().force_refresh(true))
+            .acquire_token_for_client_with(
+                [API_READ],
+                &ClientCredentialsOptions::default().force_refresh(true),
+            )
             .await
             .unwrap();
         assert_eq!(forced.token_source, TokenSource::IdentityProvider, "{alg}");
@@ -208,15 +215,23 @@ async fn client_credentials_with_private_key_jwt_in_both_assertion_forms() {
 
     // A key the provider does not know is refused.
     let stranger = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-    let stranger_cert = rcgen::CertificateParams::default().self_signed(&stranger).unwrap();
+    let stranger_cert = rcgen::CertificateParams::default()
+        .self_signed(&stranger)
+        .unwrap();
     let app = ConfidentialClientApplication::builder(ASSERTION_CLIENT_ID)
         .oidc_authority(op.issuer())
-        .client_certificate(ClientCertificate::from_pem(&stranger.serialize_pem(), &stranger_cert.pem()).unwrap())
+        .client_certificate(
+            ClientCertificate::from_pem(&stranger.serialize_pem(), &stranger_cert.pem()).unwrap(),
+        )
         .http_client(op.msal_http().unwrap())
         .build()
         .unwrap();
     let error = app.acquire_token_for_client([API_READ]).await.unwrap_err();
-    assert_eq!(error.service_error().map(|s| s.error.as_str()), Some("invalid_client"), "{error:?}");
+    assert_eq!(
+        error.service_error().map(|s| s.error.as_str()),
+        Some("invalid_client"),
+        "{error:?}"
+    );
 }
 
 /// Auth code flow options asking for consent: OIDC Core 11 grants
@@ -244,7 +259,9 @@ fn assert_user_cached(cache: &TokenCache, client_id: &str, account_source: &str)
     let at_keys = keys(&json, "AccessToken");
     assert_eq!(at_keys.len(), 1, "{at_keys:?}");
     assert!(
-        at_keys[0].starts_with(&format!("{SUBJECT}-{ENVIRONMENT}-accesstoken-{client_id}-{REALM}-")),
+        at_keys[0].starts_with(&format!(
+            "{SUBJECT}-{ENVIRONMENT}-accesstoken-{client_id}-{REALM}-"
+        )),
         "{at_keys:?}"
     );
     assert!(at_keys[0].contains(API_READ), "{at_keys:?}");
@@ -266,19 +283,32 @@ async fn auth_code_with_pkce_through_the_login_and_consent_pages() {
         .initiate_auth_code_flow([API_READ], "http://localhost:51234", &consent())
         .await
         .unwrap();
-    assert!(flow.auth_uri().starts_with(&format!("{}/auth?", op.issuer())), "{}", flow.auth_uri());
+    assert!(
+        flow.auth_uri().starts_with(&format!("{}/auth?", op.issuer())),
+        "{}",
+        flow.auth_uri()
+    );
     assert!(flow.auth_uri().contains("code_challenge_method=S256"));
 
     // A wrong password keeps the user on the login page.
-    let refused = op.user("not-the-password").unwrap().sign_in(flow.auth_uri()).await;
+    let refused = op
+        .user("not-the-password")
+        .unwrap()
+        .sign_in(flow.auth_uri())
+        .await;
     assert!(
-        refused.as_ref().is_err_and(|e| e.to_string().contains("Invalid username or password")),
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("Invalid username or password")),
         "{refused:?}"
     );
 
     let signed_in = op.user(PASSWORD).unwrap().sign_in(flow.auth_uri()).await.unwrap();
     let response = signed_in.into_auth_response().unwrap();
-    let result = app.acquire_token_by_auth_code_flow(&flow, &response).await.unwrap();
+    let result = app
+        .acquire_token_by_auth_code_flow(&flow, &response)
+        .await
+        .unwrap();
     assert_eq!(result.token_source, TokenSource::IdentityProvider);
     let claims = result.id_token_claims.as_ref().expect("an ID token");
     assert_eq!(claims.subject(), Some(SUBJECT));
@@ -301,7 +331,11 @@ async fn auth_code_with_pkce_through_the_login_and_consent_pages() {
         result.access_token.expose_secret()
     );
     let refreshed = app
-        .acquire_token_silent_with([API_READ], &account, &SilentOptions::default().force_refresh(true))
+        .acquire_token_silent_with(
+            [API_READ],
+            &account,
+            &SilentOptions::default().force_refresh(true),
+        )
         .await
         .unwrap();
     assert_eq!(refreshed.token_source, TokenSource::IdentityProvider);
@@ -323,7 +357,10 @@ async fn a_web_app_redeems_the_code_with_its_secret() {
         .unwrap();
     let signed_in = op.user(PASSWORD).unwrap().sign_in(flow.auth_uri()).await.unwrap();
     let response = signed_in.into_auth_response().unwrap();
-    let result = app.acquire_token_by_auth_code_flow(&flow, &response).await.unwrap();
+    let result = app
+        .acquire_token_by_auth_code_flow(&flow, &response)
+        .await
+        .unwrap();
     assert_eq!(result.account.expect("an account").home_account_id, SUBJECT);
     assert_user_cached(&cache, CONFIDENTIAL_CLIENT_ID, "authorization_code");
 }
@@ -351,7 +388,10 @@ async fn interactive_sign_in_in_headless_chromium() {
         async move { app.acquire_token_interactive([API_READ], &options).await }
     });
     let auth_uri = auth_uri.await.expect("the app opened a browser");
-    assert!(auth_uri.starts_with(&format!("{}/auth?", op.issuer())), "{auth_uri}");
+    assert!(
+        auth_uri.starts_with(&format!("{}/auth?", op.issuer())),
+        "{auth_uri}"
+    );
     assert!(auth_uri.contains("response_mode=form_post"), "{auth_uri}");
 
     let browser = Browser::start().await.unwrap();
@@ -429,7 +469,10 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
         "{refused}"
     );
     let accepted = op
-        .run_python(&json!({"action": "discover", "client_id": PUBLIC_CLIENT_ID}), None)
+        .run_python(
+            &json!({"action": "discover", "client_id": PUBLIC_CLIENT_ID}),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(accepted["refused"], Value::Null, "{accepted}");
@@ -455,7 +498,10 @@ async fn msal_python_and_msal_rs_share_client_credentials_tokens() {
     let app = secret_app(&op, &cache);
     let ours = app.acquire_token_for_client([API_READ]).await.unwrap();
     assert_eq!(ours.token_source, TokenSource::Cache);
-    assert_eq!(Some(ours.access_token.expose_secret()), python["access_token"].as_str());
+    assert_eq!(
+        Some(ours.access_token.expose_secret()),
+        python["access_token"].as_str()
+    );
 
     // Ours, written from scratch, has the same entries as MSAL Python's.
     let fresh = TokenCache::new();
@@ -463,7 +509,10 @@ async fn msal_python_and_msal_rs_share_client_credentials_tokens() {
         .acquire_token_for_client([API_READ])
         .await
         .unwrap();
-    assert_eq!(shapes(&cache_json(&fresh)), shapes(&read_cache_file(&python_cache)));
+    assert_eq!(
+        shapes(&cache_json(&fresh)),
+        shapes(&read_cache_file(&python_cache))
+    );
 
     // And MSAL Python serves ours from our file.
     let rust_cache = dir.join("rust-cc.json");
@@ -527,7 +576,10 @@ async fn msal_python_and_msal_rs_share_a_signed_in_user() {
     assert_eq!(accounts[0].home_account_id, SUBJECT);
     let silent = app.acquire_token_silent([API_READ], &accounts[0]).await.unwrap();
     assert_eq!(silent.token_source, TokenSource::Cache);
-    assert_eq!(Some(silent.access_token.expose_secret()), python["access_token"].as_str());
+    assert_eq!(
+        Some(silent.access_token.expose_secret()),
+        python["access_token"].as_str()
+    );
 
     // We sign the user in with our own flow: the same entries, key for key
     // and field for field (secrets and times aside).
