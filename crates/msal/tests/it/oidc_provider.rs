@@ -245,7 +245,7 @@ fn consent() -> AuthCodeFlowOptions {
 fn assert_user_cached(cache: &TokenCache, client_id: &str, account_source: &str) {
     let json = cache_json(cache);
     let account_key = format!("{SUBJECT}-{ENVIRONMENT}-{REALM}");
-    assert_eq!(keys(&json, "Account"), [account_key.clone()]);
+    assert_eq!(keys(&json, "Account"), std::slice::from_ref(&account_key));
     let account = &json["Account"][&account_key];
     assert_eq!(account["home_account_id"], SUBJECT);
     assert_eq!(account["local_account_id"], SUBJECT);
@@ -323,7 +323,7 @@ async fn auth_code_with_pkce_through_the_login_and_consent_pages() {
     assert_user_cached(&cache, PUBLIC_CLIENT_ID, "authorization_code");
 
     // Silent: the cached access token, then the refresh token.
-    assert_eq!(app.get_accounts(None).to_vec(), [account.clone()]);
+    assert_eq!(app.get_accounts(None).to_vec(), std::slice::from_ref(&account));
     let cached = app.acquire_token_silent([API_READ], &account).await.unwrap();
     assert_eq!(cached.token_source, TokenSource::Cache);
     assert_eq!(
