@@ -6,7 +6,7 @@
 // (written by the harness, readable only by its owner) holds:
 //   tls_cert_path, tls_key_path   the server's certificate chain and key (PEM)
 //   confidential_client_id, client_secret
-//                                 a client_secret_post/basic client
+//                                 a client_secret_post client (MSAL's way)
 //   assertion_client_id, assertion_certificate_pem
 //                                 a private_key_jwt client, its key from this certificate
 //   public_client_id              a native client (no secret, PKCE, loopback redirects)
@@ -155,12 +155,13 @@ const loopbackRedirects = [
   "http://127.0.0.1",
   "http://127.0.0.1/",
 ];
-const accessTokenFor = (ctx, client, resource) => ({
+// The one API: its scopes, and JWT access tokens with it as the audience.
+const apiResourceServer = {
   scope: config.resource_scopes.join(" "),
   audience: config.resource,
   accessTokenFormat: "jwt",
   accessTokenTTL: 3600,
-});
+};
 
 const provider = new Provider(issuer, {
   clients: [
@@ -225,7 +226,7 @@ const provider = new Provider(issuer, {
       useGrantedResource: async () => true,
       getResourceServerInfo: async (ctx, resource, client) => {
         if (resource !== config.resource) throw new errors.InvalidTarget();
-        return accessTokenFor(ctx, client, resource);
+        return apiResourceServer;
       },
     },
   },

@@ -33,8 +33,8 @@ use crate::html;
 use crate::user::SignedIn;
 use crate::{Context, Failure, Result};
 
-/// The confidential client that authenticates with a secret
-/// (`client_secret_post` or `client_secret_basic`).
+/// The confidential client that authenticates with a secret in the request
+/// body (`client_secret_post`, as MSAL sends it).
 pub const CONFIDENTIAL_CLIENT_ID: &str = "msal-rs-confidential";
 /// The confidential client that authenticates with a signed assertion
 /// (`private_key_jwt`, RS256 or PS256).
