@@ -24,6 +24,11 @@ pub(crate) struct LoginArgs {
     /// Authority URL (https only): .../common, .../organizations, .../consumers or a tenant.
     #[arg(long, default_value = DEFAULT_AUTHORITY)]
     pub authority: String,
+    /// A generic OpenID Connect provider instead of Entra ID: its issuer URL
+    /// (https only), whose configuration is at URL/.well-known/openid-configuration
+    /// and must name that issuer (as MSAL Python's oidc_authority).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["authority", "no_instance_discovery"])]
+    pub oidc_authority: Option<String>,
     /// The application (client) id of a public client app registration.
     #[arg(long)]
     pub client_id: String,
@@ -182,7 +187,8 @@ pub(crate) async fn finish(
 ) -> Result<(), Error> {
     let sign_in = result.account.as_ref().map(|account| crate::remembered::SignIn {
         username: account.username.clone(),
-        authority: args.authority.clone(),
+        authority: authority(args).url().to_owned(),
+        oidc: args.oidc_authority.is_some(),
         client_id: args.client_id.clone(),
         ca_cert: args
             .ca_cert
@@ -200,10 +206,16 @@ pub(crate) async fn finish(
     Ok(())
 }
 
+/// The authority `msal login` signs in with: `--oidc-authority` when given.
+fn authority(args: &LoginArgs) -> token::AuthorityArg<'_> {
+    token::AuthorityArg::given(Some(&args.authority), args.oidc_authority.as_deref())
+        .unwrap_or(token::AuthorityArg::Entra(&args.authority))
+}
+
 /// Builds the public client app `msal login` signs in with, over the cache at `path`.
 pub(crate) fn app(args: &LoginArgs, cache: &msal::TokenCache) -> Result<PublicClientApplication, Error> {
-    PublicClientApplication::builder(&args.client_id)
-        .authority(&args.authority)
+    authority(args)
+        .configure(PublicClientApplication::builder(&args.client_id))
         .instance_discovery(!args.no_instance_discovery)
         .token_cache(cache.clone())
         .http_client(token::http_client(args.ca_cert.as_deref())?)

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct SignIn {
     pub username: String,
     pub authority: String,
+    /// `authority` is a generic OpenID provider's issuer (`--oidc-authority`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oidc: bool,
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use msal::{
-    ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error, PublicClientApplication,
-    ReqwestHttpClient, SilentOptions, TokenCache,
+    ClientApplicationBuilder, ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error,
+    Kind, PublicClientApplication, ReqwestHttpClient, SilentOptions, TokenCache,
 };
 
 use crate::{cache_file, output};
@@ -24,8 +24,13 @@ pub(crate) const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
 pub(crate) struct TokenArgs {
     /// Authority URL, e.g. https://login.microsoftonline.com/contoso.onmicrosoft.com
     /// (https only). With --account, defaults to the one `msal login` used.
-    #[arg(long, required_unless_present_any = ["managed_identity", "account"])]
+    #[arg(long, required_unless_present_any = ["managed_identity", "account", "oidc_authority"])]
     pub authority: Option<String>,
+    /// A generic OpenID Connect provider instead of Entra ID: its issuer URL
+    /// (https only), whose configuration is at URL/.well-known/openid-configuration
+    /// and must name that issuer (as MSAL Python's oidc_authority).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["authority", "no_instance_discovery"])]
+    pub oidc_authority: Option<String>,
     /// The application (client) id; with --managed-identity, the client id
     /// of a user-assigned identity. With --account, defaults to the one
     /// `msal login` used.
@@ -38,7 +43,7 @@ pub(crate) struct TokenArgs {
     /// (IMDS, App Service, Azure ML, Service Fabric, Azure Arc, Cloud Shell,
     /// detected from the environment); the system-assigned identity unless
     /// --client-id, --resource-id or --object-id names a user-assigned one.
-    #[arg(long, conflicts_with_all = ["authority", "account", "client_secret_file", "no_instance_discovery", "scopes"])]
+    #[arg(long, conflicts_with_all = ["authority", "oidc_authority", "account", "client_secret_file", "no_instance_discovery", "scopes"])]
     pub managed_identity: bool,
     /// With --managed-identity: the resource to get a token for, e.g. https://vault.azure.net.
     #[arg(long, requires = "managed_identity")]
@@ -97,8 +102,8 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
         None => None,
     };
     let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
-    let app = ConfidentialClientApplication::builder(client_id)
-        .authority(authority)
+    let app = authority
+        .configure(ConfidentialClientApplication::builder(client_id))
         .instance_discovery(!args.no_instance_discovery)
         .client_secret(secret)
         .token_cache(cache.clone())
@@ -122,12 +127,48 @@ pub(crate) fn print_result(result: &msal::AuthenticationResult, json: bool) {
     }
 }
 
-/// `--authority` and `--client-id`, which clap requires without `--managed-identity`.
-fn app_identity(args: &TokenArgs) -> Result<(&str, &str), Error> {
-    match (&args.authority, &args.client_id) {
+/// The authority a command names: Entra-style (`--authority`) or a generic
+/// OpenID Connect provider (`--oidc-authority`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AuthorityArg<'a> {
+    /// `https://host/tenant`.
+    Entra(&'a str),
+    /// An OpenID provider's issuer URL.
+    Oidc(&'a str),
+}
+
+impl<'a> AuthorityArg<'a> {
+    /// The one given, if any (clap lets only one through).
+    pub(crate) fn given(authority: Option<&'a str>, oidc_authority: Option<&'a str>) -> Option<Self> {
+        oidc_authority.map(Self::Oidc).or(authority.map(Self::Entra))
+    }
+
+    /// `builder` with this authority.
+    pub(crate) fn configure<K: Kind>(
+        self,
+        builder: ClientApplicationBuilder<K>,
+    ) -> ClientApplicationBuilder<K> {
+        match self {
+            AuthorityArg::Entra(url) => builder.authority(url),
+            AuthorityArg::Oidc(url) => builder.oidc_authority(url),
+        }
+    }
+
+    /// The URL, whichever kind.
+    pub(crate) fn url(self) -> &'a str {
+        match self {
+            AuthorityArg::Entra(url) | AuthorityArg::Oidc(url) => url,
+        }
+    }
+}
+
+/// The authority and `--client-id`, which clap requires without `--managed-identity`.
+fn app_identity(args: &TokenArgs) -> Result<(AuthorityArg<'_>, &str), Error> {
+    let authority = AuthorityArg::given(args.authority.as_deref(), args.oidc_authority.as_deref());
+    match (authority, &args.client_id) {
         (Some(authority), Some(client_id)) => Ok((authority, client_id)),
         _ => Err(Error::InvalidArgument(
-            "--authority and --client-id are required".into(),
+            "--authority (or --oidc-authority) and --client-id are required".into(),
         )),
     }
 }
@@ -145,9 +186,11 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
             path.display()
         ))
     };
-    let authority = match (&args.authority, &remembered) {
-        (Some(authority), _) => authority.clone(),
-        (None, Some(r)) => r.authority.clone(),
+    let given = AuthorityArg::given(args.authority.as_deref(), args.oidc_authority.as_deref());
+    let authority = match (given, &remembered) {
+        (Some(authority), _) => authority,
+        (None, Some(r)) if r.oidc => AuthorityArg::Oidc(&r.authority),
+        (None, Some(r)) => AuthorityArg::Entra(&r.authority),
         (None, None) => return Err(missing()),
     };
     let client_id = match (&args.client_id, &remembered) {
@@ -165,8 +208,8 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
     // concurrent command must not overwrite with the old one.
     let locked = cache_file::LockedCache::open(&path).await?;
     let cache = locked.cache.clone();
-    let app = PublicClientApplication::builder(client_id)
-        .authority(&authority)
+    let app = authority
+        .configure(PublicClientApplication::builder(client_id))
         .instance_discovery(!no_instance_discovery)
         .token_cache(cache.clone())
         .http_client(http_client(ca_cert.as_deref())?)

@@ -7,6 +7,8 @@
 //!   (form posts, no browser) or approves a device code;
 //! - [`html`]: reading the emulator's pages: forms, inputs, entities;
 //! - [`webdriver`]: a real headless Chromium through chromedriver;
+//! - [`oidc_provider`]: a real OpenID provider (panva's `oidc-provider`)
+//!   with clients and a user registered, and that user's scripted browser;
 //! - [`python`]: the pinned MSAL Python, run as a peer against the emulator;
 //! - [`logs`]: what the `tracing` macros log, captured per test.
 //!
@@ -20,6 +22,7 @@ mod failure;
 pub mod html;
 pub mod logs;
 pub mod node;
+pub mod oidc_provider;
 pub mod python;
 pub mod user;
 pub mod webdriver;

@@ -77,15 +77,28 @@ pub async fn run_with_env(
     let dir = tempfile::tempdir().context("a temporary directory")?;
     let ca = dir.path().join("emulator-ca.pem");
     emulator.write_ca_cert(&ca).context("writing the emulator's CA")?;
+    run_trusting(&ca, script, args, secret, env).await
+}
+
+/// [`run_with_env`] against any HTTPS server: the peer trusts only the CA
+/// in the PEM file `ca` (another identity provider's, such as
+/// [`crate::oidc_provider`]'s).
+pub async fn run_trusting(
+    ca: &Path,
+    script: &str,
+    args: &Value,
+    secret: Option<&str>,
+    env: &[(String, String)],
+) -> Result<Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(script);
     let mut command = Command::new(interpreter()?);
     command
         .arg(&script)
         .arg(args.to_string())
-        // This machine points these at the system bundle; the peer must trust the emulator's CA.
-        .env("REQUESTS_CA_BUNDLE", &ca)
-        .env("SSL_CERT_FILE", &ca)
-        .env("CURL_CA_BUNDLE", &ca)
+        // This machine points these at the system bundle; the peer must trust the server's CA.
+        .env("REQUESTS_CA_BUNDLE", ca)
+        .env("SSL_CERT_FILE", ca)
+        .env("CURL_CA_BUNDLE", ca)
         .env_remove("MSAL_CLIENT_SECRET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

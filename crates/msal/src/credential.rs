@@ -44,10 +44,16 @@ impl ClientCredential {
     /// `token_endpoint` (an assertion's audience): `client_secret`, or
     /// `client_assertion_type` and `client_assertion`. Async because an
     /// assertion callback may be. The values are zeroed when dropped.
+    ///
+    /// `single_use`: a certificate's assertion is signed anew for this
+    /// request instead of reused. Entra accepts MSAL's reused assertions;
+    /// other OpenID providers may enforce RFC 7523's one use per `jti`
+    /// (oidc-provider does), so OIDC authorities ask for a new one each time.
     pub(crate) async fn parameters(
         &self,
         client_id: &str,
         token_endpoint: &str,
+        single_use: bool,
     ) -> Result<Vec<(&'static str, Zeroizing<String>)>> {
         let assertion = match self {
             ClientCredential::Secret(secret) => {
@@ -55,6 +61,9 @@ impl ClientCredential {
                     "client_secret",
                     Zeroizing::new(secret.expose_secret().to_owned()),
                 )]);
+            }
+            ClientCredential::Certificate(certificate) if single_use => {
+                certificate.single_use_assertion(client_id, token_endpoint)?
             }
             ClientCredential::Certificate(certificate) => certificate.assertion(client_id, token_endpoint)?,
             ClientCredential::Assertion(assertion) => assertion.get(client_id, token_endpoint).await?,

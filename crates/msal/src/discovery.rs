@@ -4,8 +4,9 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::authority::{Authority, AuthorityKind, KNOWN_AUTHORITY_HOSTS};
+use crate::authority::{Authority, AuthorityKind};
 use crate::error::{Error, Result};
+use crate::issuer;
 use crate::oauth2;
 use crate::pipeline::Pipeline;
 
@@ -31,6 +32,10 @@ pub(crate) struct AuthorityMetadata {
     pub issuer: Option<String>,
     /// Where the keys that sign ID tokens are, when the document says.
     pub jwks_uri: Option<Url>,
+    /// Whether each token request needs a client assertion of its own:
+    /// generic OpenID providers may accept a `jti` once (RFC 7523 3), where
+    /// Entra accepts MSAL's assertion reused for minutes.
+    pub single_use_assertions: bool,
 }
 
 #[derive(Deserialize)]
@@ -144,8 +149,17 @@ pub(crate) async fn resolve(
     }
     let url = parse_url(authority, &configuration_url)?;
     let config: OpenIdConfiguration = oauth2::get_json(pipeline, &url, correlation_id).await?;
-    if authority.kind() == AuthorityKind::Oidc {
-        check_issuer(authority, config.issuer.as_deref())?;
+    // Before any endpoint of the document is used, as MSAL Python checks it.
+    if authority.kind() == AuthorityKind::Oidc
+        && !config
+            .issuer
+            .as_deref()
+            .is_some_and(|issuer| issuer::is_valid_issuer(authority, issuer))
+    {
+        return Err(Error::IssuerMismatch {
+            authority: authority.url().to_owned(),
+            issuer: config.issuer,
+        });
     }
     let token_endpoint = parse_url(authority, &config.token_endpoint)?;
     let realm = token_endpoint
@@ -174,39 +188,8 @@ pub(crate) async fn resolve(
             .as_deref()
             .map(|u| parse_url(authority, u))
             .transpose()?,
+        single_use_assertions: authority.kind() == AuthorityKind::Oidc,
     })
-}
-
-/// An OIDC authority's document must name it as the issuer (trailing
-/// slashes aside). External ID and B2C on a custom domain publish their
-/// Microsoft host as the issuer, with the same path: that is accepted too,
-/// as MSAL Python accepts it.
-fn check_issuer(authority: &Authority, issuer: Option<&str>) -> Result<()> {
-    let mismatch = || Error::IssuerMismatch {
-        authority: authority.url().to_owned(),
-        issuer: issuer.unwrap_or_default().to_owned(),
-    };
-    let issuer = issuer.ok_or_else(mismatch)?;
-    let trimmed = issuer.trim_end_matches('/');
-    if trimmed == authority.url() {
-        return Ok(());
-    }
-    let Ok(parsed) = Url::parse(trimmed) else {
-        return Err(mismatch());
-    };
-    let Ok(configured) = Url::parse(authority.url()) else {
-        return Err(mismatch());
-    };
-    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    let microsoft_host = host.ends_with(".ciamlogin.com")
-        || host.contains(".b2clogin.")
-        || KNOWN_AUTHORITY_HOSTS.contains(&host.as_str());
-    let same_path = parsed.path().trim_end_matches('/') == configured.path().trim_end_matches('/');
-    if parsed.scheme() == "https" && microsoft_host && same_path {
-        Ok(())
-    } else {
-        Err(mismatch())
-    }
 }
 
 /// Endpoints from a discovery document must be https, like the authority.

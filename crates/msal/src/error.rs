@@ -39,15 +39,16 @@ pub enum Error {
         /// What instance discovery said.
         description: String,
     },
-    /// The OpenID configuration document of an OIDC authority names
-    /// another issuer than the authority (OpenID Connect Discovery 1.0,
-    /// section 4.3): it is refused, as MSAL Python 1.35+ refuses it.
-    #[error("the OpenID configuration of {authority} names the issuer {issuer:?}, not the authority")]
+    /// An OIDC authority's discovery document names an issuer that is not
+    /// that authority (or none): the document may be a mirror's or an
+    /// attacker's, so no token is requested from the endpoints it lists.
+    /// The same documents MSAL Python (1.35+) refuses.
+    #[error("{}", issuer_mismatch_message(authority, issuer.as_deref()))]
     IssuerMismatch {
-        /// The authority as configured.
+        /// The OIDC authority as configured.
         authority: String,
-        /// The issuer the document names.
-        issuer: String,
+        /// The `issuer` its discovery document named, if any.
+        issuer: Option<String>,
     },
     /// A long-running on-behalf-of process asked for a token under a
     /// session key the cache has no usable tokens for (never initiated, or
@@ -791,4 +792,16 @@ pub enum IdTokenError {
     /// The authority's metadata gives no issuer or keys to validate against.
     #[error("the authority's metadata has no {0} to validate ID tokens with")]
     NoMetadata(&'static str),
+}
+
+/// The message of [`Error::IssuerMismatch`]: the issuer is the network's
+/// text, so it is quoted with escapes rather than printed raw.
+fn issuer_mismatch_message(authority: &str, issuer: Option<&str>) -> String {
+    match issuer {
+        Some(issuer) => format!(
+            "the discovery document of OIDC authority '{authority}' names the issuer {issuer:?}, \
+             which is not this authority; use the issuer's own URL as the authority"
+        ),
+        None => format!("the discovery document of OIDC authority '{authority}' names no issuer"),
+    }
 }

@@ -54,6 +54,7 @@ mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+mod issuer;
 #[cfg(test)]
 mod layering;
 mod loopback;

@@ -21,7 +21,7 @@ const MSAL: &str = env!("CARGO_BIN_EXE_msal");
 const CHILD_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A running `msal` whose stderr lines arrive on a channel as they are written.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     stderr_lines: Receiver<String>,
     stdout: Option<JoinHandle<String>>,
@@ -30,14 +30,14 @@ struct Running {
 }
 
 /// What a finished `msal` left behind.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Finished {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Running {
-    fn spawn(command: &mut Command) -> Self {
+    pub(crate) fn spawn(command: &mut Command) -> Self {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -71,7 +71,7 @@ impl Running {
     }
 
     /// The sign-in URL the CLI prints with --no-browser.
-    fn sign_in_url(&self) -> String {
+    pub(crate) fn sign_in_url(&self) -> String {
         let mut seen = Vec::new();
         loop {
             let left = CHILD_DEADLINE.saturating_sub(self.started.elapsed());
@@ -91,7 +91,7 @@ impl Running {
     }
 
     /// Waits for the exit, killing the child at the deadline.
-    fn finish(mut self) -> Finished {
+    pub(crate) fn finish(mut self) -> Finished {
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
@@ -119,14 +119,14 @@ impl Drop for Running {
 }
 
 /// `msal` with a private cache directory, so nothing touches the real home.
-fn msal(home: &Path) -> Command {
+pub(crate) fn msal(home: &Path) -> Command {
     let mut command = Command::new(MSAL);
     command.env("HOME", home).env("XDG_CACHE_HOME", home.join("xdg"));
     command
 }
 
 /// Runs a short command (no sign-in) to completion.
-fn run(home: &Path, args: &[&str]) -> Finished {
+pub(crate) fn run(home: &Path, args: &[&str]) -> Finished {
     Running::spawn(msal(home).args(args)).finish()
 }
 

@@ -16,4 +16,5 @@ mod logging;
 mod login;
 mod managed_identity;
 mod offline;
+mod oidc_provider;
 mod shared_cache;

@@ -199,7 +199,14 @@ impl<'a> Call<'a> {
         }
         if let Some(credential) = grant.credential {
             // The assertion (if any) names the endpoint it is sent to as its audience.
-            for (name, value) in credential.parameters(&core.client_id, endpoint.as_str()).await? {
+            for (name, value) in credential
+                .parameters(
+                    &core.client_id,
+                    endpoint.as_str(),
+                    self.metadata.single_use_assertions,
+                )
+                .await?
+            {
                 form = form.add(name, &value);
             }
         }

@@ -253,6 +253,17 @@ impl ClientCertificate {
         Ok(jwt)
     }
 
+    /// A new assertion for `client_id` at `audience`, neither reused nor
+    /// kept: for providers that accept each `jti` once.
+    pub(crate) fn single_use_assertion(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<String, CredentialError> {
+        let claims = jwt::claims(client_id, audience, now_epoch(), &self.client_claims);
+        jwt::sign(&self.material.key, self.algorithm(), &self.header(), &claims)
+    }
+
     fn algorithm(&self) -> Algorithm {
         match self.thumbprint {
             Thumbprint::Sha1(_) => Algorithm::Rs256,
@@ -359,6 +370,24 @@ mod tests {
         assert_eq!(decode_hex::<2>("0aFg"), None);
         assert_eq!(decode_hex::<2>("éé"), None);
         assert_eq!(hex(&[0x0a, 0xff]), "0AFF");
+    }
+
+    #[test]
+    fn single_use_assertions_are_new_each_time_and_leave_the_reused_one_alone() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let certificate =
+            ClientCertificate::from_pem_with_thumbprint(&key.serialize_pem(), &"AB".repeat(20)).unwrap();
+        let endpoint = "https://op.example/op/token";
+        let reused = certificate.assertion("client", endpoint).unwrap();
+        let one = certificate.single_use_assertion("client", endpoint).unwrap();
+        let two = certificate.single_use_assertion("client", endpoint).unwrap();
+        let jti = |jwt: &str| {
+            let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
+            serde_json::from_slice::<Value>(&payload).unwrap()["jti"].clone()
+        };
+        assert_ne!(jti(&one), jti(&two));
+        assert_ne!(jti(&one), jti(&reused));
+        assert_eq!(certificate.assertion("client", endpoint).unwrap(), reused);
     }
 
     #[test]

@@ -727,6 +727,7 @@ pub(crate) fn cache_location() -> Result<AuthorityMetadata> {
         aliases: Vec::new(),
         issuer: None,
         jwks_uri: None,
+        single_use_assertions: false,
     })
 }
 

@@ -30,6 +30,7 @@ mod interop_python_certificates;
 mod managed_identity;
 mod no_secrets;
 mod offline_cache;
+mod oidc_provider;
 mod on_behalf_of;
 mod regional;
 mod silent;
