@@ -151,16 +151,14 @@ fn find_accounts(
             .get_accounts(username)
             .to_vec());
     }
-    let mut accounts = Vec::new();
-    for environment in cache.account_environments() {
-        // Exactly this cloud: every other one is visited in its own turn.
-        match cache_file::offline_app(client_id, &environment_authority(&environment), false, cache) {
-            Ok(app) => accounts.extend(app.get_accounts(username)),
-            // A hand-edited entry must not hide the accounts of the other clouds.
-            Err(e) => eprintln!("warning: skipping accounts of environment '{environment}': {e}"),
-        }
-    }
-    Ok(accounts)
+    // Exactly each cloud as written (MSAL Node keeps a loopback port in it).
+    let username = username.map(str::to_lowercase);
+    Ok(cache
+        .account_environments()
+        .iter()
+        .flat_map(|environment| cache.accounts_in(environment))
+        .filter(|a| username.as_ref().is_none_or(|u| a.username.to_lowercase() == *u))
+        .collect())
 }
 
 /// An authority naming a cloud host: all the library needs to look up and

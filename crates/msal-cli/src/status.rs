@@ -39,16 +39,11 @@ fn status(args: StatusArgs) -> Result<bool, Error> {
     let path = cache_file::cache_path(args.cache.as_deref())?;
     let cache = TokenCache::load_from_file(&path)?;
     let now = SystemTime::now();
-    let mut accounts = Vec::new();
-    for environment in cache.account_environments() {
-        let app = cache_file::offline_app(
-            cache_file::PLACEHOLDER_CLIENT_ID,
-            &format!("https://{environment}/common"),
-            false,
-            &cache,
-        )?;
-        accounts.extend(app.get_accounts(None));
-    }
+    let accounts: Vec<_> = cache
+        .account_environments()
+        .iter()
+        .flat_map(|environment| cache.accounts_in(environment))
+        .collect();
     let entries: Vec<_> = accounts
         .iter()
         .map(|account| {

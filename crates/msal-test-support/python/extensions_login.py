@@ -22,7 +22,11 @@ def main():
         args["client_id"], authority=args["authority"], instance_discovery=False,
         token_cache=cache, http_client=PortKeepingSession(args["authority"]))
     if args.get("list"):
-        print(json.dumps({"usernames": sorted(a["username"] for a in app.get_accounts())}))
+        # Every account entry the file holds, through MSAL Python's cache API:
+        # get_accounts() only shows this authority's environment, and on
+        # loopback MSAL Node writes the host with its port.
+        accounts = cache.find(msal.TokenCache.CredentialType.ACCOUNT)
+        print(json.dumps({"usernames": sorted({a["username"] for a in accounts})}))
         return
     result = app.acquire_token_by_username_password(
         args["username"], args["password"], scopes=args["scopes"])

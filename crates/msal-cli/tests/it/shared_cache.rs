@@ -1,18 +1,22 @@
-//! One cache file, many processes at once: `msal` CLI processes and MSAL
-//! Python processes with msal-extensions (its persisted cache and
-//! cross-process lock), each signing its own user in, while another `msal`
-//! process signs a user out. At the end every account is there, the
-//! signed-out user is not, and both libraries read the file.
+//! One cache file, many processes at once: `msal` CLI processes, MSAL
+//! Python processes with msal-extensions and MSAL Node processes with
+//! @azure/msal-node-extensions (their persisted caches and the shared
+//! cross-process lock file), each signing its own user in, while another
+//! `msal` process signs a user out. At the end every account is there, the
+//! signed-out user is not, and all three libraries read the file.
 
 use std::path::Path;
 use std::process::Command;
 
 use msal_emulator::directory::User;
 use msal_emulator::{Directory, EmulatorConfig, builtin};
-use msal_test_support::{python, start_with};
+use msal_test_support::{node, python, start_with};
 use serde_json::{Value, json};
 
 const MSAL: &str = env!("CARGO_BIN_EXE_msal");
+
+/// Users signed in at once: a third each by `msal`, MSAL Python and MSAL Node.
+const USERS: usize = 12;
 
 fn user(i: usize) -> User {
     User {
@@ -64,9 +68,9 @@ fn login_args(authority: &str, cache: &Path, ca: &Path, username: &str) -> Vec<S
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_and_msal_extensions_processes_share_one_cache_file_without_losing_updates() {
+async fn rust_python_and_node_processes_share_one_cache_file_without_losing_updates() {
     let mut directory = Directory::builtin();
-    directory.users.extend((1..=8).map(user));
+    directory.users.extend((1..=USERS).map(user));
     let emulator = start_with(EmulatorConfig::new(directory)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("shared_cache.json");
@@ -88,19 +92,20 @@ async fn rust_and_msal_extensions_processes_share_one_cache_file_without_losing_
 
     let mut rust = Vec::new();
     let mut python_runs = Vec::new();
-    for i in 1..=8 {
+    let mut node_runs = Vec::new();
+    for i in 1..=USERS {
         let u = user(i);
-        if i % 2 == 0 {
-            rust.push(tokio::spawn(msal(
+        let args = json!({
+            "cache_path": cache, "authority": authority, "client_id": builtin::PUBLIC_CLIENT_ID,
+            "scopes": ["User.Read"], "username": u.upn, "password": u.password,
+        });
+        match i % 3 {
+            0 => rust.push(tokio::spawn(msal(
                 login_args(&authority, &cache, &ca, &u.upn),
                 Some(u.password),
-            )));
-        } else {
-            let args = json!({
-                "cache_path": cache, "authority": authority, "client_id": builtin::PUBLIC_CLIENT_ID,
-                "scopes": ["User.Read"], "username": u.upn, "password": u.password,
-            });
-            python_runs.push(args);
+            ))),
+            1 => python_runs.push(args),
+            _ => node_runs.push(args),
         }
     }
     let logout = tokio::spawn(msal(
@@ -113,8 +118,16 @@ async fn rust_and_msal_extensions_processes_share_one_cache_file_without_losing_
         ],
         None,
     ));
-    let python_results = futures_join(&emulator, python_runs).await;
-    for out in python_results {
+    let python = python_runs
+        .iter()
+        .map(|args| python::run(&emulator, "extensions_login.py", args, None));
+    let node_env = [("NODE_EXTRA_CA_CERTS", ca.as_path())];
+    let node = node_runs
+        .iter()
+        .map(|args| node::run_with_env("extensions_login.mjs", args, &node_env));
+    let (python_results, node_results) = tokio::join!(join_all(python), join_all(node));
+    for out in python_results.into_iter().chain(node_results) {
+        let out = out.unwrap();
         assert_eq!(out["error"], Value::Null, "{out}");
     }
     for run in rust {
@@ -124,7 +137,7 @@ async fn rust_and_msal_extensions_processes_share_one_cache_file_without_losing_
     let out = logout.await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let expected: Vec<String> = (1..=8).map(|i| user(i).upn).collect();
+    let expected: Vec<String> = (1..=USERS).map(|i| user(i).upn).collect();
     let mut expected = expected;
     expected.sort();
     // The Rust CLI reads the file...
@@ -157,22 +170,26 @@ async fn rust_and_msal_extensions_processes_share_one_cache_file_without_losing_
     .await
     .unwrap();
     assert_eq!(theirs["usernames"], json!(expected));
+    // ... and so does MSAL Node through msal-node-extensions.
+    let node_list = node::run_with_env(
+        "extensions_login.mjs",
+        &json!({"cache_path": cache, "authority": authority, "client_id": builtin::PUBLIC_CLIENT_ID, "list": true}),
+        &[("NODE_EXTRA_CA_CERTS", &ca)],
+    )
+    .await
+    .unwrap();
+    // MSAL Node reads every account; it names by username only those written
+    // for its environment, which on loopback keeps the port (on real hosts
+    // all three libraries write the same), so compare home account ids.
+    let mut home_ids: Vec<String> = (1..=USERS)
+        .map(|i| format!("{}.{}", user(i).object_id, builtin::CONTOSO_TENANT_ID))
+        .collect();
+    home_ids.sort();
+    assert_eq!(node_list["home_account_ids"], json!(home_ids), "{node_list}");
     assert!(
         !Path::new(&format!("{}.lockfile", cache.display())).exists(),
         "no lock left behind"
     );
-}
-
-/// MSAL Python processes at the same time.
-async fn futures_join(emulator: &msal_emulator::Emulator, runs: Vec<Value>) -> Vec<Value> {
-    let futures = runs
-        .iter()
-        .map(|args| python::run(emulator, "extensions_login.py", args, None));
-    let mut results = Vec::new();
-    for result in join_all(futures).await {
-        results.push(result.unwrap());
-    }
-    results
 }
 
 /// Polls every future to completion concurrently (no extra crate).

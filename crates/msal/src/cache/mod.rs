@@ -256,6 +256,14 @@ impl TokenCache {
         environments
     }
 
+    /// The accounts cached under exactly `environment` (any case; a port
+    /// included, as MSAL Node writes loopback hosts), one per user, as
+    /// `get_accounts` lists them: for tools that show every cloud's users
+    /// without an application, such as `msal accounts`.
+    pub fn accounts_in(&self, environment: &str) -> Vec<Account> {
+        self.accounts(environment).to_vec()
+    }
+
     /// What the cache holds for the account `home_account_id` (any case):
     /// one line per access token, no secret. For "who is signed in, with
     /// what, until when" displays such as `msal status`.
