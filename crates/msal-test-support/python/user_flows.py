@@ -13,7 +13,9 @@ scopes, cache_path, and per action:
             the emulator's verification pages (on a thread, as a person on
             another device would), then acquire_token_by_device_flow.
   username_password  username, password: acquire_token_by_username_password.
-A confidential web app's secret comes from MSAL_CLIENT_SECRET. Prints one JSON
+With route_hosts and connect ("127.0.0.1:PORT"), requests for those host
+names go to the emulator's loopback address (see HostRoutingSession). A
+confidential web app's secret comes from MSAL_CLIENT_SECRET. Prints one JSON
 line; writes the cache file back when it changed.
 """
 import html.parser
@@ -44,9 +46,9 @@ class FormReader(html.parser.HTMLParser):
             self.fields[attrs["name"]] = attrs.get("value") or ""
 
 
-def sign_in_on_page(auth_uri, username, password):
+def sign_in_on_page(auth_uri, username, password, session=None):
     """What a user does in the browser; returns the redirect's parameters."""
-    session = requests.Session()
+    session = session or requests.Session()
     page = session.get(auth_uri, allow_redirects=False, timeout=30)
     page.raise_for_status()
     form = FormReader()
@@ -107,6 +109,35 @@ class PortKeepingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+class HostRoutingSession(PortKeepingSession):
+    """Sends requests for the emulator's host names (B2C, CIAM, ...) to its
+    loopback address with the name in the Host header, as a hosts file
+    mapping them to 127.0.0.1 would; TLS is checked against the emulator's
+    certificate, which names 127.0.0.1 too."""
+
+    def __init__(self, authority, hosts, connect):
+        super().__init__(authority)
+        self._hosts = {h.lower() for h in hosts}
+        self._connect = connect
+
+    def request(self, method, url, *args, **kwargs):
+        parsed = urllib.parse.urlparse(url)
+        if parsed.hostname and parsed.hostname.lower() in self._hosts:
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers["Host"] = parsed.netloc
+            url = parsed._replace(netloc=self._connect).geturl()
+            kwargs["headers"] = headers
+            return requests.Session.request(self, method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)
+
+
+def session_for(args):
+    """The HTTP session for MSAL Python and the scripted browser."""
+    if args.get("route_hosts"):
+        return HostRoutingSession(args["authority"], args["route_hosts"], args["connect"])
+    return PortKeepingSession(args["authority"])
+
+
 def main():
     args = json.loads(sys.argv[1])
     cache = msal.SerializableTokenCache()
@@ -115,7 +146,7 @@ def main():
         with open(cache_path) as f:
             cache.deserialize(f.read())
     common = dict(authority=args["authority"], instance_discovery=False, token_cache=cache,
-                  http_client=PortKeepingSession(args["authority"]))
+                  http_client=session_for(args))
     secret = os.environ.get("MSAL_CLIENT_SECRET")
     if secret:
         app = msal.ConfidentialClientApplication(args["client_id"], client_credential=secret, **common)
@@ -125,7 +156,8 @@ def main():
     out = {}
     if args["action"] == "sign_in":
         flow = app.initiate_auth_code_flow(args["scopes"], redirect_uri=args["redirect_uri"])
-        auth_response = sign_in_on_page(flow["auth_uri"], args["username"], args["password"])
+        auth_response = sign_in_on_page(flow["auth_uri"], args["username"], args["password"],
+                                        session_for(args) if args.get("route_hosts") else None)
         result = app.acquire_token_by_auth_code_flow(flow, auth_response)
         out = {
             "error": result.get("error"),

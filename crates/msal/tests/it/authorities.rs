@@ -13,8 +13,8 @@ use msal::{
     TokenSource,
 };
 use msal_emulator::{Directory, Emulator, EmulatorConfig, Endpoint, builtin};
-use msal_test_support::{host_url, msal_http, msal_http_all_hosts, start, start_with, user};
-use serde_json::Value;
+use msal_test_support::{host_url, msal_http, msal_http_all_hosts, python, start, start_with, user};
+use serde_json::{Value, json};
 
 use crate::common::GRAPH_DEFAULT;
 
@@ -463,4 +463,98 @@ async fn an_unknown_host_is_checked_by_the_trusted_endpoint_never_by_itself() {
         urls.seen.lock().unwrap()[0].host_str(),
         Some("login.microsoftonline.us")
     );
+}
+
+/// MSAL Python 1.39 and this library on one cache file for a customer
+/// tenant: Python signs the user in and Rust serves Python's token from
+/// the cache; Rust signs the user in again and Python serves Rust's token.
+async fn python_and_rust_share_a_customer_tenant(
+    authority: &str,
+    client_id: &str,
+    scopes: &[&str],
+    python_user: (&str, &str),
+    rust_user: (&str, &str),
+) {
+    let emulator = start().await.unwrap();
+    let authority = authority.replace("PORT", &emulator.port().to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let cache_path = dir.path().join("cache.json");
+    let routing = json!({
+        "authority": authority, "client_id": client_id, "scopes": scopes, "cache_path": cache_path,
+        "route_hosts": emulator.hosts(), "connect": format!("127.0.0.1:{}", emulator.port()),
+    });
+    let mut args = routing.clone();
+    args["action"] = json!("sign_in");
+    args["redirect_uri"] = json!("http://localhost:8765");
+    args["username"] = json!(python_user.0);
+    args["password"] = json!(python_user.1);
+    let out = python::run(&emulator, "user_flows.py", &args, None)
+        .await
+        .unwrap();
+    assert_eq!(out["error"], Value::Null, "{out}");
+    let python_token = out["access_token"].as_str().unwrap().to_owned();
+
+    // Rust finds Python's user and serves Python's token from the cache.
+    let cache = TokenCache::load_from_file(&cache_path).unwrap();
+    let app = public_at(&emulator, client_id, &authority, &cache);
+    // By home account id: B2C ID tokens carry no preferred_username, so
+    // both libraries record an empty username.
+    let accounts = app.get_accounts(None);
+    assert_eq!(accounts.len(), 1, "{}", cache.serialize());
+    let served = app.acquire_token_silent(scopes, &accounts[0]).await.unwrap();
+    assert_eq!(served.token_source, TokenSource::Cache);
+    assert_eq!(served.access_token.expose_secret(), python_token);
+
+    // Python finds Rust's user and serves Rust's token from the cache.
+    let signed_in = code_flow(&emulator, &app, scopes, rust_user, None).await.unwrap();
+    cache.save_to_file(&cache_path).unwrap();
+    let mut args = routing;
+    args["action"] = json!("accounts");
+    let out = python::run(&emulator, "user_flows.py", &args, None)
+        .await
+        .unwrap();
+    assert_eq!(out["accounts"].as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(
+        out["accounts"][0]["home_account_id"],
+        signed_in.account.unwrap().home_account_id.as_str()
+    );
+    assert_eq!(out["silent"]["token_source"], "cache", "{out}");
+    assert_eq!(
+        out["silent"]["access_token"],
+        signed_in.access_token.expose_secret()
+    );
+}
+
+#[tokio::test]
+async fn msal_python_and_rust_share_b2c_users() {
+    let scope = format!(
+        "{}/{}",
+        builtin::B2C_API_IDENTIFIER_URI,
+        builtin::B2C_API_SCOPES[0]
+    );
+    python_and_rust_share_a_customer_tenant(
+        &format!(
+            "https://{}:PORT/{}/{}",
+            builtin::B2C_HOST,
+            builtin::B2C_DOMAIN,
+            builtin::B2C_SIGNUP_SIGNIN_POLICY
+        ),
+        builtin::B2C_CLIENT_ID,
+        &[&scope],
+        (builtin::EMMA_EMAIL, builtin::EMMA_PASSWORD),
+        (builtin::EMMA_EMAIL, builtin::EMMA_PASSWORD),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn msal_python_and_rust_share_ciam_users() {
+    python_and_rust_share_a_customer_tenant(
+        &format!("https://{}:PORT", builtin::CIAM_HOST),
+        builtin::CIAM_CLIENT_ID,
+        &["User.Read"],
+        (builtin::GRACE_EMAIL, builtin::GRACE_PASSWORD),
+        (builtin::GRACE_EMAIL, builtin::GRACE_PASSWORD),
+    )
+    .await;
 }
