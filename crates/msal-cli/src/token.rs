@@ -75,6 +75,20 @@ pub(crate) struct TokenArgs {
     /// Skip instance discovery (for hosts that do not serve it).
     #[arg(long)]
     pub no_instance_discovery: bool,
+    /// The trusted instance discovery endpoint (an https URL) that vouches
+    /// for authority hosts that are not Microsoft clouds, for a private cloud.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MSAL_INSTANCE_DISCOVERY_ENDPOINT",
+        conflicts_with = "no_instance_discovery"
+    )]
+    pub instance_discovery_endpoint: Option<String>,
+    /// Ask this tenant (an id or domain) instead of the authority's own: one
+    /// multi-tenant app registration serving many tenants, each tenant's
+    /// tokens cached under its own realm.
+    #[arg(long, conflicts_with_all = ["managed_identity", "oidc_authority"])]
+    pub tenant: Option<String>,
     /// A signed-in user's token instead of the app's: the account's username, as
     /// `msal accounts` lists it. Served from the cache, else refreshed with the
     /// cached refresh token; no secret needed. The cache defaults to the one
@@ -102,14 +116,20 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
         None => None,
     };
     let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
-    let app = authority
-        .configure(ConfidentialClientApplication::builder(client_id))
-        .instance_discovery(!args.no_instance_discovery)
-        .client_secret(secret)
-        .token_cache(cache.clone())
-        .http_client(http_client(args.ca_cert.as_deref())?)
-        .build()?;
-    let options = ClientCredentialsOptions::default().force_refresh(args.force_refresh);
+    let builder = authority.configure(ConfidentialClientApplication::builder(client_id));
+    let app = discovery(
+        builder,
+        args.no_instance_discovery,
+        args.instance_discovery_endpoint.as_deref(),
+    )
+    .client_secret(secret)
+    .token_cache(cache.clone())
+    .http_client(http_client(args.ca_cert.as_deref())?)
+    .build()?;
+    let mut options = ClientCredentialsOptions::default().force_refresh(args.force_refresh);
+    if let Some(tenant) = &args.tenant {
+        options = options.tenant(tenant.as_str());
+    }
     let result = app.acquire_token_for_client_with(&args.scopes, &options).await?;
     if let Some(locked) = locked {
         locked.save_if_changed()?;
@@ -162,6 +182,20 @@ impl<'a> AuthorityArg<'a> {
     }
 }
 
+/// Instance discovery as the command line says: off, or through a trusted
+/// endpoint of the user's choice (else the library's default).
+pub(crate) fn discovery<K: Kind>(
+    builder: ClientApplicationBuilder<K>,
+    off: bool,
+    endpoint: Option<&str>,
+) -> ClientApplicationBuilder<K> {
+    let builder = builder.instance_discovery(!off);
+    match endpoint {
+        Some(endpoint) => builder.instance_discovery_endpoint(endpoint),
+        None => builder,
+    }
+}
+
 /// The authority and `--client-id`, which clap requires without `--managed-identity`.
 fn app_identity(args: &TokenArgs) -> Result<(AuthorityArg<'_>, &str), Error> {
     let authority = AuthorityArg::given(args.authority.as_deref(), args.oidc_authority.as_deref());
@@ -208,12 +242,15 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
     // concurrent command must not overwrite with the old one.
     let locked = cache_file::LockedCache::open(&path).await?;
     let cache = locked.cache.clone();
-    let app = authority
-        .configure(PublicClientApplication::builder(client_id))
-        .instance_discovery(!no_instance_discovery)
-        .token_cache(cache.clone())
-        .http_client(http_client(ca_cert.as_deref())?)
-        .build()?;
+    let builder = authority.configure(PublicClientApplication::builder(client_id));
+    let app = discovery(
+        builder,
+        no_instance_discovery,
+        args.instance_discovery_endpoint.as_deref(),
+    )
+    .token_cache(cache.clone())
+    .http_client(http_client(ca_cert.as_deref())?)
+    .build()?;
     let account = app
         .get_accounts(Some(username))
         .into_iter()
@@ -224,7 +261,10 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
                 path.display()
             ))
         })?;
-    let options = SilentOptions::default().force_refresh(args.force_refresh);
+    let mut options = SilentOptions::default().force_refresh(args.force_refresh);
+    if let Some(tenant) = &args.tenant {
+        options = options.tenant(tenant.as_str());
+    }
     let result = app
         .acquire_token_silent_with(&args.scopes, &account, &options)
         .await?;

@@ -18,3 +18,4 @@ mod managed_identity;
 mod offline;
 mod oidc_provider;
 mod shared_cache;
+mod tenants;
