@@ -8,7 +8,8 @@
 //! - [`html`]: reading the emulator's pages: forms, inputs, entities;
 //! - [`webdriver`]: a real headless Chromium through chromedriver;
 //! - [`python`]: the pinned MSAL Python, run as a peer against the emulator;
-//! - [`logs`]: what the `tracing` macros log, captured per test.
+//! - [`logs`]: what the `tracing` macros log, captured per test;
+//! - [`keyring`]: a private D-Bus session bus with GNOME Keyring on it.
 //!
 //! Helpers return a [`Result`] whose [`Failure`] says what did not behave;
 //! the tests unwrap it, so a failure reads as the test's own.
@@ -18,6 +19,7 @@
 pub mod emulator;
 mod failure;
 pub mod html;
+pub mod keyring;
 pub mod logs;
 pub mod node;
 pub mod python;
