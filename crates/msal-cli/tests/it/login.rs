@@ -21,7 +21,7 @@ const MSAL: &str = env!("CARGO_BIN_EXE_msal");
 const CHILD_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A running `msal` whose stderr lines arrive on a channel as they are written.
-struct Running {
+pub(super) struct Running {
     child: Child,
     stderr_lines: Receiver<String>,
     stdout: Option<JoinHandle<String>>,
@@ -30,14 +30,14 @@ struct Running {
 }
 
 /// What a finished `msal` left behind.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(super) struct Finished {
+    pub(super) status: ExitStatus,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 impl Running {
-    fn spawn(command: &mut Command) -> Self {
+    pub(super) fn spawn(command: &mut Command) -> Self {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -91,7 +91,7 @@ impl Running {
     }
 
     /// Waits for the exit, killing the child at the deadline.
-    fn finish(mut self) -> Finished {
+    pub(super) fn finish(mut self) -> Finished {
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
@@ -119,20 +119,20 @@ impl Drop for Running {
 }
 
 /// `msal` with a private cache directory, so nothing touches the real home.
-fn msal(home: &Path) -> Command {
+pub(super) fn msal(home: &Path) -> Command {
     let mut command = Command::new(MSAL);
     command.env("HOME", home).env("XDG_CACHE_HOME", home.join("xdg"));
     command
 }
 
 /// Runs a short command (no sign-in) to completion.
-fn run(home: &Path, args: &[&str]) -> Finished {
+pub(super) fn run(home: &Path, args: &[&str]) -> Finished {
     Running::spawn(msal(home).args(args)).finish()
 }
 
 /// `msal login --username` for `username` of `tenant`, the password from
 /// the environment, started (not waited for).
-fn password_login(
+pub(super) fn password_login(
     home: &Path,
     emulator: &Emulator,
     ca: &Path,
@@ -220,12 +220,12 @@ async fn login(
     running.finish()
 }
 
-fn json_of(out: &Finished) -> Value {
+pub(super) fn json_of(out: &Finished) -> Value {
     assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
 }
 
-fn usernames(accounts: &Value) -> Vec<String> {
+pub(super) fn usernames(accounts: &Value) -> Vec<String> {
     let mut names: Vec<String> = accounts
         .as_array()
         .unwrap()
