@@ -311,6 +311,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_keyring_store_has_a_signal_file_of_its_own_by_default() {
+        let keyring = StoreChoice {
+            kind: StoreKind::Keyring,
+            allow_unencrypted: false,
+        };
+        let file = StoreChoice::default();
+        let explicit = Path::new("/x/c.json");
+        assert_eq!(keyring.path(Some(explicit)).unwrap(), explicit);
+        assert_eq!(file.path(Some(explicit)).unwrap(), explicit);
+        let default_file = file.path(None).unwrap();
+        let default_keyring = keyring.path(None).unwrap();
+        assert_eq!(default_file.file_name().unwrap(), CACHE_FILE_NAME);
+        assert_eq!(default_keyring, default_file.with_file_name(KEYRING_SIGNAL_NAME));
+    }
+
     #[tokio::test]
     async fn the_offline_transport_refuses_requests() {
         let request = HttpRequest::new(

@@ -272,3 +272,60 @@ fn the_opt_in_fallback_is_a_plain_file_with_a_warning() {
     assert!(store.is_encrypted());
     assert_eq!(logs.text().matches("UNENCRYPTED").count(), 1, "{}", logs.text());
 }
+
+/// MSAL Python's msal-extensions (pinned 1.3.1) through libsecret, with the
+/// `LibsecretPersistence(location)` defaults, in the test's keyring;
+/// `mode` `save` stores stdin, `load` prints what is stored.
+fn msal_extensions(service: &SecretService, location: &Path, mode: &str, input: &str) -> String {
+    use std::io::Write;
+    let python = msal_test_support::python::interpreter().unwrap();
+    let script = "import sys\nfrom msal_extensions import LibsecretPersistence\n\
+                  p = LibsecretPersistence(sys.argv[1])\n\
+                  if sys.argv[2] == 'save':\n    p.save(sys.stdin.read())\n\
+                  else:\n    sys.stdout.write(p.load())\n";
+    let mut command = std::process::Command::new(python);
+    // libsecret's Python binding (python3-gi, gir1.2-secret-1) is Debian's.
+    command
+        .env("PYTHONPATH", "/usr/lib/python3/dist-packages")
+        .args(["-c", script])
+        .arg(location)
+        .arg(mode)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = service.apply(&mut command).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn msal_python_extensions_and_msal_share_the_keyring_entry() {
+    let service = SecretService::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("shared_cache.bin");
+    let account = |username: &str| {
+        serde_json::json!({"Account": {format!("{username}-login.microsoftonline.com-utid"): {
+            "home_account_id": username, "environment": "login.microsoftonline.com", "realm": "utid",
+            "local_account_id": "uid", "username": username, "authority_type": "MSSTS"}}})
+        .to_string()
+    };
+    // Python writes, msal reads.
+    msal_extensions(&service, &location, "save", &account("python"));
+    let ours = KeyringPersistence::with_options(
+        &location,
+        KeyringOptions::default().bus_address(service.address()),
+    );
+    let read = ours.load().unwrap().expect("the entry MSAL Python stored");
+    assert!(read.serialize().contains("\"username\": \"python\""));
+    // msal writes (replacing the same entry), Python reads.
+    ours.save(&TokenCache::from_json(&account("rust")).unwrap())
+        .unwrap();
+    assert_eq!(service.item_count().unwrap(), 1, "one entry for both libraries");
+    let theirs: serde_json::Value =
+        serde_json::from_str(&msal_extensions(&service, &location, "load", "")).unwrap();
+    let accounts = theirs["Account"].as_object().unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts.values().next().unwrap()["username"], "rust");
+}
