@@ -109,16 +109,7 @@ impl StoreChoice {
         let path = self.path(explicit)?;
         let persistence: Box<dyn Persistence> = match self.kind {
             StoreKind::File => Box::new(FilePersistence::new(&path)),
-            StoreKind::Keyring => {
-                let keyring = keyring_store(&path)?;
-                if self.allow_unencrypted {
-                    let fallback = FilePersistence::new(&path);
-                    // The probe talks to D-Bus (bounded): off the async runtime.
-                    blocking(move || Ok(keyring.or_plaintext_fallback(fallback))).await?
-                } else {
-                    Box::new(keyring)
-                }
-            }
+            StoreKind::Keyring => keyring_store(&path, self.allow_unencrypted).await?,
         };
         Ok(CacheStore {
             persisted: PersistedCache::from_boxed(persistence),
@@ -132,21 +123,39 @@ const KEYRING_SIGNAL_NAME: &str = "token_cache.keyring";
 
 /// The keyring entry of the cache at `path`: msal-extensions' defaults
 /// (schema = SHA-256 of the path), so MSAL Python's
-/// `build_encrypted_persistence(path)` shares it.
+/// `build_encrypted_persistence(path)` shares it. With `allow_unencrypted`,
+/// the keyring is probed and, where unusable, the file at `path` is used
+/// instead, with a warning.
 #[cfg(target_os = "linux")]
-fn keyring_store(path: &Path) -> Result<msal::cache::KeyringPersistence, Error> {
+async fn keyring_store(path: &Path, allow_unencrypted: bool) -> Result<Box<dyn Persistence>, Error> {
     use msal::cache::{KeyringOptions, KeyringPersistence};
-    Ok(KeyringPersistence::with_options(
+    let keyring = KeyringPersistence::with_options(
         path,
         KeyringOptions::default().label("MSAL token cache (msal command line)"),
-    ))
+    );
+    if !allow_unencrypted {
+        return Ok(Box::new(keyring));
+    }
+    let fallback = FilePersistence::new(path);
+    // The probe talks to D-Bus (bounded): off the async runtime.
+    blocking(move || Ok(keyring.or_plaintext_fallback(fallback))).await
 }
 
+/// No keyring store is built for this platform yet (macOS Keychain and
+/// Windows DPAPI are not implemented): an error, or with
+/// `allow_unencrypted` the file at `path`, with a warning.
 #[cfg(not(target_os = "linux"))]
-fn keyring_store(_path: &Path) -> Result<FilePersistence, Error> {
-    Err(Error::Cache(CacheError::Keyring(
-        msal::KeyringError::Unsupported("the keyring store is implemented for the Linux Secret Service only"),
-    )))
+async fn keyring_store(path: &Path, allow_unencrypted: bool) -> Result<Box<dyn Persistence>, Error> {
+    let unsupported =
+        msal::KeyringError::Unsupported("the keyring store is implemented for the Linux Secret Service only");
+    if !allow_unencrypted {
+        return Err(Error::Cache(CacheError::Keyring(unsupported)));
+    }
+    eprintln!(
+        "warning: {unsupported}; the token cache is stored UNENCRYPTED in {}",
+        path.display()
+    );
+    Ok(Box::new(FilePersistence::new(path)))
 }
 
 /// Runs blocking store work (D-Bus, file locks) off the async runtime.

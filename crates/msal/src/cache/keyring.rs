@@ -181,7 +181,7 @@ impl KeyringPersistence {
 
     /// Checks that the keyring can be used: a session bus, a Secret
     /// Service on it, and the collection there (created if allowed) and
-    /// unlocked without a prompt. Writes nothing.
+    /// unlocked without a prompt. Stores no entry.
     pub fn probe(&self) -> Result<(), CacheError> {
         self.run("probe", |session| async move {
             session.collection(&self.options).await.map(drop)
