@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 use msal::{Account, Error, TokenCache};
 
+use crate::cache_file::StoreChoice;
 use crate::{cache_file, output};
 
 /// Arguments of `msal accounts`.
@@ -51,18 +52,18 @@ pub(crate) struct LogoutArgs {
     pub authority: Option<String>,
 }
 
-pub(crate) fn run_accounts(args: AccountsArgs) -> Result<(), ExitCode> {
+pub(crate) async fn run_accounts(args: AccountsArgs, store: StoreChoice) -> Result<(), ExitCode> {
     let json = args.json;
-    list(args).map_err(|e| output::fail(&e, json))
+    list(args, store).await.map_err(|e| output::fail(&e, json))
 }
 
-pub(crate) async fn run_logout(args: LogoutArgs) -> Result<(), ExitCode> {
-    logout(args).await.map_err(|e| output::fail(&e, false))
+pub(crate) async fn run_logout(args: LogoutArgs, store: StoreChoice) -> Result<(), ExitCode> {
+    logout(args, store).await.map_err(|e| output::fail(&e, false))
 }
 
-fn list(args: AccountsArgs) -> Result<(), Error> {
-    let path = cache_file::cache_path(args.cache.as_deref())?;
-    let cache = TokenCache::load_from_file(&path)?;
+async fn list(args: AccountsArgs, store: StoreChoice) -> Result<(), Error> {
+    let store = store.open(args.cache.as_deref()).await?;
+    let cache = store.read().await?;
     let client_id = args
         .client_id
         .as_deref()
@@ -72,7 +73,7 @@ fn list(args: AccountsArgs) -> Result<(), Error> {
         let list: Vec<_> = accounts.iter().map(output::account_json).collect();
         outln!("{}", serde_json::Value::Array(list));
     } else if accounts.is_empty() {
-        eprintln!("No accounts in the token cache {}", path.display());
+        eprintln!("No accounts in the token cache ({})", store.location());
     } else {
         for account in &accounts {
             outln!(
@@ -87,10 +88,11 @@ fn list(args: AccountsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-async fn logout(args: LogoutArgs) -> Result<(), Error> {
-    let path = cache_file::cache_path(args.cache.as_deref())?;
-    // Under the file's lock, so a sign-in finishing meanwhile cannot bring the user back.
-    let locked = cache_file::LockedCache::open(&path).await?;
+async fn logout(args: LogoutArgs, store: StoreChoice) -> Result<(), Error> {
+    // Under the cache's lock, so a sign-in finishing meanwhile cannot bring the user back.
+    let locked = cache_file::LockedCache::open(store, args.cache.as_deref()).await?;
+    let path = locked.store.path().to_owned();
+    let location = locked.store.location();
     let cache = locked.cache.clone();
     let lookup_client = args
         .client_id
@@ -104,9 +106,8 @@ async fn logout(args: LogoutArgs) -> Result<(), Error> {
     )?;
     if accounts.is_empty() {
         return Err(Error::InvalidArgument(format!(
-            "no account '{}' in the token cache {} (`msal accounts` lists them)",
+            "no account '{}' in the token cache ({location}) (`msal accounts` lists them)",
             args.account,
-            path.display()
         )));
     }
     for account in &accounts {
@@ -131,7 +132,7 @@ async fn logout(args: LogoutArgs) -> Result<(), Error> {
             account.home_account_id
         );
     }
-    let _lock = locked.save_keeping_lock()?;
+    let _lock = locked.save_keeping_lock().await?;
     crate::remembered::forget(&path, &args.account);
     Ok(())
 }

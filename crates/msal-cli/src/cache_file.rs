@@ -1,13 +1,17 @@
-//! The token cache file of the user commands (`login`, `accounts`, `logout`):
-//! where it lives by default, how it is saved, and an application that can
-//! read it without ever touching the network.
+//! The token cache of the user commands (`login`, `token`, `accounts`,
+//! `logout`, `status`): which store holds it (`--cache-store file|keyring`),
+//! where it lives by default, how it is read and saved under its
+//! cross-process lock (the one sequence, [`PersistedCache`], whichever
+//! store), and an application that can read it without ever touching the
+//! network.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::ValueEnum;
 use msal::TransportErrorKind;
-use msal::cache::CacheFileLock;
+use msal::cache::{FilePersistence, PersistedCache, PersistedCacheGuard, Persistence};
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
 use msal::{CacheError, Error, PublicClientApplication, TokenCache, TransportError};
 
@@ -65,67 +69,192 @@ pub(crate) fn prepare_dir(path: &Path) -> Result<(), Error> {
     })
 }
 
-/// A cache file loaded under its cross-process lock (msal-extensions'
+/// Where the token cache is kept (`--cache-store`, `MSAL_CACHE_STORE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StoreKind {
+    /// A plain JSON file, shared with MSAL Python and the other MSALs.
+    #[default]
+    File,
+    /// The OS keyring (the Secret Service on Linux), encrypted; `--cache`
+    /// then names its signal file.
+    Keyring,
+}
+
+/// The store options every command shares (global flags).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StoreChoice {
+    pub kind: StoreKind,
+    /// With the keyring: fall back to an unencrypted file, with a warning,
+    /// where no keyring is reachable (`--allow-unencrypted-cache`).
+    pub allow_unencrypted: bool,
+}
+
+impl StoreChoice {
+    /// The cache location: `explicit` when given, else the default of this
+    /// kind of store.
+    pub(crate) fn path(&self, explicit: Option<&Path>) -> Result<PathBuf, Error> {
+        let path = cache_path(explicit)?;
+        if explicit.is_some() || self.kind == StoreKind::File {
+            return Ok(path);
+        }
+        // Not the file store's name: the keyring's signal file is emptied on
+        // every save, and a file store's cache there must not be.
+        Ok(path.with_file_name(KEYRING_SIGNAL_NAME))
+    }
+
+    /// The store at `explicit` (or the default), ready to be read or locked.
+    /// Nothing is read or created yet, except that the keyring is probed
+    /// when a fallback is allowed.
+    pub(crate) async fn open(self, explicit: Option<&Path>) -> Result<CacheStore, Error> {
+        let path = self.path(explicit)?;
+        let persistence: Box<dyn Persistence> = match self.kind {
+            StoreKind::File => Box::new(FilePersistence::new(&path)),
+            StoreKind::Keyring => keyring_store(&path, self.allow_unencrypted).await?,
+        };
+        Ok(CacheStore {
+            persisted: PersistedCache::from_boxed(persistence),
+            path,
+        })
+    }
+}
+
+/// The keyring store's signal file in the default cache directory.
+const KEYRING_SIGNAL_NAME: &str = "token_cache.keyring";
+
+/// The keyring entry of the cache at `path`: msal-extensions' defaults
+/// (schema = SHA-256 of the path), so MSAL Python's
+/// `build_encrypted_persistence(path)` shares it. With `allow_unencrypted`,
+/// the keyring is probed and, where unusable, the file at `path` is used
+/// instead, with a warning.
+#[cfg(target_os = "linux")]
+async fn keyring_store(path: &Path, allow_unencrypted: bool) -> Result<Box<dyn Persistence>, Error> {
+    use msal::cache::{KeyringOptions, KeyringPersistence};
+    let keyring = KeyringPersistence::with_options(
+        path,
+        KeyringOptions::default().label("MSAL token cache (msal command line)"),
+    );
+    if !allow_unencrypted {
+        return Ok(Box::new(keyring));
+    }
+    let fallback = FilePersistence::new(path);
+    // The probe talks to D-Bus (bounded): off the async runtime.
+    blocking(move || Ok(keyring.or_plaintext_fallback(fallback))).await
+}
+
+/// No keyring store is built for this platform yet (macOS Keychain and
+/// Windows DPAPI are not implemented): an error, or with
+/// `allow_unencrypted` the file at `path`, with a warning.
+#[cfg(not(target_os = "linux"))]
+async fn keyring_store(path: &Path, allow_unencrypted: bool) -> Result<Box<dyn Persistence>, Error> {
+    let unsupported =
+        msal::KeyringError::Unsupported("the keyring store is implemented for the Linux Secret Service only");
+    if !allow_unencrypted {
+        return Err(Error::Cache(CacheError::Keyring(unsupported)));
+    }
+    eprintln!(
+        "warning: {unsupported}; the token cache is stored UNENCRYPTED in {}",
+        path.display()
+    );
+    Ok(Box::new(FilePersistence::new(path)))
+}
+
+/// Runs blocking store work (D-Bus, file locks) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CacheError> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::InvalidArgument(format!("the token cache work stopped: {e}")))?
+        .map_err(Error::Cache)
+}
+
+/// The token cache store one command uses.
+pub(crate) struct CacheStore {
+    persisted: PersistedCache,
+    path: PathBuf,
+}
+
+impl CacheStore {
+    /// The cache file, or the keyring's signal file: what the lock file,
+    /// the remembered sign-ins and messages are named after.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the cache is, for people.
+    pub(crate) fn location(&self) -> String {
+        self.persisted.persistence().location()
+    }
+
+    /// The cache as stored now, without the lock: for commands that only read.
+    pub(crate) async fn read(&self) -> Result<TokenCache, Error> {
+        let persisted = self.persisted.clone();
+        blocking(move || persisted.refresh()).await?;
+        Ok(self.persisted.cache().clone())
+    }
+
+    /// Takes the lock (waiting a bounded time) and loads the cache.
+    pub(crate) async fn lock(self) -> Result<LockedCache, Error> {
+        prepare_dir(&self.path)?;
+        let persisted = self.persisted.clone();
+        let guard = blocking(move || persisted.lock()).await?;
+        Ok(LockedCache {
+            cache: self.persisted.cache().clone(),
+            guard,
+            store: self,
+        })
+    }
+}
+
+/// A token cache loaded under its cross-process lock (msal-extensions'
 /// `<cache>.lockfile`), held until the command has saved it: concurrent
-/// `msal` commands, and other MSAL programs on the same file, never lose
-/// each other's updates.
+/// `msal` commands, and other MSAL programs on the same store, never lose
+/// each other's updates, whichever store holds the cache.
 pub(crate) struct LockedCache {
     pub cache: TokenCache,
-    path: PathBuf,
-    _lock: CacheFileLock,
+    pub store: CacheStore,
+    guard: PersistedCacheGuard,
 }
 
 impl LockedCache {
-    /// Takes the lock (waiting a bounded time, off the async runtime) and loads the file.
-    pub(crate) async fn open(path: &Path) -> Result<LockedCache, Error> {
-        prepare_dir(path)?;
-        let owned = path.to_owned();
-        let lock = tokio::task::spawn_blocking(move || CacheFileLock::acquire(&owned))
-            .await
-            .map_err(|e| Error::InvalidArgument(format!("waiting for the cache lock stopped: {e}")))??;
-        let cache = TokenCache::load_from_file(path)?;
-        Ok(LockedCache {
-            cache,
-            path: path.to_owned(),
-            _lock: lock,
+    /// Opens the chosen store at `explicit` (or the default) and locks it.
+    pub(crate) async fn open(choice: StoreChoice, explicit: Option<&Path>) -> Result<LockedCache, Error> {
+        choice.open(explicit).await?.lock().await
+    }
+
+    /// Saves the cache if entries changed, then releases the lock.
+    pub(crate) async fn save_if_changed(self) -> Result<bool, Error> {
+        let (saved, _guard) = self.save_keeping_lock().await?;
+        Ok(saved)
+    }
+
+    /// Saves the cache if entries changed and hands back the lock, for
+    /// work that must still happen under it.
+    pub(crate) async fn save_keeping_lock(self) -> Result<(bool, PersistedCacheGuard), Error> {
+        blocking(move || {
+            let saved = self.guard.save_if_changed()?;
+            Ok((saved, self.guard))
         })
-    }
-
-    /// Saves the file if entries changed, then releases the lock.
-    pub(crate) fn save_if_changed(self) -> Result<bool, Error> {
-        save_if_changed(&self.cache, &self.path)
-    }
-
-    /// Saves the file if entries changed and hands back the lock, for work
-    /// that must still happen under it.
-    pub(crate) fn save_keeping_lock(self) -> Result<CacheFileLock, Error> {
-        save_if_changed(&self.cache, &self.path)?;
-        Ok(self._lock)
+        .await
     }
 }
 
 /// Applies what a sign-in produced in `scratch` (a cache of its own, so the
-/// user could take their time without holding the lock) to the file's
+/// user could take their time without holding the lock) to the store's
 /// current contents, under its lock: entries other processes added or
 /// removed meanwhile stay as they are.
 /// `then` runs under the lock too, after the save.
-pub(crate) async fn merge_into(path: &Path, scratch: &TokenCache, then: impl FnOnce()) -> Result<(), Error> {
-    let locked = LockedCache::open(path).await?;
+pub(crate) async fn merge_into(
+    store: CacheStore,
+    scratch: &TokenCache,
+    then: impl FnOnce(),
+) -> Result<(), Error> {
+    let locked = store.lock().await?;
     locked.cache.merge_from(scratch);
-    let lock = locked.save_keeping_lock()?;
+    let (_, lock) = locked.save_keeping_lock().await?;
     then();
     drop(lock);
     Ok(())
-}
-
-/// Writes the cache to `path` when entries were added or removed, so that a
-/// command that changed nothing leaves the file (and its timestamp) alone.
-pub(crate) fn save_if_changed(cache: &TokenCache, path: &Path) -> Result<bool, Error> {
-    if !cache.has_state_changed() {
-        return Ok(false);
-    }
-    cache.save_to_file(path)?;
-    Ok(true)
 }
 
 /// A transport that refuses every request: the commands that only read or
@@ -189,6 +318,22 @@ mod tests {
             cache_path(Some(Path::new("c.json"))).unwrap(),
             PathBuf::from("c.json")
         );
+    }
+
+    #[test]
+    fn the_keyring_store_has_a_signal_file_of_its_own_by_default() {
+        let keyring = StoreChoice {
+            kind: StoreKind::Keyring,
+            allow_unencrypted: false,
+        };
+        let file = StoreChoice::default();
+        let explicit = Path::new("/x/c.json");
+        assert_eq!(keyring.path(Some(explicit)).unwrap(), explicit);
+        assert_eq!(file.path(Some(explicit)).unwrap(), explicit);
+        let default_file = file.path(None).unwrap();
+        let default_keyring = keyring.path(None).unwrap();
+        assert_eq!(default_file.file_name().unwrap(), CACHE_FILE_NAME);
+        assert_eq!(default_keyring, default_file.with_file_name(KEYRING_SIGNAL_NAME));
     }
 
     #[tokio::test]

@@ -11,10 +11,10 @@ use msal::{CancellationHandle, DeviceFlowPolling, Error};
 use crate::cache_file;
 use crate::login::{self, LoginArgs};
 
-pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
-    let path = cache_file::cache_path(args.cache.as_deref())?;
-    msal::TokenCache::load_from_file(&path)?;
-    cache_file::prepare_dir(&path)?;
+pub(crate) async fn login(args: LoginArgs, store: cache_file::StoreChoice) -> Result<(), Error> {
+    let store = store.open(args.cache.as_deref()).await?;
+    store.read().await?;
+    cache_file::prepare_dir(store.path())?;
     // The sign-in writes into a cache of its own, merged into the file under its lock.
     let scratch = msal::TokenCache::new();
     let app = login::app(&args, &scratch)?;
@@ -74,7 +74,7 @@ pub(crate) async fn login(args: LoginArgs) -> Result<(), Error> {
         }
         other => other?,
     };
-    login::finish(&args, &path, &scratch, &result).await
+    login::finish(&args, store, &scratch, &result).await
 }
 
 /// `M:SS` until `at`, or `0:00` once it has passed.

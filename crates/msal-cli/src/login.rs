@@ -106,9 +106,9 @@ impl From<PromptArg> for Prompt {
     }
 }
 
-pub(crate) async fn run(args: LoginArgs) -> Result<(), ExitCode> {
+pub(crate) async fn run(args: LoginArgs, store: cache_file::StoreChoice) -> Result<(), ExitCode> {
     let json = args.json;
-    match login(args).await {
+    match login(args, store).await {
         Ok(()) => Ok(()),
         Err(e) => {
             let code = output::fail(&e, json);
@@ -120,17 +120,18 @@ pub(crate) async fn run(args: LoginArgs) -> Result<(), ExitCode> {
     }
 }
 
-async fn login(args: LoginArgs) -> Result<(), Error> {
+async fn login(args: LoginArgs, store: cache_file::StoreChoice) -> Result<(), Error> {
     if args.device_code {
-        return crate::device::login(args).await;
+        return crate::device::login(args, store).await;
     }
     if let Some(username) = &args.username {
-        return login_with_password(&args, username).await;
+        return login_with_password(&args, username, store).await;
     }
-    let path = cache_file::cache_path(args.cache.as_deref())?;
-    // Fails now, not after the user signed in, when the file cannot be read or its directory made.
-    msal::TokenCache::load_from_file(&path)?;
-    cache_file::prepare_dir(&path)?;
+    // Fails now, not after the user signed in, when the store cannot be
+    // read (a file, its directory, or an unreachable keyring).
+    let store = store.open(args.cache.as_deref()).await?;
+    store.read().await?;
+    cache_file::prepare_dir(store.path())?;
     // The sign-in writes into a cache of its own, merged into the file under its lock.
     let scratch = msal::TokenCache::new();
     let app = app(&args, &scratch)?;
@@ -146,11 +147,15 @@ async fn login(args: LoginArgs) -> Result<(), Error> {
         options = options.prompt(prompt.into());
     }
     let result = app.acquire_token_interactive(&args.scopes, &options).await?;
-    finish(&args, &path, &scratch, &result).await
+    finish(&args, store, &scratch, &result).await
 }
 
 /// `--username`: the password from the environment or a no-echo prompt.
-async fn login_with_password(args: &LoginArgs, username: &str) -> Result<(), Error> {
+async fn login_with_password(
+    args: &LoginArgs,
+    username: &str,
+    store: cache_file::StoreChoice,
+) -> Result<(), Error> {
     let password = match std::env::var(PASSWORD_ENV) {
         Ok(password) if !password.is_empty() => password,
         _ => {
@@ -166,22 +171,22 @@ async fn login_with_password(args: &LoginArgs, username: &str) -> Result<(), Err
                 })?
         }
     };
-    let path = cache_file::cache_path(args.cache.as_deref())?;
-    msal::TokenCache::load_from_file(&path)?;
-    cache_file::prepare_dir(&path)?;
+    let store = store.open(args.cache.as_deref()).await?;
+    store.read().await?;
+    cache_file::prepare_dir(store.path())?;
     let scratch = msal::TokenCache::new();
     let app = app(args, &scratch)?;
     let result = app
         .acquire_token_by_username_password(username, Password::new(password), &args.scopes)
         .await?;
-    finish(args, &path, &scratch, &result).await
+    finish(args, store, &scratch, &result).await
 }
 
-/// After a sign-in: its tokens merged into the cache file and how it signed
-/// in remembered (both under the file's lock), then who signed in reported.
+/// After a sign-in: its tokens merged into the cache and how it signed in
+/// remembered (both under the cache's lock), then who signed in reported.
 pub(crate) async fn finish(
     args: &LoginArgs,
-    path: &std::path::Path,
+    store: cache_file::CacheStore,
     scratch: &msal::TokenCache,
     result: &AuthenticationResult,
 ) -> Result<(), Error> {
@@ -196,9 +201,10 @@ pub(crate) async fn finish(
             .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         no_instance_discovery: args.no_instance_discovery,
     });
-    cache_file::merge_into(path, scratch, || {
+    let path = store.path().to_owned();
+    cache_file::merge_into(store, scratch, || {
         if let Some(sign_in) = sign_in {
-            crate::remembered::remember(path, sign_in);
+            crate::remembered::remember(&path, sign_in);
         }
     })
     .await?;

@@ -39,6 +39,30 @@ struct Cli {
     /// (e.g. RUST_LOG=msal=trace). Logs never go to stdout.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     verbose: u8,
+    /// Where the token cache is kept: `file`, a JSON file shared with MSAL
+    /// Python and the other MSALs; or `keyring`, the OS keyring (the Secret
+    /// Service on Linux: GNOME Keyring, KWallet), encrypted, where --cache
+    /// names its signal file [default file: --cache or
+    /// $XDG_CACHE_HOME/msal/token_cache.json; keyring: --cache or
+    /// $XDG_CACHE_HOME/msal/token_cache.keyring].
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "MSAL_CACHE_STORE",
+        default_value = "file"
+    )]
+    cache_store: cache_file::StoreKind,
+    /// With --cache-store keyring, where no keyring is reachable (no D-Bus
+    /// session, as over SSH): keep the cache UNENCRYPTED in the --cache
+    /// file, with a warning, instead of failing.
+    #[arg(
+        long,
+        global = true,
+        env = "MSAL_ALLOW_UNENCRYPTED_CACHE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    allow_unencrypted_cache: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -135,12 +159,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let store = cache_file::StoreChoice {
+        kind: cli.cache_store,
+        allow_unencrypted: cli.allow_unencrypted_cache,
+    };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Token(args) => token::run(args).await,
-            Command::Login(args) => login::run(args).await,
-            Command::Accounts(args) => accounts::run_accounts(args),
-            Command::Logout(args) => accounts::run_logout(args).await,
+            Command::Token(args) => token::run(args, store).await,
+            Command::Login(args) => login::run(args, store).await,
+            Command::Accounts(args) => accounts::run_accounts(args, store).await,
+            Command::Logout(args) => accounts::run_logout(args, store).await,
             Command::Emulator(EmulatorCommand {
                 action: Some(EmulatorAction::Defaults),
                 ..
@@ -148,7 +176,7 @@ fn main() -> ExitCode {
             Command::Emulator(EmulatorCommand { action: None, run }) => emulator::run(run).await,
             Command::Demo => demo::run().await,
             Command::Decode(args) => decode::run(args),
-            Command::Status(args) => status::run(args),
+            Command::Status(args) => status::run(args, store).await,
             Command::Completions { shell } => {
                 let mut command = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(shell, &mut command, "msal", &mut std::io::stdout());

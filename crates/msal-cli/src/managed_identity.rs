@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::token::{TokenArgs, print_result};
 
-pub(crate) async fn acquire(args: &TokenArgs) -> Result<(), Error> {
+pub(crate) async fn acquire(args: &TokenArgs, store: crate::cache_file::StoreChoice) -> Result<(), Error> {
     if args.show_source {
         let source = ManagedIdentityClient::detect_source();
         if args.json {
@@ -32,7 +32,7 @@ pub(crate) async fn acquire(args: &TokenArgs) -> Result<(), Error> {
         .as_deref()
         .ok_or_else(|| Error::InvalidArgument("--resource is required".into()))?;
     let locked = match &args.cache {
-        Some(path) => Some(crate::cache_file::LockedCache::open(path).await?),
+        Some(path) => Some(crate::cache_file::LockedCache::open(store, Some(path)).await?),
         None => None,
     };
     let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
@@ -42,7 +42,7 @@ pub(crate) async fn acquire(args: &TokenArgs) -> Result<(), Error> {
     let options = ManagedIdentityOptions::default().force_refresh(args.force_refresh);
     let result = client.acquire_token_for_client_with(resource, &options).await?;
     if let Some(locked) = locked {
-        locked.save_if_changed()?;
+        locked.save_if_changed().await?;
     }
     print_result(&result, args.json);
     Ok(())

@@ -161,6 +161,11 @@ pub(crate) fn fail(error: &Error, as_json: bool) -> ExitCode {
         eprintln!("error: {}", terminal_safe(&error.to_string()));
         if needs_sign_in(error) {
             eprintln!("hint: the user must sign in again: run `msal login`");
+        } else if let Error::Cache(msal::CacheError::Keyring(_)) = error {
+            eprintln!(
+                "hint: --cache-store file keeps the cache in a file; --allow-unencrypted-cache falls back \
+                 to an unencrypted file where no keyring is reachable"
+            );
         } else if let Error::Transport(e) = error {
             if e.to_string().to_ascii_lowercase().contains("certificate") {
                 eprintln!("hint: the server's certificate is not trusted: pass its CA with --ca-cert");

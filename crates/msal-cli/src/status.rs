@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Args;
-use msal::{Error, TokenCache};
+use msal::Error;
 use serde_json::json;
 
 use crate::cache_file;
@@ -25,9 +25,9 @@ pub(crate) struct StatusArgs {
     pub json: bool,
 }
 
-pub(crate) fn run(args: StatusArgs) -> Result<(), ExitCode> {
+pub(crate) async fn run(args: StatusArgs, store: cache_file::StoreChoice) -> Result<(), ExitCode> {
     let json = args.json;
-    match status(args) {
+    match status(args, store).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(ExitCode::from(exit::INTERACTION_REQUIRED)),
         Err(e) => Err(output::fail(&e, json)),
@@ -35,9 +35,9 @@ pub(crate) fn run(args: StatusArgs) -> Result<(), ExitCode> {
 }
 
 /// Prints the status; whether anybody is signed in.
-fn status(args: StatusArgs) -> Result<bool, Error> {
-    let path = cache_file::cache_path(args.cache.as_deref())?;
-    let cache = TokenCache::load_from_file(&path)?;
+async fn status(args: StatusArgs, store: cache_file::StoreChoice) -> Result<bool, Error> {
+    let store = store.open(args.cache.as_deref()).await?;
+    let cache = store.read().await?;
     let now = SystemTime::now();
     let accounts: Vec<_> = cache
         .account_environments()
@@ -65,11 +65,11 @@ fn status(args: StatusArgs) -> Result<bool, Error> {
         .collect();
     if args.json {
         outln!("{}", serde_json::Value::Array(entries.clone()));
-    } else if entries.is_empty() {
-        eprintln!(
-            "Nobody is signed in (cache {}): run `msal login`.",
-            path.display()
-        );
+        return Ok(!entries.is_empty());
+    }
+    outln!("Token cache: {}", store.location());
+    if entries.is_empty() {
+        eprintln!("Nobody is signed in: run `msal login`.");
     } else {
         for entry in &entries {
             outln!(

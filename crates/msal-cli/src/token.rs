@@ -14,6 +14,7 @@ use msal::{
     Kind, PublicClientApplication, ReqwestHttpClient, SilentOptions, TokenCache,
 };
 
+use crate::cache_file::StoreChoice;
 use crate::{cache_file, output};
 
 /// Environment variable holding the client secret.
@@ -97,22 +98,22 @@ pub(crate) struct TokenArgs {
     pub account: Option<String>,
 }
 
-pub(crate) async fn run(args: TokenArgs) -> Result<(), ExitCode> {
+pub(crate) async fn run(args: TokenArgs, store: StoreChoice) -> Result<(), ExitCode> {
     let json = args.json;
-    acquire(args).await.map_err(|e| output::fail(&e, json))
+    acquire(args, store).await.map_err(|e| output::fail(&e, json))
 }
 
-async fn acquire(args: TokenArgs) -> Result<(), Error> {
+async fn acquire(args: TokenArgs, store: StoreChoice) -> Result<(), Error> {
     if args.managed_identity {
-        return crate::managed_identity::acquire(&args).await;
+        return crate::managed_identity::acquire(&args, store).await;
     }
     if let Some(username) = &args.account {
-        return acquire_for_user(&args, username).await;
+        return acquire_for_user(&args, username, store).await;
     }
     let (authority, client_id) = app_identity(&args)?;
     let secret = read_secret(args.client_secret_file.as_deref())?;
     let locked = match &args.cache {
-        Some(path) => Some(cache_file::LockedCache::open(path).await?),
+        Some(path) => Some(cache_file::LockedCache::open(store, Some(path)).await?),
         None => None,
     };
     let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
@@ -132,7 +133,7 @@ async fn acquire(args: TokenArgs) -> Result<(), Error> {
     }
     let result = app.acquire_token_for_client_with(&args.scopes, &options).await?;
     if let Some(locked) = locked {
-        locked.save_if_changed()?;
+        locked.save_if_changed().await?;
     }
     print_result(&result, args.json);
     Ok(())
@@ -210,8 +211,8 @@ fn app_identity(args: &TokenArgs) -> Result<(AuthorityArg<'_>, &str), Error> {
 /// A user's token through the silent path, from the shared cache file;
 /// what the command line leaves out comes from how `msal login` signed
 /// the user in.
-async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error> {
-    let path = cache_file::cache_path(args.cache.as_deref())?;
+async fn acquire_for_user(args: &TokenArgs, username: &str, store: StoreChoice) -> Result<(), Error> {
+    let path = store.path(args.cache.as_deref())?;
     let remembered = crate::remembered::sign_in_of(&path, username);
     let missing = || {
         Error::InvalidArgument(format!(
@@ -238,9 +239,10 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
         .or_else(|| remembered.as_ref().and_then(|r| r.ca_cert.clone()));
     let no_instance_discovery =
         args.no_instance_discovery || remembered.as_ref().is_some_and(|r| r.no_instance_discovery);
-    // Under the file's lock: a refresh rotates the refresh token, which a
+    // Under the cache's lock: a refresh rotates the refresh token, which a
     // concurrent command must not overwrite with the old one.
-    let locked = cache_file::LockedCache::open(&path).await?;
+    let locked = cache_file::LockedCache::open(store, args.cache.as_deref()).await?;
+    let location = locked.store.location();
     let cache = locked.cache.clone();
     let builder = authority.configure(PublicClientApplication::builder(client_id));
     let app = discovery(
@@ -257,8 +259,7 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
         .next()
         .ok_or_else(|| {
             Error::InvalidArgument(format!(
-                "no account '{username}' in the token cache {} (`msal login` signs one in)",
-                path.display()
+                "no account '{username}' in the token cache ({location}) (`msal login` signs one in)",
             ))
         })?;
     let mut options = SilentOptions::default().force_refresh(args.force_refresh);
@@ -268,7 +269,7 @@ async fn acquire_for_user(args: &TokenArgs, username: &str) -> Result<(), Error>
     let result = app
         .acquire_token_silent_with(&args.scopes, &account, &options)
         .await?;
-    locked.save_if_changed()?;
+    locked.save_if_changed().await?;
     print_result(&result, args.json);
     Ok(())
 }

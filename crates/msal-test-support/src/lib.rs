@@ -10,7 +10,8 @@
 //! - [`oidc_provider`]: a real OpenID provider (panva's `oidc-provider`)
 //!   with clients and a user registered, and that user's scripted browser;
 //! - [`python`]: the pinned MSAL Python, run as a peer against the emulator;
-//! - [`logs`]: what the `tracing` macros log, captured per test.
+//! - [`logs`]: what the `tracing` macros log, captured per test;
+//! - [`keyring`]: a private D-Bus session bus with GNOME Keyring on it.
 //!
 //! Helpers return a [`Result`] whose [`Failure`] says what did not behave;
 //! the tests unwrap it, so a failure reads as the test's own.
@@ -20,6 +21,7 @@
 pub mod emulator;
 mod failure;
 pub mod html;
+pub mod keyring;
 pub mod logs;
 pub mod node;
 pub mod oidc_provider;

@@ -532,6 +532,76 @@ pub enum CacheError {
         /// How long this process waited.
         waited: std::time::Duration,
     },
+    /// The OS keyring (the Secret Service on Linux) could not be used; see
+    /// [`KeyringError`] for why. Nothing was read or written.
+    #[error("OS keyring: {0}")]
+    Keyring(#[from] KeyringError),
+}
+
+/// Why the OS keyring could not hold the token cache. Each kind says what
+/// to do about it; none names a secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// No D-Bus session bus to talk to (`DBUS_SESSION_BUS_ADDRESS` unset
+    /// or unreachable), as over SSH without a desktop session.
+    #[error(
+        "no D-Bus session bus ({reason}); the keyring needs a desktop session \
+         (or `dbus-run-session` with a keyring daemon), else use the file store"
+    )]
+    NoSession {
+        /// What was missing or failed.
+        reason: String,
+    },
+    /// The session bus has no Secret Service (no GNOME Keyring, KWallet or
+    /// KeePassXC running or activatable).
+    #[error("no Secret Service on the D-Bus session bus ({reason}); start gnome-keyring-daemon or KWallet")]
+    NoService {
+        /// What the bus answered.
+        reason: String,
+    },
+    /// The keyring collection is locked and unlocking it needs the user to
+    /// type a password in a prompt, which this program does not show.
+    #[error(
+        "the keyring collection {collection} is locked and unlocking it needs a password prompt; \
+         unlock it (e.g. by logging in to the desktop) and try again"
+    )]
+    Locked {
+        /// The collection's D-Bus object path.
+        collection: String,
+    },
+    /// The keyring has no collection with this alias, and creating one was
+    /// not allowed or needs a password prompt.
+    #[error(
+        "the keyring has no '{alias}' collection and cannot create one without a password prompt; \
+         create it in the desktop's keyring manager (e.g. Seahorse)"
+    )]
+    NoCollection {
+        /// The collection alias (`default`).
+        alias: String,
+    },
+    /// The keyring did not answer in time.
+    #[error("the keyring did not answer {operation} within {after:?}")]
+    Timeout {
+        /// What was asked.
+        operation: String,
+        /// How long it was waited for.
+        after: std::time::Duration,
+    },
+    /// The Secret Service refused or failed an operation.
+    #[error("the Secret Service failed {operation}: {reason}")]
+    Failed {
+        /// What was asked.
+        operation: String,
+        /// The D-Bus error, which names no secret.
+        reason: String,
+    },
+    /// The stored entry is not a token cache (not UTF-8).
+    #[error("the keyring entry is not a token cache: {0}")]
+    Corrupt(String),
+    /// This build has no keyring store for this platform.
+    #[error("no OS keyring support in this build for this platform ({0})")]
+    Unsupported(&'static str),
 }
 
 /// Why a client credential could not be loaded or used. Messages describe

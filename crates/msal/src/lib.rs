@@ -88,8 +88,8 @@ pub use credential::{
     ClientCredential, CredentialError,
 };
 pub use error::{
-    CacheError, Error, IdTokenError, InteractionReason, ManagedIdentityError, Result, ServiceError,
-    TransportError, TransportErrorKind,
+    CacheError, Error, IdTokenError, InteractionReason, KeyringError, ManagedIdentityError, Result,
+    ServiceError, TransportError, TransportErrorKind,
 };
 pub use flows::auth_code::{AuthCodeFlow, AuthCodeFlowOptions, AuthResponse, Prompt, ResponseMode};
 pub use flows::client_credentials::ClientCredentialsOptions;

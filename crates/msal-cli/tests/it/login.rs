@@ -132,7 +132,7 @@ pub(crate) fn run(home: &Path, args: &[&str]) -> Finished {
 
 /// `msal login --username` for `username` of `tenant`, the password from
 /// the environment, started (not waited for).
-fn password_login(
+pub(crate) fn password_login(
     home: &Path,
     emulator: &Emulator,
     ca: &Path,
@@ -220,12 +220,12 @@ async fn login(
     running.finish()
 }
 
-fn json_of(out: &Finished) -> Value {
+pub(crate) fn json_of(out: &Finished) -> Value {
     assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
 }
 
-fn usernames(accounts: &Value) -> Vec<String> {
+pub(crate) fn usernames(accounts: &Value) -> Vec<String> {
     let mut names: Vec<String> = accounts
         .as_array()
         .unwrap()

@@ -12,6 +12,7 @@
 )]
 
 mod cli;
+mod keyring;
 mod logging;
 mod login;
 mod managed_identity;

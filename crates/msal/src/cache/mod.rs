@@ -22,7 +22,10 @@ mod assertion;
 mod file;
 mod hooks;
 pub(crate) mod index;
+#[cfg(all(feature = "keyring", target_os = "linux"))]
+mod keyring;
 mod lock;
+mod persistence;
 mod schema;
 mod surrogates;
 
@@ -42,7 +45,10 @@ pub(crate) use assertion::{
 };
 pub use hooks::{CacheAccess, CacheHooks};
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
+#[cfg(all(feature = "keyring", target_os = "linux"))]
+pub use keyring::{DEFAULT_KEYRING_TIMEOUT, KeyringOptions, KeyringPersistence};
 pub use lock::{CacheFileLock, DEFAULT_LOCK_WAIT};
+pub use persistence::{FilePersistence, PersistedCache, PersistedCacheGuard, Persistence};
 
 /// One cached access token, described without its secret (see
 /// [`TokenCache::access_tokens_of`]).

@@ -27,6 +27,7 @@ mod id_token_validation;
 mod interactive;
 mod interop_python;
 mod interop_python_certificates;
+mod keyring_store;
 mod managed_identity;
 mod no_secrets;
 mod offline_cache;
