@@ -19,7 +19,9 @@
 //! build once.
 
 mod assertion;
+pub mod distributed;
 mod file;
+pub mod hooks;
 pub(crate) mod index;
 mod lock;
 mod schema;
@@ -39,6 +41,8 @@ use crate::secret::CachedSecret;
 pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
+pub use distributed::{DistributedTokenCache, MemoryPartitionStore};
+pub use hooks::{CacheAccess, CacheHooks};
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 pub use lock::{CacheFileLock, DEFAULT_LOCK_WAIT};
 
