@@ -8,7 +8,8 @@
 //! - [`html`]: reading the emulator's pages: forms, inputs, entities;
 //! - [`webdriver`]: a real headless Chromium through chromedriver;
 //! - [`python`]: the pinned MSAL Python, run as a peer against the emulator;
-//! - [`logs`]: what the `tracing` macros log, captured per test.
+//! - [`logs`]: what the `tracing` macros log, captured per test;
+//! - [`redis`]: a real `redis-server`, or a three-node Redis Cluster, on loopback.
 //!
 //! Helpers return a [`Result`] whose [`Failure`] says what did not behave;
 //! the tests unwrap it, so a failure reads as the test's own.
@@ -21,6 +22,7 @@ pub mod html;
 pub mod logs;
 pub mod node;
 pub mod python;
+pub mod redis;
 pub mod user;
 pub mod webdriver;
 

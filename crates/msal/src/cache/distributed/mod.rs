@@ -93,7 +93,6 @@ pub enum Loaded {
 /// Where [`DistributedTokenCache::save`] put the partition (or, for a
 /// partition without an unexpired token, whether it was deleted there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Saved {
     /// In this instance's memory (false when the partition alone exceeds the L1 budget).
     pub memory: bool,
