@@ -300,6 +300,19 @@ impl<K: Kind> ClientApplication<K> {
         self.inner.remove_account(account);
     }
 
+    /// See [`crate::ClientApplication::accounts`].
+    pub fn accounts(&self, username: Option<&str>) -> Result<crate::Accounts> {
+        let (app, username) = (self.inner.clone(), username.map(str::to_owned));
+        self.worker
+            .run(async move { app.accounts(username.as_deref()).await })?
+    }
+
+    /// See [`crate::ClientApplication::sign_out`].
+    pub fn sign_out(&self, account: &Account) -> Result<()> {
+        let (app, account) = (self.inner.clone(), account.clone());
+        self.worker.run(async move { app.sign_out(&account).await })?
+    }
+
     /// See [`crate::ClientApplication::acquire_token_by_username_password`].
     pub fn acquire_token_by_username_password<I, S>(
         &self,
@@ -598,6 +611,8 @@ const _: () = {
         acquire_token_by_refresh_token::<Vec<String>, String>,
         get_accounts,
         remove_account,
+        accounts,
+        sign_out,
         acquire_token_by_username_password::<Vec<String>, String>,
         acquire_token_by_username_password_with::<Vec<String>, String>,
         acquire_token_interactive::<Vec<String>, String>,
@@ -617,6 +632,8 @@ const _: () = {
         acquire_token_by_refresh_token::<Vec<String>, String>,
         get_accounts,
         remove_account,
+        accounts,
+        sign_out,
         acquire_token_by_username_password::<Vec<String>, String>,
         acquire_token_by_username_password_with::<Vec<String>, String>,
         acquire_token_for_client::<Vec<String>, String>,

@@ -2,6 +2,7 @@
 //! apps, web APIs and daemons, which can keep a credential secret): app
 //! tokens, on-behalf-of, user federated identity credentials, regions.
 
+use crate::core::Partition;
 use std::sync::Arc;
 
 use crate::credential::ClientCredential;
@@ -78,7 +79,12 @@ impl ClientApplication<Confidential> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        client_credentials::acquire(&self.core, &self.kind.credential, scopes, options).await
+        let partition = Partition::Known(Some(self.core.app_token_partition()));
+        self.core
+            .with_hooks(partition, async |core| {
+                client_credentials::acquire(core, &self.kind.credential, scopes, options).await
+            })
+            .await
     }
 }
 
@@ -127,7 +133,14 @@ impl ClientApplication<Confidential> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        on_behalf_of::acquire(&self.core, &self.kind.credential, user_assertion, scopes, options).await
+        let partition = Partition::Known(Some(crate::cache::assertion_hash(
+            user_assertion.expose_secret().trim(),
+        )));
+        self.core
+            .with_hooks(partition, async |core| {
+                on_behalf_of::acquire(core, &self.kind.credential, user_assertion, scopes, options).await
+            })
+            .await
     }
 
     /// Exchanges a federated identity credential this application holds (a
@@ -170,15 +183,11 @@ impl ClientApplication<Confidential> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        user_fic::acquire(
-            &self.core,
-            &self.kind.credential,
-            scopes,
-            credential,
-            user,
-            options,
-        )
-        .await
+        self.core
+            .with_hooks(Partition::FromResult, async |core| {
+                user_fic::acquire(core, &self.kind.credential, scopes, credential, user, options).await
+            })
+            .await
     }
 
     /// Removes the tokens this application obtained for itself

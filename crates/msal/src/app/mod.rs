@@ -13,6 +13,7 @@ mod confidential;
 mod managed_identity;
 mod public;
 
+use crate::core::Partition;
 use std::sync::Arc;
 
 use crate::core::{AppCore, CoreBuilder};
@@ -80,7 +81,9 @@ impl<K: Kind> ClientApplication<K> {
         self.core.authority()
     }
 
-    /// The token cache this application reads and writes.
+    /// The token cache this application reads and writes (with
+    /// [cache hooks](ClientApplicationBuilder::cache_hooks), each call has a
+    /// cache of its own and this one stays as it was built).
     pub fn token_cache(&self) -> &crate::cache::TokenCache {
         &self.core.cache
     }
@@ -117,14 +120,18 @@ impl<K: Kind> ClientApplication<K> {
         flow: &crate::flows::auth_code::AuthCodeFlow,
         auth_response: &crate::flows::auth_code::AuthResponse,
     ) -> crate::Result<crate::AuthenticationResult> {
-        crate::flows::auth_code::acquire(
-            &self.core,
-            self.kind.credential(),
-            flow,
-            auth_response,
-            crate::telemetry::ApiId::AcquireTokenByAuthCode,
-        )
-        .await
+        self.core
+            .with_hooks(Partition::FromResult, async |core| {
+                crate::flows::auth_code::acquire(
+                    core,
+                    self.kind.credential(),
+                    flow,
+                    auth_response,
+                    crate::telemetry::ApiId::AcquireTokenByAuthCode,
+                )
+                .await
+            })
+            .await
     }
 
     /// A token for `account` without the user: the cached access token when
@@ -161,7 +168,12 @@ impl<K: Kind> ClientApplication<K> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        crate::flows::silent::acquire(&self.core, self.kind.credential(), scopes, account, options).await
+        let partition = Partition::Known(Some(account.home_account_id.clone()));
+        self.core
+            .with_hooks(partition, async |core| {
+                crate::flows::silent::acquire(core, self.kind.credential(), scopes, account, options).await
+            })
+            .await
     }
 
     /// Redeems a refresh token obtained elsewhere (ADAL, another OAuth2
@@ -182,7 +194,12 @@ impl<K: Kind> ClientApplication<K> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        crate::flows::refresh_token::acquire(&self.core, self.kind.credential(), refresh_token, scopes).await
+        self.core
+            .with_hooks(Partition::FromResult, async |core| {
+                crate::flows::refresh_token::acquire(core, self.kind.credential(), refresh_token, scopes)
+                    .await
+            })
+            .await
     }
 
     /// The accounts in the cache for this application's cloud, one per user,
@@ -203,6 +220,35 @@ impl<K: Kind> ClientApplication<K> {
     pub fn remove_account(&self, account: &crate::Account) {
         crate::flows::accounts::remove_account(&self.core, account);
         self.core.id_token_claims.forget(&account.home_account_id);
+    }
+
+    /// [`get_accounts`](Self::get_accounts) through the application's
+    /// [cache hooks](ClientApplicationBuilder::cache_hooks) (loaded with no
+    /// partition key, so a store keyed by partition has nothing to list):
+    /// for caches kept outside the process. Without hooks it is
+    /// `get_accounts`.
+    pub async fn accounts(&self, username: Option<&str>) -> crate::Result<crate::Accounts> {
+        self.core
+            .with_hooks(Partition::Known(None), async |core| {
+                Ok(crate::flows::accounts::get_accounts(core, username))
+            })
+            .await
+    }
+
+    /// [`remove_account`](Self::remove_account) through the application's
+    /// [cache hooks](ClientApplicationBuilder::cache_hooks): the account's
+    /// partition is loaded, the account removed from it, and the result
+    /// saved. Without hooks it is `remove_account`.
+    pub async fn sign_out(&self, account: &crate::Account) -> crate::Result<()> {
+        let partition = Partition::Known(Some(account.home_account_id.clone()));
+        self.core
+            .with_hooks(partition, async |core| {
+                crate::flows::accounts::remove_account(core, account);
+                Ok(())
+            })
+            .await?;
+        self.core.id_token_claims.forget(&account.home_account_id);
+        Ok(())
     }
 
     /// Signs a user in with a username and password (ROPC), as MSAL Python's
@@ -251,15 +297,19 @@ impl<K: Kind> ClientApplication<K> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        crate::flows::username_password::acquire(
-            &self.core,
-            self.kind.credential(),
-            username,
-            &password,
-            scopes,
-            options,
-        )
-        .await
+        self.core
+            .with_hooks(Partition::FromResult, async |core| {
+                crate::flows::username_password::acquire(
+                    core,
+                    self.kind.credential(),
+                    username,
+                    &password,
+                    scopes,
+                    options,
+                )
+                .await
+            })
+            .await
     }
 }
 
@@ -322,6 +372,16 @@ impl<K: Kind> ClientApplicationBuilder<K> {
     /// Uses this token cache (shared with whoever else holds a clone).
     pub fn token_cache(mut self, cache: crate::cache::TokenCache) -> Self {
         self.core.token_cache(cache);
+        self
+    }
+
+    /// Keeps the cache outside the process: every call's cache is loaded
+    /// by `hooks` before it and saved by them after it, with the call's
+    /// partition key (see [`CacheHooks`](crate::cache::CacheHooks)). For a
+    /// file shared with other processes, the OS keyring, or a distributed
+    /// store such as Redis.
+    pub fn cache_hooks(mut self, hooks: impl crate::cache::CacheHooks) -> Self {
+        self.core.cache_hooks(std::sync::Arc::new(hooks));
         self
     }
 

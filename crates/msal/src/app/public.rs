@@ -2,6 +2,7 @@
 //! and command-line apps, which run on the user's device and cannot keep a
 //! secret): interactive sign-in and the device code flow.
 
+use crate::core::Partition;
 use std::sync::Arc;
 
 use crate::credential::ClientCredential;
@@ -60,7 +61,11 @@ impl ClientApplication<Public> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        interactive::acquire(&self.core, scopes, options).await
+        self.core
+            .with_hooks(Partition::FromResult, async |core| {
+                interactive::acquire(core, scopes, options).await
+            })
+            .await
     }
 
     /// Starts a device code flow (RFC 8628) for `scopes` (API scopes;
@@ -113,7 +118,11 @@ impl ClientApplication<Public> {
         flow: &DeviceFlow,
         polling: &DeviceFlowPolling,
     ) -> Result<AuthenticationResult> {
-        device_code::acquire(&self.core, None, flow, polling).await
+        self.core
+            .with_hooks(Partition::FromResult, async |core| {
+                device_code::acquire(core, None, flow, polling).await
+            })
+            .await
     }
 }
 

@@ -21,7 +21,7 @@
 mod assertion;
 pub mod distributed;
 mod file;
-pub mod hooks;
+mod hooks;
 pub(crate) mod index;
 mod lock;
 mod schema;

@@ -16,6 +16,8 @@
 //!   keyed into the cache in one place.
 
 mod authority_context;
+mod hooked;
+pub(crate) use hooked::Partition;
 pub(crate) mod call;
 mod claims_memo;
 mod id_token;
@@ -34,7 +36,7 @@ pub(crate) use shape::TokenShape;
 pub(crate) use single_flight::SingleFlight;
 
 use crate::authority::Authority;
-use crate::cache::TokenCache;
+use crate::cache::{CacheHooks, TokenCache};
 use crate::discovery::AuthorityMetadata;
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, ReqwestHttpClient, Sleeper};
@@ -50,13 +52,30 @@ pub(crate) fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// What every client has.
+/// What every client has: what its calls share, and the cache they use.
+///
+/// The cache is apart from the rest so that, with [`CacheHooks`], each call
+/// runs on a cache of its own (see [`AppCore::with_hooks`]) while sharing
+/// everything else by reference.
 pub(crate) struct ClientCore {
+    shared: Arc<ClientShared>,
+    pub cache: TokenCache,
+}
+
+impl Deref for ClientCore {
+    type Target = ClientShared;
+
+    fn deref(&self) -> &ClientShared {
+        &self.shared
+    }
+}
+
+/// What every call of one client shares.
+pub(crate) struct ClientShared {
     pub client_id: String,
     /// Capabilities the client declares (e.g. `cp1` for CAE), sent in `claims`.
     pub client_capabilities: Vec<String>,
     pub pipeline: Pipeline,
-    pub cache: TokenCache,
     pub telemetry: Telemetry,
     /// Token requests in flight, so concurrent callers for one token share one request.
     pub flights: SingleFlight<Result<AuthenticationResult>>,
@@ -64,12 +83,14 @@ pub(crate) struct ClientCore {
     pub id_token_claims: ClaimsMemo,
     /// Opt-in validation of the ID tokens the identity provider sends.
     pub id_tokens: IdTokenValidator,
+    /// Where the application's cache is loaded from and saved to, if anywhere.
+    pub hooks: Option<Arc<dyn CacheHooks>>,
 }
 
 /// A client with an authority: the public and confidential applications.
 pub(crate) struct AppCore {
     base: ClientCore,
-    pub authority: AuthorityContext,
+    pub authority: Arc<AuthorityContext>,
 }
 
 impl Deref for AppCore {
@@ -155,6 +176,7 @@ pub(crate) struct CoreBuilder {
     client_capabilities: Vec<String>,
     http: Option<Arc<dyn HttpClient>>,
     cache: Option<TokenCache>,
+    hooks: Option<Arc<dyn CacheHooks>>,
     /// Public clients get MSAL's longer default throttle window and the 'ui required' memo.
     public: bool,
     app_name: Option<String>,
@@ -175,6 +197,7 @@ impl CoreBuilder {
             client_capabilities: Vec::new(),
             http: None,
             cache: None,
+            hooks: None,
             public: false,
             app_name: None,
             app_version: None,
@@ -240,6 +263,10 @@ impl CoreBuilder {
         self.cache = Some(cache);
     }
 
+    pub(crate) fn cache_hooks(&mut self, hooks: Arc<dyn CacheHooks>) {
+        self.hooks = Some(hooks);
+    }
+
     pub(crate) fn region(&mut self, region: RegionSettings) {
         self.region = region;
     }
@@ -256,7 +283,7 @@ impl CoreBuilder {
         };
         Ok(AppCore {
             base,
-            authority: AuthorityContext::new(authority, instance_discovery, region),
+            authority: Arc::new(AuthorityContext::new(authority, instance_discovery, region)),
         })
     }
 
@@ -294,14 +321,17 @@ impl CoreBuilder {
             pipeline = pipeline.with_sleeper(sleeper);
         }
         Ok(ClientCore {
-            client_id,
-            client_capabilities: self.client_capabilities,
-            pipeline,
+            shared: Arc::new(ClientShared {
+                client_id,
+                client_capabilities: self.client_capabilities,
+                pipeline,
+                telemetry: Telemetry::default(),
+                flights: SingleFlight::default(),
+                id_token_claims: ClaimsMemo::default(),
+                id_tokens: IdTokenValidator::new(self.validate_id_tokens, self.id_token_clock_skew),
+                hooks: self.hooks,
+            }),
             cache: self.cache.unwrap_or_default(),
-            telemetry: Telemetry::default(),
-            flights: SingleFlight::default(),
-            id_token_claims: ClaimsMemo::default(),
-            id_tokens: IdTokenValidator::new(self.validate_id_tokens, self.id_token_clock_skew),
         })
     }
 }

@@ -15,6 +15,7 @@ mod common;
 
 mod auth_code;
 mod cache_files;
+mod cache_hooks;
 mod certificates;
 mod client_credentials;
 mod device_code;

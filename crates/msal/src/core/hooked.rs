@@ -1,0 +1,103 @@
+//! Running a call under the application's [`CacheHooks`]: the one place
+//! hooks are called, so every flow gets the same load, save and partition
+//! rules (see [`crate::cache::CacheHooks`] for the model).
+
+use crate::cache::{CacheAccess, TokenCache};
+use crate::core::{AppCore, ClientCore};
+use crate::error::Result;
+use crate::result::AuthenticationResult;
+
+/// Which cache partition a call works on.
+pub(crate) enum Partition {
+    /// Known before the call (silent calls, app tokens, on-behalf-of), or
+    /// `None` for calls that concern no one partition (listing accounts).
+    Known(Option<String>),
+    /// Known only from the call's result (sign-ins): the call runs on an
+    /// empty cache and what it produced is merged into the partition after.
+    FromResult,
+}
+
+/// The partition a sign-in's result belongs to: its account.
+pub(crate) trait PartitionOf {
+    fn partition(&self) -> Option<String>;
+}
+
+impl PartitionOf for AuthenticationResult {
+    fn partition(&self) -> Option<String> {
+        self.account.as_ref().map(|a| a.home_account_id.clone())
+    }
+}
+
+impl AppCore {
+    /// This core with another cache: everything else is shared.
+    fn with_cache(&self, cache: TokenCache) -> AppCore {
+        AppCore {
+            base: ClientCore {
+                shared: self.base.shared.clone(),
+                cache,
+            },
+            authority: self.authority.clone(),
+        }
+    }
+
+    /// The partition of this application's own tokens, MSAL .NET's
+    /// `{client_id}_{tenant}_AppTokenCache`.
+    pub(crate) fn app_token_partition(&self) -> String {
+        let tenant = self.authority().tenant().unwrap_or_default();
+        format!("{}_{tenant}_AppTokenCache", self.client_id)
+    }
+
+    /// Runs `call` on this core, or, when the application has hooks, on a
+    /// cache of the call's own that the hooks load and save.
+    pub(crate) async fn with_hooks<T: PartitionOf>(
+        &self,
+        partition: Partition,
+        call: impl AsyncFnOnce(&AppCore) -> Result<T>,
+    ) -> Result<T> {
+        let Some(hooks) = self.hooks.clone() else {
+            return call(self).await;
+        };
+        let scoped = self.with_cache(TokenCache::new());
+        match partition {
+            Partition::Known(key) => {
+                let key = key.as_deref();
+                hooks
+                    .before_access(&CacheAccess::new(&scoped.cache, key, false))
+                    .await?;
+                let result = call(&scoped).await;
+                let changed = scoped.cache.has_state_changed();
+                hooks
+                    .after_access(&CacheAccess::new(&scoped.cache, key, changed))
+                    .await?;
+                result
+            }
+            Partition::FromResult => {
+                let result = call(&scoped).await?;
+                if scoped.cache.has_state_changed() {
+                    let key = result.partition();
+                    let current = TokenCache::new();
+                    let access = CacheAccess::new(&current, key.as_deref(), false);
+                    hooks.before_access(&access).await?;
+                    current.merge_from(&scoped.cache);
+                    let changed = current.has_state_changed();
+                    hooks
+                        .after_access(&CacheAccess::new(&current, key.as_deref(), changed))
+                        .await?;
+                }
+                Ok(result)
+            }
+        }
+    }
+}
+
+impl PartitionOf for crate::Accounts {
+    fn partition(&self) -> Option<String> {
+        None
+    }
+}
+
+impl PartitionOf for () {
+    fn partition(&self) -> Option<String> {
+        None
+    }
+}
