@@ -16,16 +16,49 @@ use crate::common::{GRAPH_DEFAULT, daemon};
 use msal::cache::distributed::{
     CacheEncryptionKey, DistributedTokenCache, Loaded, MemoryPartitionStore, RedisConfig, RedisStore, Saved,
 };
-use msal::{TokenCache, TokenSource};
+use msal::{ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, TokenCache, TokenSource};
 use msal_emulator::{Emulator, Endpoint, builtin};
 use msal_test_support::redis::{RedisCluster, RedisServer, query};
-use msal_test_support::{logs, start};
+use msal_test_support::{logs, msal_http, start};
 
 const API_DEFAULT: &str = "api://7351786e-0dac-4468-bf34-f1235f4eb15e/.default";
 
-/// The app-token partition key of the daemon in Contoso (.NET's shape).
+/// The app-token partition key of the daemon in Contoso (.NET's shape, as the core suggests it).
 fn app_partition() -> String {
-    format!("{}_{}", builtin::DAEMON_CLIENT_ID, builtin::CONTOSO_TENANT_ID)
+    format!(
+        "{}_{}_AppTokenCache",
+        builtin::DAEMON_CLIENT_ID,
+        builtin::CONTOSO_TENANT_ID
+    )
+}
+
+/// The daemon with `instance` as its cache hooks: what a service does.
+fn hooked_daemon(emulator: &Emulator, instance: &DistributedTokenCache) -> ConfidentialClientApplication {
+    ConfidentialClientApplication::builder(builtin::DAEMON_CLIENT_ID)
+        .authority(&emulator.authority(builtin::CONTOSO_TENANT_ID))
+        .client_secret(ClientSecret::new(builtin::DAEMON_CLIENT_SECRET))
+        .cache_hooks(instance.clone())
+        .http_client(msal_http(emulator).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Where `app` found a token for `scope` (any error fails the test).
+async fn source(app: &ConfidentialClientApplication, scope: &str) -> TokenSource {
+    app.acquire_token_for_client([scope]).await.unwrap().token_source
+}
+
+/// Polls `instance`'s Redis until it answers (its probes are due every
+/// 200 ms at most): a restart is noticed without hammering.
+async fn wait_for_redis(instance: &DistributedTokenCache) {
+    let redis = instance.redis().unwrap();
+    for _ in 0..200 {
+        if redis.ping().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("Redis never answered again");
 }
 
 /// One app instance's distributed cache: its own L1 (`l1_bytes`) in front
@@ -38,8 +71,9 @@ fn instance(config: RedisConfig, l1_bytes: usize) -> DistributedTokenCache {
     )
 }
 
-/// Acquires a token for `scope` as the daemon does behind the hooks: load
-/// the partition, run the flow, save the partition if it changed.
+/// Acquires a token for `scope` as the core does with hooks (load the
+/// partition, run the flow, save the partition if it changed), driving the
+/// store directly so the test sees where each load came from.
 async fn acquire(
     emulator: &Emulator,
     instance: &DistributedTokenCache,
@@ -112,6 +146,48 @@ async fn two_instances_share_app_tokens_through_redis() {
     assert_eq!(query(redis.port(), &["DBSIZE"]).await.unwrap(), "1");
 }
 
+/// The same through the applications' cache hooks: two service instances
+/// share tokens, keep serving through a Redis outage without an error, and
+/// share again once Redis is back.
+#[tokio::test]
+async fn hooked_apps_share_tokens_and_ride_out_a_redis_restart() {
+    let emulator = start().await.unwrap();
+    let mut redis = RedisServer::start().await.unwrap();
+    let a = instance(RedisConfig::single(&redis.url()).unwrap(), 1 << 20);
+    let b = instance(RedisConfig::single(&redis.url()).unwrap(), 1 << 20);
+    let (app_a, app_b) = (hooked_daemon(&emulator, &a), hooked_daemon(&emulator, &b));
+    assert_eq!(source(&app_a, GRAPH_DEFAULT).await, TokenSource::IdentityProvider);
+    assert_eq!(source(&app_b, GRAPH_DEFAULT).await, TokenSource::Cache);
+    assert_eq!(emulator.request_count(Endpoint::Token), 1);
+    let key = format!("msal:{}", app_partition());
+    assert_eq!(query(redis.port(), &["EXISTS", &key]).await.unwrap(), "1");
+
+    redis.stop().unwrap();
+    // B's L1 serves what it has; what it lacks comes from the network. No call fails.
+    assert_eq!(source(&app_b, GRAPH_DEFAULT).await, TokenSource::Cache);
+    assert_eq!(source(&app_a, API_DEFAULT).await, TokenSource::IdentityProvider);
+    assert_eq!(source(&app_b, API_DEFAULT).await, TokenSource::IdentityProvider);
+    assert_eq!(source(&app_b, API_DEFAULT).await, TokenSource::Cache);
+    assert_eq!(emulator.request_count(Endpoint::Token), 3);
+
+    redis.restart().await.unwrap();
+    wait_for_redis(&a).await;
+    // A's next change reaches the new Redis; a third instance is served from it.
+    let refresh = ClientCredentialsOptions::default().force_refresh(true);
+    let fresh = app_a
+        .acquire_token_for_client_with([GRAPH_DEFAULT], &refresh)
+        .await
+        .unwrap();
+    assert_eq!(fresh.token_source, TokenSource::IdentityProvider);
+    let c = instance(RedisConfig::single(&redis.url()).unwrap(), 1 << 20);
+    let app_c = hooked_daemon(&emulator, &c);
+    let served = app_c.acquire_token_for_client([GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(served.token_source, TokenSource::Cache);
+    assert_eq!(served.access_token, fresh.access_token);
+    assert_eq!(source(&app_c, API_DEFAULT).await, TokenSource::Cache);
+    assert_eq!(emulator.request_count(Endpoint::Token), 4);
+}
+
 #[tokio::test]
 async fn a_redis_outage_leaves_the_instances_serving_and_a_restart_resumes_l2() {
     let logs = logs::capture().unwrap();
@@ -179,17 +255,8 @@ async fn a_redis_outage_leaves_the_instances_serving_and_a_restart_resumes_l2() 
 
     // Each instance notices at its next due probe; none is hammered in the meantime.
     for store in [&a, &b, &c] {
-        let redis = store.redis().unwrap();
-        let mut answered = false;
-        for _ in 0..200 {
-            if redis.ping().await {
-                answered = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(answered, "Redis answers again");
-        assert!(!redis.is_unavailable());
+        wait_for_redis(store).await;
+        assert!(!store.redis().unwrap().is_unavailable());
     }
     let text = logs.text();
     let recoveries = text
@@ -223,16 +290,18 @@ async fn a_three_node_cluster_spreads_partitions_and_serves_them_all() {
     let a = instance(RedisConfig::cluster(cluster.urls()).unwrap(), 8 << 20);
     let b = instance(RedisConfig::cluster(cluster.urls()).unwrap(), 8 << 20);
 
-    // A real partition from the identity provider, through the cluster.
+    // Two instances of a service, each an app with the distributed cache as
+    // its hooks: the second is served the first's token through the cluster.
+    let app_a = hooked_daemon(&emulator, &a);
+    let app_b = hooked_daemon(&emulator, &b);
+    assert_eq!(source(&app_a, GRAPH_DEFAULT).await, TokenSource::IdentityProvider);
+    assert_eq!(source(&app_b, GRAPH_DEFAULT).await, TokenSource::Cache);
+    assert_eq!(source(&app_b, GRAPH_DEFAULT).await, TokenSource::Cache);
     assert_eq!(
-        acquire(&emulator, &a, GRAPH_DEFAULT).await,
-        (TokenSource::IdentityProvider, Loaded::Empty, BOTH)
+        emulator.request_count(Endpoint::Token),
+        1,
+        "one token for both instances"
     );
-    assert_eq!(
-        acquire(&emulator, &b, GRAPH_DEFAULT).await,
-        (TokenSource::Cache, Loaded::Redis, None)
-    );
-    assert_eq!(emulator.request_count(Endpoint::Token), 1);
 
     // Many partitions (as many users would make), written by A, all read by B from Redis.
     let template = TokenCache::new();
