@@ -265,9 +265,9 @@ pub async fn query(port: u16, command: &[&str]) -> Result<String> {
     ::redis::from_redis_value::<String>(value).context("a text reply")
 }
 
-/// A loopback port nobody listens on (and, for a cluster node, its bus port
-/// + 10000 too), from a range outside the kernel's ephemeral ports so that
-/// outgoing connections do not take it meanwhile.
+/// A loopback port nobody listens on (for a cluster node, its bus port,
+/// 10000 above, too), from a range outside the kernel's ephemeral ports so
+/// that outgoing connections do not take it meanwhile.
 fn free_port(with_bus: bool) -> Result<u16> {
     use std::hash::{BuildHasher, Hasher};
     for _ in 0..200 {

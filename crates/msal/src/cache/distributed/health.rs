@@ -54,6 +54,12 @@ impl Health {
         }
     }
 
+    /// Failures in the current outage (0 outside one).
+    #[cfg(test)]
+    pub(super) fn failures(&self) -> u32 {
+        self.lock().as_ref().map_or(0, |outage| outage.failures)
+    }
+
     /// Records a failed connection or command; the first of an outage is
     /// logged as a warning, later ones only at debug level.
     pub(super) fn failed(&self, now: Instant, error: &dyn std::fmt::Display) {

@@ -206,7 +206,8 @@ struct Shared {
 
 enum Clients {
     Single(Client),
-    Cluster(ClusterClient),
+    /// Boxed: a cluster client is twice a single one's size.
+    Cluster(Box<ClusterClient>),
 }
 
 #[derive(Clone)]
@@ -256,7 +257,7 @@ impl RedisStore {
                     reason: reason(&e),
                 })?)
             }
-            Target::Cluster(nodes) => Clients::Cluster(
+            Target::Cluster(nodes) => Clients::Cluster(Box::new(
                 ClusterClient::builder(nodes)
                     .connection_timeout(config.connect_timeout)
                     .response_timeout(config.response_timeout)
@@ -264,7 +265,7 @@ impl RedisStore {
                     .retries(1)
                     .build()
                     .map_err(|e| RedisConfigError::Cluster(reason(&e)))?,
-            ),
+            )),
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -492,5 +493,90 @@ impl std::fmt::Debug for RedisStore {
             .field("encrypted", &shared.encryption_key.is_some())
             .field("unavailable", &shared.health.is_down())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWORD: &str = "hunter2-redis-password";
+
+    #[test]
+    fn bad_urls_are_typed_errors_that_never_echo_the_url() {
+        for url in [
+            format!("redis://:{PASSWORD}@127.0.0.1:notaport/0"),
+            format!("redis://:{PASSWORD}@127.0.0.1:6379/notadb"),
+            format!("http://:{PASSWORD}@127.0.0.1:6379"),
+            format!("rediss://:{PASSWORD}@127.0.0.1:6380"),
+            format!("redis://:{PASSWORD}@0.0.0.0:6379"),
+        ] {
+            let error = RedisConfig::single(&url).unwrap_err();
+            assert!(
+                matches!(error, RedisConfigError::InvalidUrl { position: 1, .. }),
+                "{url}: {error:?}"
+            );
+            assert!(!error.to_string().contains(PASSWORD), "{error}");
+            assert!(!format!("{error:?}").contains(PASSWORD));
+        }
+        let error = RedisConfig::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:x"]).unwrap_err();
+        assert!(
+            matches!(error, RedisConfigError::InvalidUrl { position: 2, .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            RedisConfig::cluster(Vec::<String>::new()).unwrap_err(),
+            RedisConfigError::NoNodes
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_addresses_but_no_password_or_key() {
+        let config = RedisConfig::cluster([
+            format!("redis://:{PASSWORD}@127.0.0.1:7000"),
+            format!("redis://:{PASSWORD}@127.0.0.1:7001"),
+        ])
+        .unwrap()
+        .key_prefix("app1:")
+        .encryption_key(CacheEncryptionKey::from_bytes(&[0x61; 32]).unwrap());
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("127.0.0.1:7001") && shown.contains("app1:"),
+            "{shown}"
+        );
+        assert!(!shown.contains(PASSWORD) && !shown.contains("aaaa"), "{shown}");
+        let store = RedisStore::new(config).unwrap();
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("encrypted: true") && !shown.contains(PASSWORD),
+            "{shown}"
+        );
+        assert_eq!(store.key_of("uid.utid"), "app1:uid.utid");
+        assert!(store.is_encrypted() && !store.is_unavailable());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_a_miss_and_is_not_retried_within_the_backoff() {
+        // A port nobody listens on: connections are refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let config = RedisConfig::single(&format!("redis://127.0.0.1:{port}/0"))
+            .unwrap()
+            .backoff(Duration::from_secs(3600), Duration::from_secs(3600));
+        let store = RedisStore::new(config).unwrap();
+        assert_eq!(store.get("p").await, None);
+        assert!(store.is_unavailable());
+        // Within the backoff nothing is attempted: every call is an immediate miss.
+        assert!(!store.set("p", "{}", Duration::from_secs(60)).await);
+        assert!(!store.remove("p").await);
+        assert!(!store.ping().await);
+        assert!(store.is_unavailable());
+        assert_eq!(
+            store.shared.health.failures(),
+            1,
+            "one connection attempt, no more"
+        );
     }
 }
