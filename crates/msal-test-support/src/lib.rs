@@ -12,6 +12,7 @@
 //! - [`python`]: the pinned MSAL Python, run as a peer against the emulator;
 //! - [`logs`]: what the `tracing` macros log, captured per test;
 //! - [`keyring`]: a private D-Bus session bus with GNOME Keyring on it.
+//! - [`redis`]: a real `redis-server`, or a three-node Redis Cluster, on loopback.
 //!
 //! Helpers return a [`Result`] whose [`Failure`] says what did not behave;
 //! the tests unwrap it, so a failure reads as the test's own.
@@ -26,6 +27,7 @@ pub mod logs;
 pub mod node;
 pub mod oidc_provider;
 pub mod python;
+pub mod redis;
 pub mod user;
 pub mod webdriver;
 

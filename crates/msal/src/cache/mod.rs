@@ -19,6 +19,7 @@
 //! build once.
 
 mod assertion;
+pub mod distributed;
 mod file;
 mod hooks;
 pub(crate) mod index;
@@ -43,6 +44,7 @@ use crate::secret::CachedSecret;
 pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
+pub use distributed::{DistributedTokenCache, MemoryPartitionStore};
 pub use hooks::{CacheAccess, CacheHooks};
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
 #[cfg(all(feature = "keyring", target_os = "linux"))]

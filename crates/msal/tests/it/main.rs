@@ -20,6 +20,8 @@ mod cache_hooks;
 mod certificates;
 mod client_credentials;
 mod device_code;
+#[cfg(feature = "redis")]
+mod distributed_cache;
 mod examples;
 mod family_and_claims;
 mod hostile_servers;
