@@ -536,6 +536,17 @@ pub enum CacheError {
     /// [`KeyringError`] for why. Nothing was read or written.
     #[error("OS keyring: {0}")]
     Keyring(#[from] KeyringError),
+    /// A shared (locked) cache file is a symbolic link: refused, because
+    /// processes reaching the target through another path would take
+    /// another lock file and overwrite each other, and a link planted in a
+    /// shared directory could redirect the tokens. Point at the target.
+    #[error("token cache file {path} is a symbolic link (to {target}): use the target's path")]
+    SymlinkRefused {
+        /// The path given.
+        path: String,
+        /// Where the link points.
+        target: String,
+    },
 }
 
 /// Why the OS keyring could not hold the token cache. Each kind says what

@@ -19,4 +19,5 @@ mod managed_identity;
 mod offline;
 mod oidc_provider;
 mod shared_cache;
+mod symlinked_cache;
 mod tenants;

@@ -67,16 +67,34 @@ impl FilePersistence {
     }
 }
 
+impl FilePersistence {
+    /// Refuses a symbolic link (see [`CacheError::SymlinkRefused`]); says
+    /// whether the file exists.
+    fn check_not_symlink(&self) -> Result<bool, CacheError> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if meta.file_type().is_symlink() => Err(CacheError::SymlinkRefused {
+                path: self.path.display().to_string(),
+                target: std::fs::read_link(&self.path)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default(),
+            }),
+            Ok(_) => Ok(true),
+            Err(_) => Ok(false),
+        }
+    }
+}
+
 impl Persistence for FilePersistence {
     fn load(&self) -> Result<Option<TokenCache>, CacheError> {
         // Absent means never saved; load_from_file refuses non-files itself.
-        if std::fs::symlink_metadata(&self.path).is_err() {
+        if !self.check_not_symlink()? {
             return Ok(None);
         }
         TokenCache::load_from_file(&self.path).map(Some)
     }
 
     fn save(&self, cache: &TokenCache) -> Result<(), CacheError> {
+        self.check_not_symlink()?;
         cache.save_to_file(&self.path)
     }
 
@@ -262,6 +280,40 @@ mod tests {
         "credential_type": "AccessToken", "secret": "secret-1", "home_account_id": null,
         "environment": "e", "client_id": "a", "target": "t", "realm": "r",
         "cached_at": "1", "expires_on": "4102444800", "extended_expires_on": "4102444800"}}}"#;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_shared_cache_is_refused_and_its_target_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.json");
+        std::fs::write(&target, ONE_TOKEN).unwrap();
+        let link = dir.path().join("cache.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let store = PersistedCache::new(FilePersistence::new(&link));
+        for result in [
+            store.refresh().map(|_| ()),
+            store.modify(|c| c.merge_from(&TokenCache::new())),
+        ] {
+            match result {
+                Err(CacheError::SymlinkRefused { path, target: to }) => {
+                    assert_eq!(path, link.display().to_string());
+                    assert_eq!(to, target.display().to_string());
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let direct = FilePersistence::new(&link);
+        assert!(matches!(
+            direct.save(&TokenCache::new()),
+            Err(CacheError::SymlinkRefused { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            ONE_TOKEN,
+            "target untouched"
+        );
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    }
 
     #[test]
     fn a_file_store_reloads_what_another_instance_saved_and_saves_only_changes() {
