@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use msal::TransportErrorKind;
-use serde::Deserialize;
 use msal::cache::{FilePersistence, PersistedCache, PersistedCacheGuard, Persistence};
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
 use msal::{CacheError, Error, PublicClientApplication, TokenCache, TransportError};
+use serde::Deserialize;
 
 use crate::config::Settings;
 use crate::redis_cache::{self, RedisCache};
@@ -94,7 +94,9 @@ pub(crate) fn ensure_writable(path: &Path) -> Result<(), Error> {
         ))
     };
     prepare_dir(path).map_err(|e| match e {
-        Error::Cache(CacheError::Io { source, .. }) => unwritable(std::io::Error::new(source.kind(), source.to_string())),
+        Error::Cache(CacheError::Io { source, .. }) => {
+            unwritable(std::io::Error::new(source.kind(), source.to_string()))
+        }
         other => other,
     })?;
     let mut name = path.file_name().map(OsString::from).unwrap_or_default();
@@ -266,7 +268,10 @@ pub(crate) struct CacheStore {
 
 enum Backend {
     /// A file, or the keyring with its signal file: under the file lock.
-    Persisted { persisted: PersistedCache, path: PathBuf },
+    Persisted {
+        persisted: PersistedCache,
+        path: PathBuf,
+    },
     /// One Redis key; no lock (the last writer wins).
     Redis(Box<RedisCache>),
 }
@@ -302,7 +307,7 @@ impl CacheStore {
     pub(crate) async fn ensure_writable(&self) -> Result<(), Error> {
         match &self.backend {
             Backend::Persisted { path, .. } => ensure_writable(path),
-            Backend::Redis(redis) => redis.load().await,
+            Backend::Redis(redis) => redis.check_reachable().await,
         }
     }
 
@@ -329,20 +334,28 @@ impl CacheStore {
 
     /// What `msal login` remembered next to this cache (nothing if it
     /// cannot be read: a sign-in can always be named on the command line).
-    pub(crate) async fn remembered(&self) -> Remembered {
+    /// Fails only when Redis does not answer.
+    pub(crate) async fn remembered(&self) -> Result<Remembered, Error> {
         match &self.backend {
-            Backend::Persisted { path, .. } => crate::remembered::read_file(path),
-            Backend::Redis(redis) => match redis.get_text(redis_cache::SIGN_INS_PARTITION).await {
-                Ok(Some(text)) => Remembered::parse(&text),
-                _ => Remembered::default(),
-            },
+            Backend::Persisted { path, .. } => Ok(crate::remembered::read_file(path)),
+            Backend::Redis(redis) => Ok(redis
+                .get_text(redis_cache::SIGN_INS_PARTITION)
+                .await?
+                .map(|text| Remembered::parse(&text))
+                .unwrap_or_default()),
         }
     }
 
     /// Changes what is remembered. Call it under the cache's lock; a failure
     /// to write is a warning: the sign-in or sign-out itself is done.
     pub(crate) async fn update_remembered(&self, change: impl FnOnce(&mut Remembered) -> bool) {
-        let mut remembered = self.remembered().await;
+        let mut remembered = match self.remembered().await {
+            Ok(remembered) => remembered,
+            Err(e) => {
+                eprintln!("warning: could not remember how this sign-in was made: {e}");
+                return;
+            }
+        };
         if !change(&mut remembered) {
             return;
         }
@@ -491,8 +504,14 @@ mod tests {
             location: location.map(PathBuf::from),
         };
         let explicit = "/x/c.json";
-        assert_eq!(at(StoreKind::Keyring, Some(explicit)).path().unwrap(), Path::new(explicit));
-        assert_eq!(at(StoreKind::File, Some(explicit)).path().unwrap(), Path::new(explicit));
+        assert_eq!(
+            at(StoreKind::Keyring, Some(explicit)).path().unwrap(),
+            Path::new(explicit)
+        );
+        assert_eq!(
+            at(StoreKind::File, Some(explicit)).path().unwrap(),
+            Path::new(explicit)
+        );
         let default_file = at(StoreKind::File, None).path().unwrap();
         let default_keyring = at(StoreKind::Keyring, None).path().unwrap();
         assert_eq!(default_file.file_name().unwrap(), CACHE_FILE_NAME);
@@ -505,12 +524,19 @@ mod tests {
         let nested = dir.path().join("a/b/cache.json");
         ensure_writable(&nested).unwrap();
         assert!(nested.parent().unwrap().is_dir());
-        assert_eq!(std::fs::read_dir(nested.parent().unwrap()).unwrap().count(), 0, "the probe is removed");
+        assert_eq!(
+            std::fs::read_dir(nested.parent().unwrap()).unwrap().count(),
+            0,
+            "the probe is removed"
+        );
         // A directory where a file is: the message names the cache.
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
         let error = ensure_writable(&file.join("cache.json")).unwrap_err().to_string();
-        assert!(error.contains(&file.join("cache.json").display().to_string()), "{error}");
+        assert!(
+            error.contains(&file.join("cache.json").display().to_string()),
+            "{error}"
+        );
         assert!(error.contains("--cache"), "{error}");
     }
 
@@ -525,7 +551,10 @@ mod tests {
             panic!("refused");
         };
         let message = error.to_string();
-        assert!(message.contains("--cache-store keyring") && !message.contains("pw"), "{message}");
+        assert!(
+            message.contains("--cache-store keyring") && !message.contains("pw"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

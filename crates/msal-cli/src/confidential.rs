@@ -61,32 +61,36 @@ impl AppConfig {
                 settings.config_hint("client_id")
             ))
         })?;
-        let (authority, authority_origin, oidc) =
-            match (flags.oidc_authority, settings.authority(flags.authority), remembered) {
-                (Some(issuer), _, _) => (issuer.to_owned(), Origin::Flag("--oidc-authority"), true),
-                (None, Some(setting), _) => (setting.value, setting.origin, false),
-                (None, None, Some(r)) => (r.authority.clone(), Origin::Remembered, r.oidc),
-                (None, None, None) => match default_authority {
-                    Some(authority) => (authority.to_owned(), Origin::Default, false),
-                    None => {
-                        return Err(Error::InvalidArgument(format!(
-                            "no authority for the application {}: pass --authority, set MSAL_AUTHORITY or \
+        let (authority, authority_origin, oidc) = match (
+            flags.oidc_authority,
+            settings.authority(flags.authority),
+            remembered,
+        ) {
+            (Some(issuer), _, _) => (issuer.to_owned(), Origin::Flag("--oidc-authority"), true),
+            (None, Some(setting), _) => (setting.value, setting.origin, false),
+            (None, None, Some(r)) => (r.authority.clone(), Origin::Remembered, r.oidc),
+            (None, None, None) => match default_authority {
+                Some(authority) => (authority.to_owned(), Origin::Default, false),
+                None => {
+                    return Err(Error::InvalidArgument(format!(
+                        "no authority for the application {}: pass --authority, set MSAL_AUTHORITY or \
                              AZURE_TENANT_ID, set {}, or sign the application in with `msal login \
                              --client-secret-file` or `--certificate` (using the cache {})",
-                            client_id.value,
-                            settings.config_hint("authority"),
-                            store.location()
-                        )));
-                    }
-                },
-            };
+                        client_id.value,
+                        settings.config_hint("authority"),
+                        store.location()
+                    )));
+                }
+            },
+        };
         Ok(AppConfig {
             ca_cert: settings
                 .ca_cert(flags.ca_cert)
                 .or_else(|| remembered.and_then(|r| r.ca_cert.clone())),
             no_instance_discovery: settings.no_instance_discovery(flags.no_instance_discovery)
                 || remembered.is_some_and(|r| r.no_instance_discovery),
-            instance_discovery_endpoint: settings.instance_discovery_endpoint(flags.instance_discovery_endpoint),
+            instance_discovery_endpoint: settings
+                .instance_discovery_endpoint(flags.instance_discovery_endpoint),
             client_id: client_id.value,
             authority,
             authority_origin,
@@ -95,7 +99,11 @@ impl AppConfig {
     }
 
     /// The application over `cache`, authenticating with `credential`.
-    fn build(&self, credential: ClientCredential, cache: &TokenCache) -> Result<ConfidentialClientApplication, Error> {
+    fn build(
+        &self,
+        credential: ClientCredential,
+        cache: &TokenCache,
+    ) -> Result<ConfidentialClientApplication, Error> {
         let authority = if self.oidc {
             AuthorityArg::Oidc(&self.authority)
         } else {
@@ -117,7 +125,10 @@ impl AppConfig {
     /// Says where an authority that was refused came from, when it was not typed.
     fn note_origin(&self) {
         if !matches!(self.authority_origin, Origin::Flag(_)) {
-            eprintln!("note: the authority {} came from {}", self.authority, self.authority_origin);
+            eprintln!(
+                "note: the authority {} came from {}",
+                self.authority, self.authority_origin
+            );
         }
     }
 
@@ -159,7 +170,7 @@ pub(crate) async fn acquire(
     let store = target.open().await?;
     let client_id = settings.client_id(args.client_id.as_deref());
     let remembered = match &client_id {
-        Some(id) => store.remembered().await.app(&id.value).cloned(),
+        Some(id) => store.remembered().await?.app(&id.value).cloned(),
         None => None,
     };
     let flags = AppFlags {
@@ -248,11 +259,12 @@ pub(crate) async fn login(
     let result = app.acquire_token_for_client_with(login.scopes, &options).await?;
     let (store, lock) = crate::cache_file::merge_into(store, &scratch).await?;
     let sign_in = config.sign_in();
-    store.update_remembered(|r| {
-        r.remember_app(sign_in);
-        true
-    })
-    .await;
+    store
+        .update_remembered(|r| {
+            r.remember_app(sign_in);
+            true
+        })
+        .await;
     drop(lock);
     report(&result, &config.client_id, login.json);
     Ok(())

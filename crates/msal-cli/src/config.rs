@@ -179,13 +179,10 @@ impl Settings {
 
     /// A non-empty environment variable.
     fn var(&self, name: &'static str) -> Option<&str> {
-        self.env
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
-    fn from_file(&self, key: &'static str) -> Origin {
+    fn config_origin(&self, key: &'static str) -> Origin {
         Origin::Config {
             key,
             file: self.path.clone().unwrap_or_default(),
@@ -210,7 +207,7 @@ impl Settings {
         }
         file_value
             .filter(|v| !v.trim().is_empty())
-            .map(|v| Setting::new(v.trim().to_owned(), self.from_file(key)))
+            .map(|v| Setting::new(v.trim().to_owned(), self.config_origin(key)))
     }
 
     /// The client id: `--client-id`, `MSAL_CLIENT_ID`, `AZURE_CLIENT_ID`, `client_id`.
@@ -255,7 +252,12 @@ impl Settings {
         if let Some(path) = flag {
             return Some(path.to_owned());
         }
-        let value = self.file.cache.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        let value = self
+            .file
+            .cache
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())?;
         if crate::redis_cache::is_redis_url(value) {
             return Some(PathBuf::from(value));
         }
@@ -289,13 +291,13 @@ impl Settings {
     /// The client secret file from the config file.
     pub(crate) fn client_secret_file(&self) -> Option<Setting<PathBuf>> {
         self.file_path(self.file.client_secret_file.as_deref())
-            .map(|p| Setting::new(p, self.from_file("client_secret_file")))
+            .map(|p| Setting::new(p, self.config_origin("client_secret_file")))
     }
 
     /// The certificate from the config file.
     pub(crate) fn certificate(&self) -> Option<Setting<PathBuf>> {
         self.file_path(self.file.certificate.as_deref())
-            .map(|p| Setting::new(p, self.from_file("certificate")))
+            .map(|p| Setting::new(p, self.config_origin("certificate")))
     }
 
     /// The PKCS#12 passphrase file from the config file.
@@ -442,7 +444,10 @@ mod tests {
             "https://login.microsoftonline.us/azure-tenant"
         );
         // Then the file.
-        assert_eq!(azure.tenant(None).unwrap(), Setting::new("file-tenant".into(), config("tenant")));
+        assert_eq!(
+            azure.tenant(None).unwrap(),
+            Setting::new("file-tenant".into(), config("tenant"))
+        );
         let file_only = Settings::from_parts(&[], file(), FILE);
         assert_eq!(
             file_only.client_id(None).unwrap(),
@@ -478,7 +483,10 @@ mod tests {
     #[test]
     fn paths_in_the_file_are_relative_to_it_and_redis_urls_stay() {
         let settings = Settings::from_parts(&[], file(), FILE);
-        assert_eq!(settings.cache(None).unwrap(), PathBuf::from("/etc/msal/cache.json"));
+        assert_eq!(
+            settings.cache(None).unwrap(),
+            PathBuf::from("/etc/msal/cache.json")
+        );
         assert_eq!(
             settings.cache(Some(Path::new("flag.json"))).unwrap(),
             PathBuf::from("flag.json")

@@ -96,7 +96,9 @@ pub(crate) fn none_given(message: String) -> ClientCredential {
 /// Whether `error` is [`none_given`]'s: turned back into the message itself.
 pub(crate) fn explain(error: Error, message: &str) -> Error {
     match error {
-        Error::Credential(CredentialError::AssertionCallback(_)) => Error::InvalidArgument(message.to_owned()),
+        Error::Credential(CredentialError::AssertionCallback(_)) => {
+            Error::InvalidArgument(message.to_owned())
+        }
         other => other,
     }
 }
@@ -139,7 +141,10 @@ fn certificate(path: &Path, args: &CredentialArgs, settings: &Settings) -> Resul
             ),
             _ => String::new(),
         };
-        Error::InvalidArgument(format!("cannot use the certificate {}: {e}{hint}", path.display()))
+        Error::InvalidArgument(format!(
+            "cannot use the certificate {}: {e}{hint}",
+            path.display()
+        ))
     };
     let pem = std::str::from_utf8(&bytes)
         .ok()
@@ -246,8 +251,13 @@ mod tests {
         ));
         std::fs::write(&secret, "\n").unwrap();
         let empty = secret_from_file(&secret, &origin).unwrap_err().to_string();
-        assert!(empty.contains("empty") && empty.contains("--client-secret-file"), "{empty}");
-        let missing = secret_from_file(&dir.path().join("nope"), &origin).unwrap_err().to_string();
+        assert!(
+            empty.contains("empty") && empty.contains("--client-secret-file"),
+            "{empty}"
+        );
+        let missing = secret_from_file(&dir.path().join("nope"), &origin)
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("nope"), "{missing}");
     }
 
@@ -259,7 +269,10 @@ mod tests {
         assert_eq!(incoming_token(&file).unwrap().expose_secret(), "abc.def.ghi");
         std::fs::write(&file, "  \n").unwrap();
         let error = incoming_token(&file).unwrap_err().to_string();
-        assert!(error.contains("no incoming token") && error.contains("--assertion-file"), "{error}");
+        assert!(
+            error.contains("no incoming token") && error.contains("--assertion-file"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -126,7 +126,8 @@ impl RedisCache {
         }
     }
 
-    async fn check_reachable(&self) -> Result<(), Error> {
+    /// Fails unless Redis answers now.
+    pub(crate) async fn check_reachable(&self) -> Result<(), Error> {
         if self.redis.ping().await {
             Ok(())
         } else {

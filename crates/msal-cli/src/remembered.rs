@@ -145,7 +145,9 @@ mod tests {
         assert!(again.forget("ALICE@contoso.com"));
         assert!(!again.forget("alice@contoso.com"));
         // A record written before apps were remembered.
-        let old = Remembered::parse(r#"{"accounts": {"bob@x": {"username": "bob@x", "authority": "https://a/t", "client_id": "c"}}}"#);
+        let old = Remembered::parse(
+            r#"{"accounts": {"bob@x": {"username": "bob@x", "authority": "https://a/t", "client_id": "c"}}}"#,
+        );
         assert_eq!(old.account("bob@x").unwrap().authority, "https://a/t");
         assert_eq!(Remembered::parse("not json"), Remembered::default());
     }

@@ -231,7 +231,7 @@ async fn acquire_for_user(
     claims: Option<String>,
 ) -> Result<(), Error> {
     let store = target.open().await?;
-    let remembered = store.remembered().await.account(username).cloned();
+    let remembered = store.remembered().await?.account(username).cloned();
     let location = store.location();
     let missing = |what: &str, flag: &str, key: &str| {
         Error::InvalidArgument(format!(
@@ -240,7 +240,11 @@ async fn acquire_for_user(
             settings.config_hint(key)
         ))
     };
-    let (authority, oidc) = match (&args.oidc_authority, settings.authority(args.authority.as_deref()), &remembered) {
+    let (authority, oidc) = match (
+        &args.oidc_authority,
+        settings.authority(args.authority.as_deref()),
+        &remembered,
+    ) {
         (Some(issuer), _, _) => (issuer.clone(), true),
         (None, Some(setting), _) => (setting.value, false),
         (None, None, Some(r)) => (r.authority.clone(), r.oidc),
