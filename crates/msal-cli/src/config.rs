@@ -60,7 +60,8 @@ pub(crate) struct CacheArgs {
     /// redis://[:PASSWORD@]HOST:PORT/DB, holding the whole cache under one
     /// key [config: cache; default: $XDG_CACHE_HOME/msal/token_cache.json,
     /// else $HOME/.cache/msal/token_cache.json].
-    #[arg(long, value_name = "FILE|URL", env = "MSAL_CACHE")]
+    // The value is not shown in --help: a Redis URL may carry a password.
+    #[arg(long, value_name = "FILE|URL", env = "MSAL_CACHE", hide_env_values = true)]
     pub cache: Option<PathBuf>,
     /// The config file (TOML; see the README for its keys) [default:
     /// $XDG_CONFIG_HOME/msal/config.toml, else $HOME/.config/msal/config.toml,

@@ -41,8 +41,8 @@ pub(crate) struct LoginArgs {
     /// AZURE_CLIENT_ID; config: client_id].
     #[arg(long)]
     pub client_id: Option<String>,
-    /// A scope to ask for, e.g. User.Read (repeat for several). openid, profile and
-    /// offline_access are always added.
+    /// A scope to ask for, e.g. User.Read (repeat for several). For a user, openid,
+    /// profile and offline_access are always added.
     #[arg(long = "scope", required = true, num_args = 1)]
     pub scopes: Vec<String>,
     #[command(flatten)]
