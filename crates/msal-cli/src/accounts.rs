@@ -1,23 +1,22 @@
-//! `msal accounts` and `msal logout`: the users the token cache file
-//! remembers. Both work on the file alone and never send a request.
+//! `msal accounts` and `msal logout`: the users the token cache
+//! remembers. Both work on the cache alone and never send a request to the
+//! identity provider.
 
 use crate::output::outln;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use msal::{Account, Error, TokenCache};
 
 use crate::cache_file::StoreChoice;
+use crate::config::{CacheArgs, Settings};
 use crate::{cache_file, output};
 
 /// Arguments of `msal accounts`.
 #[derive(Args)]
 pub(crate) struct AccountsArgs {
-    /// Token cache file [default: $XDG_CACHE_HOME/msal/token_cache.json, else
-    /// $HOME/.cache/msal/token_cache.json].
-    #[arg(long, value_name = "FILE")]
-    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache_args: CacheArgs,
     /// Only the accounts of this authority's cloud (and its known aliases)
     /// [default: every cloud in the cache].
     #[arg(long)]
@@ -37,10 +36,8 @@ pub(crate) struct LogoutArgs {
     /// The username of the account to sign out, as `msal accounts` lists it.
     #[arg(long, value_name = "USERNAME")]
     pub account: String,
-    /// Token cache file [default: $XDG_CACHE_HOME/msal/token_cache.json, else
-    /// $HOME/.cache/msal/token_cache.json].
-    #[arg(long, value_name = "FILE")]
-    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache_args: CacheArgs,
     /// Sign out of this application (and its family) only, as MSAL's
     /// remove_account does: other apps keep their refresh tokens
     /// [default: every application in the cache].
@@ -62,7 +59,11 @@ pub(crate) async fn run_logout(args: LogoutArgs, store: StoreChoice) -> Result<(
 }
 
 async fn list(args: AccountsArgs, store: StoreChoice) -> Result<(), Error> {
-    let store = store.open(args.cache.as_deref()).await?;
+    let settings = Settings::load(args.cache_args.config.as_deref())?;
+    let store = store
+        .target(&settings, args.cache_args.cache.as_deref())
+        .open()
+        .await?;
     let cache = store.read().await?;
     let client_id = args
         .client_id
@@ -90,8 +91,11 @@ async fn list(args: AccountsArgs, store: StoreChoice) -> Result<(), Error> {
 
 async fn logout(args: LogoutArgs, store: StoreChoice) -> Result<(), Error> {
     // Under the cache's lock, so a sign-in finishing meanwhile cannot bring the user back.
-    let locked = cache_file::LockedCache::open(store, args.cache.as_deref()).await?;
-    let path = locked.store.path().to_owned();
+    let settings = Settings::load(args.cache_args.config.as_deref())?;
+    let locked = store
+        .target(&settings, args.cache_args.cache.as_deref())
+        .lock()
+        .await?;
     let location = locked.store.location();
     let cache = locked.cache.clone();
     let lookup_client = args
@@ -132,8 +136,9 @@ async fn logout(args: LogoutArgs, store: StoreChoice) -> Result<(), Error> {
             account.home_account_id
         );
     }
-    let _lock = locked.save_keeping_lock().await?;
-    crate::remembered::forget(&path, &args.account);
+    let (_, lock, store) = locked.save_keeping_lock().await?;
+    store.update_remembered(|r| r.forget(&args.account)).await;
+    drop(lock);
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! The token cache of the user commands (`login`, `token`, `accounts`,
-//! `logout`, `status`): which store holds it (`--cache-store file|keyring`),
-//! where it lives by default, how it is read and saved under its
-//! cross-process lock (the one sequence, [`PersistedCache`], whichever
-//! store), and an application that can read it without ever touching the
+//! `logout`, `status`): which store holds it (`--cache-store file|keyring`,
+//! or a `redis://` `--cache`), where it lives by default (one location for
+//! every command), that it can be written before anything is asked of the
+//! identity provider, how it is read and saved under its cross-process
+//! lock (the one sequence, [`PersistedCache`], for the file and the
+//! keyring), and an application that can read it without ever touching the
 //! network.
 
 use std::ffi::OsString;
@@ -14,6 +16,11 @@ use msal::TransportErrorKind;
 use msal::cache::{FilePersistence, PersistedCache, PersistedCacheGuard, Persistence};
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse};
 use msal::{CacheError, Error, PublicClientApplication, TokenCache, TransportError};
+use serde::Deserialize;
+
+use crate::config::Settings;
+use crate::redis_cache::{self, RedisCache};
+use crate::remembered::Remembered;
 
 /// The cache file's name inside the `msal` cache directory.
 const CACHE_FILE_NAME: &str = "token_cache.json";
@@ -69,8 +76,44 @@ pub(crate) fn prepare_dir(path: &Path) -> Result<(), Error> {
     })
 }
 
+/// Checks that the cache file at `path` can be written, creating its
+/// directory if needed: a file is created in the directory and removed, as
+/// saving will (a temporary file, then a rename). Fails with a message
+/// naming the directory, before anything is asked of the identity provider.
+pub(crate) fn ensure_writable(path: &Path) -> Result<(), Error> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let unwritable = |e: std::io::Error| {
+        Error::InvalidArgument(format!(
+            "cannot write the token cache {} ({e} in {}): pass --cache with a location you can write, \
+             or fix that directory's permissions",
+            path.display(),
+            dir.display()
+        ))
+    };
+    prepare_dir(path).map_err(|e| match e {
+        Error::Cache(CacheError::Io { source, .. }) => {
+            unwritable(std::io::Error::new(source.kind(), source.to_string()))
+        }
+        other => other,
+    })?;
+    let mut name = path.file_name().map(OsString::from).unwrap_or_default();
+    name.push(format!(".{}.write-check", std::process::id()));
+    let probe = dir.join(name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(unwritable)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Where the token cache is kept (`--cache-store`, `MSAL_CACHE_STORE`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum StoreKind {
     /// A plain JSON file, shared with MSAL Python and the other MSALs.
     #[default]
@@ -83,16 +126,48 @@ pub(crate) enum StoreKind {
 /// The store options every command shares (global flags).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct StoreChoice {
-    pub kind: StoreKind,
+    /// `--cache-store` (or `MSAL_CACHE_STORE`), if given.
+    pub kind: Option<StoreKind>,
     /// With the keyring: fall back to an unencrypted file, with a warning,
     /// where no keyring is reachable (`--allow-unencrypted-cache`).
     pub allow_unencrypted: bool,
 }
 
 impl StoreChoice {
-    /// The cache location: `explicit` when given, else the default of this
-    /// kind of store.
-    pub(crate) fn path(&self, explicit: Option<&Path>) -> Result<PathBuf, Error> {
+    /// The cache a command uses: the store and the location from the
+    /// command line, else the environment, else the config file, else
+    /// the defaults.
+    pub(crate) fn target(self, settings: &Settings, cache_flag: Option<&Path>) -> CacheTarget {
+        CacheTarget {
+            kind: settings.cache_store(self.kind),
+            allow_unencrypted: self.allow_unencrypted,
+            location: settings.cache(cache_flag),
+        }
+    }
+}
+
+/// The token cache one command uses: which store, and where.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CacheTarget {
+    pub kind: StoreKind,
+    pub allow_unencrypted: bool,
+    /// A file (the keyring's signal file), or a `redis://` URL; `None`: the default.
+    pub location: Option<PathBuf>,
+}
+
+impl CacheTarget {
+    /// The `redis://` URL, when the cache is in Redis.
+    fn redis_url(&self) -> Option<&str> {
+        self.location
+            .as_deref()
+            .and_then(Path::to_str)
+            .filter(|l| redis_cache::is_redis_url(l))
+    }
+
+    /// The cache file (or keyring signal file): the location given, else
+    /// the default of this kind of store. Not for Redis.
+    pub(crate) fn path(&self) -> Result<PathBuf, Error> {
+        let explicit = self.location.as_deref();
         let path = cache_path(explicit)?;
         if explicit.is_some() || self.kind == StoreKind::File {
             return Ok(path);
@@ -102,19 +177,37 @@ impl StoreChoice {
         Ok(path.with_file_name(KEYRING_SIGNAL_NAME))
     }
 
-    /// The store at `explicit` (or the default), ready to be read or locked.
-    /// Nothing is read or created yet, except that the keyring is probed
-    /// when a fallback is allowed.
-    pub(crate) async fn open(self, explicit: Option<&Path>) -> Result<CacheStore, Error> {
-        let path = self.path(explicit)?;
+    /// The store, ready to be read or locked. Nothing is read or created
+    /// yet, except that the keyring is probed when a fallback is allowed.
+    pub(crate) async fn open(&self) -> Result<CacheStore, Error> {
+        if let Some(url) = self.redis_url() {
+            if self.kind == StoreKind::Keyring {
+                return Err(Error::InvalidArgument(format!(
+                    "--cache {} is a Redis server, which is a store of its own: drop --cache-store keyring \
+                     (or MSAL_CACHE_STORE, or cache_store in the config file)",
+                    redis_cache::without_password(url)
+                )));
+            }
+            return Ok(CacheStore {
+                backend: Backend::Redis(Box::new(RedisCache::new(url)?)),
+            });
+        }
+        let path = self.path()?;
         let persistence: Box<dyn Persistence> = match self.kind {
             StoreKind::File => Box::new(FilePersistence::new(&path)),
             StoreKind::Keyring => keyring_store(&path, self.allow_unencrypted).await?,
         };
         Ok(CacheStore {
-            persisted: PersistedCache::from_boxed(persistence),
-            path,
+            backend: Backend::Persisted {
+                persisted: PersistedCache::from_boxed(persistence),
+                path,
+            },
         })
+    }
+
+    /// Opens the store and locks it, for a command that changes it.
+    pub(crate) async fn lock(&self) -> Result<LockedCache, Error> {
+        self.open().await?.lock().await
     }
 }
 
@@ -170,91 +263,174 @@ async fn blocking<T: Send + 'static>(
 
 /// The token cache store one command uses.
 pub(crate) struct CacheStore {
-    persisted: PersistedCache,
-    path: PathBuf,
+    backend: Backend,
+}
+
+enum Backend {
+    /// A file, or the keyring with its signal file: under the file lock.
+    Persisted {
+        persisted: PersistedCache,
+        path: PathBuf,
+    },
+    /// One Redis key; no lock (the last writer wins).
+    Redis(Box<RedisCache>),
 }
 
 impl CacheStore {
-    /// The cache file, or the keyring's signal file: what the lock file,
-    /// the remembered sign-ins and messages are named after.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Where the cache is, for people.
     pub(crate) fn location(&self) -> String {
-        self.persisted.persistence().location()
+        match &self.backend {
+            Backend::Persisted { persisted, .. } => persisted.persistence().location(),
+            Backend::Redis(redis) => redis.location(),
+        }
     }
 
     /// The cache as stored now, without the lock: for commands that only read.
     pub(crate) async fn read(&self) -> Result<TokenCache, Error> {
-        let persisted = self.persisted.clone();
-        blocking(move || persisted.refresh()).await?;
-        Ok(self.persisted.cache().clone())
+        match &self.backend {
+            Backend::Persisted { persisted, .. } => {
+                let persisted = persisted.clone();
+                let cache = persisted.cache().clone();
+                blocking(move || persisted.refresh()).await?;
+                Ok(cache)
+            }
+            Backend::Redis(redis) => {
+                redis.load().await?;
+                Ok(redis.cache().clone())
+            }
+        }
+    }
+
+    /// Fails unless the cache can be saved: the file's directory can be
+    /// written (created if needed), or Redis answers. Commands call it
+    /// before anything is asked of the identity provider.
+    pub(crate) async fn ensure_writable(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Persisted { path, .. } => ensure_writable(path),
+            Backend::Redis(redis) => redis.check_reachable().await,
+        }
     }
 
     /// Takes the lock (waiting a bounded time) and loads the cache.
     pub(crate) async fn lock(self) -> Result<LockedCache, Error> {
-        prepare_dir(&self.path)?;
-        let persisted = self.persisted.clone();
-        let guard = blocking(move || persisted.lock()).await?;
+        let (cache, guard) = match &self.backend {
+            Backend::Persisted { persisted, path } => {
+                ensure_writable(path)?;
+                let locking = persisted.clone();
+                let guard = blocking(move || locking.lock()).await?;
+                (persisted.cache().clone(), Some(guard))
+            }
+            Backend::Redis(redis) => {
+                redis.load().await?;
+                (redis.cache().clone(), None)
+            }
+        };
         Ok(LockedCache {
-            cache: self.persisted.cache().clone(),
-            guard,
+            cache,
             store: self,
+            lock: CacheLock(guard),
         })
     }
+
+    /// What `msal login` remembered next to this cache (nothing if it
+    /// cannot be read: a sign-in can always be named on the command line).
+    /// Fails only when Redis does not answer.
+    pub(crate) async fn remembered(&self) -> Result<Remembered, Error> {
+        match &self.backend {
+            Backend::Persisted { path, .. } => Ok(crate::remembered::read_file(path)),
+            Backend::Redis(redis) => Ok(redis
+                .get_text(redis_cache::SIGN_INS_PARTITION)
+                .await?
+                .map(|text| Remembered::parse(&text))
+                .unwrap_or_default()),
+        }
+    }
+
+    /// Changes what is remembered. Call it under the cache's lock; a failure
+    /// to write is a warning: the sign-in or sign-out itself is done.
+    pub(crate) async fn update_remembered(&self, change: impl FnOnce(&mut Remembered) -> bool) {
+        let mut remembered = match self.remembered().await {
+            Ok(remembered) => remembered,
+            Err(e) => {
+                eprintln!("warning: could not remember how this sign-in was made: {e}");
+                return;
+            }
+        };
+        if !change(&mut remembered) {
+            return;
+        }
+        let written = match &self.backend {
+            Backend::Persisted { path, .. } => crate::remembered::write_file(path, &remembered)
+                .map_err(|e| format!("{} ({e})", crate::remembered::file_of(path).display())),
+            Backend::Redis(redis) => redis
+                .set_text(redis_cache::SIGN_INS_PARTITION, &remembered.to_json())
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = written {
+            eprintln!("warning: could not remember how this sign-in was made: {e}");
+        }
+    }
 }
+
+/// The cross-process lock on the cache, where the store has one; released when dropped.
+#[must_use = "the lock is released when this is dropped"]
+pub(crate) struct CacheLock(Option<PersistedCacheGuard>);
 
 /// A token cache loaded under its cross-process lock (msal-extensions'
 /// `<cache>.lockfile`), held until the command has saved it: concurrent
 /// `msal` commands, and other MSAL programs on the same store, never lose
-/// each other's updates, whichever store holds the cache.
+/// each other's updates, whichever store holds the cache. (Redis has no
+/// lock: the last writer wins.)
 pub(crate) struct LockedCache {
     pub cache: TokenCache,
     pub store: CacheStore,
-    guard: PersistedCacheGuard,
+    lock: CacheLock,
 }
 
 impl LockedCache {
-    /// Opens the chosen store at `explicit` (or the default) and locks it.
-    pub(crate) async fn open(choice: StoreChoice, explicit: Option<&Path>) -> Result<LockedCache, Error> {
-        choice.open(explicit).await?.lock().await
-    }
-
     /// Saves the cache if entries changed, then releases the lock.
     pub(crate) async fn save_if_changed(self) -> Result<bool, Error> {
-        let (saved, _guard) = self.save_keeping_lock().await?;
+        let (saved, _lock, _store) = self.save_keeping_lock().await?;
         Ok(saved)
     }
 
-    /// Saves the cache if entries changed and hands back the lock, for
-    /// work that must still happen under it.
-    pub(crate) async fn save_keeping_lock(self) -> Result<(bool, PersistedCacheGuard), Error> {
-        blocking(move || {
-            let saved = self.guard.save_if_changed()?;
-            Ok((saved, self.guard))
-        })
-        .await
+    /// Saves the cache if entries changed and hands back the lock and the
+    /// store, for work that must still happen under the lock.
+    pub(crate) async fn save_keeping_lock(self) -> Result<(bool, CacheLock, CacheStore), Error> {
+        let LockedCache { store, lock, .. } = self;
+        let saved = match (&store.backend, lock.0) {
+            (Backend::Redis(redis), _) => (redis.save_if_changed().await?, CacheLock(None)),
+            (Backend::Persisted { .. }, Some(guard)) => {
+                blocking(move || {
+                    let saved = guard.save_if_changed()?;
+                    Ok((saved, CacheLock(Some(guard))))
+                })
+                .await?
+            }
+            (Backend::Persisted { .. }, None) => {
+                return Err(Error::InvalidArgument(
+                    "internal error: the token cache was saved without its lock".into(),
+                ));
+            }
+        };
+        Ok((saved.0, saved.1, store))
     }
 }
 
 /// Applies what a sign-in produced in `scratch` (a cache of its own, so the
 /// user could take their time without holding the lock) to the store's
 /// current contents, under its lock: entries other processes added or
-/// removed meanwhile stay as they are.
-/// `then` runs under the lock too, after the save.
+/// removed meanwhile stay as they are. Hands back the store and the lock,
+/// for what must still happen under it.
 pub(crate) async fn merge_into(
     store: CacheStore,
     scratch: &TokenCache,
-    then: impl FnOnce(),
-) -> Result<(), Error> {
+) -> Result<(CacheStore, CacheLock), Error> {
     let locked = store.lock().await?;
     locked.cache.merge_from(scratch);
-    let (_, lock) = locked.save_keeping_lock().await?;
-    then();
-    drop(lock);
-    Ok(())
+    let (_, lock, store) = locked.save_keeping_lock().await?;
+    Ok((store, lock))
 }
 
 /// A transport that refuses every request: the commands that only read or
@@ -322,18 +498,63 @@ mod tests {
 
     #[test]
     fn the_keyring_store_has_a_signal_file_of_its_own_by_default() {
-        let keyring = StoreChoice {
-            kind: StoreKind::Keyring,
+        let at = |kind, location: Option<&str>| CacheTarget {
+            kind,
             allow_unencrypted: false,
+            location: location.map(PathBuf::from),
         };
-        let file = StoreChoice::default();
-        let explicit = Path::new("/x/c.json");
-        assert_eq!(keyring.path(Some(explicit)).unwrap(), explicit);
-        assert_eq!(file.path(Some(explicit)).unwrap(), explicit);
-        let default_file = file.path(None).unwrap();
-        let default_keyring = keyring.path(None).unwrap();
+        let explicit = "/x/c.json";
+        assert_eq!(
+            at(StoreKind::Keyring, Some(explicit)).path().unwrap(),
+            Path::new(explicit)
+        );
+        assert_eq!(
+            at(StoreKind::File, Some(explicit)).path().unwrap(),
+            Path::new(explicit)
+        );
+        let default_file = at(StoreKind::File, None).path().unwrap();
+        let default_keyring = at(StoreKind::Keyring, None).path().unwrap();
         assert_eq!(default_file.file_name().unwrap(), CACHE_FILE_NAME);
         assert_eq!(default_keyring, default_file.with_file_name(KEYRING_SIGNAL_NAME));
+    }
+
+    #[test]
+    fn a_cache_that_cannot_be_written_is_named_before_anything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b/cache.json");
+        ensure_writable(&nested).unwrap();
+        assert!(nested.parent().unwrap().is_dir());
+        assert_eq!(
+            std::fs::read_dir(nested.parent().unwrap()).unwrap().count(),
+            0,
+            "the probe is removed"
+        );
+        // A directory where a file is: the message names the cache.
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let error = ensure_writable(&file.join("cache.json")).unwrap_err().to_string();
+        assert!(
+            error.contains(&file.join("cache.json").display().to_string()),
+            "{error}"
+        );
+        assert!(error.contains("--cache"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn redis_and_the_keyring_do_not_mix() {
+        let target = CacheTarget {
+            kind: StoreKind::Keyring,
+            allow_unencrypted: false,
+            location: Some(PathBuf::from("redis://:pw@127.0.0.1:1/0")),
+        };
+        let Err(error) = target.open().await else {
+            panic!("refused");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("--cache-store keyring") && !message.contains("pw"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

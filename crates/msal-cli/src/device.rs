@@ -8,16 +8,14 @@ use std::time::{Duration, SystemTime};
 
 use msal::{CancellationHandle, DeviceFlowPolling, Error};
 
-use crate::cache_file;
-use crate::login::{self, LoginArgs};
+use crate::cache_file::CacheStore;
+use crate::login::{self, LoginArgs, SignInTarget};
 
-pub(crate) async fn login(args: LoginArgs, store: cache_file::StoreChoice) -> Result<(), Error> {
-    let store = store.open(args.cache.as_deref()).await?;
-    store.read().await?;
-    cache_file::prepare_dir(store.path())?;
-    // The sign-in writes into a cache of its own, merged into the file under its lock.
+/// Signs the user in on another device; `store` was checked to be writable.
+pub(crate) async fn login(args: &LoginArgs, target: &SignInTarget, store: CacheStore) -> Result<(), Error> {
+    // The sign-in writes into a cache of its own, merged into the store under its lock.
     let scratch = msal::TokenCache::new();
-    let app = login::app(&args, &scratch)?;
+    let app = login::app(target, &scratch)?;
     let flow = app.initiate_device_flow(&args.scopes).await?;
     // Ctrl-C is listened for before the code is shown: one pressed right
     // after the message must cancel, not end the process unannounced.
@@ -74,7 +72,7 @@ pub(crate) async fn login(args: LoginArgs, store: cache_file::StoreChoice) -> Re
         }
         other => other?,
     };
-    login::finish(&args, store, &scratch, &result).await
+    login::finish(args, target, store, &scratch, &result).await
 }
 
 /// `M:SS` until `at`, or `0:00` once it has passed.

@@ -29,6 +29,11 @@ pub(crate) fn default_directives(verbosity: u8, access_log: bool) -> String {
     if access_log && verbosity == 0 {
         directives.push(format!("{}=info", msal_emulator::ACCESS_LOG_TARGET));
     }
+    if verbosity == 0 {
+        // A service's distributed cache warns that it carries on without
+        // Redis; the CLI does not carry on, and says so in its own error.
+        directives.push("msal::cache::distributed=error".to_owned());
+    }
     directives.join(",")
 }
 
@@ -63,8 +68,14 @@ mod tests {
 
     #[test]
     fn verbosity_levels_and_the_access_log() {
-        assert_eq!(default_directives(0, false), "warn");
-        assert_eq!(default_directives(0, true), "warn,msal_emulator::access=info");
+        assert_eq!(
+            default_directives(0, false),
+            "warn,msal::cache::distributed=error"
+        );
+        assert_eq!(
+            default_directives(0, true),
+            "warn,msal_emulator::access=info,msal::cache::distributed=error"
+        );
         assert_eq!(default_directives(1, false), "warn,msal=info,msal_emulator=info");
         assert_eq!(default_directives(2, true), "warn,msal=debug,msal_emulator=debug");
         assert_eq!(

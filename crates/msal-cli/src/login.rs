@@ -1,6 +1,8 @@
 //! `msal login`: signs a user in through the browser (authorization code
-//! flow with PKCE and a loopback redirect) and keeps the tokens and the
-//! account in the token cache file.
+//! flow with PKCE and a loopback redirect), a device code or a password,
+//! and keeps the tokens and the account in the token cache; with a client
+//! secret or certificate, signs the application itself in instead (see
+//! [`crate::confidential`]).
 
 use crate::output::outln;
 use std::path::PathBuf;
@@ -13,6 +15,9 @@ use msal::{
     PublicClientApplication,
 };
 
+use crate::cache_file::CacheStore;
+use crate::config::{CacheArgs, Settings};
+use crate::credentials::CredentialArgs;
 use crate::{cache_file, output, token};
 
 /// The authority when none is given: any work or school or personal account.
@@ -21,45 +26,48 @@ pub(crate) const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/co
 /// Arguments of `msal login`.
 #[derive(Args)]
 pub(crate) struct LoginArgs {
-    /// Authority URL (https only): .../common, .../organizations, .../consumers or a tenant.
-    #[arg(long, default_value = DEFAULT_AUTHORITY)]
-    pub authority: String,
+    /// Authority URL (https only): .../common, .../organizations, .../consumers or a tenant
+    /// [env: MSAL_AUTHORITY, else AZURE_TENANT_ID on AZURE_AUTHORITY_HOST; config: authority;
+    /// default: https://login.microsoftonline.com/common].
+    #[arg(long)]
+    pub authority: Option<String>,
     /// A generic OpenID Connect provider instead of Entra ID: its issuer URL
     /// (https only), whose configuration is at URL/.well-known/openid-configuration
     /// and must name that issuer (as MSAL Python's oidc_authority).
     #[arg(long, value_name = "URL", conflicts_with_all = ["authority", "no_instance_discovery"])]
     pub oidc_authority: Option<String>,
-    /// The application (client) id of a public client app registration.
+    /// The application (client) id of a public client app registration (or, with
+    /// a credential, of the application signing in) [env: MSAL_CLIENT_ID, else
+    /// AZURE_CLIENT_ID; config: client_id].
     #[arg(long)]
-    pub client_id: String,
-    /// A scope to ask for, e.g. User.Read (repeat for several). openid, profile and
-    /// offline_access are always added.
+    pub client_id: Option<String>,
+    /// A scope to ask for, e.g. User.Read (repeat for several). For a user, openid,
+    /// profile and offline_access are always added.
     #[arg(long = "scope", required = true, num_args = 1)]
     pub scopes: Vec<String>,
-    /// Token cache file [default: $XDG_CACHE_HOME/msal/token_cache.json, else
-    /// $HOME/.cache/msal/token_cache.json].
-    #[arg(long, value_name = "FILE")]
-    pub cache: Option<PathBuf>,
-    /// Extra CA certificate (PEM) to trust, such as the emulator's.
+    #[command(flatten)]
+    pub cache_args: CacheArgs,
+    /// Extra CA certificate (PEM) to trust, such as the emulator's [config: ca_cert].
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
-    /// Skip instance discovery (for hosts that do not serve it).
+    /// Skip instance discovery (for hosts that do not serve it) [config:
+    /// instance_discovery = false].
     #[arg(long)]
     pub no_instance_discovery: bool,
     /// Pre-fill the username on the sign-in page.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = APP_CREDENTIALS)]
     pub login_hint: Option<String>,
     /// What the sign-in page must do even when the user has a session.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with_all = APP_CREDENTIALS)]
     pub prompt: Option<PromptArg>,
     /// Loopback port for the redirect (http://localhost:PORT); 0 picks a free one.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with_all = APP_CREDENTIALS)]
     pub port: u16,
     /// Seconds to wait for the user to finish signing in.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Do not open a browser: print the sign-in URL on stderr and wait for the redirect.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = APP_CREDENTIALS)]
     pub no_browser: bool,
     /// Print the whole result as JSON, access token and account included.
     #[arg(long)]
@@ -67,15 +75,68 @@ pub(crate) struct LoginArgs {
     /// Sign in on another device instead (device code flow): shows a code and a
     /// URL to open anywhere, then waits, with the time left, until the user has
     /// signed in there. Ctrl-C stops waiting.
-    #[arg(long, conflicts_with_all = ["no_browser", "port", "prompt", "login_hint"])]
+    #[arg(long, conflicts_with_all = ["no_browser", "port", "prompt", "login_hint", "app", "client_secret_file", "certificate"])]
     pub device_code: bool,
     /// Sign in with this username and a password instead (resource owner
     /// password credentials; managed and federated users). The password comes
     /// from the MSAL_PASSWORD environment variable, else a prompt that does not
     /// echo; never from a flag. Prefer the browser or --device-code: this flow
     /// cannot do multi-factor authentication.
-    #[arg(long, value_name = "USERNAME", conflicts_with_all = ["no_browser", "port", "prompt", "login_hint", "device_code"])]
+    #[arg(long, value_name = "USERNAME", conflicts_with_all = [
+        "no_browser", "port", "prompt", "login_hint", "device_code", "app", "client_secret_file", "certificate"
+    ])]
     pub username: Option<String>,
+    /// Sign the application itself in (client credentials) with its secret
+    /// (MSAL_CLIENT_SECRET, --client-secret-file or client_secret_file in
+    /// the config file) or certificate, and cache its token for --scope
+    /// (e.g. https://graph.microsoft.com/.default); `msal token --client-id
+    /// ID --scope S` then needs nothing else. Implied by --client-secret-file
+    /// and --certificate.
+    #[arg(long)]
+    pub app: bool,
+    #[command(flatten)]
+    pub credential: CredentialArgs,
+}
+
+/// The options that sign an application in, which the user sign-in options conflict with.
+const APP_CREDENTIALS: [&str; 3] = ["app", "client_secret_file", "certificate"];
+
+/// Where and as which application a user signs in, from the arguments and
+/// the settings (see [`crate::config`]).
+pub(crate) struct SignInTarget {
+    pub authority: String,
+    pub oidc: bool,
+    pub client_id: String,
+    pub ca_cert: Option<PathBuf>,
+    pub no_instance_discovery: bool,
+}
+
+impl SignInTarget {
+    fn resolve(args: &LoginArgs, settings: &Settings) -> Result<SignInTarget, Error> {
+        let client_id = settings.client_id(args.client_id.as_deref()).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no client id: pass --client-id (a public client app registration), set MSAL_CLIENT_ID or \
+                 AZURE_CLIENT_ID, or set {}",
+                settings.config_hint("client_id")
+            ))
+        })?;
+        let (authority, oidc) = match &args.oidc_authority {
+            Some(issuer) => (issuer.clone(), true),
+            None => (
+                settings
+                    .authority(args.authority.as_deref())
+                    .map_or_else(|| DEFAULT_AUTHORITY.to_owned(), |a| a.value),
+                false,
+            ),
+        };
+        Ok(SignInTarget {
+            authority,
+            oidc,
+            client_id: client_id.value,
+            ca_cert: settings.ca_cert(args.ca_cert.as_deref()),
+            no_instance_discovery: settings.no_instance_discovery(args.no_instance_discovery),
+        })
+    }
 }
 
 /// Environment variable holding the password for `--username`.
@@ -121,20 +182,36 @@ pub(crate) async fn run(args: LoginArgs, store: cache_file::StoreChoice) -> Resu
 }
 
 async fn login(args: LoginArgs, store: cache_file::StoreChoice) -> Result<(), Error> {
+    let settings = Settings::load(args.cache_args.config.as_deref())?;
+    let cache = store.target(&settings, args.cache_args.cache.as_deref());
+    if args.app || args.credential.given() {
+        let login = crate::confidential::AppLogin {
+            client_id: args.client_id.as_deref(),
+            authority: args.authority.as_deref(),
+            oidc_authority: args.oidc_authority.as_deref(),
+            ca_cert: args.ca_cert.as_deref(),
+            no_instance_discovery: args.no_instance_discovery,
+            scopes: &args.scopes,
+            credential: &args.credential,
+            json: args.json,
+        };
+        return crate::confidential::login(login, &settings, cache, DEFAULT_AUTHORITY).await;
+    }
+    let target = SignInTarget::resolve(&args, &settings)?;
+    // Fails now, not after the user signed in, when the store cannot be
+    // read or written (a file, its directory, an unreachable keyring or Redis).
+    let store = cache.open().await?;
+    store.read().await?;
+    store.ensure_writable().await?;
     if args.device_code {
-        return crate::device::login(args, store).await;
+        return crate::device::login(&args, &target, store).await;
     }
     if let Some(username) = &args.username {
-        return login_with_password(&args, username, store).await;
+        return login_with_password(&args, &target, username, store).await;
     }
-    // Fails now, not after the user signed in, when the store cannot be
-    // read (a file, its directory, or an unreachable keyring).
-    let store = store.open(args.cache.as_deref()).await?;
-    store.read().await?;
-    cache_file::prepare_dir(store.path())?;
-    // The sign-in writes into a cache of its own, merged into the file under its lock.
+    // The sign-in writes into a cache of its own, merged into the store under its lock.
     let scratch = msal::TokenCache::new();
-    let app = app(&args, &scratch)?;
+    let app = app(&target, &scratch)?;
 
     let mut options = InteractiveOptions::default()
         .port(args.port)
@@ -147,14 +224,15 @@ async fn login(args: LoginArgs, store: cache_file::StoreChoice) -> Result<(), Er
         options = options.prompt(prompt.into());
     }
     let result = app.acquire_token_interactive(&args.scopes, &options).await?;
-    finish(&args, store, &scratch, &result).await
+    finish(&args, &target, store, &scratch, &result).await
 }
 
 /// `--username`: the password from the environment or a no-echo prompt.
 async fn login_with_password(
     args: &LoginArgs,
+    target: &SignInTarget,
     username: &str,
-    store: cache_file::StoreChoice,
+    store: CacheStore,
 ) -> Result<(), Error> {
     let password = match std::env::var(PASSWORD_ENV) {
         Ok(password) if !password.is_empty() => password,
@@ -171,60 +249,60 @@ async fn login_with_password(
                 })?
         }
     };
-    let store = store.open(args.cache.as_deref()).await?;
-    store.read().await?;
-    cache_file::prepare_dir(store.path())?;
     let scratch = msal::TokenCache::new();
-    let app = app(args, &scratch)?;
+    let app = app(target, &scratch)?;
     let result = app
         .acquire_token_by_username_password(username, Password::new(password), &args.scopes)
         .await?;
-    finish(args, store, &scratch, &result).await
+    finish(args, target, store, &scratch, &result).await
 }
 
 /// After a sign-in: its tokens merged into the cache and how it signed in
 /// remembered (both under the cache's lock), then who signed in reported.
 pub(crate) async fn finish(
     args: &LoginArgs,
-    store: cache_file::CacheStore,
+    target: &SignInTarget,
+    store: CacheStore,
     scratch: &msal::TokenCache,
     result: &AuthenticationResult,
 ) -> Result<(), Error> {
     let sign_in = result.account.as_ref().map(|account| crate::remembered::SignIn {
         username: account.username.clone(),
-        authority: authority(args).url().to_owned(),
-        oidc: args.oidc_authority.is_some(),
-        client_id: args.client_id.clone(),
-        ca_cert: args
+        authority: target.authority.clone(),
+        oidc: target.oidc,
+        client_id: target.client_id.clone(),
+        ca_cert: target
             .ca_cert
             .as_ref()
             .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
-        no_instance_discovery: args.no_instance_discovery,
+        no_instance_discovery: target.no_instance_discovery,
     });
-    let path = store.path().to_owned();
-    cache_file::merge_into(store, scratch, || {
-        if let Some(sign_in) = sign_in {
-            crate::remembered::remember(&path, sign_in);
-        }
-    })
-    .await?;
+    let (store, lock) = cache_file::merge_into(store, scratch).await?;
+    if let Some(sign_in) = sign_in {
+        store
+            .update_remembered(|r| {
+                r.remember(sign_in);
+                true
+            })
+            .await;
+    }
+    drop(lock);
     report(result, args.json);
     Ok(())
 }
 
-/// The authority `msal login` signs in with: `--oidc-authority` when given.
-fn authority(args: &LoginArgs) -> token::AuthorityArg<'_> {
-    token::AuthorityArg::given(Some(&args.authority), args.oidc_authority.as_deref())
-        .unwrap_or(token::AuthorityArg::Entra(&args.authority))
-}
-
-/// Builds the public client app `msal login` signs in with, over the cache at `path`.
-pub(crate) fn app(args: &LoginArgs, cache: &msal::TokenCache) -> Result<PublicClientApplication, Error> {
-    authority(args)
-        .configure(PublicClientApplication::builder(&args.client_id))
-        .instance_discovery(!args.no_instance_discovery)
+/// Builds the public client app a user signs in with, over `cache`.
+pub(crate) fn app(target: &SignInTarget, cache: &msal::TokenCache) -> Result<PublicClientApplication, Error> {
+    let authority = if target.oidc {
+        token::AuthorityArg::Oidc(&target.authority)
+    } else {
+        token::AuthorityArg::Entra(&target.authority)
+    };
+    authority
+        .configure(PublicClientApplication::builder(&target.client_id))
+        .instance_discovery(!target.no_instance_discovery)
         .token_cache(cache.clone())
-        .http_client(token::http_client(args.ca_cert.as_deref())?)
+        .http_client(token::http_client(target.ca_cert.as_deref())?)
         .build()
 }
 

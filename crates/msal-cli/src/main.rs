@@ -6,6 +6,9 @@
 
 mod accounts;
 mod cache_file;
+mod confidential;
+mod config;
+mod credentials;
 mod decode;
 mod demo;
 mod device;
@@ -14,6 +17,7 @@ mod logging;
 mod login;
 mod managed_identity;
 mod output;
+mod redis_cache;
 mod remembered;
 mod status;
 mod token;
@@ -31,7 +35,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
     about,
     long_about = None,
     after_help = "Exit codes: 0 ok, 1 authentication failed, 2 bad input or unusable cache, \
-                  3 interaction required (run `msal login`), 4 network or TLS, 130 cancelled."
+                  3 interaction required (run `msal login`), 4 network, TLS or Redis unreachable, 130 cancelled."
 )]
 struct Cli {
     /// Log what msal does on stderr: -v info, -vv debug, -vvv trace (every
@@ -42,17 +46,12 @@ struct Cli {
     /// Where the token cache is kept: `file`, a JSON file shared with MSAL
     /// Python and the other MSALs; or `keyring`, the OS keyring (the Secret
     /// Service on Linux: GNOME Keyring, KWallet), encrypted, where --cache
-    /// names its signal file [default file: --cache or
-    /// $XDG_CACHE_HOME/msal/token_cache.json; keyring: --cache or
-    /// $XDG_CACHE_HOME/msal/token_cache.keyring].
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "MSAL_CACHE_STORE",
-        default_value = "file"
-    )]
-    cache_store: cache_file::StoreKind,
+    /// names its signal file [default: file, or cache_store in the config
+    /// file; file: --cache or $XDG_CACHE_HOME/msal/token_cache.json;
+    /// keyring: --cache or $XDG_CACHE_HOME/msal/token_cache.keyring]. A
+    /// redis:// --cache is a store of its own.
+    #[arg(long, global = true, value_enum, env = "MSAL_CACHE_STORE")]
+    cache_store: Option<cache_file::StoreKind>,
     /// With --cache-store keyring, where no keyring is reachable (no D-Bus
     /// session, as over SSH): keep the cache UNENCRYPTED in the --cache
     /// file, with a warning, instead of failing.
@@ -69,25 +68,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Get a token for an application (client credentials), from the cache when it holds one.
+    /// Get a token for an application (client credentials), a signed-in user (--account),
+    /// on a user's behalf (--on-behalf-of) or a managed identity, from the cache when it
+    /// holds one.
     ///
     /// The client secret is read from the MSAL_CLIENT_SECRET environment variable
-    /// or from --client-secret-file, never from a flag, which would show in `ps`.
+    /// or from --client-secret-file (or a --certificate), never from a flag, which
+    /// would show in `ps`; a cached application token needs none. Settings not given
+    /// as flags come from the environment, then the config file, then `msal login`.
     Token(token::TokenArgs),
-    /// Sign a user in (browser, device code or password) and keep their tokens in the token cache.
+    /// Sign a user in (browser, device code or password), or an application (--app, a secret
+    /// or a certificate), and keep the tokens in the token cache.
     ///
     /// By default opens the system browser at the sign-in page (with --no-browser, or when no
     /// browser opens, prints the URL on stderr instead) and waits for the redirect
     /// to http://localhost:PORT. The tokens and the account go to the cache file,
     /// which is written only when it changed. --device-code signs in on another
     /// device (shows a code, waits with the time left; Ctrl-C stops); --username
-    /// signs in with a password from MSAL_PASSWORD or a no-echo prompt.
+    /// signs in with a password from MSAL_PASSWORD or a no-echo prompt. --app (implied by
+    /// --client-secret-file and --certificate) signs the application in with client
+    /// credentials instead and prints "Signed in as the application ID (tenant TENANT)".
     ///
     /// Prints "Signed in as USER (home account id ID)" on stdout; no token is printed
     /// unless --json is given, which prints the result (access token included) and
     /// the account as JSON. Exit codes as every command (README, "Exit codes"): 0 signed
-    /// in, 1 sign-in failed or timed out, 2 invalid arguments or an unusable cache file,
-    /// 4 network or TLS, 130 cancelled.
+    /// in, 1 sign-in failed or timed out, 2 invalid arguments or an unusable cache (checked
+    /// before signing in), 4 network, TLS or an unreachable Redis cache, 130 cancelled.
     Login(login::LoginArgs),
     /// List the accounts in the token cache (no network requests).
     ///

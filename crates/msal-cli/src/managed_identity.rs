@@ -6,12 +6,16 @@
 //! variables are exported.
 
 use crate::output::outln;
-use msal::{Error, ManagedIdentity, ManagedIdentityClient, ManagedIdentityOptions, TokenCache};
+use msal::{Error, ManagedIdentity, ManagedIdentityClient, ManagedIdentityOptions};
 use serde_json::json;
 
 use crate::token::{TokenArgs, print_result};
 
-pub(crate) async fn acquire(args: &TokenArgs, store: crate::cache_file::StoreChoice) -> Result<(), Error> {
+pub(crate) async fn acquire(
+    args: &TokenArgs,
+    target: crate::cache_file::CacheTarget,
+    claims: Option<String>,
+) -> Result<(), Error> {
     if args.show_source {
         let source = ManagedIdentityClient::detect_source();
         if args.json {
@@ -31,19 +35,17 @@ pub(crate) async fn acquire(args: &TokenArgs, store: crate::cache_file::StoreCho
         .resource
         .as_deref()
         .ok_or_else(|| Error::InvalidArgument("--resource is required".into()))?;
-    let locked = match &args.cache {
-        Some(path) => Some(crate::cache_file::LockedCache::open(store, Some(path)).await?),
-        None => None,
-    };
-    let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
+    // The same cache as every command, locked (and so known to be writable) before the request.
+    let locked = target.lock().await?;
     let client = ManagedIdentityClient::builder(identity)
-        .token_cache(cache.clone())
+        .token_cache(locked.cache.clone())
         .build()?;
-    let options = ManagedIdentityOptions::default().force_refresh(args.force_refresh);
-    let result = client.acquire_token_for_client_with(resource, &options).await?;
-    if let Some(locked) = locked {
-        locked.save_if_changed().await?;
+    let mut options = ManagedIdentityOptions::default().force_refresh(args.force_refresh);
+    if let Some(claims) = claims {
+        options = options.claims_challenge(claims);
     }
+    let result = client.acquire_token_for_client_with(resource, &options).await?;
+    locked.save_if_changed().await?;
     print_result(&result, args.json);
     Ok(())
 }

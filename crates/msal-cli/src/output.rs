@@ -107,11 +107,22 @@ pub(crate) fn error_json(error: &Error) -> Value {
         None if error.is_interaction_required() => {
             json!({ "error": "interaction_required", "error_description": cut(&error.to_string()) })
         }
-        None => json!({ "error": "client_error", "error_description": cut(&error.to_string()) }),
+        None => json!({ "error": "client_error", "error_description": cut(&describe(error)) }),
     };
     // Scripts branch on this: sign the user in again (`msal login`).
     json["interaction_required"] = Value::Bool(needs_sign_in(error));
     json
+}
+
+/// The message for `error`: its own, except for the Redis cache not
+/// answering, which the library's transport error would call an HTTP request.
+pub(crate) fn describe(error: &Error) -> String {
+    match error {
+        Error::Transport(e) if crate::redis_cache::is_redis_url(&e.url) => {
+            format!("the token cache at {}: {}", e.url, e.message)
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The exit codes every command uses (README, "Exit codes").
@@ -123,7 +134,8 @@ pub(crate) mod exit {
     pub(crate) const BAD_INPUT: u8 = 2;
     /// The user must sign in again (`msal login`).
     pub(crate) const INTERACTION_REQUIRED: u8 = 3;
-    /// The network, TLS, or the identity provider being unavailable or throttling.
+    /// The network, TLS, the identity provider being unavailable or
+    /// throttling, or a Redis cache not answering.
     pub(crate) const NETWORK: u8 = 4;
     /// Cancelled (Ctrl-C), as shells report SIGINT.
     pub(crate) const CANCELLED: u8 = 130;
@@ -158,7 +170,7 @@ pub(crate) fn fail(error: &Error, as_json: bool) -> ExitCode {
     } else if matches!(error, Error::Cancelled) {
         // The command said so where it stopped: one message.
     } else {
-        eprintln!("error: {}", terminal_safe(&error.to_string()));
+        eprintln!("error: {}", terminal_safe(&describe(error)));
         if needs_sign_in(error) {
             eprintln!("hint: the user must sign in again: run `msal login`");
         } else if let Error::Cache(msal::CacheError::Keyring(_)) = error {
@@ -167,7 +179,12 @@ pub(crate) fn fail(error: &Error, as_json: bool) -> ExitCode {
                  to an unencrypted file where no keyring is reachable"
             );
         } else if let Error::Transport(e) = error {
-            if e.to_string().to_ascii_lowercase().contains("certificate") {
+            if crate::redis_cache::is_redis_url(&e.url) {
+                eprintln!(
+                    "hint: start Redis there, or choose another cache with --cache (or MSAL_CACHE, or cache in \
+                     the config file)"
+                );
+            } else if e.to_string().to_ascii_lowercase().contains("certificate") {
                 eprintln!("hint: the server's certificate is not trusted: pass its CA with --ca-cert");
             } else {
                 eprintln!("hint: is the identity provider (or the emulator) running and reachable?");

@@ -1,9 +1,11 @@
-//! What `msal login` remembers about each account it signed in (authority,
-//! client id, CA certificate, instance discovery), next to the cache file
-//! in `<cache>.msal-cli.json`, so `msal token --account USER --scope S`
-//! needs nothing else afterwards. Holds no secret: tokens stay in the
-//! cache. Written atomically; a missing or unreadable file is just nothing
-//! remembered.
+//! What `msal login` remembers about each account and each application it
+//! signed in (authority, client id, CA certificate, instance discovery),
+//! so `msal token --account USER --scope S` (or `--client-id APP --scope
+//! S`) needs nothing else afterwards: the last layer of the settings (see
+//! [`crate::config`]). Kept next to the cache file in
+//! `<cache>.msal-cli.json`, or in Redis next to a Redis cache. Holds no
+//! secret: tokens stay in the cache, credentials with the user. Written
+//! atomically; a missing or unreadable record is just nothing remembered.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,59 +27,84 @@ pub(crate) struct SignIn {
     pub no_instance_discovery: bool,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Remembered {
+/// How one application signed in with its own credential (`msal login`
+/// with a secret or certificate). The credential is not kept.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub(crate) struct AppSignIn {
+    pub client_id: String,
+    pub authority: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oidc: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub no_instance_discovery: bool,
+}
+
+/// Every remembered sign-in.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Remembered {
     /// By username, lowercase.
     #[serde(default)]
     accounts: BTreeMap<String, SignIn>,
+    /// By client id, lowercase.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    apps: BTreeMap<String, AppSignIn>,
 }
 
-fn file_of(cache: &Path) -> PathBuf {
+impl Remembered {
+    /// Parses a record; anything unreadable is nothing remembered.
+    pub(crate) fn parse(text: &str) -> Remembered {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    /// The record as JSON.
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// How `username` last signed in, if remembered.
+    pub(crate) fn account(&self, username: &str) -> Option<&SignIn> {
+        self.accounts.get(&username.to_lowercase())
+    }
+
+    /// How the application `client_id` last signed in, if remembered.
+    pub(crate) fn app(&self, client_id: &str) -> Option<&AppSignIn> {
+        self.apps.get(&client_id.to_lowercase())
+    }
+
+    /// Remembers how `sign_in.username` signed in.
+    pub(crate) fn remember(&mut self, sign_in: SignIn) {
+        self.accounts.insert(sign_in.username.to_lowercase(), sign_in);
+    }
+
+    /// Remembers how an application signed in.
+    pub(crate) fn remember_app(&mut self, sign_in: AppSignIn) {
+        self.apps.insert(sign_in.client_id.to_lowercase(), sign_in);
+    }
+
+    /// Forgets `username`; whether it was remembered.
+    pub(crate) fn forget(&mut self, username: &str) -> bool {
+        self.accounts.remove(&username.to_lowercase()).is_some()
+    }
+}
+
+/// The record next to the cache file `cache`.
+pub(crate) fn file_of(cache: &Path) -> PathBuf {
     let mut name = cache.as_os_str().to_owned();
     name.push(".msal-cli.json");
     PathBuf::from(name)
 }
 
-fn read(cache: &Path) -> Remembered {
+/// The record next to the cache file `cache` (nothing if absent or unreadable).
+pub(crate) fn read_file(cache: &Path) -> Remembered {
     std::fs::read_to_string(file_of(cache))
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
+        .map(|text| Remembered::parse(&text))
         .unwrap_or_default()
 }
 
-/// How `username` last signed in with the cache at `cache`, if remembered.
-pub(crate) fn sign_in_of(cache: &Path, username: &str) -> Option<SignIn> {
-    read(cache).accounts.remove(&username.to_lowercase())
-}
-
-/// Remembers how `sign_in.username` signed in. Call it under the cache
-/// file's lock (concurrent logins then update this file in turn); a failure
-/// to write is reported as a warning: the sign-in itself succeeded.
-pub(crate) fn remember(cache: &Path, sign_in: SignIn) {
-    let mut remembered = read(cache);
-    remembered
-        .accounts
-        .insert(sign_in.username.to_lowercase(), sign_in);
-    if let Err(e) = write(cache, &remembered) {
-        eprintln!(
-            "warning: could not remember this sign-in in {}: {e}",
-            file_of(cache).display()
-        );
-    }
-}
-
-/// Forgets `username` (on logout; under the cache file's lock too).
-pub(crate) fn forget(cache: &Path, username: &str) {
-    let mut remembered = read(cache);
-    if remembered.accounts.remove(&username.to_lowercase()).is_some()
-        && let Err(e) = write(cache, &remembered)
-    {
-        eprintln!("warning: could not update {}: {e}", file_of(cache).display());
-    }
-}
-
-/// Replaces the file through a temporary one and a rename.
-fn write(cache: &Path, remembered: &Remembered) -> std::io::Result<()> {
+/// Replaces the record next to `cache` through a temporary file and a rename.
+pub(crate) fn write_file(cache: &Path, remembered: &Remembered) -> std::io::Result<()> {
     let path = file_of(cache);
     let temp = path.with_extension(format!("json.{}.tmp", std::process::id()));
     let written = serde_json::to_vec_pretty(remembered)
@@ -88,4 +115,40 @@ fn write(cache: &Path, remembered: &Remembered) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_and_apps_are_remembered_case_insensitively_and_old_records_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache.json");
+        let mut remembered = read_file(&cache);
+        assert_eq!(remembered, Remembered::default());
+        remembered.remember(SignIn {
+            username: "Alice@Contoso.com".into(),
+            authority: "https://a/t".into(),
+            client_id: "c".into(),
+            ..SignIn::default()
+        });
+        remembered.remember_app(AppSignIn {
+            client_id: "APP".into(),
+            authority: "https://a/t".into(),
+            ..AppSignIn::default()
+        });
+        write_file(&cache, &remembered).unwrap();
+        let mut again = read_file(&cache);
+        assert_eq!(again.account("alice@contoso.com").unwrap().client_id, "c");
+        assert_eq!(again.app("app").unwrap().authority, "https://a/t");
+        assert!(again.forget("ALICE@contoso.com"));
+        assert!(!again.forget("alice@contoso.com"));
+        // A record written before apps were remembered.
+        let old = Remembered::parse(
+            r#"{"accounts": {"bob@x": {"username": "bob@x", "authority": "https://a/t", "client_id": "c"}}}"#,
+        );
+        assert_eq!(old.account("bob@x").unwrap().authority, "https://a/t");
+        assert_eq!(Remembered::parse("not json"), Remembered::default());
+    }
 }

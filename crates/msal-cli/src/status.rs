@@ -3,7 +3,6 @@
 //! network requests. Exit code 3 (interaction required) when nobody is
 //! signed in, so scripts can `msal status || msal login ...`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -12,14 +11,14 @@ use msal::Error;
 use serde_json::json;
 
 use crate::cache_file;
+use crate::config::{CacheArgs, Settings};
 use crate::output::{self, exit, outln};
 
 /// Arguments of `msal status`.
 #[derive(Args)]
 pub(crate) struct StatusArgs {
-    /// Token cache file (default: the one `msal login` uses).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache_args: CacheArgs,
     /// Print JSON: an array of accounts with their tokens.
     #[arg(long)]
     pub json: bool,
@@ -36,7 +35,11 @@ pub(crate) async fn run(args: StatusArgs, store: cache_file::StoreChoice) -> Res
 
 /// Prints the status; whether anybody is signed in.
 async fn status(args: StatusArgs, store: cache_file::StoreChoice) -> Result<bool, Error> {
-    let store = store.open(args.cache.as_deref()).await?;
+    let settings = Settings::load(args.cache_args.config.as_deref())?;
+    let store = store
+        .target(&settings, args.cache_args.cache.as_deref())
+        .open()
+        .await?;
     let cache = store.read().await?;
     let now = SystemTime::now();
     let accounts: Vec<_> = cache

@@ -1,8 +1,10 @@
 //! `msal token`: an application token through the client credentials flow,
-//! from the cache file when it holds a valid one; with `--account`, a user's
-//! token through the silent path (cache, else the refresh token); with
-//! `--managed-identity`, the managed identity's token from the Azure host
-//! this runs on (see [`crate::managed_identity`]).
+//! or on behalf of a user (see [`crate::confidential`]); with `--account`,
+//! a user's token through the silent path (cache, else the refresh token);
+//! with `--managed-identity`, the managed identity's token from the Azure
+//! host this runs on (see [`crate::managed_identity`]). Every one of them
+//! from the cache when it holds a valid token, and `--claims` for a
+//! resource's claims challenge.
 
 use crate::output::outln;
 use std::path::{Path, PathBuf};
@@ -10,22 +12,22 @@ use std::process::ExitCode;
 
 use clap::Args;
 use msal::{
-    ClientApplicationBuilder, ClientCredentialsOptions, ClientSecret, ConfidentialClientApplication, Error,
-    Kind, PublicClientApplication, ReqwestHttpClient, SilentOptions, TokenCache,
+    ClientApplicationBuilder, Error, Kind, PublicClientApplication, ReqwestHttpClient, SilentOptions,
 };
 
-use crate::cache_file::StoreChoice;
-use crate::{cache_file, output};
-
-/// Environment variable holding the client secret.
-pub(crate) const SECRET_ENV: &str = "MSAL_CLIENT_SECRET";
+use crate::cache_file::{CacheTarget, StoreChoice};
+use crate::config::{CacheArgs, Settings};
+use crate::credentials::CredentialArgs;
+use crate::output;
 
 /// Arguments of `msal token`.
 #[derive(Args)]
 pub(crate) struct TokenArgs {
     /// Authority URL, e.g. https://login.microsoftonline.com/contoso.onmicrosoft.com
-    /// (https only). With --account, defaults to the one `msal login` used.
-    #[arg(long, required_unless_present_any = ["managed_identity", "account", "oidc_authority"])]
+    /// (https only) [env: MSAL_AUTHORITY, else AZURE_TENANT_ID on
+    /// AZURE_AUTHORITY_HOST; config: authority; else the one `msal login`
+    /// used for the account or application].
+    #[arg(long)]
     pub authority: Option<String>,
     /// A generic OpenID Connect provider instead of Entra ID: its issuer URL
     /// (https only), whose configuration is at URL/.well-known/openid-configuration
@@ -33,9 +35,9 @@ pub(crate) struct TokenArgs {
     #[arg(long, value_name = "URL", conflicts_with_all = ["authority", "no_instance_discovery"])]
     pub oidc_authority: Option<String>,
     /// The application (client) id; with --managed-identity, the client id
-    /// of a user-assigned identity. With --account, defaults to the one
-    /// `msal login` used.
-    #[arg(long, required_unless_present_any = ["managed_identity", "account"])]
+    /// of a user-assigned identity [env: MSAL_CLIENT_ID, else AZURE_CLIENT_ID;
+    /// config: client_id; with --account, else the one `msal login` used].
+    #[arg(long)]
     pub client_id: Option<String>,
     /// A scope to ask for, e.g. https://graph.microsoft.com/.default (repeat for several).
     #[arg(long = "scope", required_unless_present = "managed_identity", num_args = 1)]
@@ -44,7 +46,10 @@ pub(crate) struct TokenArgs {
     /// (IMDS, App Service, Azure ML, Service Fabric, Azure Arc, Cloud Shell,
     /// detected from the environment); the system-assigned identity unless
     /// --client-id, --resource-id or --object-id names a user-assigned one.
-    #[arg(long, conflicts_with_all = ["authority", "oidc_authority", "account", "client_secret_file", "no_instance_discovery", "scopes"])]
+    #[arg(long, conflicts_with_all = [
+        "authority", "oidc_authority", "account", "client_secret_file", "certificate",
+        "no_instance_discovery", "scopes", "on_behalf_of", "tenant"
+    ])]
     pub managed_identity: bool,
     /// With --managed-identity: the resource to get a token for, e.g. https://vault.azure.net.
     #[arg(long, requires = "managed_identity")]
@@ -58,26 +63,26 @@ pub(crate) struct TokenArgs {
     /// With --managed-identity: print which host was detected, and get no token.
     #[arg(long, requires = "managed_identity")]
     pub show_source: bool,
-    /// Token cache file in the unified MSAL format (shared with MSAL Python and others).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Extra CA certificate (PEM) to trust, such as the emulator's.
+    #[command(flatten)]
+    pub cache_args: CacheArgs,
+    /// Extra CA certificate (PEM) to trust, such as the emulator's [config: ca_cert].
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
-    /// File holding the client secret (instead of the MSAL_CLIENT_SECRET environment variable).
-    #[arg(long)]
-    pub client_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub credential: CredentialArgs,
     /// Print the whole result as JSON instead of only the token.
     #[arg(long)]
     pub json: bool,
     /// Ask the identity provider even when the cache holds a valid token.
     #[arg(long)]
     pub force_refresh: bool,
-    /// Skip instance discovery (for hosts that do not serve it).
+    /// Skip instance discovery (for hosts that do not serve it) [config:
+    /// instance_discovery = false].
     #[arg(long)]
     pub no_instance_discovery: bool,
     /// The trusted instance discovery endpoint (an https URL) that vouches
-    /// for authority hosts that are not Microsoft clouds, for a private cloud.
+    /// for authority hosts that are not Microsoft clouds, for a private cloud
+    /// [config: instance_discovery_endpoint].
     #[arg(
         long,
         value_name = "URL",
@@ -87,15 +92,31 @@ pub(crate) struct TokenArgs {
     pub instance_discovery_endpoint: Option<String>,
     /// Ask this tenant (an id or domain) instead of the authority's own: one
     /// multi-tenant app registration serving many tenants, each tenant's
-    /// tokens cached under its own realm.
-    #[arg(long, conflicts_with_all = ["managed_identity", "oidc_authority"])]
+    /// tokens cached under its own realm [env: MSAL_TENANT; config: tenant].
+    #[arg(long, conflicts_with = "oidc_authority")]
     pub tenant: Option<String>,
     /// A signed-in user's token instead of the app's: the account's username, as
     /// `msal accounts` lists it. Served from the cache, else refreshed with the
-    /// cached refresh token; no secret needed. The cache defaults to the one
-    /// `msal login` uses.
+    /// cached refresh token; no secret needed.
     #[arg(long, value_name = "USERNAME")]
     pub account: Option<String>,
+    /// A middle tier's token for a downstream API on behalf of the user
+    /// who called it (the on-behalf-of flow): the incoming token from
+    /// --assertion-file, the middle tier's --client-id and its secret or
+    /// certificate. Cached per incoming token.
+    #[arg(long, requires = "assertion_file", conflicts_with = "account")]
+    pub on_behalf_of: bool,
+    /// With --on-behalf-of: the file holding the incoming token (the access
+    /// token the middle tier was called with), or - for standard input.
+    /// Never a flag value: it is a credential.
+    #[arg(long, value_name = "FILE", requires = "on_behalf_of")]
+    pub assertion_file: Option<PathBuf>,
+    /// A claims challenge (the JSON, or its base64 as a WWW-Authenticate
+    /// header carries it) from a resource that refused a token: skips the
+    /// cache and asks for a token that satisfies it. With --account,
+    /// --on-behalf-of or --managed-identity.
+    #[arg(long, value_name = "JSON")]
+    pub claims: Option<String>,
 }
 
 pub(crate) async fn run(args: TokenArgs, store: StoreChoice) -> Result<(), ExitCode> {
@@ -104,39 +125,53 @@ pub(crate) async fn run(args: TokenArgs, store: StoreChoice) -> Result<(), ExitC
 }
 
 async fn acquire(args: TokenArgs, store: StoreChoice) -> Result<(), Error> {
+    let claims = claims_challenge(args.claims.as_deref())?;
+    let settings = Settings::load(args.cache_args.config.as_deref())?;
+    let target = store.target(&settings, args.cache_args.cache.as_deref());
     if args.managed_identity {
-        return crate::managed_identity::acquire(&args, store).await;
+        return crate::managed_identity::acquire(&args, target, claims).await;
     }
     if let Some(username) = &args.account {
-        return acquire_for_user(&args, username, store).await;
+        return acquire_for_user(&args, username, &settings, target, claims).await;
     }
-    let (authority, client_id) = app_identity(&args)?;
-    let secret = read_secret(args.client_secret_file.as_deref())?;
-    let locked = match &args.cache {
-        Some(path) => Some(cache_file::LockedCache::open(store, Some(path)).await?),
-        None => None,
+    crate::confidential::acquire(&args, &settings, target, claims).await
+}
+
+/// `--claims`: a JSON object, given as is or base64-encoded (as in a
+/// `WWW-Authenticate` header's `claims`); refused naming what was typed.
+fn claims_challenge(claims: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(given) = claims.map(str::trim) else {
+        return Ok(None);
     };
-    let cache = locked.as_ref().map_or_else(TokenCache::new, |l| l.cache.clone());
-    let builder = authority.configure(ConfidentialClientApplication::builder(client_id));
-    let app = discovery(
-        builder,
-        args.no_instance_discovery,
-        args.instance_discovery_endpoint.as_deref(),
-    )
-    .client_secret(secret)
-    .token_cache(cache.clone())
-    .http_client(http_client(args.ca_cert.as_deref())?)
-    .build()?;
-    let mut options = ClientCredentialsOptions::default().force_refresh(args.force_refresh);
-    if let Some(tenant) = &args.tenant {
-        options = options.tenant(tenant.as_str());
+    let object = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .is_some()
+    };
+    if object(given) {
+        return Ok(Some(given.to_owned()));
     }
-    let result = app.acquire_token_for_client_with(&args.scopes, &options).await?;
-    if let Some(locked) = locked {
-        locked.save_if_changed().await?;
+    use base64::Engine as _;
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE,
+    ];
+    for engine in engines {
+        if let Some(text) = engine
+            .decode(given.trim_end_matches('='))
+            .or_else(|_| engine.decode(given))
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|text| object(text))
+        {
+            return Ok(Some(text));
+        }
     }
-    print_result(&result, args.json);
-    Ok(())
+    Err(Error::InvalidArgument(format!(
+        "--claims {given:?} is not a JSON object (nor its base64): pass the claims challenge the resource \
+         sent, e.g. --claims '{{\"access_token\":{{\"nbf\":{{\"essential\":true,\"value\":\"1700000000\"}}}}}}'"
+    )))
 }
 
 /// The token alone, or the whole result as JSON.
@@ -158,12 +193,7 @@ pub(crate) enum AuthorityArg<'a> {
     Oidc(&'a str),
 }
 
-impl<'a> AuthorityArg<'a> {
-    /// The one given, if any (clap lets only one through).
-    pub(crate) fn given(authority: Option<&'a str>, oidc_authority: Option<&'a str>) -> Option<Self> {
-        oidc_authority.map(Self::Oidc).or(authority.map(Self::Entra))
-    }
-
+impl AuthorityArg<'_> {
     /// `builder` with this authority.
     pub(crate) fn configure<K: Kind>(
         self,
@@ -172,13 +202,6 @@ impl<'a> AuthorityArg<'a> {
         match self {
             AuthorityArg::Entra(url) => builder.authority(url),
             AuthorityArg::Oidc(url) => builder.oidc_authority(url),
-        }
-    }
-
-    /// The URL, whichever kind.
-    pub(crate) fn url(self) -> &'a str {
-        match self {
-            AuthorityArg::Entra(url) | AuthorityArg::Oidc(url) => url,
         }
     }
 }
@@ -197,58 +220,62 @@ pub(crate) fn discovery<K: Kind>(
     }
 }
 
-/// The authority and `--client-id`, which clap requires without `--managed-identity`.
-fn app_identity(args: &TokenArgs) -> Result<(AuthorityArg<'_>, &str), Error> {
-    let authority = AuthorityArg::given(args.authority.as_deref(), args.oidc_authority.as_deref());
-    match (authority, &args.client_id) {
-        (Some(authority), Some(client_id)) => Ok((authority, client_id)),
-        _ => Err(Error::InvalidArgument(
-            "--authority (or --oidc-authority) and --client-id are required".into(),
-        )),
-    }
-}
-
-/// A user's token through the silent path, from the shared cache file;
-/// what the command line leaves out comes from how `msal login` signed
-/// the user in.
-async fn acquire_for_user(args: &TokenArgs, username: &str, store: StoreChoice) -> Result<(), Error> {
-    let path = store.path(args.cache.as_deref())?;
-    let remembered = crate::remembered::sign_in_of(&path, username);
-    let missing = || {
+/// A user's token through the silent path, from the shared cache; what
+/// the command line leaves out comes from the environment, the config
+/// file, then how `msal login` signed the user in.
+async fn acquire_for_user(
+    args: &TokenArgs,
+    username: &str,
+    settings: &Settings,
+    target: CacheTarget,
+    claims: Option<String>,
+) -> Result<(), Error> {
+    let store = target.open().await?;
+    let remembered = store.remembered().await?.account(username).cloned();
+    let location = store.location();
+    let missing = |what: &str, flag: &str, key: &str| {
         Error::InvalidArgument(format!(
-            "no --authority and --client-id given, and `msal login` has not signed {username} in \
-             with the cache {}",
-            path.display()
+            "no {what} for {username}: pass {flag}, set it in the environment or as {}, \
+             or sign {username} in with `msal login` (using the cache {location})",
+            settings.config_hint(key)
         ))
     };
-    let given = AuthorityArg::given(args.authority.as_deref(), args.oidc_authority.as_deref());
-    let authority = match (given, &remembered) {
-        (Some(authority), _) => authority,
-        (None, Some(r)) if r.oidc => AuthorityArg::Oidc(&r.authority),
-        (None, Some(r)) => AuthorityArg::Entra(&r.authority),
-        (None, None) => return Err(missing()),
+    let (authority, oidc) = match (
+        &args.oidc_authority,
+        settings.authority(args.authority.as_deref()),
+        &remembered,
+    ) {
+        (Some(issuer), _, _) => (issuer.clone(), true),
+        (None, Some(setting), _) => (setting.value, false),
+        (None, None, Some(r)) => (r.authority.clone(), r.oidc),
+        (None, None, None) => return Err(missing("authority", "--authority", "authority")),
     };
-    let client_id = match (&args.client_id, &remembered) {
-        (Some(client_id), _) => client_id.clone(),
+    let client_id = match (settings.client_id(args.client_id.as_deref()), &remembered) {
+        (Some(setting), _) => setting.value,
         (None, Some(r)) => r.client_id.clone(),
-        (None, None) => return Err(missing()),
+        (None, None) => return Err(missing("client id", "--client-id", "client_id")),
     };
-    let ca_cert = args
-        .ca_cert
-        .clone()
+    let authority = if oidc {
+        AuthorityArg::Oidc(&authority)
+    } else {
+        AuthorityArg::Entra(&authority)
+    };
+    let ca_cert = settings
+        .ca_cert(args.ca_cert.as_deref())
         .or_else(|| remembered.as_ref().and_then(|r| r.ca_cert.clone()));
-    let no_instance_discovery =
-        args.no_instance_discovery || remembered.as_ref().is_some_and(|r| r.no_instance_discovery);
+    let no_instance_discovery = settings.no_instance_discovery(args.no_instance_discovery)
+        || remembered.as_ref().is_some_and(|r| r.no_instance_discovery);
     // Under the cache's lock: a refresh rotates the refresh token, which a
     // concurrent command must not overwrite with the old one.
-    let locked = cache_file::LockedCache::open(store, args.cache.as_deref()).await?;
-    let location = locked.store.location();
+    let locked = store.lock().await?;
     let cache = locked.cache.clone();
     let builder = authority.configure(PublicClientApplication::builder(client_id));
     let app = discovery(
         builder,
         no_instance_discovery,
-        args.instance_discovery_endpoint.as_deref(),
+        settings
+            .instance_discovery_endpoint(args.instance_discovery_endpoint.as_deref())
+            .as_deref(),
     )
     .token_cache(cache.clone())
     .http_client(http_client(ca_cert.as_deref())?)
@@ -263,8 +290,11 @@ async fn acquire_for_user(args: &TokenArgs, username: &str, store: StoreChoice) 
             ))
         })?;
     let mut options = SilentOptions::default().force_refresh(args.force_refresh);
-    if let Some(tenant) = &args.tenant {
-        options = options.tenant(tenant.as_str());
+    if let Some(tenant) = settings.tenant(args.tenant.as_deref()) {
+        options = options.tenant(tenant.value);
+    }
+    if let Some(claims) = claims {
+        options = options.claims_challenge(claims);
     }
     let result = app
         .acquire_token_silent_with(&args.scopes, &account, &options)
@@ -284,26 +314,4 @@ pub(crate) fn http_client(ca_cert: Option<&Path>) -> Result<ReqwestHttpClient, E
         builder = builder.add_root_certificates_pem(&pem)?;
     }
     builder.build()
-}
-
-/// The secret from a file (first line, surrounding whitespace trimmed) or the environment.
-fn read_secret(file: Option<&Path>) -> Result<ClientSecret, Error> {
-    let secret = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| {
-                Error::InvalidArgument(format!(
-                    "cannot read the client secret file {}: {e}",
-                    path.display()
-                ))
-            })?
-            .trim()
-            .to_owned(),
-        None => std::env::var(SECRET_ENV).unwrap_or_default(),
-    };
-    if secret.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "no client secret: set {SECRET_ENV} or pass --client-secret-file"
-        )));
-    }
-    Ok(ClientSecret::new(secret))
 }

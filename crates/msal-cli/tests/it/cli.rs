@@ -88,7 +88,7 @@ fn daemon_app(directory: &Value) -> (String, String) {
 }
 
 fn token(emulator: &EmulatorProcess, client_id: &str, secret: &str, cache: &Path, extra: &[&str]) -> Output {
-    Command::new(MSAL)
+    crate::isolated(cache.parent().unwrap())
         .args(["token", "--authority", &format!("{}/contoso", emulator.url)])
         .args([
             "--client-id",
@@ -159,7 +159,7 @@ fn errors_are_typed_and_a_malformed_cache_is_left_alone() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("malformed token cache"));
     assert_eq!(std::fs::read_to_string(&cache).unwrap(), "{ this is not a cache");
 
-    let no_secret = Command::new(MSAL)
+    let no_secret = crate::isolated(dir.path())
         .args([
             "token",
             "--authority",
@@ -190,7 +190,7 @@ fn errors_are_typed_and_a_malformed_cache_is_left_alone() {
         .unwrap();
     assert!(!flag.status.success());
 
-    let http = Command::new(MSAL)
+    let http = crate::isolated(dir.path())
         .args([
             "token",
             "--authority",
@@ -383,7 +383,8 @@ fn an_unreachable_identity_provider_is_exit_code_4() {
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new(MSAL)
+    let home = tempfile::tempdir().unwrap();
+    let out = crate::isolated(home.path())
         .args([
             "token",
             "--authority",
@@ -409,7 +410,7 @@ fn secret_from_a_file_works() {
     let (client_id, secret) = daemon_app(&defaults());
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
-    let out = Command::new(MSAL)
+    let out = crate::isolated(dir.path())
         .args([
             "token",
             "--authority",

@@ -120,9 +120,7 @@ impl Drop for Running {
 
 /// `msal` with a private cache directory, so nothing touches the real home.
 pub(crate) fn msal(home: &Path) -> Command {
-    let mut command = Command::new(MSAL);
-    command.env("HOME", home).env("XDG_CACHE_HOME", home.join("xdg"));
-    command
+    crate::isolated(home)
 }
 
 /// Runs a short command (no sign-in) to completion.

@@ -98,6 +98,12 @@ async fn each_host_gives_a_token_then_the_cache_file_serves_it() {
         assert_eq!(again["token_source"], "cache", "{source:?}");
         assert_eq!(again["access_token"], first["access_token"]);
         assert_eq!(emulator.request_count(source.endpoint()), requests, "{source:?}");
+
+        // A claims challenge skips the cache.
+        let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1"}}}"#;
+        let challenged = json_of(&msal(&emulator, source, &token_args(&cache, &["--claims", claims])).await);
+        assert_eq!(challenged["token_source"], "identity_provider", "{source:?}");
+        assert!(emulator.request_count(source.endpoint()) > requests, "{source:?}");
     }
 }
 
