@@ -93,11 +93,17 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Err(reason) => return unauthorized(reason),
     };
     let assertion = UserAssertion::new(token);
-    let downstream_token = match state.msal.acquire_token_on_behalf_of(&assertion, DOWNSTREAM_SCOPES).await {
+    let downstream_token = match state
+        .msal
+        .acquire_token_on_behalf_of(&assertion, DOWNSTREAM_SCOPES)
+        .await
+    {
         Ok(result) => result,
         // The identity provider refused the token (forged, revoked, or not
         // consented): the caller's problem, not ours.
-        Err(msal::Error::Service(e)) => return unauthorized(&e.to_string()),
+        Err(e @ (msal::Error::Service(_) | msal::Error::InteractionRequired { .. })) => {
+            return unauthorized(&e.to_string());
+        }
         Err(e) => return (StatusCode::BAD_GATEWAY, format!("on-behalf-of failed: {e}")).into_response(),
     };
     let response = state
@@ -111,8 +117,16 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
             Ok(Ok(json)) => json,
             _ => return (StatusCode::BAD_GATEWAY, "the downstream API's answer is not JSON").into_response(),
         },
-        Ok(r) => return (StatusCode::BAD_GATEWAY, format!("the downstream API answered {}", r.status())).into_response(),
-        Err(e) => return (StatusCode::BAD_GATEWAY, format!("the downstream API failed: {e}")).into_response(),
+        Ok(r) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("the downstream API answered {}", r.status()),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            return (StatusCode::BAD_GATEWAY, format!("the downstream API failed: {e}")).into_response();
+        }
     };
     axum::Json(json!({
         "caller": claims.get("upn").or_else(|| claims.get("preferred_username")),
@@ -130,10 +144,7 @@ fn caller(headers: &HeaderMap, audiences: &[String]) -> Result<(String, Value), 
         .ok_or("no Authorization header")?
         .to_str()
         .map_err(|_| "a malformed Authorization header")?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .ok_or("not a bearer token")?
-        .trim();
+    let token = value.strip_prefix("Bearer ").ok_or("not a bearer token")?.trim();
     let payload = token.split('.').nth(1).ok_or("not a JWT")?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| "not a JWT")?;
     let claims: Value = serde_json::from_slice(&bytes).map_err(|_| "not a JWT")?;
@@ -142,7 +153,11 @@ fn caller(headers: &HeaderMap, audiences: &[String]) -> Result<(String, Value), 
         return Err("the token is not for this API");
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    if claims.get("exp").and_then(Value::as_u64).is_none_or(|exp| exp <= now) {
+    if claims
+        .get("exp")
+        .and_then(Value::as_u64)
+        .is_none_or(|exp| exp <= now)
+    {
         return Err("the token has expired");
     }
     Ok((token.to_owned(), claims))
@@ -160,5 +175,10 @@ fn unauthorized(reason: &str) -> Response {
         })
         .collect();
     let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"");
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)], reason).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, challenge)],
+        reason,
+    )
+        .into_response()
 }

@@ -92,7 +92,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn home() -> Html<&'static str> {
-    Html(r#"<h1>msal web app</h1><p><a href="/login">Sign in</a> · <a href="/me">Me</a> · <a href="/logout">Sign out</a></p>"#)
+    Html(
+        r#"<h1>msal web app</h1><p><a href="/login">Sign in</a> · <a href="/me">Me</a> · <a href="/logout">Sign out</a></p>"#,
+    )
 }
 
 /// 2. Sends the browser to the identity provider, remembering the flow in
@@ -108,7 +110,11 @@ async fn login(State(state): State<AppState>) -> Response {
     };
     let auth_uri = flow.auth_uri().to_owned();
     let id = new_session_id();
-    state.sessions.lock().unwrap().insert(id.clone(), Session::SigningIn(flow));
+    state
+        .sessions
+        .lock()
+        .unwrap()
+        .insert(id.clone(), Session::SigningIn(flow));
     (
         [(header::SET_COOKIE, setup::session_cookie(SESSION_COOKIE, &id))],
         Redirect::to(&auth_uri),
@@ -135,7 +141,11 @@ async fn redirect(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
             };
             // A new session id after sign-in, so a planted one is worthless.
             let id = new_session_id();
-            state.sessions.lock().unwrap().insert(id.clone(), Session::SignedIn(account));
+            state
+                .sessions
+                .lock()
+                .unwrap()
+                .insert(id.clone(), Session::SignedIn(account));
             (
                 [(header::SET_COOKIE, setup::session_cookie(SESSION_COOKIE, &id))],
                 Redirect::to("/me"),
@@ -162,9 +172,17 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Err(msal::Error::InteractionRequired { .. }) => return Redirect::to("/login").into_response(),
         Err(e) => return error(StatusCode::BAD_GATEWAY, &e),
     };
-    let downstream = match call(&state.web, &state.downstream_url, token.access_token.expose_secret()).await {
+    let downstream = match call(
+        &state.web,
+        &state.downstream_url,
+        token.access_token.expose_secret(),
+    )
+    .await
+    {
         Ok(body) => body,
-        Err(e) => return (StatusCode::BAD_GATEWAY, format!("the downstream API failed: {e}")).into_response(),
+        Err(e) => {
+            return (StatusCode::BAD_GATEWAY, format!("the downstream API failed: {e}")).into_response();
+        }
     };
     axum::Json(json!({
         "user": account.username,
@@ -175,7 +193,8 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = setup::cookie(&headers, SESSION_COOKIE).and_then(|id| state.sessions.lock().unwrap().remove(id));
+    let session =
+        setup::cookie(&headers, SESSION_COOKIE).and_then(|id| state.sessions.lock().unwrap().remove(id));
     if let Some(Session::SignedIn(account)) = session {
         // Through the cache hooks: the user's partition loses their tokens.
         if let Err(e) = state.msal.sign_out(&account).await {

@@ -78,8 +78,8 @@ impl Setup {
             Ok(path) => Some(std::fs::read(&path)?),
             Err(_) => None,
         };
-        let api_scope = std::env::var("MSAL_API_SCOPE")
-            .unwrap_or_else(|_| format!("api://{client_id}/access_as_user"));
+        let api_scope =
+            std::env::var("MSAL_API_SCOPE").unwrap_or_else(|_| format!("api://{client_id}/access_as_user"));
         Ok(Setup {
             authority,
             client_id,
@@ -108,9 +108,7 @@ impl Setup {
         let (client_id, client_secret) = match role {
             Role::PublicClient => (builtin::PUBLIC_CLIENT_ID, None),
             Role::WebApp => (builtin::WEBAPP_CLIENT_ID, Some(builtin::WEBAPP_CLIENT_SECRET)),
-            Role::WebApi | Role::WebAppWithApi => {
-                (builtin::API_CLIENT_ID, Some(builtin::API_CLIENT_SECRET))
-            }
+            Role::WebApi | Role::WebAppWithApi => (builtin::API_CLIENT_ID, Some(builtin::API_CLIENT_SECRET)),
         };
         eprintln!(
             "No MSAL_AUTHORITY: using the local emulator at {}; sign in as {} / {}",
@@ -170,7 +168,9 @@ pub(crate) fn port(default: u16) -> Result<u16, Box<dyn std::error::Error>> {
 
 /// Listens on `127.0.0.1:PORT` (`PORT`, else `default`; `0` picks a free
 /// port) and prints the address on stdout, where the tests read it.
-pub(crate) async fn listen(default: u16) -> Result<(tokio::net::TcpListener, u16), Box<dyn std::error::Error>> {
+pub(crate) async fn listen(
+    default: u16,
+) -> Result<(tokio::net::TcpListener, u16), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port(default)?)).await?;
     let port = listener.local_addr()?.port();
     println!("listening on http://localhost:{port}");
