@@ -27,6 +27,9 @@
 //!
 //! An example: it unwraps where a failure can only be a bug in it.
 
+// See above: examples may unwrap.
+#![allow(clippy::unwrap_used)]
+
 mod setup;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -84,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// 2. Checks the caller's token, 3. gets a downstream token for the same
+/// Steps 2 and 3: checks the caller's token, gets a downstream token for the same
 /// user (the cache first, the identity provider otherwise), and calls the
 /// downstream API with it.
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {

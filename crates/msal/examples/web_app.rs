@@ -18,6 +18,9 @@
 //!
 //! An example: it unwraps where a failure can only be a bug in it.
 
+// See above: examples may unwrap.
+#![allow(clippy::unwrap_used)]
+
 mod setup;
 
 use std::collections::HashMap;
@@ -97,7 +100,7 @@ async fn home() -> Html<&'static str> {
     )
 }
 
-/// 2. Sends the browser to the identity provider, remembering the flow in
+/// Step 2: sends the browser to the identity provider, remembering the flow in
 /// a new session.
 async fn login(State(state): State<AppState>) -> Response {
     let flow = match state
@@ -122,7 +125,7 @@ async fn login(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// 3. The identity provider sends the browser back here: msal checks the
+/// Step 3: the identity provider sends the browser back here: msal checks the
 /// response against the flow (state, nonce), redeems the code and caches
 /// the user's tokens.
 async fn redirect(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -156,7 +159,7 @@ async fn redirect(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
     }
 }
 
-/// 4. The user's token from the cache (refreshed when needed), then the
+/// Step 4: the user's token from the cache (refreshed when needed), then the
 /// downstream API called with it.
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let account = {

@@ -32,6 +32,9 @@
 //!
 //! An example: it unwraps where a failure can only be a bug in it.
 
+// See above: examples may unwrap.
+#![allow(clippy::unwrap_used)]
+
 mod setup;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -144,7 +147,7 @@ async fn home() -> Html<&'static str> {
     )
 }
 
-/// 3. Sends the browser to sign in; the flow goes in its sealed cookie.
+/// Step 3: sends the browser to sign in; the flow goes in its sealed cookie.
 async fn login(State(state): State<AppState>) -> Response {
     let flow = match state
         .msal
@@ -167,7 +170,7 @@ async fn login(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// 4. Back from the identity provider: redeem the code. The tokens go to
+/// Step 4: back from the identity provider: redeem the code. The tokens go to
 /// the user's partition (their home account id), in memory and in Redis.
 async fn redirect(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let Some(Session::SigningIn(flow)) = state.session(&headers) else {
@@ -190,7 +193,7 @@ async fn redirect(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
     }
 }
 
-/// 5. On any instance: the user's token for this app's API from the
+/// Step 5: on any instance: the user's token for this app's API from the
 /// shared cache (refreshed with the refresh token kept there when it
 /// expired), traded on behalf of the user for a Graph token (cached in
 /// Redis too, per incoming token), and Graph called with it.
