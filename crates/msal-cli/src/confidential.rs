@@ -160,13 +160,6 @@ pub(crate) async fn acquire(
         Some(path) if args.on_behalf_of => Some(credentials::incoming_token(path)?),
         _ => None,
     };
-    if claims.is_some() && incoming.is_none() {
-        return Err(Error::InvalidArgument(
-            "--claims works with --account, --on-behalf-of and --managed-identity; the msal library's client \
-             credentials flow takes no claims challenge yet (use --force-refresh for a new application token)"
-                .into(),
-        ));
-    }
     let store = target.open().await?;
     let client_id = settings.client_id(args.client_id.as_deref());
     let remembered = match &client_id {
@@ -207,6 +200,9 @@ pub(crate) async fn acquire(
             let mut options = ClientCredentialsOptions::default().force_refresh(args.force_refresh);
             if let Some(tenant) = tenant {
                 options = options.tenant(tenant);
+            }
+            if let Some(claims) = claims {
+                options = options.claims_challenge(claims);
             }
             app.acquire_token_for_client_with(&args.scopes, &options).await
         }

@@ -405,7 +405,10 @@ async fn on_behalf_of_from_a_file_or_stdin_and_claims_challenges() {
         "{}",
         no_assertion.stderr
     );
-    // The library's client credentials flow takes no claims challenge: said so.
+    assert_eq!(emulator.total_requests(), requests, "bad input sends nothing");
+
+    // An application token answers a claims challenge too: from the identity
+    // provider, satisfying it.
     let app_claims = finish(
         msal(home)
             .args([
@@ -415,14 +418,16 @@ async fn on_behalf_of_from_a_file_or_stdin_and_claims_challenges() {
                 "--authority",
                 &authority,
             ])
-            .args(["--scope", GRAPH_DEFAULT, "--claims", &challenge]),
+            .args(["--scope", GRAPH_DEFAULT, "--claims", &challenge, "--json"])
+            .arg("--ca-cert")
+            .arg(&ca)
+            .env("MSAL_CLIENT_SECRET", builtin::DAEMON_CLIENT_SECRET),
     );
-    assert_eq!(app_claims.status.code(), Some(2));
-    assert!(
-        app_claims.stderr.contains("--claims works with"),
-        "{}",
-        app_claims.stderr
-    );
-    assert_eq!(emulator.total_requests(), requests);
+    let app_claims = json_of(&app_claims);
+    assert_eq!(app_claims["token_source"], "identity_provider");
+    let nbf = claims(app_claims["access_token"].as_str().unwrap())["nbf"]
+        .as_u64()
+        .unwrap();
+    assert!(nbf >= now, "nbf {nbf} before the challenge's {now}");
     emulator.shutdown().await;
 }

@@ -21,6 +21,11 @@ pub struct ClientCredentialsOptions {
     /// `fmi_path`. Tokens of different paths are cached apart (under MSAL
     /// Python's extended cache key), and apart from tokens without one.
     pub fmi_path: Option<String>,
+    /// A claims challenge from a resource (the `claims` of its
+    /// `WWW-Authenticate` header, as JSON), as MSAL Python's
+    /// `acquire_token_for_client(claims_challenge=...)`: the cache is
+    /// skipped and the challenge sent (merged with the client's capabilities).
+    pub claims_challenge: Option<String>,
     /// The tenant to ask instead of the application's own (a tenant id or
     /// domain): a multi-tenant application uses one object for many
     /// tenants, each tenant's tokens cached under its own realm. Entra ID
@@ -38,6 +43,12 @@ impl ClientCredentialsOptions {
     /// Sets [`force_refresh`](Self::force_refresh).
     pub fn force_refresh(mut self, force: bool) -> Self {
         self.force_refresh = force;
+        self
+    }
+
+    /// Sets [`claims_challenge`](Self::claims_challenge).
+    pub fn claims_challenge(mut self, claims: impl Into<String>) -> Self {
+        self.claims_challenge = Some(claims.into());
         self
     }
 
@@ -89,6 +100,8 @@ struct Miss<'a> {
     scopes: Vec<String>,
     shape: TokenShape,
     force: bool,
+    /// A claims challenge to send (forces a request).
+    claims_challenge: Option<&'a str>,
     /// The location the offline lookup looked in, if any.
     offline: Option<(Cow<'a, str>, Cow<'a, str>)>,
     /// What it found: a token past its `refresh_on`, or none.
@@ -110,11 +123,16 @@ where
 {
     let scopes = super::normalize_scopes(scopes)?;
     let shape = shape_of(options)?;
+    let challenge = options
+        .claims_challenge
+        .as_deref()
+        .filter(|c| !c.trim().is_empty());
     let now = now_epoch();
     let mut miss = Miss {
         scopes,
         shape,
-        force: options.force_refresh,
+        force: options.force_refresh || challenge.is_some(),
+        claims_challenge: challenge,
         offline: None,
         cached: None,
         now,
@@ -158,6 +176,7 @@ async fn resolve(
         scopes,
         shape,
         force,
+        claims_challenge,
         offline,
         mut cached,
         now,
@@ -170,6 +189,7 @@ async fn resolve(
             credential,
             scopes,
             shape,
+            claims_challenge,
             &correlation_id,
             RefreshReason::ForceRefresh,
         )
@@ -252,7 +272,7 @@ async fn shared_request(
             {
                 return Ok(from_cache(entry, None));
             }
-            request(core, credential, scopes, shape, correlation_id, reason).await
+            request(core, credential, scopes, shape, None, correlation_id, reason).await
         })
         .await
 }
@@ -311,12 +331,13 @@ async fn request(
     credential: &ClientCredential,
     scopes: &[String],
     shape: &TokenShape,
+    claims_challenge: Option<&str>,
     correlation_id: &str,
     reason: RefreshReason,
 ) -> Result<AuthenticationResult> {
     let metadata = core.metadata(correlation_id).await?;
     let call = core.call(ApiId::AcquireTokenForClient, correlation_id, metadata);
-    let claims = core.claims(None)?;
+    let claims = core.claims(claims_challenge)?;
     let grant = || {
         Grant::new("client_credentials", scopes)
             .shape(shape)

@@ -162,3 +162,44 @@ async fn a_claims_challenge_from_the_resource_is_answered_silently() {
         fresh.access_token.expose_secret()
     );
 }
+
+#[tokio::test]
+async fn an_app_token_answers_a_claims_challenge_by_skipping_the_cache() {
+    let emulator = msal_test_support::start().await.unwrap();
+    let cache = TokenCache::new();
+    let app = crate::common::daemon(
+        &emulator,
+        builtin::CONTOSO_TENANT_NAME,
+        builtin::DAEMON_CLIENT_SECRET,
+        &cache,
+    );
+    let first = app
+        .acquire_token_for_client([crate::common::GRAPH_DEFAULT])
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let challenge = format!(r#"{{"access_token":{{"nbf":{{"essential":true,"value":"{now}"}}}}}}"#);
+    let options = msal::ClientCredentialsOptions::default().claims_challenge(challenge);
+    let fresh = app
+        .acquire_token_for_client_with([crate::common::GRAPH_DEFAULT], &options)
+        .await
+        .unwrap();
+    assert_eq!(fresh.token_source, TokenSource::IdentityProvider);
+    assert_eq!(emulator.request_count(Endpoint::Token), 2);
+    let nbf = claims(fresh.access_token.expose_secret())["nbf"]
+        .as_u64()
+        .unwrap();
+    assert!(nbf >= now, "nbf {nbf} before the challenge's {now}");
+    let _ = first;
+    // Not JSON: refused before any request.
+    let bad = msal::ClientCredentialsOptions::default().claims_challenge("nbf-please");
+    let err = app
+        .acquire_token_for_client_with([crate::common::GRAPH_DEFAULT], &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, msal::Error::InvalidArgument(_)), "{err:?}");
+    assert_eq!(emulator.request_count(Endpoint::Token), 2);
+}
