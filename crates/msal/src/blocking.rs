@@ -414,6 +414,22 @@ impl ClientApplication<Confidential> {
         })?
     }
 
+    /// See [`crate::ConfidentialClientApplication::refresh_in_background`]:
+    /// the refresh runs on this facade's runtime thread.
+    pub fn refresh_in_background<I, S>(
+        &self,
+        scopes: I,
+        options: &crate::ClientCredentialsOptions,
+    ) -> Result<crate::BackgroundRefresh>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let (app, scopes, options) = (self.inner.clone(), owned_scopes(scopes), options.clone());
+        self.worker
+            .run(async move { app.refresh_in_background(scopes, &options).await })?
+    }
+
     /// See [`crate::ConfidentialClientApplication::initiate_long_running_process_in_web_api`].
     pub fn initiate_long_running_process_in_web_api<I, S>(
         &self,
@@ -677,6 +693,7 @@ const _: () = {
         acquire_token_on_behalf_of::<Vec<String>, String>,
         acquire_token_on_behalf_of_with::<Vec<String>, String>,
         initiate_long_running_process_in_web_api::<Vec<String>, String>,
+        refresh_in_background::<Vec<String>, String>,
         acquire_token_in_long_running_process::<Vec<String>, String>,
         acquire_token_by_user_federated_identity_credential::<Vec<String>, String>,
         acquire_token_by_user_federated_identity_credential_with::<Vec<String>, String>,

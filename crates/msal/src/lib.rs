@@ -72,10 +72,10 @@ mod wstrust;
 
 pub use account::{Account, Accounts, AccountsIntoIter};
 pub use app::{
-    ClientApplication, ClientApplicationBuilder, Confidential, ConfidentialClientApplication,
-    ConfidentialClientApplicationBuilder, ConfidentialSettings, DEFAULT_AUTHORITY, Kind,
-    ManagedIdentityClient, ManagedIdentityClientBuilder, Public, PublicClientApplication,
-    PublicClientApplicationBuilder,
+    BackgroundRefresh, ClientApplication, ClientApplicationBuilder, Confidential,
+    ConfidentialClientApplication, ConfidentialClientApplicationBuilder, ConfidentialSettings,
+    DEFAULT_AUTHORITY, Kind, ManagedIdentityClient, ManagedIdentityClientBuilder, Public,
+    PublicClientApplication, PublicClientApplicationBuilder,
 };
 pub use authority::{
     Authority, AuthorityKind, CONSUMERS_TENANT_ID, KNOWN_AUTHORITY_HOSTS, SELF_DISCOVERING_HOSTS,

@@ -23,7 +23,7 @@ use super::{ClientApplication, ClientApplicationBuilder, Kind};
 /// a certificate or an assertion), which every request authenticates with.
 #[derive(Clone, Debug)]
 pub struct Confidential {
-    credential: Arc<ClientCredential>,
+    pub(super) credential: Arc<ClientCredential>,
 }
 
 impl super::sealed::Sealed for Confidential {}

@@ -9,6 +9,7 @@
 //! authority, pipeline, cache and telemetry; flows in [`crate::flows`] work
 //! on the core, and nothing below this module knows the application types.
 
+mod background;
 mod confidential;
 mod managed_identity;
 mod public;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use crate::core::{AppCore, CoreBuilder};
 use crate::credential::ClientCredential;
 
+pub use background::BackgroundRefresh;
 pub use confidential::{Confidential, ConfidentialSettings};
 pub use managed_identity::{ManagedIdentityClient, ManagedIdentityClientBuilder};
 pub use public::Public;

@@ -239,6 +239,29 @@ async fn resolve(
     }
 }
 
+/// Renews the token for `scopes` ahead of time (background refresh): a
+/// request whatever the cache holds, through the same single-flight as
+/// callers, so one that misses the cache meanwhile shares it.
+pub(crate) async fn renew(
+    core: &AppCore,
+    credential: &ClientCredential,
+    scopes: &[String],
+    options: &ClientCredentialsOptions,
+) -> Result<AuthenticationResult> {
+    let scopes = super::normalize_scopes(scopes)?;
+    let shape = shape_of(options)?;
+    let correlation_id = super::new_correlation_id();
+    shared_request(
+        core,
+        credential,
+        &scopes,
+        &shape,
+        &correlation_id,
+        RefreshReason::AccessTokenAging,
+    )
+    .await
+}
+
 /// One request per token at a time: callers that arrive while it is in
 /// flight wait for it and share its result instead of stampeding the IdP.
 async fn shared_request(

@@ -15,6 +15,7 @@ mod common;
 
 mod auth_code;
 mod authorities;
+mod background_refresh;
 mod cache_files;
 mod cache_hooks;
 mod certificates;
