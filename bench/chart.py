@@ -24,13 +24,19 @@ SHORT = {
     "serialize_10k": "serialize\n10k",
     "deserialize_10k": "deserialize\n10k",
     "first_token": "first token\n(HTTPS)",
+    "file_hit_1k": "file cache\nhit, 1k",
+    "file_hit_locked_1k": "file cache\nhit, locked",
+    "redis_hit": "Redis hit\n(our L1)",
+    "redis_l2_hit": "Redis hit\n(no L1)",
+    "process_app_token": "process,\napp token",
+    "process_user_token": "process,\nuser token",
 }
 
 
 def main(results_path, png_path):
     results = json.load(open(results_path))["results"]
     keys = [k for k in SHORT if k in results]
-    fig, ax = plt.subplots(figsize=(15, 5.5))
+    fig, ax = plt.subplots(figsize=(19, 5.5))
     width = 0.27
     for i, (lib, label, color) in enumerate(LIBS):
         for j, key in enumerate(keys):

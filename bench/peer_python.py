@@ -5,6 +5,14 @@ least 3 samples), printing one JSON line.
 
 Cache workloads never touch the network: MSAL Python's `http_client=` gets an
 object answering with the canned discovery and token responses of spec.json.
+
+Persistent caches: `file_hit` reads through msal-extensions'
+`PersistedTokenCache(FilePersistence(path))` (which checks the file's time on
+every lookup and reloads it when it changed); `file_hit_locked` holds its
+`CrossPlatLock` around the call too; `redis_hit` is MSAL Python's recipe for a
+distributed cache (it has no Redis cache of its own): a
+`SerializableTokenCache` loaded from Redis with redis-py before each call and
+saved after a call that changed it.
 """
 
 import argparse
@@ -12,6 +20,7 @@ import json
 import time
 
 import msal
+import msal_extensions
 
 
 class CannedResponse:
@@ -86,6 +95,8 @@ def main():
     parser.add_argument("--budget", type=float, default=3.0)
     parser.add_argument("--emulator")
     parser.add_argument("--ca")
+    parser.add_argument("--cache-file")
+    parser.add_argument("--redis")
     args = parser.parse_args()
     with open(args.spec) as f:
         spec = json.load(f)
@@ -126,6 +137,46 @@ def main():
         def op():
             r = app.acquire_token_silent(scopes, probe)
             assert r and r.get("token_source") == "cache", r
+
+        result = measure(args.iterations, args.budget, op)
+    elif w in ("file_hit", "file_hit_locked"):
+        cache = msal_extensions.PersistedTokenCache(msal_extensions.FilePersistence(args.cache_file))
+        app = offline_app(cache)
+        probe = spec["probe_accounts"][str(args.accounts)]
+        scopes = spec["user_scopes"]
+
+        def hit():
+            r = app.acquire_token_silent(scopes, probe)
+            assert r and r.get("token_source") == "cache", r
+
+        if w == "file_hit":
+            op = hit
+        else:
+            lock_path = args.cache_file + ".lockfile"
+
+            def op():
+                with msal_extensions.CrossPlatLock(lock_path):
+                    hit()
+
+        result = measure(args.iterations, args.budget, op)
+    elif w == "redis_hit":
+        import redis  # only this workload needs it
+
+        server = redis.Redis.from_url(args.redis)
+        probe = spec["probe_accounts"]["1"]
+        key = "msal-bench-python:" + probe["home_account_id"]
+        _, partition = load(1)
+        server.set(key, partition)
+        cache = msal.SerializableTokenCache()
+        app = offline_app(cache)
+        scopes = spec["user_scopes"]
+
+        def op():
+            cache.deserialize(server.get(key))
+            r = app.acquire_token_silent(scopes, probe)
+            assert r and r.get("token_source") == "cache", r
+            if cache.has_state_changed:
+                server.set(key, cache.serialize())
 
         result = measure(args.iterations, args.budget, op)
     elif w == "get_accounts":

@@ -6,10 +6,24 @@
 // Cache workloads never touch the network: a custom INetworkModule answers
 // with the canned token response of spec.json, and the authority's metadata
 // and cloud discovery metadata are given in the configuration.
+//
+// Persistent caches: `file_hit` reads through @azure/msal-node-extensions'
+// FilePersistence and PersistenceCachePlugin (which checks the file's time
+// before every access and reloads it when it changed); `file_hit_locked`
+// holds its CrossPlatformLock around the call too; `redis_hit` is MSAL Node's
+// DistributedCachePlugin over node-redis (the partition read from Redis
+// before every call, written back after a call that changed it).
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ConfidentialClientApplication } from "@azure/msal-node";
+import { ConfidentialClientApplication, DistributedCachePlugin } from "@azure/msal-node";
+// The extensions' file persistence, lock and plugin modules, imported by
+// path: the package's index also loads the keyring persistences, whose
+// native add-on (keytar) is not built here (npm ci --ignore-scripts).
+import { FilePersistence } from "./node_modules/@azure/msal-node-extensions/dist/persistence/FilePersistence.mjs";
+import { PersistenceCachePlugin } from "./node_modules/@azure/msal-node-extensions/dist/persistence/PersistenceCachePlugin.mjs";
+import { CrossPlatformLock } from "./node_modules/@azure/msal-node-extensions/dist/lock/CrossPlatformLock.mjs";
+import { createClient } from "redis";
 
 const { values: args } = parseArgs({
     options: {
@@ -20,6 +34,8 @@ const { values: args } = parseArgs({
         budget: { type: "string", default: "3" },
         emulator: { type: "string" },
         ca: { type: "string" },
+        "cache-file": { type: "string" },
+        redis: { type: "string" },
     },
 });
 const spec = JSON.parse(readFileSync(args.spec, "utf8"));
@@ -42,8 +58,9 @@ const networkClient = {
     },
 };
 
-function offlineApp() {
+function offlineApp(cachePlugin) {
     return new ConfidentialClientApplication({
+        cache: cachePlugin ? { cachePlugin } : undefined,
         auth: {
             clientId: spec.client_id,
             clientSecret: spec.client_secret,
@@ -108,8 +125,57 @@ function procStatusKb(field) {
     return line ? Number(line.split(/\s+/)[1]) : null;
 }
 
+// Resources a workload opened that would keep the process alive.
+const closers = [];
+
 let result;
 switch (args.workload) {
+    case "file_hit":
+    case "file_hit_locked": {
+        const persistence = await FilePersistence.create(args["cache-file"]);
+        const plugin = new PersistenceCachePlugin(persistence);
+        const app = offlineApp(plugin);
+        const request = { account: probeAccount(accounts), scopes: spec.user_scopes };
+        const hit = async () => {
+            const r = await app.acquireTokenSilent(request);
+            check(r.fromCache, "cache hit");
+        };
+        if (args.workload === "file_hit") {
+            result = await measure(hit);
+        } else {
+            // The first access loads the file under the plugin's lock: done
+            // before the lock is held here, or the plugin would wait for it.
+            await hit();
+            // The plugin's own lock, taken as the plugin takes it for a write
+            // (before the access) and released by its afterCacheAccess, which
+            // always unlocks it. A second CrossPlatformLock on the same file
+            // would not do: afterCacheAccess deletes the lock file whoever holds it.
+            const lock = plugin.crossPlatformLock;
+            check(lock instanceof CrossPlatformLock, "the plugin's lock");
+            result = await measure(async () => {
+                await lock.lock();
+                await hit();
+            });
+        }
+        break;
+    }
+    case "redis_hit": {
+        const redis = createClient({ url: args.redis });
+        await redis.connect();
+        closers.push(() => redis.quit());
+        const probe = spec.probe_accounts["1"];
+        const key = `msal-bench-node:${probe.home_account_id}`;
+        await redis.set(key, readFileSync(spec.caches["1"], "utf8"));
+        const client = { get: (k) => redis.get(k), set: (k, v) => redis.set(k, v) };
+        const partitions = { getKey: async () => key, extractKey: async () => key };
+        const app = offlineApp(new DistributedCachePlugin(client, partitions));
+        const request = { account: probeAccount(1), scopes: spec.user_scopes };
+        result = await measure(async () => {
+            const r = await app.acquireTokenSilent(request);
+            check(r.fromCache, "cache hit");
+        });
+        break;
+    }
     case "cc_hit": {
         const app = offlineApp();
         const request = { scopes: [spec.app_scope] };
@@ -194,4 +260,5 @@ switch (args.workload) {
     default:
         throw new Error(`unknown workload ${args.workload}`);
 }
+for (const close of closers) await close();
 console.log(JSON.stringify(result));

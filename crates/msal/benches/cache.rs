@@ -1,11 +1,15 @@
 //! Token cache benchmarks, network-free: the client credentials cache hit,
 //! silent lookups with an exact and with a subset scope, `get_accounts`,
-//! adding a token response, and serialising and deserialising a large cache.
+//! adding a token response, serialising and deserialising a large cache, and
+//! a silent hit through the file store (`PersistedCache` over
+//! `FilePersistence`), with and without its cross-process lock.
 //!
 //! Caches are generated in the unified schema (see `support`) and loaded
 //! with `TokenCache::deserialize`, as an app loading a cache file would.
 //! Run with `cargo bench -p msal --bench cache`; `bench/compare` runs the
-//! same workloads side by side with MSAL Python and MSAL Node.
+//! same workloads side by side with MSAL Python and MSAL Node. Under `cargo
+//! test --bench cache` each runs once, on caches of 100 and 1,000 accounts
+//! (see `support::quick`).
 
 #![allow(
     clippy::unwrap_used,
@@ -19,11 +23,24 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use msal::cache::{FilePersistence, PersistedCache};
 use msal::{ClientCredentialsOptions, TokenCache, TokenSource};
 
 mod support;
 
-const SIZES: [usize; 2] = [1_000, 10_000];
+/// Cache sizes in accounts: measured at 1,000 and 10,000; smaller as a smoke test.
+fn sizes() -> [usize; 2] {
+    if support::quick() {
+        [100, 1_000]
+    } else {
+        [1_000, 10_000]
+    }
+}
+
+/// The large cache of the serialise, deserialise and add workloads.
+fn large() -> usize {
+    sizes()[1]
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -60,7 +77,7 @@ fn client_credentials_hit(c: &mut Criterion) {
 
 fn silent_and_accounts(c: &mut Criterion) {
     let rt = runtime();
-    for accounts in SIZES {
+    for accounts in sizes() {
         let cache = loaded(accounts);
         let app = support::offline_app(&cache);
         let account = support::account(support::probe_index(accounts));
@@ -106,7 +123,7 @@ fn add_token_response(c: &mut Criterion) {
     let rt = runtime();
     let options = ClientCredentialsOptions::default().force_refresh(true);
     let mut group = c.benchmark_group("add_token_response");
-    for accounts in [0, 10_000] {
+    for accounts in [0, large()] {
         let cache = loaded(accounts);
         let app = support::offline_app(&cache);
         group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, _| {
@@ -122,10 +139,10 @@ fn add_token_response(c: &mut Criterion) {
 }
 
 fn serialize_and_deserialize(c: &mut Criterion) {
-    let accounts = 10_000;
+    let accounts = large();
     let json = support::cache_json(accounts);
     let cache = loaded(accounts);
-    let mut group = c.benchmark_group("cache_10000_accounts");
+    let mut group = c.benchmark_group(format!("cache_{accounts}_accounts"));
     group.sample_size(10).measurement_time(Duration::from_secs(15));
     group.throughput(criterion::Throughput::Bytes(json.len() as u64));
     group.bench_function("serialize", |b| b.iter(|| black_box(cache.serialize())));
@@ -136,11 +153,56 @@ fn serialize_and_deserialize(c: &mut Criterion) {
     group.finish();
 }
 
+/// A silent hit through the file store, on a cache of 1,000 accounts: the
+/// file's modification time checked (unchanged, so not read again) before
+/// the lookup, and with `locked` the lock file taken and released around
+/// it, as the `msal` CLI does for every call.
+fn file_store_hit(c: &mut Criterion) {
+    let rt = runtime();
+    let accounts = 1_000;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("token_cache.json");
+    std::fs::write(&path, support::cache_json(accounts)).expect("the cache file is written");
+    let persisted = PersistedCache::new(FilePersistence::new(&path));
+    assert!(
+        persisted.refresh().expect("the file loads"),
+        "the first read loads"
+    );
+    let app = support::offline_app(persisted.cache());
+    let account = support::account(support::probe_index(accounts));
+    let mut group = c.benchmark_group("file_store_hit");
+    group.bench_with_input(
+        BenchmarkId::new("reload_if_changed", accounts),
+        &accounts,
+        |b, _| {
+            b.iter(|| {
+                assert!(!persisted.refresh().expect("the file is readable"), "unchanged");
+                black_box(
+                    rt.block_on(app.acquire_token_silent(support::USER_SCOPES, &account))
+                        .expect("cache hit"),
+                )
+            })
+        },
+    );
+    group.bench_with_input(BenchmarkId::new("locked", accounts), &accounts, |b, _| {
+        b.iter(|| {
+            let guard = persisted.lock().expect("the lock is free");
+            let hit = rt
+                .block_on(app.acquire_token_silent(support::USER_SCOPES, &account))
+                .expect("cache hit");
+            assert!(!guard.save_if_changed().expect("saves"), "a hit changes nothing");
+            black_box(hit)
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     client_credentials_hit,
     silent_and_accounts,
     add_token_response,
-    serialize_and_deserialize
+    serialize_and_deserialize,
+    file_store_hit
 );
 criterion_main!(benches);

@@ -4,10 +4,18 @@
 //! criterion benches (`benches/support`).
 //!
 //! ```text
-//! bench_peer spec --out-dir DIR      # caches (1k, 10k accounts) and spec.json for all runners
+//! bench_peer spec --out-dir DIR      # caches (1 user, 1k, 10k accounts) and spec.json for all runners
 //! bench_peer run --spec DIR/spec.json --workload NAME [--accounts N]
 //!                [--iterations N] [--budget SECONDS] [--emulator URL --ca PEM]
+//!                [--cache-file PATH] [--redis URL]
 //! ```
+//!
+//! The persistent-cache workloads go through the stores an application
+//! would use: `file_hit` and `file_hit_locked` a [`PersistedCache`] over a
+//! [`FilePersistence`] at `--cache-file` (a copy of the generated cache that
+//! MSAL Python and Node read too); `redis_hit` and `redis_l2_hit` a
+//! [`DistributedTokenCache`] with a [`RedisStore`] at `--redis`, as the
+//! application's cache hooks.
 //!
 //! `run` prints one JSON line: `{"median_us", "min_us", "samples"}`, or for
 //! the `rss` workload `{"peak_rss_kb", "rss_kb"}`.
@@ -23,13 +31,17 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use msal::cache::distributed::{RedisConfig, RedisStore};
+use msal::cache::{DistributedTokenCache, FilePersistence, MemoryPartitionStore, PersistedCache};
 use msal::{ClientSecret, ConfidentialClientApplication, ReqwestHttpClient, TokenCache, TokenSource};
 use serde_json::{Value, json};
 
 #[path = "../benches/support/mod.rs"]
 mod support;
 
-const SIZES: [usize; 2] = [1_000, 10_000];
+/// Cache sizes in accounts; the one-account cache is one user's partition
+/// in the distributed cache workloads.
+const SIZES: [usize; 3] = [1, 1_000, 10_000];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -200,6 +212,81 @@ fn run(args: &[String]) -> Result<(), String> {
                 let hit = rt.block_on(app.acquire_token_silent(scopes.iter().copied(), &account));
                 assert!(matches!(hit, Ok(ref r) if r.token_source == TokenSource::Cache));
             })
+        }
+        "file_hit" | "file_hit_locked" => {
+            // The silent exact-scope hit through the file store: every call
+            // first checks whether the file changed (it does not, so it is
+            // not read again), as MSAL Python's PersistedTokenCache and MSAL
+            // Node's PersistenceCachePlugin do; `_locked` also takes and
+            // releases the cross-process lock file around it, as a call that
+            // may write must.
+            let path = PathBuf::from(required(args, "--cache-file")?);
+            let persisted = PersistedCache::new(FilePersistence::new(path));
+            check(persisted.refresh().map_err(|e| e.to_string())?, "the file loads")?;
+            check(
+                persisted.cache().access_token_count() == accounts,
+                "every token loaded",
+            )?;
+            let app = support::offline_app(persisted.cache());
+            let account = support::account(support::probe_index(accounts));
+            let scopes = support::USER_SCOPES;
+            let hit = || {
+                let hit = rt.block_on(app.acquire_token_silent(scopes, &account));
+                assert!(matches!(hit, Ok(ref r) if r.token_source == TokenSource::Cache));
+            };
+            if workload == "file_hit" {
+                measure(iterations, budget, || {
+                    assert!(
+                        !persisted.refresh().expect("the file is readable"),
+                        "unchanged, not reloaded"
+                    );
+                    hit();
+                })
+            } else {
+                measure(iterations, budget, || {
+                    let guard = persisted.lock().expect("the lock is free");
+                    hit();
+                    assert!(!guard.save_if_changed().expect("saves"), "a hit changes nothing");
+                })
+            }
+        }
+        "redis_hit" | "redis_l2_hit" => {
+            // One user's partition in Redis; the silent exact-scope hit with
+            // the distributed cache as the app's hooks. `redis_hit`: the
+            // default shape, L1 in front (the partition stays in memory
+            // after the first read); `redis_l2_hit`: an L1 of 0 bytes, so
+            // every call reads Redis, as MSAL Python's and Node's recipes do.
+            let url = required(args, "--redis")?;
+            let config = RedisConfig::single(&url)
+                .map_err(|e| e.to_string())?
+                .key_prefix("msal-bench-rust:");
+            let store = RedisStore::new(config).map_err(|e| e.to_string())?;
+            let memory = if workload == "redis_hit" {
+                MemoryPartitionStore::with_byte_budget(64 << 20)
+            } else {
+                MemoryPartitionStore::with_byte_budget(0)
+            };
+            let distributed = DistributedTokenCache::with_redis(memory, store);
+            let (partition, _) = load(1)?;
+            let account = support::account(support::probe_index(1));
+            let saved = rt.block_on(distributed.save(&account.home_account_id, &partition));
+            check(saved.redis, "the partition is in Redis")?;
+            distributed.memory().remove(&account.home_account_id);
+            let app = ConfidentialClientApplication::builder(support::CLIENT_ID)
+                .authority(&support::authority())
+                .client_secret(ClientSecret::new(support::CLIENT_SECRET))
+                .cache_hooks(distributed.clone())
+                .http_client(support::CannedIdp::new())
+                .build()
+                .map_err(|e| e.to_string())?;
+            let scopes = support::USER_SCOPES;
+            let result = measure(iterations, budget, || {
+                let hit = rt.block_on(app.acquire_token_silent(scopes, &account));
+                assert!(matches!(hit, Ok(ref r) if r.token_source == TokenSource::Cache));
+            });
+            let in_memory = distributed.memory().contains(&account.home_account_id);
+            check(in_memory == (workload == "redis_hit"), "L1 used as configured")?;
+            result
         }
         "get_accounts" => {
             let (cache, _) = load(accounts)?;

@@ -19,6 +19,14 @@ use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse, Method};
 use msal::{Account, ClientSecret, ConfidentialClientApplication, TransportError};
 use serde_json::{Map, Value, json};
 
+/// Whether the bench runs as a smoke test rather than to measure: `cargo
+/// test --bench NAME` (as scripts/test runs it) passes no `--bench`, and
+/// criterion then runs each benchmark once. The benches then use small
+/// caches, so CI checks every one of them in seconds in the test profile.
+pub fn quick() -> bool {
+    !std::env::args().any(|arg| arg == "--bench")
+}
+
 /// The tenant every generated entry lives in.
 pub const TENANT_ID: &str = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 /// The cloud host of every generated entry.
