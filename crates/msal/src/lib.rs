@@ -64,6 +64,7 @@ mod pipeline;
 mod region;
 mod result;
 mod secret;
+pub mod ssh_cert;
 mod telemetry;
 #[cfg(test)]
 mod testing;
@@ -110,6 +111,7 @@ pub use managed_identity::{
 pub use pipeline::HttpCache;
 pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
+pub use ssh_cert::SshCertRequest;
 pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
 
 /// The README's Rust snippets, compiled as doctests.
