@@ -51,7 +51,10 @@ pub(crate) fn write(result: &AuthenticationResult, path: &Path) -> Result<(), Er
     }
     let line = certificate_line(result.access_token.expose_secret())?;
     std::fs::write(path, line + "\n").map_err(|e| {
-        Error::InvalidArgument(format!("cannot write the SSH certificate {}: {e}", path.display()))
+        Error::InvalidArgument(format!(
+            "cannot write the SSH certificate {}: {e}",
+            path.display()
+        ))
     })
 }
 
@@ -62,8 +65,14 @@ mod tests {
     #[test]
     fn certificate_file_names_follow_openssh() {
         let key = Path::new("/home/me/.ssh/id_rsa.pub");
-        assert_eq!(certificate_path(key, None), Path::new("/home/me/.ssh/id_rsa-cert.pub"));
-        assert_eq!(certificate_path(Path::new("key"), None), Path::new("key-cert.pub"));
+        assert_eq!(
+            certificate_path(key, None),
+            Path::new("/home/me/.ssh/id_rsa-cert.pub")
+        );
+        assert_eq!(
+            certificate_path(Path::new("key"), None),
+            Path::new("key-cert.pub")
+        );
         assert_eq!(certificate_path(key, Some(Path::new("c"))), Path::new("c"));
         assert_eq!(scopes(&[]), [SSH_CERT_SCOPE]);
     }

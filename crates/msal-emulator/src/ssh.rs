@@ -50,7 +50,9 @@ pub(crate) struct SshCa {
 impl std::fmt::Debug for SshCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The private key stays out of logs.
-        f.debug_struct("SshCa").field("public_key", &self.public_key()).finish()
+        f.debug_struct("SshCa")
+            .field("public_key", &self.public_key())
+            .finish()
     }
 }
 
@@ -72,7 +74,10 @@ impl SshCa {
     /// The CA's public key as an OpenSSH `authorized_keys` line
     /// (`ssh-ed25519 AAAA... msal-emulator-ca`).
     pub(crate) fn public_key(&self) -> String {
-        format!("ssh-ed25519 {} msal-emulator-ca", STANDARD.encode(self.public_blob()))
+        format!(
+            "ssh-ed25519 {} msal-emulator-ca",
+            STANDARD.encode(self.public_blob())
+        )
     }
 
     /// Signs a user certificate for `subject` and returns its wire blob.
@@ -231,7 +236,13 @@ impl SshRequest {
     /// Turns the token response `body` of user tokens into Entra's SSH
     /// certificate response: the access token replaced by a certificate for
     /// `principal` signed by `ca`, valid from `now` for the body's `expires_in`.
-    pub(crate) fn certify(&self, ca: &SshCa, principal: &str, now: u64, mut body: Value) -> Result<Value, EntraError> {
+    pub(crate) fn certify(
+        &self,
+        ca: &SshCa,
+        principal: &str,
+        now: u64,
+        mut body: Value,
+    ) -> Result<Value, EntraError> {
         let lifetime = body.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
         let mut nonce = [0u8; 32];
         let mut serial = [0u8; 8];
@@ -318,7 +329,10 @@ mod tests {
         assert!(SubjectKey::from_req_cnf(&URL_SAFE_NO_PAD.encode(&rsa)).is_ok());
         let x = URL_SAFE_NO_PAD.encode([7u8; 32]);
         let okp = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}"}}"#);
-        assert!(matches!(SubjectKey::from_req_cnf(&okp), Ok(SubjectKey::Ed25519 { .. })));
+        assert!(matches!(
+            SubjectKey::from_req_cnf(&okp),
+            Ok(SubjectKey::Ed25519 { .. })
+        ));
         for bad in [
             "not json",
             r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}"#,

@@ -111,8 +111,8 @@ pub use managed_identity::{
 pub use pipeline::HttpCache;
 pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
-pub use ssh_cert::SshCertRequest;
 pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
+pub use ssh_cert::SshCertRequest;
 
 /// The README's Rust snippets, compiled as doctests.
 #[cfg(doctest)]

@@ -118,7 +118,9 @@ impl Jwk {
         let bad = |why: &str| Error::InvalidArgument(format!("the SSH public key is not valid: {why}"));
         let mut fields = line.split_whitespace();
         let (Some(kind), Some(body)) = (fields.next(), fields.next()) else {
-            return Err(bad("expected an OpenSSH public key line such as 'ssh-rsa AAAA...'"));
+            return Err(bad(
+                "expected an OpenSSH public key line such as 'ssh-rsa AAAA...'",
+            ));
         };
         let blob = STANDARD.decode(body).map_err(|_| bad("its key is not base64"))?;
         let mut reader = Reader(&blob);
@@ -140,7 +142,10 @@ impl Jwk {
                 }
             }
             "ssh-ed25519" => {
-                let x = reader.string().filter(|x| x.len() == 32).ok_or_else(|| bad("it is truncated"))?;
+                let x = reader
+                    .string()
+                    .filter(|x| x.len() == 32)
+                    .ok_or_else(|| bad("it is truncated"))?;
                 Jwk::Ed25519 {
                     x: URL_SAFE_NO_PAD.encode(x),
                 }
@@ -215,10 +220,17 @@ mod tests {
         let n64 = URL_SAFE_NO_PAD.encode([0xabu8; 256]);
         let jwk = format!(r#"{{"e":"AQAB","kty":"RSA","n":"{n64}"}}"#);
         assert_eq!(request.req_cnf(), jwk);
-        assert_eq!(request.key_id(), URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes())));
+        assert_eq!(
+            request.key_id(),
+            URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()))
+        );
         assert_eq!(
             request.params(),
-            [("token_type", "ssh-cert"), ("key_id", request.key_id()), ("req_cnf", jwk.as_str())]
+            [
+                ("token_type", "ssh-cert"),
+                ("key_id", request.key_id()),
+                ("req_cnf", jwk.as_str())
+            ]
         );
         assert_eq!(request.tags().access_token["key_id"], request.key_id());
         let named = request.with_key_id("laptop").unwrap();
@@ -241,11 +253,23 @@ mod tests {
     fn ed25519_keys_and_bad_input() {
         let line = format!("ssh-ed25519 {}", wire(&[b"ssh-ed25519", &[9u8; 32]]));
         let request = SshCertRequest::from_public_key(&line).unwrap();
-        assert!(request.req_cnf().starts_with(r#"{"crv":"Ed25519","kty":"OKP","x":"#));
+        assert!(
+            request
+                .req_cnf()
+                .starts_with(r#"{"crv":"Ed25519","kty":"OKP","x":"#)
+        );
         let small = format!("ssh-rsa {}", wire(&[b"ssh-rsa", &[1, 0, 1], &[0xab; 64]]));
         let mismatched = format!("ssh-rsa {}", wire(&[b"ssh-ed25519", &[9u8; 32]]));
         let dsa = format!("ssh-dss {}", wire(&[b"ssh-dss", &[1]]));
-        for bad in ["", "ssh-rsa", "ssh-rsa !!!", "ssh-rsa AAAA", &small, &mismatched, &dsa] {
+        for bad in [
+            "",
+            "ssh-rsa",
+            "ssh-rsa !!!",
+            "ssh-rsa AAAA",
+            &small,
+            &mismatched,
+            &dsa,
+        ] {
             assert!(
                 matches!(SshCertRequest::from_public_key(bad), Err(Error::InvalidArgument(m)) if m.contains("SSH public key")),
                 "{bad}"

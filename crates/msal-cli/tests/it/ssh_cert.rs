@@ -15,7 +15,11 @@ const SSH_KEYGEN: &str = "/usr/bin/ssh-keygen";
 
 fn ssh_keygen(args: &[&str], file: &Path) -> String {
     let output = Command::new(SSH_KEYGEN).args(args).arg(file).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -49,7 +53,14 @@ async fn token_ssh_cert_writes_a_certificate_ssh_keygen_reads() {
 
     let first = run(
         home,
-        &["token", "--account", builtin::ALICE_UPN, "--ssh-cert", "--public-key", public_arg],
+        &[
+            "token",
+            "--account",
+            builtin::ALICE_UPN,
+            "--ssh-cert",
+            "--public-key",
+            public_arg,
+        ],
     );
     assert!(first.status.success(), "{}", first.stderr);
     let cert = home.join("id_rsa-cert.pub");
@@ -57,7 +68,10 @@ async fn token_ssh_cert_writes_a_certificate_ssh_keygen_reads() {
     assert_eq!(emulator.request_count(Endpoint::Token), token_requests + 1);
 
     let listing = ssh_keygen(&["-L", "-f"], &cert);
-    assert!(listing.contains("ssh-rsa-cert-v01@openssh.com user certificate"), "{listing}");
+    assert!(
+        listing.contains("ssh-rsa-cert-v01@openssh.com user certificate"),
+        "{listing}"
+    );
     let principals: Vec<&str> = listing
         .lines()
         .skip_while(|l| !l.trim().starts_with("Principals:"))
@@ -66,14 +80,23 @@ async fn token_ssh_cert_writes_a_certificate_ssh_keygen_reads() {
         .map(str::trim)
         .collect();
     assert_eq!(principals, [builtin::ALICE_UPN], "{listing}");
-    let valid = listing.lines().find(|l| l.trim().starts_with("Valid: from ")).unwrap();
+    let valid = listing
+        .lines()
+        .find(|l| l.trim().starts_with("Valid: from "))
+        .unwrap();
     assert!(valid.contains(" to "), "{listing}");
     // Signed by the emulator's CA.
     let ca_key = home.join("emulator-ca.pub");
     std::fs::write(&ca_key, emulator.ssh_ca_public_key()).unwrap();
-    let ca_fingerprint = ssh_keygen(&["-l", "-f"], &ca_key).split_whitespace().nth(1).unwrap().to_owned();
+    let ca_fingerprint = ssh_keygen(&["-l", "-f"], &ca_key)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     assert!(
-        listing.lines().any(|l| l.contains("Signing CA: ED25519") && l.contains(&ca_fingerprint)),
+        listing
+            .lines()
+            .any(|l| l.contains("Signing CA: ED25519") && l.contains(&ca_fingerprint)),
         "{listing}"
     );
 
@@ -103,7 +126,14 @@ async fn token_ssh_cert_writes_a_certificate_ssh_keygen_reads() {
     // A file that is not a public key: a clear error, no request.
     let bad = run(
         home,
-        &["token", "--account", builtin::ALICE_UPN, "--ssh-cert", "--public-key", ca.to_str().unwrap()],
+        &[
+            "token",
+            "--account",
+            builtin::ALICE_UPN,
+            "--ssh-cert",
+            "--public-key",
+            ca.to_str().unwrap(),
+        ],
     );
     assert_eq!(bad.status.code(), Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("SSH public key"), "{}", bad.stderr);

@@ -5,7 +5,10 @@
 //! certificate for another key replaces it.
 
 use super::index::AccessTokenBucket;
-use super::{AccessTokenEntry, AccessTokenQuery, CachedAccessToken, EXPIRY_MARGIN_SECS, TokenCache, covers, matches_location};
+use super::{
+    AccessTokenEntry, AccessTokenQuery, CachedAccessToken, EXPIRY_MARGIN_SECS, TokenCache, covers,
+    matches_location,
+};
 
 /// The entry field holding the key id.
 const KEY_ID: &str = "key_id";

@@ -22,8 +22,8 @@ mod assertion;
 pub mod distributed;
 mod file;
 mod hooks;
-mod key_bound;
 pub(crate) mod index;
+mod key_bound;
 #[cfg(all(feature = "keyring", target_os = "linux"))]
 mod keyring;
 mod lock;

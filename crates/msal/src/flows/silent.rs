@@ -195,7 +195,10 @@ where
     let force = options.force_refresh || challenge.is_some();
 
     let now = now_epoch();
-    let key_id = options.ssh_cert.as_ref().map(crate::ssh_cert::SshCertRequest::key_id);
+    let key_id = options
+        .ssh_cert
+        .as_ref()
+        .map(crate::ssh_cert::SshCertRequest::key_id);
     let mut cached = None;
     if !force && let Some((environment, realm)) = core.offline_cache_location_of(authority.as_ref()) {
         // The location's own host first; its cloud's aliases only when that has nothing.
@@ -327,7 +330,9 @@ fn lookup<'e>(
             };
             match key_id {
                 // Key-bound tokens (SSH certificates): see crate::ssh_cert.
-                Some(key_id) => core.cache.find_key_bound_access_token(&query, key_id, scopes, now),
+                Some(key_id) => core
+                    .cache
+                    .find_key_bound_access_token(&query, key_id, scopes, now),
                 None => core.cache.find_access_token(&query, scopes, now),
             }
         })
@@ -377,7 +382,9 @@ impl Silent<'_> {
             self.core,
             self.account,
             &self.scopes,
-            self.ssh_cert.as_ref().map(crate::ssh_cert::SshCertRequest::key_id),
+            self.ssh_cert
+                .as_ref()
+                .map(crate::ssh_cert::SshCertRequest::key_id),
             environments.iter().map(String::as_str),
             realm,
             now,

@@ -140,7 +140,10 @@ where
     let response = call.token(grant).await?;
     let claims = save::id_token_claims(&response)?;
     // An SSH certificate's entry carries its key id (see crate::ssh_cert).
-    let tags = options.ssh_cert.as_ref().map(crate::ssh_cert::SshCertRequest::tags);
+    let tags = options
+        .ssh_cert
+        .as_ref()
+        .map(crate::ssh_cert::SshCertRequest::tags);
     save::save_with_username_tagged(
         &call.issued(&scopes, grant_type),
         response,

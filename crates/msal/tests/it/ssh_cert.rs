@@ -19,7 +19,9 @@ const SSH_KEYGEN: &str = "/usr/bin/ssh-keygen";
 fn keygen(dir: &Path, name: &str, kind: &str) -> PathBuf {
     let private = dir.join(name);
     let mut command = Command::new(SSH_KEYGEN);
-    command.args(["-q", "-N", "", "-C", name, "-t", kind, "-f"]).arg(&private);
+    command
+        .args(["-q", "-N", "", "-C", name, "-t", kind, "-f"])
+        .arg(&private);
     if kind == "rsa" {
         command.args(["-b", "2048"]);
     }
@@ -82,7 +84,11 @@ async fn ssh_certificates_are_signed_by_the_emulator_ca_and_cached_by_key_id() {
     let cache = TokenCache::new();
     let app = public_app(&emulator, builtin::CONTOSO_TENANT_NAME, &cache);
     let bearer = app
-        .acquire_token_by_username_password(builtin::ALICE_UPN, Password::new(builtin::ALICE_PASSWORD), ["User.Read"])
+        .acquire_token_by_username_password(
+            builtin::ALICE_UPN,
+            Password::new(builtin::ALICE_PASSWORD),
+            ["User.Read"],
+        )
         .await
         .unwrap();
     let account = bearer.account.clone().unwrap();
@@ -98,13 +104,25 @@ async fn ssh_certificates_are_signed_by_the_emulator_ca_and_cached_by_key_id() {
     assert_eq!(emulator.request_count(Endpoint::Token), 2);
 
     let listing = list_certificate(&rsa, first.access_token.expose_secret());
-    assert!(listing.contains("Type: ssh-rsa-cert-v01@openssh.com user certificate"), "{listing}");
+    assert!(
+        listing.contains("Type: ssh-rsa-cert-v01@openssh.com user certificate"),
+        "{listing}"
+    );
     assert_eq!(field(&listing, "Principals:"), "");
-    assert!(listing.contains(&format!("\n                {}\n", builtin::ALICE_UPN)), "{listing}");
+    assert!(
+        listing.contains(&format!("\n                {}\n", builtin::ALICE_UPN)),
+        "{listing}"
+    );
     assert!(field(&listing, "Valid:").starts_with("from "), "{listing}");
-    assert!(field(&listing, "Key ID:").contains(rsa_request.key_id()), "{listing}");
+    assert!(
+        field(&listing, "Key ID:").contains(rsa_request.key_id()),
+        "{listing}"
+    );
     // The certificate is for the user's key, signed by the emulator's CA.
-    assert!(field(&listing, "Public key:").ends_with(&fingerprint(&rsa)), "{listing}");
+    assert!(
+        field(&listing, "Public key:").ends_with(&fingerprint(&rsa)),
+        "{listing}"
+    );
     let ca = ca_fingerprint(&emulator, dir.path());
     assert!(field(&listing, "Signing CA:").contains(&ca), "{listing}");
 
@@ -121,7 +139,11 @@ async fn ssh_certificates_are_signed_by_the_emulator_ca_and_cached_by_key_id() {
     // The cache entry carries the key id, as MSAL Python writes it.
     let json: serde_json::Value = serde_json::from_str(&cache.serialize()).unwrap();
     let entries: Vec<&serde_json::Value> = json["AccessToken"].as_object().unwrap().values().collect();
-    assert!(entries.iter().any(|e| e["key_id"] == rsa_request.key_id() && e["token_type"] == "ssh-cert"));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["key_id"] == rsa_request.key_id() && e["token_type"] == "ssh-cert")
+    );
 
     // A bearer lookup never gets the certificate, nor a certificate lookup the bearer token.
     let bearer_again = app.acquire_token_silent(["User.Read"], &account).await.unwrap();
@@ -133,15 +155,25 @@ async fn ssh_certificates_are_signed_by_the_emulator_ca_and_cached_by_key_id() {
 
     // Another key: another certificate, for that key.
     let other = app
-        .acquire_token_silent_with([SSH_CERT_SCOPE], &account, &SilentOptions::default().ssh_cert(ed_request))
+        .acquire_token_silent_with(
+            [SSH_CERT_SCOPE],
+            &account,
+            &SilentOptions::default().ssh_cert(ed_request),
+        )
         .await
         .unwrap();
     assert_eq!(other.token_source, TokenSource::IdentityProvider);
     assert_ne!(other.access_token, first.access_token);
     assert_eq!(emulator.request_count(Endpoint::Token), requests + 1);
     let listing = list_certificate(&ed, other.access_token.expose_secret());
-    assert!(listing.contains("ssh-ed25519-cert-v01@openssh.com user certificate"), "{listing}");
-    assert!(field(&listing, "Public key:").ends_with(&fingerprint(&ed)), "{listing}");
+    assert!(
+        listing.contains("ssh-ed25519-cert-v01@openssh.com user certificate"),
+        "{listing}"
+    );
+    assert!(
+        field(&listing, "Public key:").ends_with(&fingerprint(&ed)),
+        "{listing}"
+    );
 }
 
 #[tokio::test]
@@ -172,7 +204,11 @@ async fn the_password_grant_issues_a_certificate_and_a_tampered_one_is_refused()
     // Served from the cache under the caller's key id.
     let account = result.account.clone().unwrap();
     let cached = app
-        .acquire_token_silent_with([SSH_CERT_SCOPE], &account, &SilentOptions::default().ssh_cert(request))
+        .acquire_token_silent_with(
+            [SSH_CERT_SCOPE],
+            &account,
+            &SilentOptions::default().ssh_cert(request),
+        )
         .await
         .unwrap();
     assert_eq!(cached.token_source, TokenSource::Cache);
@@ -186,6 +222,14 @@ async fn the_password_grant_issues_a_certificate_and_a_tampered_one_is_refused()
     blob[at] ^= 0x20;
     let tampered = dir.path().join("tampered-cert.pub");
     std::fs::write(&tampered, certificate_line(&engine.encode(blob)).unwrap()).unwrap();
-    let output = Command::new(SSH_KEYGEN).args(["-L", "-f"]).arg(&tampered).output().unwrap();
-    assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let output = Command::new(SSH_KEYGEN)
+        .args(["-L", "-f"])
+        .arg(&tampered)
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
