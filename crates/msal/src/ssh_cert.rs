@@ -16,7 +16,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
-use crate::core::save::EntryTags;
 use crate::error::{Error, Result};
 
 /// The scope to ask for an SSH certificate for Azure Linux VMs.
@@ -81,11 +80,11 @@ impl SshCertRequest {
         ]
     }
 
-    /// The tags the certificate's access token entry carries: its key id.
-    pub(crate) fn tags(&self) -> EntryTags {
-        let mut tags = EntryTags::default();
-        tags.access_token
-            .insert(KEY_ID.to_owned(), serde_json::Value::String(self.key_id.clone()));
+    /// The fields the certificate's access token entry carries beyond the
+    /// schema's: its key id.
+    pub(crate) fn access_token_tags(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut tags = serde_json::Map::new();
+        tags.insert(KEY_ID.to_owned(), serde_json::Value::String(self.key_id.clone()));
         tags
     }
 }
@@ -232,7 +231,7 @@ mod tests {
                 ("req_cnf", jwk.as_str())
             ]
         );
-        assert_eq!(request.tags().access_token["key_id"], request.key_id());
+        assert_eq!(request.access_token_tags()["key_id"], request.key_id());
         let named = request.with_key_id("laptop").unwrap();
         assert_eq!(named.key_id(), "laptop");
         assert!(named.with_key_id(" ").is_err());

@@ -99,14 +99,6 @@ impl<'a> Grant<'a> {
         self
     }
 
-    /// Asks for an SSH certificate for the request's key (see [`crate::ssh_cert`]).
-    pub(crate) fn ssh_cert(mut self, request: Option<&crate::ssh_cert::SshCertRequest>) -> Self {
-        for (name, value) in request.into_iter().flat_map(|r| r.params()) {
-            self.params = self.params.add(name, value);
-        }
-        self
-    }
-
     /// Sets the `claims` parameter.
     pub(crate) fn claims(mut self, claims: Option<&'a str>) -> Self {
         self.claims = claims;

@@ -541,8 +541,8 @@ impl Located<'_> {
             .claims(silent.claims.as_deref())
             .credential(silent.credential)
             .anchor_account(&silent.account.home_account_id)
-            .ssh_cert(silent.ssh_cert.as_ref())
             .reason(reason);
+        let grant = super::ssh::grant(grant, silent.ssh_cert.as_ref());
         tracing::debug!(client_id = %core.client_id, endpoint = %self.metadata.token_endpoint, "redeeming a refresh token");
         let call = core.call(ApiId::AcquireTokenSilent, correlation_id, self.metadata);
         let response = call.token(grant).await?;
@@ -550,7 +550,7 @@ impl Located<'_> {
         let claims = save::id_token_claims(&response)?;
         let issued = call.issued(&silent.decorated, "refresh_token");
         let result = match &silent.ssh_cert {
-            Some(ssh) => save::save_tagged(&issued, response, claims, &ssh.tags())?,
+            Some(ssh) => save::save_tagged(&issued, response, claims, &super::ssh::tags(ssh))?,
             None => save::save(&issued, response, claims)?,
         };
         if let Some(new_rt) = new_rt {

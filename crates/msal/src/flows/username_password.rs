@@ -132,18 +132,13 @@ where
             .anchor_upn(username),
     };
     let grant_type = grant.grant_type();
-    let grant = grant
-        .claims(claims.as_deref())
-        .credential(credential)
-        .ssh_cert(options.ssh_cert.as_ref());
+    let grant = grant.claims(claims.as_deref()).credential(credential);
+    let grant = super::ssh::grant(grant, options.ssh_cert.as_ref());
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, grant_type, "requesting tokens for a username and password");
     let response = call.token(grant).await?;
     let claims = save::id_token_claims(&response)?;
     // An SSH certificate's entry carries its key id (see crate::ssh_cert).
-    let tags = options
-        .ssh_cert
-        .as_ref()
-        .map(crate::ssh_cert::SshCertRequest::tags);
+    let tags = options.ssh_cert.as_ref().map(super::ssh::tags);
     save::save_with_username_tagged(
         &call.issued(&scopes, grant_type),
         response,
