@@ -19,6 +19,7 @@ mod managed_identity;
 mod output;
 mod redis_cache;
 mod remembered;
+mod ssh_cert;
 mod status;
 mod token;
 

@@ -40,7 +40,7 @@ pub(crate) struct TokenArgs {
     #[arg(long)]
     pub client_id: Option<String>,
     /// A scope to ask for, e.g. https://graph.microsoft.com/.default (repeat for several).
-    #[arg(long = "scope", required_unless_present = "managed_identity", num_args = 1)]
+    #[arg(long = "scope", required_unless_present_any = ["managed_identity", "ssh_cert"], num_args = 1)]
     pub scopes: Vec<String>,
     /// The managed identity's token, from the Azure host this runs on
     /// (IMDS, App Service, Azure ML, Service Fabric, Azure Arc, Cloud Shell,
@@ -117,6 +117,18 @@ pub(crate) struct TokenArgs {
     /// --on-behalf-of or --managed-identity.
     #[arg(long, value_name = "JSON")]
     pub claims: Option<String>,
+    /// With --account: an SSH certificate for the key of --public-key
+    /// instead of a token (scope https://pas.windows.net/CheckMyAccess/Linux/.default
+    /// unless --scope says otherwise), cached per key; written to
+    /// KEY-cert.pub beside the key, or --out.
+    #[arg(long, requires_all = ["account", "public_key"])]
+    pub ssh_cert: bool,
+    /// With --ssh-cert: the user's OpenSSH public key file (ssh-rsa or ssh-ed25519).
+    #[arg(long, value_name = "FILE", requires = "ssh_cert")]
+    pub public_key: Option<PathBuf>,
+    /// With --ssh-cert: where to write the certificate (default: KEY-cert.pub).
+    #[arg(long, value_name = "FILE", requires = "ssh_cert")]
+    pub out: Option<PathBuf>,
 }
 
 pub(crate) async fn run(args: TokenArgs, store: StoreChoice) -> Result<(), ExitCode> {
@@ -296,10 +308,23 @@ async fn acquire_for_user(
     if let Some(claims) = claims {
         options = options.claims_challenge(claims);
     }
-    let result = app
-        .acquire_token_silent_with(&args.scopes, &account, &options)
-        .await?;
+    // --ssh-cert: see crate::ssh_cert.
+    let ssh_key = args.public_key.as_deref().filter(|_| args.ssh_cert);
+    let mut scopes = args.scopes.clone();
+    if let Some(key) = ssh_key {
+        options = options.ssh_cert(crate::ssh_cert::request(key)?);
+        scopes = crate::ssh_cert::scopes(&scopes);
+    }
+    let result = app.acquire_token_silent_with(&scopes, &account, &options).await?;
     locked.save_if_changed().await?;
+    if let Some(key) = ssh_key {
+        let path = crate::ssh_cert::certificate_path(key, args.out.as_deref());
+        crate::ssh_cert::write(&result, &path)?;
+        if !args.json {
+            outln!("{}", path.display());
+            return Ok(());
+        }
+    }
     print_result(&result, args.json);
     Ok(())
 }

@@ -63,6 +63,7 @@ mod resource;
 mod scopes;
 mod server;
 mod site;
+mod ssh;
 mod state_dir;
 mod stats;
 mod store;

@@ -245,6 +245,8 @@ fn crypto(what: &'static str) -> impl FnOnce(String) -> EmulatorError {
 pub(crate) struct AppState {
     pub(crate) directory: Directory,
     pub(crate) signing_key: SigningKey,
+    /// The SSH certificate authority (see [`crate::ssh`]).
+    pub(crate) ssh_ca: crate::ssh::SshCa,
     /// The federation server's assertion-signing key.
     pub(crate) federation_key: FederationKey,
     pub(crate) stats: Stats,
@@ -440,9 +442,12 @@ impl Emulator {
             }
             _ => None,
         };
+        // Ed25519 generation is cheap: no need for the blocking pool.
+        let ssh_ca = crate::ssh::SshCa::generate().map_err(crypto("the SSH CA key"))?;
         let state = Arc::new(AppState {
             directory: config.directory,
             signing_key,
+            ssh_ca,
             federation_key,
             stats: Stats::default(),
             store: Store::default(),
@@ -561,6 +566,14 @@ impl Emulator {
     /// The CA certificate (PEM) that signed the server certificate; clients trust it.
     pub fn ca_cert_pem(&self) -> &str {
         &self.ca_cert_pem
+    }
+
+    /// The public key (`ssh-ed25519 AAAA... msal-emulator-ca`, an OpenSSH
+    /// `authorized_keys` line) of the SSH certificate authority that signs
+    /// the SSH certificates the token endpoint issues (`token_type=ssh-cert`):
+    /// what `TrustedUserCAKeys` would name.
+    pub fn ssh_ca_public_key(&self) -> String {
+        self.state.ssh_ca.public_key()
     }
 
     /// Writes [`Emulator::ca_cert_pem`] to `path`.

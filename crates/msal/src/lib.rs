@@ -64,6 +64,7 @@ mod pipeline;
 mod region;
 mod result;
 mod secret;
+pub mod ssh_cert;
 mod telemetry;
 #[cfg(test)]
 mod testing;
@@ -111,6 +112,7 @@ pub use pipeline::HttpCache;
 pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
 pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
+pub use ssh_cert::SshCertRequest;
 
 /// The README's Rust snippets, compiled as doctests.
 #[cfg(doctest)]

@@ -57,5 +57,6 @@ mod oidc_provider;
 mod redis_cache;
 mod settings;
 mod shared_cache;
+mod ssh_cert;
 mod symlinked_cache;
 mod tenants;

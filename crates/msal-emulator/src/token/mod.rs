@@ -198,6 +198,15 @@ impl TokenRequest<'_> {
     /// Issues user tokens honouring this request's `claims` (`xms_cc`,
     /// `nbf`); every user grant issues through here.
     fn user_tokens(&self, t: &issue::UserTokens<'_>) -> Result<Value, EntraError> {
+        // SSH certificates (`token_type=ssh-cert`): see crate::ssh.
+        if let Some(ssh) = crate::ssh::SshRequest::read(self.form, t.scopes)? {
+            let t = issue::UserTokens {
+                scopes: ssh.user_scopes(),
+                ..*t
+            };
+            let body = issue::user_tokens_with_claims(self.state, self.ctx, &t, &self.claims)?;
+            return ssh.certify(&self.state.ssh_ca, &t.user.upn, self.state.clock.now(), body);
+        }
         issue::user_tokens_with_claims(self.state, self.ctx, t, &self.claims)
     }
 

@@ -23,6 +23,7 @@ pub mod distributed;
 mod file;
 mod hooks;
 pub(crate) mod index;
+mod key_bound;
 #[cfg(all(feature = "keyring", target_os = "linux"))]
 mod keyring;
 mod lock;
@@ -817,12 +818,19 @@ pub(crate) fn target(scopes: &[String]) -> String {
 }
 
 fn matches(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
+    matches_location(entry, query)
+        // Tokens shaped by extra parameters (`fmi_path`) serve only lookups that name them.
+        && !assertion::is_extended(entry)
+        // Key-bound tokens (SSH certificates) serve only lookups for their key.
+        && key_bound::key_id(entry).is_none()
+}
+
+/// Whether an access token is the query's account, environment, client and realm.
+fn matches_location(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
     entry.home_account_id.as_deref() == query.home_account_id
         && entry.environment.eq_ignore_ascii_case(query.environment)
         && entry.client_id.eq_ignore_ascii_case(query.client_id)
         && entry.realm.eq_ignore_ascii_case(query.realm)
-        // Tokens shaped by extra parameters (`fmi_path`) serve only lookups that name them.
-        && !assertion::is_extended(entry)
 }
 
 /// Whether a cached target (space separated) includes every requested scope.

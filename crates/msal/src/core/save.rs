@@ -91,14 +91,16 @@ pub(crate) fn save_establishing_account(
 
 /// [`save`], with the username the caller signed in with as the account's
 /// username when the ID token names none, as MSAL Python falls back to the
-/// username of a username/password sign-in.
-pub(crate) fn save_with_username(
+/// username of a username/password sign-in; adding `tags` (an SSH
+/// certificate's key id) to the access and refresh token entries.
+pub(crate) fn save_with_username_tagged(
     issued: &Issued<'_>,
     response: TokenResponse,
     claims: Option<IdTokenClaims>,
     username_hint: Option<&str>,
+    tags: Option<&EntryTags>,
 ) -> Result<AuthenticationResult> {
-    save_as(issued, response, claims, false, username_hint, None)
+    save_as(issued, response, claims, false, username_hint, tags)
 }
 
 fn save_as(

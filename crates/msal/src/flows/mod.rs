@@ -222,3 +222,27 @@ mod tests {
         assert!(decorate_scopes(["a b"]).is_err());
     }
 }
+
+/// The request parameters and cache tags of an SSH certificate request
+/// (see [`crate::ssh_cert`]), for the flows that take one.
+pub(crate) mod ssh {
+    use crate::core::Grant;
+    use crate::core::save::EntryTags;
+    use crate::ssh_cert::SshCertRequest;
+
+    /// `grant` asking for a certificate for `request`'s key, if any.
+    pub(crate) fn grant<'a>(mut grant: Grant<'a>, request: Option<&SshCertRequest>) -> Grant<'a> {
+        for (name, value) in request.into_iter().flat_map(SshCertRequest::params) {
+            grant = grant.param(name, value);
+        }
+        grant
+    }
+
+    /// The tags of the certificate's cache entries: its key id.
+    pub(crate) fn tags(request: &SshCertRequest) -> EntryTags {
+        EntryTags {
+            access_token: request.access_token_tags(),
+            ..EntryTags::default()
+        }
+    }
+}

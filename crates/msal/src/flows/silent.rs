@@ -48,9 +48,20 @@ pub struct SilentOptions {
     /// tenants, each tenant's tokens cached under its own realm. Entra ID
     /// and External ID authorities only.
     pub tenant: Option<String>,
+    /// An SSH certificate for this key instead of a bearer token (MSAL
+    /// Python's `data={"token_type": "ssh-cert", ...}`), with the scope
+    /// [`SSH_CERT_SCOPE`](crate::ssh_cert::SSH_CERT_SCOPE): served from the
+    /// cache only for the same key id.
+    pub ssh_cert: Option<crate::ssh_cert::SshCertRequest>,
 }
 
 impl SilentOptions {
+    /// Sets [`ssh_cert`](Self::ssh_cert).
+    pub fn ssh_cert(mut self, request: crate::ssh_cert::SshCertRequest) -> Self {
+        self.ssh_cert = Some(request);
+        self
+    }
+
     /// Sets [`tenant`](Self::tenant).
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());
@@ -89,6 +100,8 @@ struct Silent<'a> {
     claims: Option<String>,
     force: bool,
     correlation_id: String,
+    /// The SSH certificate asked for instead of a bearer token.
+    ssh_cert: Option<crate::ssh_cert::SshCertRequest>,
 }
 
 /// How one set of refresh tokens fared.
@@ -143,6 +156,7 @@ struct Miss {
     /// A token past its `refresh_on`, or none.
     cached: Option<CachedAccessToken>,
     now: u64,
+    ssh_cert: Option<crate::ssh_cert::SshCertRequest>,
 }
 
 /// Checks everything the caller passed, before the cache or the network is
@@ -181,16 +195,21 @@ where
     let force = options.force_refresh || challenge.is_some();
 
     let now = now_epoch();
+    let key_id = options
+        .ssh_cert
+        .as_ref()
+        .map(crate::ssh_cert::SshCertRequest::key_id);
     let mut cached = None;
     if !force && let Some((environment, realm)) = core.offline_cache_location_of(authority.as_ref()) {
         // The location's own host first; its cloud's aliases only when that has nothing.
         let host = crate::core::lowercase(&environment);
-        cached = lookup(core, account, &scopes, [host.as_ref()], &realm, now).or_else(|| {
+        cached = lookup(core, account, &scopes, key_id, [host.as_ref()], &realm, now).or_else(|| {
             let aliases = core.environments_of(&environment, &[]);
             lookup(
                 core,
                 account,
                 &scopes,
+                key_id,
                 aliases.iter().skip(1).map(String::as_str),
                 &realm,
                 now,
@@ -206,6 +225,7 @@ where
             force,
             cached,
             now,
+            ssh_cert: options.ssh_cert.clone(),
         }))),
     }
 }
@@ -225,6 +245,7 @@ async fn resolve(
         force,
         mut cached,
         now,
+        ssh_cert,
     } = *miss;
     let claims = match challenge_claims {
         Some(claims) => Some(claims),
@@ -239,6 +260,7 @@ async fn resolve(
         claims,
         force,
         correlation_id: super::new_correlation_id(),
+        ssh_cert,
     };
 
     let metadata = core
@@ -289,6 +311,7 @@ fn lookup<'e>(
     core: &AppCore,
     account: &Account,
     scopes: &[String],
+    key_id: Option<&str>,
     environments: impl IntoIterator<Item = &'e str>,
     realm: &str,
     now: u64,
@@ -305,7 +328,13 @@ fn lookup<'e>(
                 client_id: &core.client_id,
                 realm,
             };
-            core.cache.find_access_token(&query, scopes, now)
+            match key_id {
+                // Key-bound tokens (SSH certificates): see crate::ssh_cert.
+                Some(key_id) => core
+                    .cache
+                    .find_key_bound_access_token(&query, key_id, scopes, now),
+                None => core.cache.find_access_token(&query, scopes, now),
+            }
         })
     })
 }
@@ -353,6 +382,9 @@ impl Silent<'_> {
             self.core,
             self.account,
             &self.scopes,
+            self.ssh_cert
+                .as_ref()
+                .map(crate::ssh_cert::SshCertRequest::key_id),
             environments.iter().map(String::as_str),
             realm,
             now,
@@ -378,7 +410,7 @@ impl Located<'_> {
     async fn shared_refresh(&self, reason: RefreshReason) -> Result<AuthenticationResult> {
         let silent = self.silent;
         let key = format!(
-            "silent|{}|{}|{}|{}|{}|{}|{}",
+            "silent|{}|{}|{}|{}|{}|{}|{}|{}",
             self.metadata.environment,
             self.metadata.realm,
             silent.core.client_id,
@@ -387,6 +419,8 @@ impl Located<'_> {
             silent.claims.as_deref().unwrap_or_default(),
             // A forced refresh must not be answered by a flight that found the cache filled.
             silent.force,
+            // A certificate for one key does not answer a request for another.
+            silent.ssh_cert.as_ref().map_or("", |r| r.key_id()),
         );
         silent
             .core
@@ -508,13 +542,17 @@ impl Located<'_> {
             .credential(silent.credential)
             .anchor_account(&silent.account.home_account_id)
             .reason(reason);
+        let grant = super::ssh::grant(grant, silent.ssh_cert.as_ref());
         tracing::debug!(client_id = %core.client_id, endpoint = %self.metadata.token_endpoint, "redeeming a refresh token");
         let call = core.call(ApiId::AcquireTokenSilent, correlation_id, self.metadata);
         let response = call.token(grant).await?;
         let new_rt = response.refresh_token.clone();
         let claims = save::id_token_claims(&response)?;
         let issued = call.issued(&silent.decorated, "refresh_token");
-        let result = save::save(&issued, response, claims)?;
+        let result = match &silent.ssh_cert {
+            Some(ssh) => save::save_tagged(&issued, response, claims, &super::ssh::tags(ssh))?,
+            None => save::save(&issued, response, claims)?,
+        };
         if let Some(new_rt) = new_rt {
             core.cache.update_refresh_token(rt, &new_rt, now_epoch());
         }

@@ -45,9 +45,19 @@ pub struct UsernamePasswordOptions {
     /// tenants, each tenant's tokens cached under its own realm. Entra ID
     /// and External ID authorities only.
     pub tenant: Option<String>,
+    /// An SSH certificate for this key instead of a bearer token (MSAL
+    /// Python's `data={"token_type": "ssh-cert", ...}`), with the scope
+    /// [`SSH_CERT_SCOPE`](crate::ssh_cert::SSH_CERT_SCOPE).
+    pub ssh_cert: Option<crate::ssh_cert::SshCertRequest>,
 }
 
 impl UsernamePasswordOptions {
+    /// Sets [`ssh_cert`](Self::ssh_cert).
+    pub fn ssh_cert(mut self, request: crate::ssh_cert::SshCertRequest) -> Self {
+        self.ssh_cert = Some(request);
+        self
+    }
+
     /// Sets [`tenant`](Self::tenant).
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());
@@ -123,14 +133,18 @@ where
     };
     let grant_type = grant.grant_type();
     let grant = grant.claims(claims.as_deref()).credential(credential);
+    let grant = super::ssh::grant(grant, options.ssh_cert.as_ref());
     tracing::debug!(client_id = %core.client_id, endpoint = %metadata.token_endpoint, grant_type, "requesting tokens for a username and password");
     let response = call.token(grant).await?;
     let claims = save::id_token_claims(&response)?;
-    save::save_with_username(
+    // An SSH certificate's entry carries its key id (see crate::ssh_cert).
+    let tags = options.ssh_cert.as_ref().map(super::ssh::tags);
+    save::save_with_username_tagged(
         &call.issued(&scopes, grant_type),
         response,
         claims,
         Some(username),
+        tags.as_ref(),
     )
 }
 

@@ -38,6 +38,7 @@ mod oidc_provider;
 mod on_behalf_of;
 mod regional;
 mod silent;
+mod ssh_cert;
 mod throttling;
 mod trace_no_secrets;
 mod username_password;
