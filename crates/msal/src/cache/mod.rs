@@ -19,6 +19,7 @@
 //! build once.
 
 mod assertion;
+mod bound;
 pub mod distributed;
 mod file;
 mod hooks;
@@ -44,6 +45,7 @@ use crate::secret::CachedSecret;
 pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
+pub(crate) use bound::KEY_ID;
 pub use distributed::{DistributedTokenCache, MemoryPartitionStore};
 pub use hooks::{CacheAccess, CacheHooks};
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
@@ -823,6 +825,8 @@ fn matches(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
         && entry.realm.eq_ignore_ascii_case(query.realm)
         // Tokens shaped by extra parameters (`fmi_path`) serve only lookups that name them.
         && !assertion::is_extended(entry)
+        // Tokens bound to a key (PoP) are no bearer tokens, whoever wrote them.
+        && !bound::is_key_bound(entry)
 }
 
 /// Whether a cached target (space separated) includes every requested scope.
