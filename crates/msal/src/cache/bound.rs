@@ -24,7 +24,7 @@ const POP: &str = "pop";
 fn key_id_of(extra: &Extra) -> Option<&str> {
     KEY_ID_FIELDS
         .iter()
-        .find_map(|name| extra.get(*name).and_then(serde_json::Value::as_str))
+        .find_map(|name| extra.get(name).and_then(serde_json::Value::as_str))
         .filter(|id| !id.is_empty())
 }
 
