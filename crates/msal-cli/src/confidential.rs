@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+use msal::pop::{PopKey, SignedHttpRequest};
 use msal::{
     AuthenticationResult, ClientCredential, ClientCredentialsOptions, ConfidentialClientApplication, Error,
     OnBehalfOfOptions, TokenCache,
@@ -156,6 +157,14 @@ pub(crate) async fn acquire(
     claims: Option<String>,
 ) -> Result<(), Error> {
     // Read first: a missing incoming token is reported before anything else.
+    // --pop: the request to sign is checked before anything else too.
+    let pop = match (args.pop, &args.url) {
+        (true, Some(url)) => Some((
+            SignedHttpRequest::new(&args.method, url)?,
+            PopKey::generate_p256()?,
+        )),
+        _ => None,
+    };
     let incoming = match &args.assertion_file {
         Some(path) if args.on_behalf_of => Some(credentials::incoming_token(path)?),
         _ => None,
@@ -204,12 +213,28 @@ pub(crate) async fn acquire(
             if let Some(claims) = claims {
                 options = options.claims_challenge(claims);
             }
+            if let Some((_, key)) = &pop {
+                options = options.pop(key.clone());
+            }
             app.acquire_token_for_client_with(&args.scopes, &options).await
         }
     }
     .map_err(|e| credentials::explain(e, &missing))?;
     locked.save_if_changed().await?;
-    print_result(&result, args.json);
+    match &pop {
+        Some((request, key)) => {
+            let authorization = request.authorization(result.access_token.expose_secret(), key)?;
+            if args.json {
+                outln!(
+                    "{}",
+                    json!({ "authorization": authorization, "token_type": result.token_type })
+                );
+            } else {
+                outln!("{authorization}");
+            }
+        }
+        None => print_result(&result, args.json),
+    }
     Ok(())
 }
 

@@ -77,7 +77,7 @@ enum Command {
     /// or from --client-secret-file (or a --certificate), never from a flag, which
     /// would show in `ps`; a cached application token needs none. Settings not given
     /// as flags come from the environment, then the config file, then `msal login`.
-    Token(token::TokenArgs),
+    Token(Box<token::TokenArgs>),
     /// Sign a user in (browser, device code or password), or an application (--app, a secret
     /// or a certificate), and keep the tokens in the token cache.
     ///
@@ -172,7 +172,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Token(args) => token::run(args, store).await,
+            Command::Token(args) => token::run(*args, store).await,
             Command::Login(args) => login::run(args, store).await,
             Command::Accounts(args) => accounts::run_accounts(args, store).await,
             Command::Logout(args) => accounts::run_logout(args, store).await,

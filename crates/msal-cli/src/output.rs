@@ -151,6 +151,7 @@ fn needs_sign_in(error: &Error) -> bool {
 pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {
         Error::InvalidArgument(_)
+        | Error::ProofOfPossession(_)
         | Error::InvalidAuthority { .. }
         | Error::InvalidInstance { .. }
         | Error::IssuerMismatch { .. }

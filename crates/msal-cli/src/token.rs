@@ -129,6 +129,19 @@ pub(crate) struct TokenArgs {
     /// With --ssh-cert: where to write the certificate (default: KEY-cert.pub).
     #[arg(long, value_name = "FILE", requires = "ssh_cert")]
     pub out: Option<PathBuf>,
+    /// An application's signed-request proof-of-possession token for one
+    /// request: a new key is made, a PoP token bound to it obtained, and a
+    /// ready `Authorization` header value (`PoP <signed request>`) for
+    /// --method and --url printed. The key lives only in this process, so
+    /// each run asks for a new token.
+    #[arg(long, requires = "url", conflicts_with_all = ["managed_identity", "account", "on_behalf_of"])]
+    pub pop: bool,
+    /// With --pop: the HTTP method of the request to sign.
+    #[arg(long, default_value = "GET", requires = "pop")]
+    pub method: String,
+    /// With --pop: the absolute URL of the request to sign.
+    #[arg(long, value_name = "URL", requires = "pop")]
+    pub url: Option<String>,
 }
 
 pub(crate) async fn run(args: TokenArgs, store: StoreChoice) -> Result<(), ExitCode> {

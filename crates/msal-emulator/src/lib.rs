@@ -57,6 +57,7 @@ pub mod fuzzing;
 mod keys;
 mod managed_identity;
 mod oidc;
+mod pop;
 mod regional;
 mod reply;
 mod resource;

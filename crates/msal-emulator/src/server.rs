@@ -267,6 +267,8 @@ pub(crate) struct AppState {
     pub(crate) device_interval_secs: u64,
     /// Session revocation instants, per user.
     pub(crate) revocations: resource::Revocations,
+    /// SHR nonces the PoP resource has seen (replay protection).
+    pub(crate) pop_nonces: crate::pop::SeenNonces,
     /// Injected faults (token endpoint).
     pub(crate) faults: Faults,
     /// Telemetry header violations seen on token requests.
@@ -459,6 +461,7 @@ impl Emulator {
             device: device::DeviceCodes::default(),
             device_interval_secs: config.device_code_interval.as_secs().max(1),
             revocations: resource::Revocations::default(),
+            pop_nonces: crate::pop::SeenNonces::default(),
             faults: Faults::default(),
             telemetry: TelemetryCheck::default(),
             strict_telemetry: config.strict_telemetry,
@@ -927,6 +930,16 @@ fn router(state: Arc<AppState>) -> Router {
         .route(
             "/resource/me",
             counted(&state, Endpoint::Resource, "GET", get(resource::me)),
+        )
+        // Signed-request PoP: the protected resource that verifies SHRs.
+        .route(
+            "/resource/pop",
+            counted(
+                &state,
+                Endpoint::Resource,
+                "GET, POST",
+                get(crate::pop::resource).post(crate::pop::resource),
+            ),
         )
         .route(
             "/{tenant}/userrealm/{username}",

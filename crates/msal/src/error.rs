@@ -62,6 +62,12 @@ pub enum Error {
     /// A caller-supplied argument is invalid (empty scopes, reserved scopes, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A proof-of-possession key could not be made, read or used, or the
+    /// identity provider answered a PoP request with another kind of token.
+    #[error("proof of possession: {0}")]
+    ProofOfPossession(String),
+
     /// The identity provider answered with an OAuth2 error. Boxed: it is
     /// by far the largest variant, and errors travel through every `Result`.
     #[error(transparent)]

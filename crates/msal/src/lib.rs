@@ -61,6 +61,7 @@ mod loopback;
 mod managed_identity;
 mod oauth2;
 mod pipeline;
+pub mod pop;
 mod region;
 mod result;
 mod secret;

@@ -54,6 +54,7 @@ mod login;
 mod managed_identity;
 mod offline;
 mod oidc_provider;
+mod pop;
 mod redis_cache;
 mod settings;
 mod shared_cache;

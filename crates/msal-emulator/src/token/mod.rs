@@ -174,7 +174,9 @@ async fn handle(
         headers: &parts.headers,
         claims: ClaimsRequest::parse(form.get("claims"))?,
     };
-    match grant {
+    // Signed-request PoP: read before the grant, bound to the issued token after.
+    let pop = crate::pop::requested(&form)?;
+    let issued = match grant {
         GrantType::ClientCredentials => client_credentials::grant(&request),
         GrantType::AuthorizationCode => authorization_code::grant(&request),
         GrantType::RefreshToken => refresh_token::grant(&request),
@@ -184,7 +186,8 @@ async fn handle(
         GrantType::Saml2Bearer => saml_bearer::grant(&request, SamlVersion::V2_0),
         GrantType::OnBehalfOf => on_behalf_of::grant(&request),
         GrantType::UserFic => user_fic::grant(&request),
-    }
+    }?;
+    crate::pop::bind(state, pop.as_ref(), issued)
 }
 
 /// Whether a tenant segment is `common` or `organizations`: the signed-in

@@ -19,11 +19,11 @@
 //! build once.
 
 mod assertion;
+mod bound;
 pub mod distributed;
 mod file;
 mod hooks;
 pub(crate) mod index;
-mod key_bound;
 #[cfg(all(feature = "keyring", target_os = "linux"))]
 mod keyring;
 mod lock;
@@ -45,6 +45,7 @@ use crate::secret::CachedSecret;
 pub(crate) use assertion::{
     EXT_CACHE_KEY, PartitionQuery, USER_ASSERTION_HASH, assertion_hash, ext_cache_key,
 };
+pub(crate) use bound::KEY_ID;
 pub use distributed::{DistributedTokenCache, MemoryPartitionStore};
 pub use hooks::{CacheAccess, CacheHooks};
 use index::{AccessTokenBucket, AccountBucket, Indexed, Key};
@@ -821,8 +822,9 @@ fn matches(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
     matches_location(entry, query)
         // Tokens shaped by extra parameters (`fmi_path`) serve only lookups that name them.
         && !assertion::is_extended(entry)
-        // Key-bound tokens (SSH certificates) serve only lookups for their key.
-        && key_bound::key_id(entry).is_none()
+        // Key-bound tokens (PoP, SSH certificates) are no bearer tokens,
+        // whoever wrote them: they serve only lookups for their key.
+        && !bound::is_key_bound(entry)
 }
 
 /// Whether an access token is the query's account, environment, client and realm.

@@ -2,10 +2,11 @@
 
 use std::borrow::Cow;
 
-use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, CachedAccessToken, PartitionQuery};
+use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, CachedAccessToken};
 use crate::core::{AppCore, Grant, TokenShape, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
+use crate::pop::PopKey;
 use crate::region;
 use crate::result::AuthenticationResult;
 use crate::telemetry::{ApiId, RefreshReason};
@@ -31,6 +32,11 @@ pub struct ClientCredentialsOptions {
     /// tenants, each tenant's tokens cached under its own realm. Entra ID
     /// and External ID authorities only.
     pub tenant: Option<String>,
+    /// Ask for a signed-request proof-of-possession token bound to this key
+    /// (`token_type=pop` with `req_cnf`) instead of a bearer token. PoP
+    /// tokens are cached apart from bearer tokens, by key; present one with
+    /// [`pop_header`](crate::pop::pop_header).
+    pub pop: Option<PopKey>,
 }
 
 impl ClientCredentialsOptions {
@@ -52,6 +58,12 @@ impl ClientCredentialsOptions {
         self
     }
 
+    /// Sets [`pop`](Self::pop).
+    pub fn pop(mut self, key: PopKey) -> Self {
+        self.pop = Some(key);
+        self
+    }
+
     /// Sets [`fmi_path`](Self::fmi_path).
     pub fn fmi_path(mut self, path: impl Into<String>) -> Self {
         self.fmi_path = Some(path.into());
@@ -59,9 +71,9 @@ impl ClientCredentialsOptions {
     }
 }
 
-/// The shape of an app token: its `fmi_path`, if any.
+/// The shape of an app token: its `fmi_path` and PoP key, if any.
 fn shape_of(options: &ClientCredentialsOptions) -> Result<TokenShape> {
-    TokenShape::new(&[("fmi_path", options.fmi_path.as_deref())])
+    Ok(TokenShape::new(&[("fmi_path", options.fmi_path.as_deref())])?.pop(options.pop.as_ref()))
 }
 
 pub(crate) async fn acquire<I, S>(
@@ -329,24 +341,13 @@ fn lookup_at(
     shape: &TokenShape,
     now: u64,
 ) -> Option<CachedAccessToken> {
-    if !shape.is_empty() {
-        let environments = [environment.to_owned()];
-        let query = PartitionQuery {
-            client_id: &core.client_id,
-            environments: &environments,
-            realm,
-        };
-        return core
-            .cache
-            .find_extended_access_token(&query, shape.ext_key(), scopes, now);
-    }
     let query = AccessTokenQuery {
         home_account_id: None,
         environment,
         client_id: &core.client_id,
         realm,
     };
-    core.cache.find_access_token(&query, scopes, now)
+    shape.find_access_token(&core.cache, &query, scopes, now)
 }
 
 async fn request(
@@ -395,6 +396,7 @@ async fn request(
             call.token(grant()).await?
         }
     };
+    shape.check_response(&response)?;
     let issued = call.issued(scopes, "client_credentials");
     // App tokens carry no ID token to decode or validate.
     save::save_tagged(&issued, response, None, &shape.tags())

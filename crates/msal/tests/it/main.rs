@@ -36,6 +36,7 @@ mod no_secrets;
 mod offline_cache;
 mod oidc_provider;
 mod on_behalf_of;
+mod pop;
 mod regional;
 mod silent;
 mod ssh_cert;
