@@ -276,6 +276,22 @@ pub struct App {
     /// of the `consumers` tenant sign in to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub personal_accounts: bool,
+    /// The access token version the app accepts as a resource, Entra's
+    /// `accessTokenAcceptedVersion` (`requestedAccessTokenVersion`): `1` or
+    /// `2`. Absent means 1, as in Entra: v1.0 tokens whatever endpoint the
+    /// client used. Decides the shape of access tokens issued for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_version: Option<u8>,
+    /// Whether the authorize endpoint may return ID tokens (`response_type`
+    /// `id_token`, `code id_token`), Entra's implicit grant setting "ID
+    /// tokens" (`enableIdTokenIssuance`); off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit_id_tokens: bool,
+    /// Whether the authorize endpoint may return access tokens
+    /// (`response_type` `token`), Entra's implicit grant setting "Access
+    /// tokens" (`enableAccessTokenIssuance`); off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit_access_tokens: bool,
 }
 
 impl App {
@@ -289,6 +305,12 @@ impl App {
         self.multi_tenant
             || tenant.is_named(&self.tenant)
             || self.provisioned_in.iter().any(|t| tenant.is_named(t))
+    }
+
+    /// The access token version it accepts as a resource (see
+    /// [`App::access_token_version`]).
+    pub fn accepted_token_version(&self) -> u8 {
+        self.access_token_version.unwrap_or(1)
     }
 
     /// Whether `resource` (an identifier URI or the client id) names this app.
@@ -820,6 +842,15 @@ impl Directory {
                     crate::token::assertion::parse_certificate_pem(pem)
                         .map_err(|message| invalid(at(&format!("{field}[{j}]")), message))?;
                 }
+            }
+            if let Some(v) = app.access_token_version
+                && v != 1
+                && v != 2
+            {
+                return Err(invalid(
+                    at("access_token_version"),
+                    format!("must be 1 or 2 (Entra's accessTokenAcceptedVersion), got {v}"),
+                ));
             }
             for (j, uri) in app.redirect_uris.iter().enumerate() {
                 check_redirect_uri(&at(&format!("redirect_uris[{j}]")), uri)?;
