@@ -504,6 +504,12 @@ impl Directory {
 
     /// Checks ids, references and uniqueness; [`crate::Emulator::start`] calls it too.
     pub fn validate(&self) -> Result<(), DirectoryError> {
+        if self.tenants.is_empty() {
+            return Err(invalid(
+                "tenants",
+                "a directory needs at least one tenant (see `msal emulator defaults` for a starting point)",
+            ));
+        }
         if self.token_lifetime_secs == 0 || self.token_lifetime_secs > MAX_TOKEN_LIFETIME_SECS {
             return Err(invalid(
                 "token_lifetime_secs",
@@ -932,6 +938,28 @@ impl Directory {
                     format!("no tenant named '{}'", user.tenant),
                 ));
             };
+            // A workforce user's UPN suffix is a verified domain of their
+            // tenant (or its initial `{name}.onmicrosoft.com`), as Entra
+            // requires; B2C, CIAM and personal accounts sign in with any email.
+            let domain = user.upn.rsplit_once('@').map_or("", |(_, d)| d);
+            let initial = format!("{}.onmicrosoft.com", tenant.name);
+            let verified = tenant.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+                || initial.eq_ignore_ascii_case(domain);
+            if tenant.kind == TenantKind::Entra && !verified {
+                let mut domains = tenant.domains.clone();
+                if !domains.iter().any(|d| d.eq_ignore_ascii_case(&initial)) {
+                    domains.push(initial);
+                }
+                return Err(invalid(
+                    at("upn"),
+                    format!(
+                        "the domain '{domain}' of '{}' is not a domain of its tenant '{}' ({})",
+                        user.upn,
+                        user.tenant,
+                        domains.join(", ")
+                    ),
+                ));
+            }
             if let Some(idp) = &user.identity_provider
                 && !tenant
                     .identity_providers
@@ -1418,6 +1446,30 @@ mod tests {
             err.contains("tenants[0].kind") && err.contains("unknown variant"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn empty_directory_and_foreign_upn_domains_are_refused() {
+        let err = Directory::from_json("{}").unwrap_err().to_string();
+        assert!(
+            err.contains("`tenants`") && err.contains("at least one tenant"),
+            "{err}"
+        );
+
+        let mut dir = Directory::builtin();
+        dir.users[0].upn = "alice@fabrikam.onmicrosoft.com".into();
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("users[0].upn")
+                && err.contains("fabrikam.onmicrosoft.com")
+                && err.contains("contoso.onmicrosoft.com"),
+            "{err}"
+        );
+        // The tenant's initial domain needs no listing.
+        let json = r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}],
+            "users": [{"upn": "a@tiny.onmicrosoft.com", "password": "p", "tenant": "tiny",
+                       "object_id": "0b6f0f7e-2b7a-4d43-9d55-2f5f3f6f1e01"}]}"#;
+        Directory::from_json(json).unwrap();
     }
 
     #[test]
