@@ -86,6 +86,9 @@ async fn one_registration_gets_each_tenants_token() {
     );
     // With --json the error is the JSON on stdout.
     let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
-    assert!(error.to_string().contains("instance discovery endpoint"), "{error}");
+    assert!(
+        error.to_string().contains("instance discovery endpoint"),
+        "{error}"
+    );
     assert_eq!(emulator.request_count(Endpoint::Token), 2);
 }

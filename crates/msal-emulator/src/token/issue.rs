@@ -46,7 +46,9 @@ impl ClientAcr {
 /// `https://sts.windows.net/{tid}/` (Azure China's for its hosts), whichever
 /// host the client asked.
 pub(crate) fn v1_issuer(ctx: &RequestContext, tenant_id: &str) -> String {
-    let china = ctx.base_url.contains(".cn");
+    let authority = ctx.base_url.strip_prefix("https://").unwrap_or(&ctx.base_url);
+    let host = authority.split(':').next().unwrap_or(authority);
+    let china = host.ends_with(".cn");
     let sts = if china {
         "sts.chinacloudapi.cn"
     } else {
