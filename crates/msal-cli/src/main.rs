@@ -141,7 +141,7 @@ enum EmulatorAction {
     /// Print the JSON Schema of --config files.
     Schema,
     /// Drive a running emulator over its admin endpoints.
-    Admin(emulator::admin::AdminArgs),
+    Admin(Box<emulator::admin::AdminArgs>),
 }
 
 /// Where the CA certificate goes when --cert-out is not given.
@@ -184,7 +184,7 @@ fn main() -> ExitCode {
             Command::Emulator(EmulatorCommand {
                 action: Some(EmulatorAction::Admin(args)),
                 ..
-            }) => emulator::admin::run(args).await,
+            }) => emulator::admin::run(*args).await,
             Command::Emulator(EmulatorCommand { action: None, run }) => emulator::run(run).await,
             Command::Demo => demo::run().await,
             Command::Decode(args) => decode::run(args),

@@ -250,11 +250,11 @@ fn bad_request(reason: &str) -> Response {
 const MAX_CLOCK_ADVANCE_SECS: u64 = 10 * 365 * 86_400;
 
 /// Parses a JSON body as `T`, naming the offending field on failure.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| bad_request(&format!("invalid JSON at `{}`: {}", e.path(), e.inner())))?;
-    de.end().map_err(|e| bad_request(&format!("invalid JSON: {e}")))?;
+        .map_err(|e| format!("invalid JSON at `{}`: {}", e.path(), e.inner()))?;
+    de.end().map_err(|e| format!("invalid JSON: {e}"))?;
     Ok(value)
 }
 
@@ -273,7 +273,7 @@ pub(crate) async fn get_directory(State(state): State<Arc<AppState>>) -> Respons
 pub(crate) async fn add_app(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let app: App = match parse_body(&body) {
         Ok(app) => app,
-        Err(response) => return response,
+        Err(reason) => return bad_request(&reason),
     };
     let client_id = app.client_id.clone();
     match state.add_app(app) {
@@ -286,7 +286,7 @@ pub(crate) async fn add_app(State(state): State<Arc<AppState>>, body: Bytes) -> 
 pub(crate) async fn add_user(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let user: User = match parse_body(&body) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(reason) => return bad_request(&reason),
     };
     let upn = user.upn.clone();
     match state.add_user(user) {
@@ -309,7 +309,7 @@ struct Revoke {
 pub(crate) async fn revoke(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let Revoke { upn } = match parse_body(&body) {
         Ok(revoke) => revoke,
-        Err(response) => return response,
+        Err(reason) => return bad_request(&reason),
     };
     let Some(user) = state.directory().user(&upn) else {
         return not_found(&format!("no user named '{upn}'"));
@@ -344,7 +344,7 @@ pub(crate) async fn get_clock(State(state): State<Arc<AppState>>) -> Response {
 pub(crate) async fn advance_clock(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let AdvanceClock { advance_seconds } = match parse_body(&body) {
         Ok(advance) => advance,
-        Err(response) => return response,
+        Err(reason) => return bad_request(&reason),
     };
     if advance_seconds == 0 || advance_seconds > MAX_CLOCK_ADVANCE_SECS {
         return bad_request(&format!(

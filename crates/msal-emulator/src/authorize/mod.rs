@@ -592,9 +592,7 @@ fn from_session(
                     state,
                     ctx,
                     request,
-                    user,
-                    home,
-                    signed_in.auth_time,
+                    (user, home, signed_in.auth_time),
                     session_state,
                     None,
                 )
@@ -608,9 +606,7 @@ fn from_session(
             state,
             ctx,
             request,
-            user,
-            home,
-            signed_in.auth_time,
+            (user, home, signed_in.auth_time),
             session_state,
             None,
         ),
@@ -678,23 +674,23 @@ fn sign_in(
     let now = state.clock.now();
     let (id, session_state) = session::sign_in(state, session_id, &user.upn, now);
     let cookie = session::set_cookie(&id);
-    issue_code(state, ctx, request, user, home, now, &session_state, cookie)
+    issue_code(state, ctx, request, (user, home, now), &session_state, cookie)
 }
 
 /// Sends the app what it asked for: a fresh authorization code (stored
 /// for the token endpoint), and with the implicit grant or the hybrid flow
 /// an access token and/or an ID token (its `c_hash`/`at_hash` binding the
-/// code and access token that travel with it).
+/// code and access token that travel with it). `signed_in` is the user,
+/// their home tenant and when they entered their password.
 fn issue_code(
     state: &AppState,
     ctx: &RequestContext,
     request: &AuthorizeRequest<'_>,
-    user: &User,
-    home: &Tenant,
-    auth_time: u64,
+    signed_in: (&User, &Tenant, u64),
     session_state: &str,
     set_cookie: Option<HeaderValue>,
 ) -> Response {
+    let (user, home, auth_time) = signed_in;
     let mut fields = Vec::new();
     let mut hashes = token::issue::IdTokenHashes::default();
     if request.response_type.code {
