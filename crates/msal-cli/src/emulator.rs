@@ -1,6 +1,9 @@
 //! `msal emulator`: run the local Entra ID emulator (with the managed
-//! identity endpoints of the Azure hosts) until interrupted, or print its
-//! built-in directory.
+//! identity endpoints of the Azure hosts) until interrupted, print its
+//! built-in directory or its config file's JSON Schema, or drive a running
+//! one ([`admin`]).
+
+pub(crate) mod admin;
 
 use crate::output::outln;
 use std::path::{Path, PathBuf};
@@ -45,13 +48,27 @@ pub(crate) fn print_defaults() -> Result<(), ExitCode> {
     Ok(())
 }
 
+/// Prints the JSON Schema of `--config` files (docs/emulator-config.schema.json).
+pub(crate) fn print_schema() -> Result<(), ExitCode> {
+    let schema = Directory::json_schema();
+    let text = serde_json::to_string_pretty(&schema).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })?;
+    outln!("{text}");
+    Ok(())
+}
+
 pub(crate) async fn run(args: RunArgs) -> Result<(), ExitCode> {
     let fail = |message: String| {
         eprintln!("error: {message}");
         ExitCode::FAILURE
     };
     let directory = match &args.config {
-        Some(path) => Directory::load(path).map_err(|e| fail(e.to_string()))?,
+        Some(path) => Directory::load(path).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(crate::output::exit::BAD_INPUT)
+        })?,
         None => Directory::builtin(),
     };
     let arc_tokens = match args.arc_token_directory {

@@ -145,6 +145,10 @@ enum EmulatorAction {
     /// Print the built-in directory (tenants, apps with their secrets, users
     /// with their passwords) as JSON: a starting point for --config.
     Defaults,
+    /// Print the JSON Schema of --config files.
+    Schema,
+    /// Drive a running emulator over its admin endpoints.
+    Admin(Box<emulator::admin::AdminArgs>),
 }
 
 /// Where the CA certificate goes when --cert-out is not given.
@@ -180,6 +184,14 @@ fn main() -> ExitCode {
                 action: Some(EmulatorAction::Defaults),
                 ..
             }) => emulator::print_defaults(),
+            Command::Emulator(EmulatorCommand {
+                action: Some(EmulatorAction::Schema),
+                ..
+            }) => emulator::print_schema(),
+            Command::Emulator(EmulatorCommand {
+                action: Some(EmulatorAction::Admin(args)),
+                ..
+            }) => emulator::admin::run(*args).await,
             Command::Emulator(EmulatorCommand { action: None, run }) => emulator::run(run).await,
             Command::Demo => demo::run().await,
             Command::Decode(args) => decode::run(args),

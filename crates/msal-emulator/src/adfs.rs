@@ -154,11 +154,11 @@ fn server<'a>(state: &'a AppState, ctx: &RequestContext) -> Option<(&'a AdfsServ
         return None;
     };
     let server = state
-        .directory
+        .directory()
         .adfs
         .iter()
         .find(|s| s.host.eq_ignore_ascii_case(host))?;
-    let tenant = state.directory.tenant(&server.tenant)?;
+    let tenant = state.directory().tenant(&server.tenant)?;
     Some((server, tenant))
 }
 
@@ -227,7 +227,7 @@ async fn jwks(State(state): State<Arc<AppState>>, ctx: RequestContext) -> Respon
     if server(&state, &ctx).is_none() {
         return no_server();
     }
-    let mut body = state.signing_key.jwks("");
+    let mut body = state.signing_keys.jwks("");
     // AD FS's keys carry no `issuer` member (Entra's addition).
     if let Some(keys) = body["keys"].as_array_mut() {
         for key in keys {
@@ -242,7 +242,7 @@ async fn jwks(State(state): State<Arc<AppState>>, ctx: RequestContext) -> Respon
 /// The users who sign in at this server: the tenant's users of its
 /// federated domains.
 fn federated_user<'a>(state: &'a AppState, tenant: &Tenant, username: &str) -> Option<&'a User> {
-    state.directory.user(username).filter(|u| {
+    state.directory().user(username).filter(|u| {
         tenant.is_named(&u.tenant)
             && u.upn
                 .rsplit_once('@')
@@ -278,7 +278,7 @@ async fn authorize(State(state): State<Arc<AppState>>, ctx: RequestContext, requ
     let details = AccessDetails::new(None, form.get("client_id"));
     let client = match form
         .get("client_id")
-        .and_then(|id| state.directory.app(id))
+        .and_then(|id| state.directory().app(id))
         .filter(|a| a.usable_in(tenant))
     {
         Some(client) => client,
@@ -488,7 +488,7 @@ struct Mint<'a> {
 fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, AdfsError> {
     let server_error = || AdfsError::new("server_error", 9000, "An error occurred issuing the token.");
     let now = state.clock.now();
-    let lifetime = state.directory.token_lifetime_secs;
+    let lifetime = state.directory().token_lifetime_secs;
     let (resource, scp) = resource_and_scp(m.scopes);
     let scp = scp.join(" ");
     let unique = unique_name(m.tenant, m.user);
@@ -606,7 +606,7 @@ fn redeem(
 ) -> Result<Value, AdfsError> {
     let client = form
         .get("client_id")
-        .and_then(|id| state.directory.app(id))
+        .and_then(|id| state.directory().app(id))
         .filter(|a| a.usable_in(tenant))
         .ok_or_else(|| {
             AdfsError::invalid_client("Received invalid Client credentials. The client_id is not registered.")
@@ -662,7 +662,7 @@ fn redeem(
                 Some(c) if !c.redeemed => c.redeemed = true,
                 _ => return Err(invalid()),
             }
-            let user = state.directory.user(&record.upn).ok_or_else(invalid)?;
+            let user = state.directory().user(&record.upn).ok_or_else(invalid)?;
             (
                 user,
                 Scopes::parse(&record.scopes.join(" ")),
@@ -690,7 +690,7 @@ fn redeem(
             {
                 return Err(invalid());
             }
-            let user = state.directory.user(&record.upn).ok_or_else(invalid)?;
+            let user = state.directory().user(&record.upn).ok_or_else(invalid)?;
             let issued = record.scopes.join(" ");
             (
                 user,

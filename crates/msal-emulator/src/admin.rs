@@ -10,6 +10,17 @@
 //! | `DELETE /_admin/faults`    | clears every fault                                           |
 //! | `GET /_admin/telemetry`    | `{"checked": n, "violation_count": n, "violations": [...]}`  |
 //! | `DELETE /_admin/telemetry` | forgets the telemetry check's findings                       |
+//! | `GET /_admin/directory`    | the served directory (the config's JSON form, secrets too)   |
+//! | `POST /_admin/apps`        | adds an app registration (an `apps` entry's JSON form)       |
+//! | `POST /_admin/users`       | adds a user (a `users` entry's JSON form)                    |
+//! | `POST /_admin/revoke`      | `{"upn": …}`: revokes the user's sessions and refresh tokens |
+//! | `GET /_admin/clock`        | `{"now": unix seconds}` as the emulator's clock has it       |
+//! | `POST /_admin/clock`       | `{"advance_seconds": n}`: moves the clock forward            |
+//! | `POST /_admin/keys/roll`   | rolls the token-signing keys over (`{"kid": new current}`)   |
+//!
+//! Added apps and users are validated against the whole directory as a
+//! config file is (a refusal names the field, and changes nothing); they
+//! last until the emulator stops.
 //!
 //! Admin requests are not counted in the request statistics. Each needs
 //! `Authorization: Bearer <admin token>` ([`Emulator::admin_token`](crate::Emulator::admin_token),
@@ -27,8 +38,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::context::RequestContext;
+use crate::directory::{App, User};
 use crate::error::EntraError;
 use crate::faults::{self, Effect, Fault, FaultKind};
+use crate::keys::SigningKey;
 use crate::reply;
 use crate::server::{AccessDetails, AppState};
 use crate::stats::Endpoint;
@@ -229,5 +242,159 @@ fn bad_request(reason: &str) -> Response {
     reply::json(
         StatusCode::BAD_REQUEST,
         &json!({ "error": "invalid_request", "error_description": reason }),
+    )
+}
+
+/// The longest clock advance one request may ask for (ten years): far past
+/// every lifetime the emulator models, short of overflowing timestamps.
+const MAX_CLOCK_ADVANCE_SECS: u64 = 10 * 365 * 86_400;
+
+/// Parses a JSON body as `T`, naming the offending field on failure.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| format!("invalid JSON at `{}`: {}", e.path(), e.inner()))?;
+    de.end().map_err(|e| format!("invalid JSON: {e}"))?;
+    Ok(value)
+}
+
+/// `GET /_admin/directory`.
+pub(crate) async fn get_directory(State(state): State<Arc<AppState>>) -> Response {
+    match serde_json::to_value(state.directory()) {
+        Ok(body) => reply::json(StatusCode::OK, &body),
+        Err(e) => reply::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "error": "server_error", "error_description": e.to_string() }),
+        ),
+    }
+}
+
+/// `POST /_admin/apps`.
+pub(crate) async fn add_app(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let app: App = match parse_body(&body) {
+        Ok(app) => app,
+        Err(reason) => return bad_request(&reason),
+    };
+    let client_id = app.client_id.clone();
+    match state.add_app(app) {
+        Ok(()) => reply::json(StatusCode::CREATED, &json!({ "client_id": client_id })),
+        Err(e) => bad_request(&e.to_string()),
+    }
+}
+
+/// `POST /_admin/users`.
+pub(crate) async fn add_user(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let user: User = match parse_body(&body) {
+        Ok(user) => user,
+        Err(reason) => return bad_request(&reason),
+    };
+    let upn = user.upn.clone();
+    match state.add_user(user) {
+        Ok(()) => reply::json(StatusCode::CREATED, &json!({ "upn": upn })),
+        Err(e) => bad_request(&e.to_string()),
+    }
+}
+
+/// The body of `POST /_admin/revoke`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revoke {
+    upn: String,
+}
+
+/// `POST /_admin/revoke`: what an administrator's "revoke sessions" does:
+/// refresh tokens are revoked, the user is signed out of every browser
+/// session, and access tokens issued before now fail the resource's
+/// Continuous Access Evaluation check.
+pub(crate) async fn revoke(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Revoke { upn } = match parse_body(&body) {
+        Ok(revoke) => revoke,
+        Err(reason) => return bad_request(&reason),
+    };
+    let Some(user) = state.directory().user(&upn) else {
+        return not_found(&format!("no user named '{upn}'"));
+    };
+    let upn = user.upn.clone();
+    let refresh_tokens = state.revoke_refresh_tokens(&upn);
+    let sessions = state.sign_out_everywhere(&upn);
+    state.revoke_user_sessions(&upn);
+    reply::json(
+        StatusCode::OK,
+        &json!({
+            "upn": upn,
+            "refresh_tokens_revoked": refresh_tokens,
+            "sessions_signed_out": sessions,
+        }),
+    )
+}
+
+/// The body of `POST /_admin/clock`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceClock {
+    advance_seconds: u64,
+}
+
+/// `GET /_admin/clock`.
+pub(crate) async fn get_clock(State(state): State<Arc<AppState>>) -> Response {
+    reply::json(StatusCode::OK, &json!({ "now": state.clock.now() }))
+}
+
+/// `POST /_admin/clock`.
+pub(crate) async fn advance_clock(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let AdvanceClock { advance_seconds } = match parse_body(&body) {
+        Ok(advance) => advance,
+        Err(reason) => return bad_request(&reason),
+    };
+    if advance_seconds == 0 || advance_seconds > MAX_CLOCK_ADVANCE_SECS {
+        return bad_request(&format!(
+            "advance_seconds must be between 1 and {MAX_CLOCK_ADVANCE_SECS}, got {advance_seconds}"
+        ));
+    }
+    state.clock.advance(advance_seconds);
+    tracing::info!(advance_seconds, "advanced the clock");
+    get_clock(State(state)).await
+}
+
+/// `POST /_admin/keys/roll`.
+pub(crate) async fn roll_signing_keys(State(state): State<Arc<AppState>>) -> Response {
+    match roll_keys(&state).await {
+        Ok(kid) => {
+            let jwks = state.signing_keys.jwks("");
+            let kids: Vec<Value> = jwks["keys"]
+                .as_array()
+                .map(|keys| keys.iter().map(|k| k["kid"].clone()).collect())
+                .unwrap_or_default();
+            reply::json(StatusCode::OK, &json!({ "kid": kid, "published": kids }))
+        }
+        Err(e) => reply::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "error": "server_error", "error_description": e }),
+        ),
+    }
+}
+
+/// Generates the new next key (off the async workers: RSA), rolls, and
+/// keeps the keys in the state directory if there is one.
+pub(crate) async fn roll_keys(state: &AppState) -> Result<String, String> {
+    let fresh = tokio::task::spawn_blocking(SigningKey::generate)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let kid = state.signing_keys.roll(fresh);
+    tracing::info!(kid, "rolled the token-signing keys over");
+    if let Some(dir) = state.state_dir.clone() {
+        let ring = state.signing_keys.persisted();
+        tokio::task::spawn_blocking(move || dir.save_signing_keys(&ring))
+            .await
+            .map_err(|e| e.to_string())??;
+    }
+    Ok(kid)
+}
+
+fn not_found(reason: &str) -> Response {
+    reply::json(
+        StatusCode::NOT_FOUND,
+        &json!({ "error": "not_found", "error_description": reason }),
     )
 }

@@ -411,6 +411,9 @@ pub fn directory() -> Directory {
         certificates: Vec::new(),
         trusted_certificate_issuers: Vec::new(),
         personal_accounts: false,
+        access_token_version: None,
+        implicit_id_tokens: false,
+        implicit_access_tokens: false,
     };
     let apps = vec![
         App {
@@ -433,6 +436,8 @@ pub fn directory() -> Directory {
             identifier_uris: strings(&[API_IDENTIFIER_URI]),
             app_roles: strings(&API_APP_ROLES),
             scopes: strings(&API_SCOPES),
+            // A new API registration's manifest: it accepts v2.0 tokens.
+            access_token_version: Some(2),
             ..app(API_CLIENT_ID, API_DISPLAY_NAME, AppKind::Confidential)
         },
         App {

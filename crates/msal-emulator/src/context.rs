@@ -50,7 +50,7 @@ impl RequestContext {
             .clone()
             .unwrap_or_else(|| Uuid::new_v4().to_string());
         let authority = authority(uri, headers, state);
-        let site = Site::of(&state.directory, site::host_of(&authority));
+        let site = Site::of(state.directory(), site::host_of(&authority));
         RequestContext {
             trace_id: Uuid::new_v4(),
             client_request_id,

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Default access-token lifetime, the value Entra reports in `expires_in`.
@@ -25,12 +26,16 @@ pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// Microsoft Graph's application ID URI.
 pub const MICROSOFT_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
+/// The `$id` of [`Directory::json_schema`]: where the repository keeps it.
+const SCHEMA_ID: &str = "https://github.com/msal-rs/msal/blob/main/docs/emulator-config.schema.json";
+
 /// A whole emulated directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Directory {
-    /// The tenants (Entra directories).
+    /// The tenants (Entra directories); at least one.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub tenants: Vec<Tenant>,
     /// App registrations, each with a home tenant.
     #[serde(default)]
@@ -57,7 +62,7 @@ pub struct Directory {
 
 /// The kind of directory a tenant is, which decides the hosts and protocol
 /// that serve it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {
     /// A workforce Entra ID tenant: served on the loopback URL and on the
@@ -85,7 +90,7 @@ impl TenantKind {
 pub const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /// An AD FS server (Windows Server 2019 AD FS with OpenID Connect).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdfsServer {
     /// Its host name (`adfs.woodgrove.com`); the authority is
@@ -98,7 +103,7 @@ pub struct AdfsServer {
 
 /// An external identity provider (a social account provider) with its own
 /// sign-in page on its own host, offered by B2C tenants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityProvider {
     /// Short name: what tenants' `identity_providers` and users'
@@ -118,7 +123,7 @@ fn default_token_lifetime() -> u64 {
 }
 
 /// A tenant: one Entra directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
     /// Tenant id, a GUID; endpoints and the `tid` claim use it.
@@ -192,7 +197,7 @@ impl Tenant {
 }
 
 /// Whether an app can keep a secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppKind {
     /// Desktop, mobile or CLI app: no credentials.
@@ -203,7 +208,7 @@ pub enum AppKind {
 }
 
 /// Application permissions (app roles) an app was granted on one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppPermission {
     /// The resource: an application ID URI (`https://graph.microsoft.com`,
@@ -215,7 +220,7 @@ pub struct AppPermission {
 }
 
 /// An app registration (and its service principal in the tenants it is used in).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct App {
     /// Application (client) id, a GUID.
@@ -276,6 +281,23 @@ pub struct App {
     /// of the `consumers` tenant sign in to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub personal_accounts: bool,
+    /// The access token version the app accepts as a resource, Entra's
+    /// `accessTokenAcceptedVersion` (`requestedAccessTokenVersion`): `1` or
+    /// `2`. Absent means 1, as in Entra: v1.0 tokens whatever endpoint the
+    /// client used. Decides the shape of access tokens issued for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2))]
+    pub access_token_version: Option<u8>,
+    /// Whether the authorize endpoint may return ID tokens (`response_type`
+    /// `id_token`, `code id_token`), Entra's implicit grant setting "ID
+    /// tokens" (`enableIdTokenIssuance`); off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit_id_tokens: bool,
+    /// Whether the authorize endpoint may return access tokens
+    /// (`response_type` `token`), Entra's implicit grant setting "Access
+    /// tokens" (`enableAccessTokenIssuance`); off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit_access_tokens: bool,
 }
 
 impl App {
@@ -291,6 +313,12 @@ impl App {
             || self.provisioned_in.iter().any(|t| tenant.is_named(t))
     }
 
+    /// The access token version it accepts as a resource (see
+    /// [`App::access_token_version`]).
+    pub fn accepted_token_version(&self) -> u8 {
+        self.access_token_version.unwrap_or(1)
+    }
+
     /// Whether `resource` (an identifier URI or the client id) names this app.
     pub fn is_resource_named(&self, resource: &str) -> bool {
         let resource = trim_one_slash(resource);
@@ -303,7 +331,7 @@ impl App {
 }
 
 /// A user account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// User principal name (`alice@contoso.onmicrosoft.com`).
@@ -326,7 +354,7 @@ pub struct User {
 
 /// A managed identity: the service principal an Azure resource (a VM, an
 /// App Service app, ...) gets tokens as, without a secret of its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagedIdentity {
     /// Display name; for a user-assigned identity, the last segment of
@@ -474,6 +502,39 @@ impl Directory {
         })
     }
 
+    /// The JSON Schema (draft 2020-12) of the directory's JSON form, from
+    /// these types and their documentation: editors validate and complete
+    /// config files with it. What it cannot say (references between
+    /// entries, GUID and host syntax) [`Directory::validate`] checks.
+    pub fn json_schema() -> serde_json::Value {
+        let generated = schemars::schema_for!(Directory).to_value();
+        let serde_json::Value::Object(mut generated) = generated else {
+            return generated;
+        };
+        // The identifying members first, as readers expect them.
+        let mut schema = serde_json::Map::new();
+        for key in ["$schema", "$id", "title", "description"] {
+            if let Some(value) = generated.remove(key) {
+                schema.insert(key.into(), value);
+            }
+            if key == "$schema" {
+                schema.insert("$id".into(), serde_json::Value::String(SCHEMA_ID.into()));
+            }
+        }
+        schema.extend(generated);
+        // `tenants` has a serde default (so the parser's error can say what
+        // is missing) but no file is valid without it.
+        schema.insert("required".into(), serde_json::json!(["tenants"]));
+        if let Some(tenants) = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("tenants"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            tenants.remove("default");
+        }
+        serde_json::Value::Object(schema)
+    }
+
     /// The directory as pretty-printed JSON (the format [`Directory::from_json`] reads).
     pub fn to_json_pretty(&self) -> String {
         // Plain structs with string keys: serialization cannot fail.
@@ -482,6 +543,12 @@ impl Directory {
 
     /// Checks ids, references and uniqueness; [`crate::Emulator::start`] calls it too.
     pub fn validate(&self) -> Result<(), DirectoryError> {
+        if self.tenants.is_empty() {
+            return Err(invalid(
+                "tenants",
+                "a directory needs at least one tenant (see `msal emulator defaults` for a starting point)",
+            ));
+        }
         if self.token_lifetime_secs == 0 || self.token_lifetime_secs > MAX_TOKEN_LIFETIME_SECS {
             return Err(invalid(
                 "token_lifetime_secs",
@@ -821,6 +888,15 @@ impl Directory {
                         .map_err(|message| invalid(at(&format!("{field}[{j}]")), message))?;
                 }
             }
+            if let Some(v) = app.access_token_version
+                && v != 1
+                && v != 2
+            {
+                return Err(invalid(
+                    at("access_token_version"),
+                    format!("must be 1 or 2 (Entra's accessTokenAcceptedVersion), got {v}"),
+                ));
+            }
             for (j, uri) in app.redirect_uris.iter().enumerate() {
                 check_redirect_uri(&at(&format!("redirect_uris[{j}]")), uri)?;
             }
@@ -901,6 +977,28 @@ impl Directory {
                     format!("no tenant named '{}'", user.tenant),
                 ));
             };
+            // A workforce user's UPN suffix is a verified domain of their
+            // tenant (or its initial `{name}.onmicrosoft.com`), as Entra
+            // requires; B2C, CIAM and personal accounts sign in with any email.
+            let domain = user.upn.rsplit_once('@').map_or("", |(_, d)| d);
+            let initial = format!("{}.onmicrosoft.com", tenant.name);
+            let verified = tenant.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+                || initial.eq_ignore_ascii_case(domain);
+            if tenant.kind == TenantKind::Entra && !verified {
+                let mut domains = tenant.domains.clone();
+                if !domains.iter().any(|d| d.eq_ignore_ascii_case(&initial)) {
+                    domains.push(initial);
+                }
+                return Err(invalid(
+                    at("upn"),
+                    format!(
+                        "the domain '{domain}' of '{}' is not a domain of its tenant '{}' ({})",
+                        user.upn,
+                        user.tenant,
+                        domains.join(", ")
+                    ),
+                ));
+            }
             if let Some(idp) = &user.identity_provider
                 && !tenant
                     .identity_providers
@@ -1387,6 +1485,30 @@ mod tests {
             err.contains("tenants[0].kind") && err.contains("unknown variant"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn empty_directory_and_foreign_upn_domains_are_refused() {
+        let err = Directory::from_json("{}").unwrap_err().to_string();
+        assert!(
+            err.contains("`tenants`") && err.contains("at least one tenant"),
+            "{err}"
+        );
+
+        let mut dir = Directory::builtin();
+        dir.users[0].upn = "alice@fabrikam.onmicrosoft.com".into();
+        let err = dir.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("users[0].upn")
+                && err.contains("fabrikam.onmicrosoft.com")
+                && err.contains("contoso.onmicrosoft.com"),
+            "{err}"
+        );
+        // The tenant's initial domain needs no listing.
+        let json = r#"{"tenants": [{"id": "6a5c1925-7e6f-4058-b305-d3d1a0aea11c", "name": "tiny"}],
+            "users": [{"upn": "a@tiny.onmicrosoft.com", "password": "p", "tenant": "tiny",
+                       "object_id": "0b6f0f7e-2b7a-4d43-9d55-2f5f3f6f1e01"}]}"#;
+        Directory::from_json(json).unwrap();
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::context::RequestContext;
@@ -37,11 +37,11 @@ impl TenantSegment {
                 return None;
             }
             let fixed = (*reserved == "consumers")
-                .then(|| state.directory.consumers_tenant().map(|t| t.id.clone()))
+                .then(|| state.directory().consumers_tenant().map(|t| t.id.clone()))
                 .flatten();
             return Some(TenantSegment::MultiTenant(reserved, fixed));
         }
-        site::tenant_at(&state.directory, &ctx.site, segment).map(|t| TenantSegment::Tenant(t.id.clone()))
+        site::tenant_at(state.directory(), &ctx.site, segment).map(|t| TenantSegment::Tenant(t.id.clone()))
     }
 
     /// The path segment endpoints use: Entra's are the tenant GUID.
@@ -69,7 +69,7 @@ pub(crate) async fn openid_configuration(
     Path(tenant): Path<String>,
 ) -> Response {
     let Some(segment) = TenantSegment::resolve(&state, &ctx, &tenant) else {
-        return EntraError::invalid_tenant(&tenant).to_response(&ctx);
+        return with_cors(EntraError::invalid_tenant(&tenant).to_response(&ctx));
     };
     let base = &ctx.base_url;
     let t = segment.path();
@@ -108,7 +108,37 @@ pub(crate) async fn openid_configuration(
         "msgraph_host": "graph.microsoft.com",
         "rbac_url": "https://pas.windows.net",
     });
-    reply::json(StatusCode::OK, &body)
+    cacheable(reply::json(StatusCode::OK, &body))
+}
+
+/// The headers Entra sends with its discovery documents and keys: any
+/// origin may read them (single-page apps fetch them cross-origin), and
+/// caches may keep them a day.
+fn with_cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
+    response
+}
+
+/// A discovery document or key set: [`with_cors`], cacheable for a day by
+/// the client only (`private`), as Entra sends them.
+fn cacheable(response: Response) -> Response {
+    let mut response = with_cors(response);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400, private"),
+    );
+    response
+}
+
+/// `OPTIONS` on the discovery documents and keys: a CORS preflight, allowed
+/// for any origin.
+pub(crate) async fn preflight() -> Response {
+    with_cors(StatusCode::OK.into_response())
 }
 
 /// `GET /{tenant}/discovery/v2.0/keys` (and the v1 `/{tenant}/discovery/keys`).
@@ -118,10 +148,10 @@ pub(crate) async fn jwks(
     Path(tenant): Path<String>,
 ) -> Response {
     let Some(segment) = TenantSegment::resolve(&state, &ctx, &tenant) else {
-        return EntraError::invalid_tenant(&tenant).to_response(&ctx);
+        return with_cors(EntraError::invalid_tenant(&tenant).to_response(&ctx));
     };
-    let body = state.signing_key.jwks(&segment.issuer(&ctx));
-    reply::json(StatusCode::OK, &body)
+    let body = state.signing_keys.jwks(&segment.issuer(&ctx));
+    cacheable(reply::json(StatusCode::OK, &body))
 }
 
 /// `GET /{tenant}/discovery/instance?api-version=1.1&authorization_endpoint=…`.

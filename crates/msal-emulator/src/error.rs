@@ -323,6 +323,37 @@ impl EntraError {
         )
     }
 
+    /// A `response_type` the app registration's implicit grant settings do
+    /// not allow: AADSTS700054 for `id_token`, AADSTS700051 for `token`.
+    pub(crate) fn response_type_not_enabled(response_type: &str, code: u32) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_response_type",
+            code,
+            format!("response_type '{response_type}' is not enabled for the application."),
+        )
+    }
+
+    /// A PKCE challenge of the wrong length for its method.
+    pub(crate) fn code_challenge_size() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            501491,
+            "Invalid size of Code_Challenge parameter.",
+        )
+    }
+
+    /// A browser (cross-origin) redemption of a code issued without PKCE.
+    pub(crate) fn pkce_required_cross_origin() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002325,
+            "Proof Key for Code Exchange is required for cross-origin authorization code redemption.",
+        )
+    }
+
     /// `prompt=none` and nobody is signed in (or the session is too old).
     pub(crate) fn login_required() -> Self {
         Self::new(

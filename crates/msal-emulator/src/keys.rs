@@ -1,13 +1,21 @@
-//! The token-signing key: an RSA 2048 key generated at start, the
-//! self-signed certificate published for it (`x5c`), JWT signing and the JWKS
-//! document.
+//! The token-signing keys: RSA 2048 keys with the self-signed certificates
+//! published for them (`x5c`), JWT signing, the JWKS document, and key
+//! rollover.
+//!
+//! As Entra publishes several keys at once, the [`KeyRing`] publishes the
+//! current key (which signs), the next one (published ahead, so validators
+//! that cache the JWKS already know it when it starts signing) and, after
+//! a roll, the previous one (so tokens it signed stay verifiable until the
+//! roll after).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_RSA_SHA256, RsaKeySize};
-use serde::Serialize;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -22,24 +30,35 @@ pub(crate) enum KeyError {
     Jwk(#[from] jsonwebtoken::errors::Error),
 }
 
-/// The RSA key tokens are signed with, and what the JWKS says about it.
+/// An RSA key tokens are signed with, and what the JWKS says about it.
 pub(crate) struct SigningKey {
     kid: String,
     encoding_key: EncodingKey,
     n: String,
     e: String,
     x5c: String,
+    /// What a state directory keeps of it.
+    persisted: PersistedKey,
+}
+
+/// A signing key as a state directory keeps it: the key (PKCS#8 PEM) and
+/// its certificate (DER, base64).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct PersistedKey {
+    pub(crate) key_pem: String,
+    pub(crate) cert_der: String,
+}
+
+impl std::fmt::Debug for PersistedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key never shows.
+        f.debug_struct("PersistedKey").finish_non_exhaustive()
+    }
 }
 
 impl SigningKey {
     /// Generates a fresh RSA 2048 key and a self-signed certificate for it.
     pub(crate) fn generate() -> Result<SigningKey, KeyError> {
-        SigningKey::generate_persistable().map(|(key, _)| key)
-    }
-
-    /// [`generate`](Self::generate), also returning the key (PKCS#8 PEM)
-    /// and certificate (DER) to keep in a state directory.
-    pub(crate) fn generate_persistable() -> Result<(SigningKey, (String, Vec<u8>)), KeyError> {
         let key = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048)?;
 
         let mut params = CertificateParams::default();
@@ -49,15 +68,14 @@ impl SigningKey {
         params.not_before = OffsetDateTime::now_utc() - Duration::hours(1);
         params.not_after = params.not_before + Duration::days(730);
         let cert = params.self_signed(&key)?;
-        let cert_der = cert.der().to_vec();
-        let signing = SigningKey::from_parts(&key, &cert_der)?;
-        Ok((signing, (key.serialize_pem(), cert_der)))
+        SigningKey::from_parts(&key, cert.der())
     }
 
-    /// The signing key kept in a state directory: its PKCS#8 PEM and its certificate's DER.
-    pub(crate) fn from_persisted(key_pem: &str, cert_der: &[u8]) -> Result<SigningKey, KeyError> {
-        let key = KeyPair::from_pem(key_pem)?;
-        SigningKey::from_parts(&key, cert_der)
+    /// The signing key kept in a state directory.
+    pub(crate) fn from_persisted(kept: &PersistedKey) -> Result<SigningKey, KeyError> {
+        let key = KeyPair::from_pem(&kept.key_pem)?;
+        let der = STANDARD.decode(&kept.cert_der).map_err(|_| KeyError::Pkcs8)?;
+        SigningKey::from_parts(&key, &der)
     }
 
     fn from_parts(key: &KeyPair, cert_der: &[u8]) -> Result<SigningKey, KeyError> {
@@ -78,7 +96,16 @@ impl SigningKey {
             n,
             e,
             x5c: STANDARD.encode(cert_der),
+            persisted: PersistedKey {
+                key_pem: key.serialize_pem(),
+                cert_der: STANDARD.encode(cert_der),
+            },
         })
+    }
+
+    /// What a state directory keeps of it.
+    pub(crate) fn persisted(&self) -> &PersistedKey {
+        &self.persisted
     }
 
     /// The key id, in JWT headers and the JWKS.
@@ -95,21 +122,159 @@ impl SigningKey {
         jsonwebtoken::encode(&header, claims, &self.encoding_key)
     }
 
-    /// The JWKS document, with Entra's extra `issuer` member on the key.
-    pub(crate) fn jwks(&self, issuer: &str) -> Value {
+    /// The key's JWKS entry, with Entra's extra `issuer` member.
+    fn jwk(&self, issuer: &str) -> Value {
         json!({
-            "keys": [{
-                "kty": "RSA",
-                "use": "sig",
-                "kid": self.kid,
-                "x5t": self.kid,
-                "n": self.n,
-                "e": self.e,
-                "x5c": [self.x5c],
-                "issuer": issuer,
-            }]
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self.kid,
+            "x5t": self.kid,
+            "n": self.n,
+            "e": self.e,
+            "x5c": [self.x5c],
+            "issuer": issuer,
         })
     }
+
+    /// The public key, to verify what this key signed.
+    pub(crate) fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, jsonwebtoken::errors::Error> {
+        jsonwebtoken::DecodingKey::from_rsa_components(&self.n, &self.e)
+    }
+}
+
+/// The published keys: previous (after a roll), current, next.
+struct Ring {
+    previous: Option<Arc<SigningKey>>,
+    current: Arc<SigningKey>,
+    next: Arc<SigningKey>,
+}
+
+/// The signing keys the emulator publishes and signs with (see the module doc).
+pub(crate) struct KeyRing {
+    ring: RwLock<Ring>,
+}
+
+/// What a state directory keeps of the [`KeyRing`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PersistedRing {
+    pub(crate) current: PersistedKey,
+    pub(crate) next: PersistedKey,
+    pub(crate) previous: Option<PersistedKey>,
+}
+
+impl KeyRing {
+    /// A current and a next key, fresh (generated side by side: RSA key
+    /// generation is the slow part of a start).
+    pub(crate) fn generate() -> Result<KeyRing, KeyError> {
+        let (current, next) = std::thread::scope(|s| {
+            let next = s.spawn(SigningKey::generate);
+            let current = SigningKey::generate();
+            let next = next.join().unwrap_or_else(|_| SigningKey::generate());
+            (current, next)
+        });
+        Ok(KeyRing::from_keys(None, current?, next?))
+    }
+
+    /// The ring a state directory kept.
+    pub(crate) fn from_persisted(kept: &PersistedRing) -> Result<KeyRing, KeyError> {
+        let previous = kept
+            .previous
+            .as_ref()
+            .map(SigningKey::from_persisted)
+            .transpose()?;
+        Ok(KeyRing::from_keys(
+            previous,
+            SigningKey::from_persisted(&kept.current)?,
+            SigningKey::from_persisted(&kept.next)?,
+        ))
+    }
+
+    fn from_keys(previous: Option<SigningKey>, current: SigningKey, next: SigningKey) -> KeyRing {
+        KeyRing {
+            ring: RwLock::new(Ring {
+                previous: previous.map(Arc::new),
+                current: Arc::new(current),
+                next: Arc::new(next),
+            }),
+        }
+    }
+
+    /// The keys, newest state (a poisoned lock still holds a whole ring:
+    /// it is only ever replaced field by field under the write lock after
+    /// everything that can fail).
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Ring> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What a state directory keeps.
+    pub(crate) fn persisted(&self) -> PersistedRing {
+        let ring = self.read();
+        PersistedRing {
+            current: ring.current.persisted.clone(),
+            next: ring.next.persisted.clone(),
+            previous: ring.previous.as_ref().map(|k| k.persisted.clone()),
+        }
+    }
+
+    /// Signs `claims` with the current key.
+    pub(crate) fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
+        let current = self.read().current.clone();
+        current.sign(claims)
+    }
+
+    /// The published key with this `kid`, if it is still published.
+    pub(crate) fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        let ring = self.read();
+        [Some(&ring.current), Some(&ring.next), ring.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|k| k.kid == kid)
+            .cloned()
+    }
+
+    /// The current key's id.
+    pub(crate) fn current_kid(&self) -> String {
+        self.read().current.kid.clone()
+    }
+
+    /// The JWKS document: current, next, then previous.
+    pub(crate) fn jwks(&self, issuer: &str) -> Value {
+        let ring = self.read();
+        let keys: Vec<Value> = [Some(&ring.current), Some(&ring.next), ring.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|k| k.jwk(issuer))
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// Rolls the keys over with `fresh` as the new next key: the next key
+    /// signs from now on, the current one stays published as the previous
+    /// one, and the previous one is withdrawn. Returns the new current kid.
+    pub(crate) fn roll(&self, fresh: SigningKey) -> String {
+        let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
+        let next = std::mem::replace(&mut ring.next, Arc::new(fresh));
+        let old = std::mem::replace(&mut ring.current, next);
+        ring.previous = Some(old);
+        ring.current.kid.clone()
+    }
+}
+
+/// Verifies `token`'s RS256 signature against the published key its header
+/// names; the claims are checked by the caller.
+pub(crate) fn decode_published<T: serde::de::DeserializeOwned>(
+    keys: &KeyRing,
+    token: &str,
+    validation: &jsonwebtoken::Validation,
+) -> Result<jsonwebtoken::TokenData<T>, jsonwebtoken::errors::Error> {
+    use jsonwebtoken::errors::ErrorKind;
+    let header = jsonwebtoken::decode_header(token)?;
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.key(kid))
+        .ok_or_else(|| jsonwebtoken::errors::Error::from(ErrorKind::InvalidSignature))?;
+    jsonwebtoken::decode(token, &key.decoding_key()?, validation)
 }
 
 /// Returns the `privateKey` OCTET STRING of a DER PKCS#8 `PrivateKeyInfo`,
@@ -165,8 +330,8 @@ mod tests {
     fn signs_tokens_the_jwks_verifies() {
         let key = SigningKey::generate().unwrap();
         let token = key.sign(&json!({"sub": "x", "exp": 4_000_000_000u64})).unwrap();
-        let jwks = key.jwks("https://issuer");
-        let jwk = &jwks["keys"][0];
+        let jwk = key.jwk("https://issuer");
+        let jwk = &jwk;
         assert_eq!(jwk["kid"], key.kid());
         assert_eq!(jwk["e"], "AQAB");
         let decoding =
@@ -177,6 +342,28 @@ mod tests {
         let data = jsonwebtoken::decode::<Value>(&token, &decoding, &validation).unwrap();
         assert_eq!(data.claims["sub"], "x");
         assert_eq!(data.header.kid.as_deref(), Some(key.kid()));
+    }
+
+    #[test]
+    fn roll_keeps_the_previous_key_for_one_roll() {
+        let ring = KeyRing::generate().unwrap();
+        let first = ring.current_kid();
+        let token = ring.sign(&json!({"sub": "x"})).unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        assert_eq!(ring.jwks("i")["keys"].as_array().unwrap().len(), 2);
+        let next = ring.jwks("i")["keys"][1]["kid"].as_str().unwrap().to_owned();
+        assert_eq!(ring.roll(SigningKey::generate().unwrap()), next);
+        assert_eq!(ring.jwks("i")["keys"].as_array().unwrap().len(), 3);
+        decode_published::<Value>(&ring, &token, &validation).unwrap();
+        // Kept and restored as it was.
+        let restored = KeyRing::from_persisted(&ring.persisted()).unwrap();
+        assert_eq!(restored.current_kid(), next);
+        decode_published::<Value>(&restored, &token, &validation).unwrap();
+        ring.roll(SigningKey::generate().unwrap());
+        assert!(ring.key(&first).is_none());
+        assert!(decode_published::<Value>(&ring, &token, &validation).is_err());
     }
 
     #[test]

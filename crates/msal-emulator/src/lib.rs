@@ -55,6 +55,7 @@ mod federation;
 #[doc(hidden)]
 pub mod fuzzing;
 mod keys;
+mod live_directory;
 mod managed_identity;
 mod oidc;
 mod pop;

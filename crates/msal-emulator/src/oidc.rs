@@ -79,7 +79,7 @@ pub(crate) async fn userinfo(
     else {
         return unauthorized(Some("invalid_token"), "The access token names no user.");
     };
-    let user = verified.str("upn").and_then(|upn| state.directory.user(upn));
+    let user = verified.str("upn").and_then(|upn| state.directory().user(upn));
     let mut body = Map::new();
     body.insert("sub".into(), json!(pairwise_subject(oid, client)));
     if let Some(user) = user {
@@ -122,7 +122,7 @@ pub(crate) async fn logout(
     let hinted_client = params.id_token_hint.as_deref().and_then(audience_of);
     let target = params.post_logout_redirect_uri.as_deref().filter(|uri| {
         state
-            .directory
+            .directory()
             .apps
             .iter()
             .filter(|app| {

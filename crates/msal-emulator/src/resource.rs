@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -127,19 +127,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Checks the signature with the key the JWKS publishes (as a real resource
 /// would), then expiry against the emulator's clock and the issuer.
 fn validate(state: &AppState, token: &str) -> Result<AccessClaims, &'static str> {
-    let jwks = state.signing_key.jwks("");
-    let key = &jwks["keys"][0];
-    let (Some(n), Some(e)) = (key["n"].as_str(), key["e"].as_str()) else {
-        return Err("The resource has no signing key.");
-    };
-    let decoding = DecodingKey::from_rsa_components(n, e).map_err(|_| "The resource has no signing key.")?;
     let mut validation = Validation::new(Algorithm::RS256);
     // Time is checked against the emulator's clock below, which tests move.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<AccessClaims>(token, &decoding, &validation)
+    let claims = crate::keys::decode_published::<AccessClaims>(&state.signing_keys, token, &validation)
         .map_err(|_| "The token is malformed or its signature is not valid.")?
         .claims;
     let now = state.clock.now();
@@ -155,8 +149,12 @@ fn validate(state: &AppState, token: &str) -> Result<AccessClaims, &'static str>
     Ok(claims)
 }
 
-/// Whether `iss` is `https://{this emulator}/{tid}/v2.0`.
+/// Whether `iss` is `https://{this emulator}/{tid}/v2.0`, or the v1.0
+/// issuer of `tid` (Microsoft Graph's tokens are v1.0).
 fn issued_here(state: &AppState, claims: &AccessClaims) -> bool {
+    if crate::token::issue::is_v1_issuer(&claims.iss, &claims.tid) {
+        return true;
+    }
     let Some(rest) = claims.iss.strip_prefix("https://") else {
         return false;
     };

@@ -91,6 +91,8 @@ pub(crate) struct Grant<'a> {
     pub(crate) resource: Resource<'a>,
     /// The `aud` claim.
     pub(crate) audience: String,
+    /// The access token version the resource accepts (1 or 2).
+    pub(crate) version: u8,
     /// The `scp` values.
     pub(crate) scp: Vec<String>,
     /// The resource scopes for the response's `scope`, `.default` expanded.
@@ -130,6 +132,7 @@ fn resolve<'a>(
     let granted = scp.iter().map(|v| format!("{}{v}", parsed.prefix)).collect();
     Ok(Grant {
         audience: audience(&resource, parsed.resource_id).to_owned(),
+        version: token_version(&resource),
         resource,
         scp,
         granted,
@@ -185,22 +188,40 @@ pub(crate) fn grant<'a>(
     Ok(merged.unwrap_or_else(|| Grant {
         resource: Resource::MicrosoftGraph,
         audience: MICROSOFT_GRAPH_APP_ID.to_owned(),
+        version: token_version(&Resource::MicrosoftGraph),
         scp: Vec::new(),
         granted: Vec::new(),
     }))
 }
 
-/// The `aud` claim. Microsoft Graph issues v1.0 tokens, whose `aud` is the
-/// resource as it was asked for (its URI, or its app id); an app's API gets
-/// v2.0 tokens, whose `aud` is always the API's client id, whichever form
-/// the scope used (`api://{id}/.default`, an identifier URI, the GUID), as
-/// Entra documents for `accessTokenAcceptedVersion` 2.
+/// The access token version a resource gets: Microsoft Graph takes v1.0
+/// tokens (Entra issues them whichever endpoint asked); an app's API the
+/// version its registration accepts, v1.0 unless it says 2.
+pub(crate) fn token_version(resource: &Resource<'_>) -> u8 {
+    match resource {
+        Resource::MicrosoftGraph => 1,
+        Resource::App(app) => app.accepted_token_version(),
+    }
+}
+
+/// The `aud` claim. A v1.0 token's `aud` is the resource as it was asked
+/// for: its identifier URI (as registered) or its app id; a v2.0 token's is
+/// always the API's client id, whichever form the scope used
+/// (`api://{id}/.default`, an identifier URI, the GUID), as Entra documents
+/// for `accessTokenAcceptedVersion` 2.
 pub(crate) fn audience<'a>(resource: &Resource<'a>, requested: &'a str) -> &'a str {
     match resource {
         Resource::MicrosoftGraph if requested.trim_end_matches('/').contains("://") => {
             crate::directory::MICROSOFT_GRAPH_RESOURCE
         }
         Resource::MicrosoftGraph => MICROSOFT_GRAPH_APP_ID,
+        Resource::App(app) if app.accepted_token_version() == 1 => {
+            let wanted = requested.trim_end_matches('/');
+            app.identifier_uris
+                .iter()
+                .find(|u| u.trim_end_matches('/').eq_ignore_ascii_case(wanted))
+                .map_or(app.client_id.as_str(), String::as_str)
+        }
         Resource::App(app) => app.client_id.as_str(),
     }
 }

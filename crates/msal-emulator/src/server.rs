@@ -21,7 +21,8 @@ use crate::directory::{Directory, DirectoryError};
 use crate::error::EntraError;
 use crate::faults::{Fault, Faults};
 use crate::federation::key::FederationKey;
-use crate::keys::SigningKey;
+use crate::keys::KeyRing;
+use crate::live_directory::LiveDirectory;
 use crate::managed_identity::{self, ManagedIdentitySource, azure_arc, service_fabric};
 use crate::oidc;
 use crate::state_dir::StateDir;
@@ -243,8 +244,12 @@ fn crypto(what: &'static str) -> impl FnOnce(String) -> EmulatorError {
 
 /// State shared by every request handler.
 pub(crate) struct AppState {
-    pub(crate) directory: Directory,
-    pub(crate) signing_key: SigningKey,
+    /// The directory served, with the administrator's changes.
+    pub(crate) live: LiveDirectory,
+    /// The token-signing keys (current, next, previous).
+    pub(crate) signing_keys: KeyRing,
+    /// Where keys and sign-in state are kept, if anywhere.
+    pub(crate) state_dir: Option<StateDir>,
     /// The SSH certificate authority (see [`crate::ssh`]).
     pub(crate) ssh_ca: crate::ssh::SshCa,
     /// The federation server's assertion-signing key.
@@ -287,7 +292,83 @@ pub(crate) struct AppState {
     pub(crate) idle_timeout: Duration,
 }
 
+/// A refused admin change as a [`DirectoryError`] (too many changes is one
+/// of the directory's problems too: it would not be served).
+fn admin_change_error(e: crate::live_directory::ChangeError) -> DirectoryError {
+    match e {
+        crate::live_directory::ChangeError::Invalid(e) => e,
+        too_many @ crate::live_directory::ChangeError::TooMany => DirectoryError::Invalid {
+            field: ".".into(),
+            message: too_many.to_string(),
+        },
+    }
+}
+
 impl AppState {
+    /// See [`Emulator::revoke_refresh_tokens`].
+    pub(crate) fn revoke_refresh_tokens(&self, upn: &str) -> usize {
+        let revoked = self
+            .store
+            .refresh_tokens()
+            .retain(|rt| !rt.upn.eq_ignore_ascii_case(upn));
+        tracing::info!(upn, revoked, "revoked refresh tokens");
+        revoked
+    }
+
+    /// See [`Emulator::revoke_user_sessions`].
+    pub(crate) fn revoke_user_sessions(&self, upn: &str) {
+        // Token times are whole seconds: count the current second as
+        // revoked too, so a token issued earlier in it is refused; tokens
+        // issued afterwards get `iat` at least this instant.
+        let at = self.clock.now().saturating_add(1);
+        self.revocations.revoke(upn, at);
+        tracing::info!(upn, at, "revoked user sessions");
+    }
+
+    /// Signs the user out of every browser session, as an administrator's
+    /// "revoke sessions" invalidates session cookies; returns how many
+    /// sessions the user was in.
+    pub(crate) fn sign_out_everywhere(&self, upn: &str) -> usize {
+        self.store.sessions().edit_all(|session| {
+            let before = session.users.len();
+            session.users.retain(|u| !u.upn.eq_ignore_ascii_case(upn));
+            session.users.len() != before
+        })
+    }
+
+    /// Adds an app registration (see [`Emulator::add_app`]).
+    pub(crate) fn add_app(
+        &self,
+        app: crate::directory::App,
+    ) -> Result<(), crate::live_directory::ChangeError> {
+        let client_id = app.client_id.clone();
+        self.live.change(|d| {
+            d.apps.push(app);
+            Ok(())
+        })?;
+        tracing::info!(client_id, "added an app registration");
+        Ok(())
+    }
+
+    /// Adds a user (see [`Emulator::add_user`]).
+    pub(crate) fn add_user(
+        &self,
+        user: crate::directory::User,
+    ) -> Result<(), crate::live_directory::ChangeError> {
+        let upn = user.upn.clone();
+        self.live.change(|d| {
+            d.users.push(user);
+            Ok(())
+        })?;
+        tracing::info!(upn, "added a user");
+        Ok(())
+    }
+
+    /// The directory as it is now (see [`LiveDirectory`]).
+    pub(crate) fn directory(&self) -> &Directory {
+        self.live.current()
+    }
+
     /// Whether `authority` (`host:port` or `host`, lowercase) addresses
     /// this emulator: `127.0.0.1` or `localhost` with its port, or (when a
     /// client's resolver sends them here) any other host it serves (the
@@ -390,7 +471,7 @@ impl Emulator {
                     .map_err(crypto("the state directory's keys"))?,
                 None => (
                     cert::generate(&cert_hosts).map_err(|e| crypto("TLS certificates")(e.to_string()))?,
-                    SigningKey::generate().map_err(|e| crypto("the token signing key")(e.to_string()))?,
+                    KeyRing::generate().map_err(|e| crypto("the token signing keys")(e.to_string()))?,
                 ),
             };
             let federation = FederationKey::generate().map_err(crypto("the federation signing key"))?;
@@ -447,8 +528,9 @@ impl Emulator {
         // Ed25519 generation is cheap: no need for the blocking pool.
         let ssh_ca = crate::ssh::SshCa::generate().map_err(crypto("the SSH CA key"))?;
         let state = Arc::new(AppState {
-            directory: config.directory,
-            signing_key,
+            live: LiveDirectory::new(config.directory),
+            signing_keys: signing_key,
+            state_dir: state_dir.clone(),
             ssh_ca,
             federation_key,
             stats: Stats::default(),
@@ -584,9 +666,10 @@ impl Emulator {
         std::fs::write(path, &self.ca_cert_pem)
     }
 
-    /// The directory being served.
+    /// The directory being served, with the apps and users added over
+    /// the admin endpoints since the start.
     pub fn directory(&self) -> &Directory {
-        &self.state.directory
+        self.state.directory()
     }
 
     /// How many requests `endpoint` served so far, whatever their status.
@@ -603,13 +686,7 @@ impl Emulator {
     /// administrator's "revoke sessions" does; returns how many were revoked.
     /// Redeeming one afterwards fails with `invalid_grant` (AADSTS70000).
     pub fn revoke_refresh_tokens(&self, upn: &str) -> usize {
-        let revoked = self
-            .state
-            .store
-            .refresh_tokens()
-            .retain(|rt| !rt.upn.eq_ignore_ascii_case(upn));
-        tracing::info!(upn, revoked, "revoked refresh tokens");
-        revoked
+        self.state.revoke_refresh_tokens(upn)
     }
 
     /// Revokes the sessions of the user `upn` (any case), as an
@@ -620,12 +697,36 @@ impl Emulator {
     /// afterwards are accepted. Refresh tokens stay valid (see
     /// [`Emulator::revoke_refresh_tokens`]).
     pub fn revoke_user_sessions(&self, upn: &str) {
-        // Token times are whole seconds: count the current second as
-        // revoked too, so a token issued earlier in it is refused; tokens
-        // issued afterwards get `iat` at least this instant.
-        let at = self.state.clock.now().saturating_add(1);
-        self.state.revocations.revoke(upn, at);
-        tracing::info!(upn, at, "revoked user sessions");
+        self.state.revoke_user_sessions(upn);
+    }
+
+    /// Rolls the token-signing keys over, as `POST /_admin/keys/roll` does:
+    /// the published next key signs from now on, the current one stays
+    /// published (so tokens it signed still verify) until the next roll,
+    /// and a fresh next key is published; kept in the state directory if
+    /// there is one. Returns the new signing key's id.
+    pub async fn roll_signing_keys(&self) -> Result<String, EmulatorError> {
+        admin::roll_keys(&self.state)
+            .await
+            .map_err(crypto("the next signing key"))
+    }
+
+    /// Adds an app registration to the served directory, as
+    /// `POST /_admin/apps` does; refused (and nothing changes) if the
+    /// directory would not validate.
+    pub fn add_app(&self, app: crate::directory::App) -> Result<(), DirectoryError> {
+        self.state.add_app(app).map_err(admin_change_error)
+    }
+
+    /// Adds a user to the served directory, as `POST /_admin/users` does;
+    /// refused (and nothing changes) if the directory would not validate.
+    pub fn add_user(&self, user: crate::directory::User) -> Result<(), DirectoryError> {
+        self.state.add_user(user).map_err(admin_change_error)
+    }
+
+    /// The id (`kid`) of the key that signs tokens now.
+    pub fn signing_key_id(&self) -> String {
+        self.state.signing_keys.current_kid()
     }
 
     /// How many token requests carried `grant_type` (its wire value, e.g.
@@ -742,7 +843,7 @@ impl Emulator {
         self.state
             .managed_identity
             .as_ref()
-            .map(|hosts| hosts.env(source, &self.state.directory))
+            .map(|hosts| hosts.env(source, self.state.directory()))
             .unwrap_or_default()
     }
 
@@ -753,7 +854,7 @@ impl Emulator {
         self.state
             .managed_identity
             .as_ref()
-            .map(|hosts| hosts.env_json(&self.state.directory))
+            .map(|hosts| hosts.env_json(self.state.directory()))
             .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()))
     }
 
@@ -856,8 +957,8 @@ fn router(state: Arc<AppState>) -> Router {
             counted(
                 &state,
                 Endpoint::OpenIdConfiguration,
-                "GET",
-                get(discovery::openid_configuration),
+                "GET or OPTIONS",
+                get(discovery::openid_configuration).options(discovery::preflight),
             ),
         )
         .route(
@@ -871,11 +972,21 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/{tenant}/discovery/v2.0/keys",
-            counted(&state, Endpoint::Jwks, "GET", get(discovery::jwks)),
+            counted(
+                &state,
+                Endpoint::Jwks,
+                "GET or OPTIONS",
+                get(discovery::jwks).options(discovery::preflight),
+            ),
         )
         .route(
             "/{tenant}/discovery/keys",
-            counted(&state, Endpoint::Jwks, "GET", get(discovery::jwks)),
+            counted(
+                &state,
+                Endpoint::Jwks,
+                "GET or OPTIONS",
+                get(discovery::jwks).options(discovery::preflight),
+            ),
         )
         .route(
             "/{tenant}/oauth2/v2.0/token",
@@ -962,6 +1073,34 @@ fn router(state: Arc<AppState>) -> Router {
             post(admin::add_faults)
                 .get(admin::get_faults)
                 .delete(admin::clear_faults)
+                .route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
+        )
+        .route(
+            "/_admin/keys/roll",
+            post(admin::roll_signing_keys)
+                .route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
+        )
+        .route(
+            "/_admin/directory",
+            get(admin::get_directory)
+                .route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
+        )
+        .route(
+            "/_admin/apps",
+            post(admin::add_app).route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
+        )
+        .route(
+            "/_admin/users",
+            post(admin::add_user).route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
+        )
+        .route(
+            "/_admin/revoke",
+            post(admin::revoke).route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
+        )
+        .route(
+            "/_admin/clock",
+            get(admin::get_clock)
+                .post(admin::advance_clock)
                 .route_layer(middleware::from_fn_with_state(state.clone(), admin::guard)),
         )
         .route(

@@ -7,22 +7,39 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::cert::TlsMaterial;
-use crate::keys::SigningKey;
+use crate::keys::{KeyRing, PersistedKey, PersistedRing, SigningKey};
 use crate::store::Persisted;
 
 const KEYS_FILE: &str = "keys.json";
 const STATE_FILE: &str = "state.json";
 
+/// `keys.json`. The current signing key keeps the field names of files
+/// written before key rollover existed; those files have no next key, and
+/// get one.
 #[derive(Serialize, Deserialize)]
 struct Keys {
     tls: TlsMaterial,
     signing_key_pem: String,
     signing_cert_der: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_signing_key: Option<PersistedKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_signing_key: Option<PersistedKey>,
+}
+
+impl Keys {
+    fn new(tls: TlsMaterial, ring: PersistedRing) -> Keys {
+        Keys {
+            tls,
+            signing_key_pem: ring.current.key_pem,
+            signing_cert_der: ring.current.cert_der,
+            next_signing_key: Some(ring.next),
+            previous_signing_key: ring.previous,
+        }
+    }
 }
 
 /// A state directory.
@@ -47,46 +64,65 @@ impl StateDir {
         })
     }
 
-    /// The TLS material and signing key kept here, or fresh ones (then
+    /// The TLS material and signing keys kept here, or fresh ones (then
     /// kept). TLS material naming other hosts than `hosts` (the directory
     /// changed) is replaced, CA included: the old CA's key was not kept.
-    pub(crate) fn keys(&self, hosts: &[String]) -> Result<(TlsMaterial, SigningKey), String> {
+    /// The signing keys stay: tokens already issued stay valid.
+    pub(crate) fn keys(&self, hosts: &[String]) -> Result<(TlsMaterial, KeyRing), String> {
         let file = self.path.join(KEYS_FILE);
-        let mut kept_signing = None;
+        let at = |e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
+        let mut kept = None;
         if let Ok(text) = std::fs::read_to_string(&file) {
-            let keys: Keys = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not the emulator's keys: {e}", file.display()))?;
-            let der = STANDARD
-                .decode(&keys.signing_cert_der)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            let signing = SigningKey::from_persisted(&keys.signing_key_pem, &der)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let keys: Keys =
+                serde_json::from_str(&text).map_err(|e| at(&format!("not the emulator's keys: {e}")))?;
+            let current = PersistedKey {
+                key_pem: keys.signing_key_pem,
+                cert_der: keys.signing_cert_der,
+            };
+            let upgraded = keys.next_signing_key.is_none();
+            let next = match keys.next_signing_key {
+                Some(next) => next,
+                None => SigningKey::generate().map_err(|e| at(&e))?.persisted().clone(),
+            };
+            let ring = PersistedRing {
+                current,
+                next,
+                previous: keys.previous_signing_key,
+            };
+            let fresh_ring = KeyRing::from_persisted(&ring).map_err(|e| at(&e))?;
             if keys.tls.hosts == hosts {
-                return Ok((keys.tls, signing));
+                if upgraded {
+                    self.save_keys(&Keys::new(keys.tls.clone(), ring))?;
+                }
+                return Ok((keys.tls, fresh_ring));
             }
             tracing::warn!(
                 file = %file.display(),
                 "the kept TLS certificate names other hosts than this directory serves: a new CA replaces it"
             );
-            kept_signing = Some((signing, keys.signing_key_pem, keys.signing_cert_der));
+            kept = Some(fresh_ring);
         }
         let tls = crate::cert::generate(hosts).map_err(|e| e.to_string())?;
-        let (signing, (key_pem, cert_der)) = match kept_signing {
-            // The token-signing key stays: tokens already issued stay valid.
-            Some((signing, key_pem, cert_der)) => (
-                signing,
-                (key_pem, STANDARD.decode(cert_der).map_err(|e| e.to_string())?),
-            ),
-            None => SigningKey::generate_persistable().map_err(|e| e.to_string())?,
+        let ring = match kept {
+            Some(ring) => ring,
+            None => KeyRing::generate().map_err(|e| e.to_string())?,
         };
-        let keys = Keys {
-            tls: tls.clone(),
-            signing_key_pem: key_pem,
-            signing_cert_der: STANDARD.encode(cert_der),
-        };
-        let json = serde_json::to_vec_pretty(&keys).map_err(|e| e.to_string())?;
-        write_private(&file, &json).map_err(|e| format!("{}: {e}", file.display()))?;
-        Ok((tls, signing))
+        self.save_keys(&Keys::new(tls.clone(), ring.persisted()))?;
+        Ok((tls, ring))
+    }
+
+    /// Keeps the signing keys after a roll, with the TLS material kept here.
+    pub(crate) fn save_signing_keys(&self, ring: &PersistedRing) -> Result<(), String> {
+        let file = self.path.join(KEYS_FILE);
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let keys: Keys = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        self.save_keys(&Keys::new(keys.tls, ring.clone()))
+    }
+
+    fn save_keys(&self, keys: &Keys) -> Result<(), String> {
+        let file = self.path.join(KEYS_FILE);
+        let json = serde_json::to_vec_pretty(keys).map_err(|e| e.to_string())?;
+        write_private(&file, &json).map_err(|e| format!("{}: {e}", file.display()))
     }
 
     /// The sign-in state kept here (none at first, or when unreadable).

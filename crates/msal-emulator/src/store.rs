@@ -24,6 +24,8 @@ pub(crate) struct Bounded<V> {
     /// Insertion sequence number → key, so the oldest key is found in O(log n).
     order: BTreeMap<u64, String>,
     next_seq: u64,
+    /// In-place edits so far (for [`Bounded::generation`]).
+    edits: u64,
     capacity: usize,
 }
 
@@ -34,6 +36,7 @@ impl<V> Bounded<V> {
             entries: HashMap::new(),
             order: BTreeMap::new(),
             next_seq: 0,
+            edits: 0,
             capacity: capacity.max(1),
         }
     }
@@ -70,6 +73,14 @@ impl<V> Bounded<V> {
         Some(value)
     }
 
+    /// Applies `edit` to every entry in place; returns how many it changed
+    /// (those for which it returned true).
+    pub(crate) fn edit_all(&mut self, mut edit: impl FnMut(&mut V) -> bool) -> usize {
+        let changed: usize = self.entries.values_mut().map(|(_, v)| usize::from(edit(v))).sum();
+        self.edits = self.edits.wrapping_add(changed as u64);
+        changed
+    }
+
     /// Keeps only the entries for which `keep` is true; returns how many went.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) -> usize {
         let before = self.entries.len();
@@ -97,9 +108,9 @@ impl<V> Bounded<V> {
 
     /// A number that changes whenever the map does (for a state directory
     /// to tell whether to write): insertions count up `next_seq`, removals
-    /// shrink the map.
+    /// shrink the map, in-place edits count up `edits`.
     pub(crate) fn generation(&self) -> (u64, usize) {
-        (self.next_seq, self.entries.len())
+        (self.next_seq.wrapping_add(self.edits), self.entries.len())
     }
 
     /// How many entries are held.

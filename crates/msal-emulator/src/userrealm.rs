@@ -32,7 +32,7 @@ fn realm(state: &AppState, base_url: &str, username: &str) -> Value {
         .rsplit_once('@')
         .map(|(_, d)| d)
         .filter(|d| !d.is_empty() && username.len() <= MAX_USERNAME_LEN);
-    let tenant = domain.and_then(|d| state.directory.tenant_of_domain(d).map(|t| (d, t)));
+    let tenant = domain.and_then(|d| state.directory().tenant_of_domain(d).map(|t| (d, t)));
     match tenant {
         None => json!({
             "ver": "1.0",

@@ -312,7 +312,8 @@ async fn on_behalf_of_from_a_file_or_stdin_and_claims_challenges() {
     assert_eq!(first["token_source"], "identity_provider");
     let downstream = claims(first["access_token"].as_str().unwrap());
     assert_eq!(downstream["upn"], builtin::ALICE_UPN);
-    assert_eq!(downstream["azp"], builtin::API_CLIENT_ID);
+    // Graph gets v1.0 tokens from Entra: the client is `appid`.
+    assert_eq!(downstream["appid"], builtin::API_CLIENT_ID);
     assert_eq!(downstream["aud"], "https://graph.microsoft.com");
     assert_eq!(emulator.grant_count(OBO_GRANT), 1);
 

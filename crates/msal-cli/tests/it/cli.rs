@@ -578,6 +578,9 @@ fn every_command_has_help() {
         &["--help"][..],
         &["token", "--help"],
         &["emulator", "--help"],
+        &["emulator", "schema", "--help"],
+        &["emulator", "admin", "--help"],
+        &["emulator", "admin", "fault", "add", "--help"],
         &["demo", "--help"],
         &["login", "--help"],
         &["accounts", "--help"],
@@ -587,4 +590,272 @@ fn every_command_has_help() {
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
     }
+}
+
+/// `msal emulator admin ARGS` against `emulator`, with the admin token in
+/// the environment (as scripts pass it) and `env` set.
+fn admin(emulator: &EmulatorProcess, token: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(MSAL);
+    command
+        .args([
+            "emulator",
+            "admin",
+            "--url",
+            &emulator.url,
+            "--ca-cert",
+            &emulator.ca_cert,
+        ])
+        .args(args)
+        .env_remove("MSAL_EMULATOR_ADMIN_TOKEN")
+        .env_remove("MSAL_PASSWORD")
+        .env_remove("MSAL_CLIENT_SECRET");
+    if !token.is_empty() {
+        command.env("MSAL_EMULATOR_ADMIN_TOKEN", token);
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn emulator_admin_drives_a_running_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, ready) = start_emulator_with_ready_line(&dir.path().join("ca.pem"));
+    let token = ready["admin_token"].as_str().unwrap().to_owned();
+    let cache = dir.path().join("cache.json");
+
+    // An app from a file, with a Graph permission; the CLI then gets its token.
+    let app_file = dir.path().join("app.json");
+    std::fs::write(
+        &app_file,
+        serde_json::json!({
+            "client_id": "a1b2c3d4-0000-4000-8000-00000000c11e",
+            "tenant": "contoso",
+            "secrets": ["cli-added-secret"],
+            "app_permissions": [{"resource": "https://graph.microsoft.com", "roles": ["User.Read.All"]}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let added = stdout_json(&admin(
+        &emulator,
+        &token,
+        &["add-app", "--file", app_file.to_str().unwrap()],
+        &[],
+    ));
+    assert_eq!(added["client_id"], "a1b2c3d4-0000-4000-8000-00000000c11e");
+    let got = token_with(
+        &emulator,
+        "a1b2c3d4-0000-4000-8000-00000000c11e",
+        "cli-added-secret",
+        &cache,
+    );
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+
+    // A user from flags, the password from the environment; a foreign UPN
+    // domain is refused naming both domains (exit 2).
+    let user_flags = [
+        "add-user",
+        "--upn",
+        "zoe@contoso.onmicrosoft.com",
+        "--tenant",
+        "contoso",
+    ];
+    let added = stdout_json(&admin(
+        &emulator,
+        &token,
+        &user_flags,
+        &[("MSAL_PASSWORD", "Zoe-P@ssw0rd")],
+    ));
+    assert_eq!(added["upn"], "zoe@contoso.onmicrosoft.com");
+    let no_password = admin(&emulator, &token, &user_flags, &[]);
+    assert_eq!(no_password.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_password.stderr).contains("MSAL_PASSWORD"));
+    let foreign = admin(
+        &emulator,
+        &token,
+        &[
+            "add-user",
+            "--upn",
+            "yan@fabrikam.onmicrosoft.com",
+            "--tenant",
+            "contoso",
+        ],
+        &[("MSAL_PASSWORD", "Yan-P@ssw0rd")],
+    );
+    assert_eq!(foreign.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&foreign.stderr);
+    assert!(
+        why.contains("fabrikam.onmicrosoft.com") && why.contains("contoso.onmicrosoft.com"),
+        "{why}"
+    );
+
+    let directory = stdout_json(&admin(&emulator, &token, &["directory"], &[]));
+    let users = directory["users"].as_array().unwrap();
+    assert!(users.iter().any(|u| u["upn"] == "zoe@contoso.onmicrosoft.com"));
+    assert!(!users.iter().any(|u| u["upn"] == "yan@fabrikam.onmicrosoft.com"));
+
+    // Faults: token requests fail with 503 (exit 4: msal's one retry
+    // fails too) until cleared.
+    let fault = ["fault", "add", "--kind", "server_error", "--status", "503"];
+    let faults = stdout_json(&admin(&emulator, &token, &fault, &[]));
+    assert_eq!(faults["faults"][0]["status"], 503);
+    let failed = token_with(
+        &emulator,
+        "a1b2c3d4-0000-4000-8000-00000000c11e",
+        "cli-added-secret",
+        &dir.path().join("other.json"),
+    );
+    assert_eq!(
+        failed.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    stdout_json(&admin(
+        &emulator,
+        &token,
+        &["fault", "add", "--json", r#"{"kind": "not_json"}"#],
+        &[],
+    ));
+    let cleared = stdout_json(&admin(&emulator, &token, &["fault", "clear"], &[]));
+    assert_eq!(cleared["faults"], serde_json::json!([]));
+
+    let revoked = stdout_json(&admin(
+        &emulator,
+        &token,
+        &["revoke", "--user", "alice@contoso.onmicrosoft.com"],
+        &[],
+    ));
+    assert_eq!(revoked["upn"], "alice@contoso.onmicrosoft.com");
+    let nobody = admin(
+        &emulator,
+        &token,
+        &["revoke", "--user", "nobody@contoso.onmicrosoft.com"],
+        &[],
+    );
+    assert_eq!(nobody.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user named"));
+
+    let before = stdout_json(&admin(
+        &emulator,
+        &token,
+        &["advance-clock", "--seconds", "1"],
+        &[],
+    ));
+    let after = stdout_json(&admin(
+        &emulator,
+        &token,
+        &["advance-clock", "--seconds", "3600"],
+        &[],
+    ));
+    assert!(after["now"].as_u64().unwrap() >= before["now"].as_u64().unwrap() + 3600);
+    let zero = admin(&emulator, &token, &["advance-clock", "--seconds", "0"], &[]);
+    assert_eq!(zero.status.code(), Some(2));
+
+    let rolled = stdout_json(&admin(&emulator, &token, &["roll-keys"], &[]));
+    assert_eq!(rolled["published"].as_array().unwrap().len(), 3);
+
+    // The token from a file works too; without one, or with a wrong one,
+    // nothing is done (exit 2); an unreachable emulator is exit 4.
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let from_file = admin(
+        &emulator,
+        "",
+        &["--admin-token-file", token_file.to_str().unwrap(), "directory"],
+        &[],
+    );
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    let missing = admin(&emulator, "", &["directory"], &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("MSAL_EMULATOR_ADMIN_TOKEN"));
+    let wrong = admin(&emulator, "not-the-token", &["roll-keys"], &[]);
+    assert_eq!(wrong.status.code(), Some(2));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gone = Command::new(MSAL)
+        .args(["emulator", "admin", "--url", &format!("https://127.0.0.1:{port}")])
+        .args(["--ca-cert", &emulator.ca_cert, "directory"])
+        .env("MSAL_EMULATOR_ADMIN_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert_eq!(
+        gone.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+}
+
+/// `msal token` for an app with a secret, against `emulator`.
+fn token_with(emulator: &EmulatorProcess, client_id: &str, secret: &str, cache: &Path) -> Output {
+    Command::new(MSAL)
+        .args(["token", "--authority", &format!("{}/contoso", emulator.url)])
+        .args([
+            "--client-id",
+            client_id,
+            "--scope",
+            GRAPH_DEFAULT,
+            "--ca-cert",
+            &emulator.ca_cert,
+        ])
+        .arg("--cache")
+        .arg(cache)
+        .env("MSAL_CLIENT_SECRET", secret)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn config_schema_is_in_sync_and_validates_the_defaults() {
+    let out = Command::new(MSAL).args(["emulator", "schema"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/emulator-config.schema.json");
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &printed).unwrap();
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        kept, printed,
+        "docs/emulator-config.schema.json is not what `msal emulator schema` prints; rerun with UPDATE_SCHEMA=1 if the change is deliberate"
+    );
+
+    let schema: Value = serde_json::from_str(&printed).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let defaults = defaults();
+    let errors: Vec<String> = validator
+        .iter_errors(&defaults)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // What the schema refuses, and the emulator with a clear error (exit 2).
+    let mut typo = defaults.clone();
+    typo["apps"][0]["kind"] = "daemon".into();
+    assert!(!validator.is_valid(&typo));
+    assert!(!validator.is_valid(&serde_json::json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let refused = Command::new(MSAL)
+        .args(["emulator", "--port", "0", "--config"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("at least one tenant"), "{why}");
 }

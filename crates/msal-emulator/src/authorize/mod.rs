@@ -93,7 +93,7 @@ impl<'a> Authority<'a> {
                 organizations: segment.eq_ignore_ascii_case("organizations"),
             });
         }
-        crate::site::tenant_at(&state.directory, &ctx.site, segment)
+        crate::site::tenant_at(state.directory(), &ctx.site, segment)
             .map(Authority::Tenant)
             .ok_or_else(|| EntraError::invalid_tenant(segment))
     }
@@ -141,6 +141,42 @@ enum Prompt {
     None,
     SelectAccount,
     Consent,
+}
+
+/// What an authorize request asks to get back: a code (the authorization
+/// code flow), an ID token and/or an access token (the implicit grant), or
+/// a code with an ID token (the hybrid flow), in any order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ResponseType {
+    pub(crate) code: bool,
+    pub(crate) id_token: bool,
+    pub(crate) token: bool,
+}
+
+impl ResponseType {
+    /// Parses a space-separated `response_type`; `None` for an unknown or
+    /// repeated value, or none at all.
+    pub(crate) fn parse(value: &str) -> Option<ResponseType> {
+        let mut parsed = ResponseType::default();
+        for part in value.split(' ').filter(|p| !p.is_empty()) {
+            let flag = match part {
+                "code" => &mut parsed.code,
+                "id_token" => &mut parsed.id_token,
+                "token" => &mut parsed.token,
+                _ => return None,
+            };
+            if *flag {
+                return None;
+            }
+            *flag = true;
+        }
+        (parsed != ResponseType::default()).then_some(parsed)
+    }
+
+    /// Whether a token travels in the response (not only a code).
+    pub(crate) fn has_tokens(self) -> bool {
+        self.id_token || self.token
+    }
 }
 
 /// Where and how to answer the app: the verified redirect URI, the response
@@ -252,6 +288,8 @@ struct AuthorizeRequest<'a> {
     /// The `scope` parameter as sent, split on spaces.
     scope: Vec<String>,
     code_challenge: Option<String>,
+    /// What the app asked to get back.
+    response_type: ResponseType,
     nonce: Option<String>,
     prompt: Option<Prompt>,
     login_hint: Option<String>,
@@ -271,7 +309,7 @@ impl<'a> AuthorizeRequest<'a> {
         let authority = Authority::resolve(state, ctx, segment).map_err(Failure::Page)?;
         let client_id = form.required("client_id").map_err(Failure::Page)?;
         let client = state
-            .directory
+            .directory()
             .app(client_id)
             .filter(|app| match authority {
                 Authority::Tenant(t) => app.usable_in(t),
@@ -295,21 +333,31 @@ impl<'a> AuthorizeRequest<'a> {
                 &client.client_id,
             )));
         }
+        let response_type = match form.get("response_type") {
+            Some(value) => ResponseType::parse(value)
+                .ok_or_else(|| Failure::Page(EntraError::unsupported_response_type(value)))?,
+            None => return Err(Failure::Page(EntraError::missing_parameter("response_type"))),
+        };
+        // Tokens never travel in a query string (browser history, server
+        // logs): `fragment` is their default and `query` is refused, as the
+        // implicit grant reference says of response_mode.
         let mode = match form.get("response_mode") {
-            None | Some("query") => ResponseMode::Query,
+            None if response_type.has_tokens() => ResponseMode::Fragment,
+            None | Some("query") if !response_type.has_tokens() => ResponseMode::Query,
             Some("fragment") => ResponseMode::Fragment,
             Some("form_post") => ResponseMode::FormPost,
+            Some("query") => {
+                return Err(Failure::Page(EntraError::malformed(
+                    "The response_mode 'query' is not allowed when the response_type includes a token; use fragment or form_post.",
+                )));
+            }
             Some(other) => {
                 return Err(Failure::Page(EntraError::malformed(&format!(
                     "The response_mode '{other}' is not supported; use query, fragment or form_post."
                 ))));
             }
+            None => ResponseMode::Query,
         };
-        match form.get("response_type") {
-            Some("code") => {}
-            Some(other) => return Err(Failure::Page(EntraError::unsupported_response_type(other))),
-            None => return Err(Failure::Page(EntraError::missing_parameter("response_type"))),
-        }
         let reply = Reply {
             redirect_uri: redirect_uri.to_owned(),
             mode,
@@ -317,18 +365,29 @@ impl<'a> AuthorizeRequest<'a> {
         };
         // From here on the redirect URI is trusted: errors go back to the app.
         let to_app = |e: EntraError| Failure::ToApp(reply.clone(), e);
+        // The app registration's implicit grant settings, as Entra checks them.
+        if response_type.id_token && !client.implicit_id_tokens {
+            return Err(to_app(EntraError::response_type_not_enabled("id_token", 700054)));
+        }
+        if response_type.token && !client.implicit_access_tokens {
+            return Err(to_app(EntraError::response_type_not_enabled("token", 700051)));
+        }
+        // OpenID Connect: an ID token from the authorize endpoint needs a nonce.
+        if response_type.id_token && form.get("nonce").is_none_or(str::is_empty) {
+            return Err(to_app(EntraError::missing_parameter("nonce")));
+        }
 
         let scope = form.required("scope").map_err(to_app)?;
         let parsed = Scopes::parse(scope);
         let scope_tenant = match authority {
             Authority::Tenant(t) => Some(t),
             // Under `common` the client's home tenant holds its resources' service principals.
-            Authority::AnyTenant { .. } => state.directory.tenant(&client.tenant),
+            Authority::AnyTenant { .. } => state.directory().tenant(&client.tenant),
         };
         if let Some(t) = scope_tenant {
-            scopes::check(&state.directory, t, &client.client_id, &parsed).map_err(to_app)?;
+            scopes::check(state.directory(), t, &client.client_id, &parsed).map_err(to_app)?;
         }
-        let code_challenge = pkce_challenge(form, client).map_err(to_app)?;
+        let code_challenge = entra_pkce(form).map_err(to_app)?;
         let prompt = match form.get("prompt") {
             None => None,
             Some("login") => Some(Prompt::Login),
@@ -355,6 +414,7 @@ impl<'a> AuthorizeRequest<'a> {
             client,
             scope: scope.split_whitespace().map(str::to_owned).collect(),
             code_challenge,
+            response_type,
             nonce: form.get("nonce").map(str::to_owned),
             prompt,
             login_hint: form.get("login_hint").map(str::to_owned),
@@ -440,6 +500,57 @@ pub(crate) fn pkce_challenge(form: &TokenForm, client: &App) -> Result<Option<St
     Ok(Some(challenge.to_owned()))
 }
 
+/// Longest PKCE value (RFC 7636: 43 to 128 characters).
+const MAX_PKCE_LEN: usize = 128;
+
+/// Entra's PKCE rules on authorize: `code_challenge_method` `S256` or
+/// `plain` (the default when a challenge comes without one), "the Microsoft
+/// identity platform supports both plain and S256" (authorization code flow
+/// reference). Optional here: Entra requires PKCE only when a single-page
+/// app redeems the code cross-origin, which the token endpoint checks.
+/// Returns the challenge in its S256 form, so the token endpoint checks any
+/// verifier one way (a `plain` challenge is the verifier itself).
+pub(crate) fn entra_pkce(form: &TokenForm) -> Result<Option<String>, EntraError> {
+    let method = form.get("code_challenge_method");
+    let Some(challenge) = form.get("code_challenge") else {
+        if method.is_some() {
+            return Err(EntraError::malformed(
+                "code_challenge_method was sent without a code_challenge.",
+            ));
+        }
+        return Ok(None);
+    };
+    let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    match method {
+        Some("S256") => {
+            if challenge.len() != S256_CHALLENGE_LEN {
+                return Err(EntraError::code_challenge_size());
+            }
+            if !challenge.bytes().all(base64url) {
+                return Err(EntraError::malformed(
+                    "The code_challenge is not a base64url SHA-256 value.",
+                ));
+            }
+            Ok(Some(challenge.to_owned()))
+        }
+        None | Some("plain") => {
+            if !(S256_CHALLENGE_LEN..=MAX_PKCE_LEN).contains(&challenge.len()) {
+                return Err(EntraError::code_challenge_size());
+            }
+            // RFC 7636's unreserved characters.
+            if !challenge.bytes().all(|b| base64url(b) || b == b'.' || b == b'~') {
+                return Err(EntraError::malformed(
+                    "The code_challenge has characters outside A-Z, a-z, 0-9, '-', '.', '_' and '~'.",
+                ));
+            }
+            Ok(Some(token::authorization_code::s256(challenge)))
+        }
+        Some(other) => Err(EntraError::malformed(&format!(
+            "The code_challenge_method '{other}' is not supported; use S256 or plain."
+        ))),
+    }
+}
+
 /// A request without credentials: answer from the browser session, or show the form.
 fn from_session(
     state: &AppState,
@@ -479,10 +590,9 @@ fn from_session(
             if fresh(signed_in.auth_time) {
                 issue_code(
                     state,
+                    ctx,
                     request,
-                    user,
-                    home,
-                    signed_in.auth_time,
+                    (user, home, signed_in.auth_time),
                     session_state,
                     None,
                 )
@@ -494,10 +604,9 @@ fn from_session(
         // One signed-in user who may use the app: Entra signs them in again silently.
         (_, [(session_state, signed_in, user, home)]) if fresh(signed_in.auth_time) => issue_code(
             state,
+            ctx,
             request,
-            user,
-            home,
-            signed_in.auth_time,
+            (user, home, signed_in.auth_time),
             session_state,
             None,
         ),
@@ -507,10 +616,10 @@ fn from_session(
 
 /// The user named `upn` and their home tenant.
 fn user_and_home<'a>(state: &'a AppState, upn: &str) -> Option<(&'a User, &'a Tenant)> {
-    let user = state.directory.user(upn)?;
+    let user = state.directory().user(upn)?;
     // B2C users sign in on their tenant's own host only.
     let home = state
-        .directory
+        .directory()
         .tenant(&user.tenant)
         .filter(|t| t.kind != TenantKind::B2c)?;
     Some((user, home))
@@ -551,7 +660,7 @@ fn sign_in(
         Authority::Tenant(t) if t.id != home.id => Some(t.shown_name()),
         _ if !request.client.usable_in(home) => Some(
             state
-                .directory
+                .directory()
                 .tenant(&request.client.tenant)
                 .map_or(request.client.tenant.as_str(), Tenant::shown_name),
         ),
@@ -565,43 +674,58 @@ fn sign_in(
     let now = state.clock.now();
     let (id, session_state) = session::sign_in(state, session_id, &user.upn, now);
     let cookie = session::set_cookie(&id);
-    issue_code(state, request, user, home, now, &session_state, cookie)
+    issue_code(state, ctx, request, (user, home, now), &session_state, cookie)
 }
 
-/// Stores a fresh authorization code and sends it to the app.
+/// Sends the app what it asked for: a fresh authorization code (stored
+/// for the token endpoint), and with the implicit grant or the hybrid flow
+/// an access token and/or an ID token (its `c_hash`/`at_hash` binding the
+/// code and access token that travel with it). `signed_in` is the user,
+/// their home tenant and when they entered their password.
 fn issue_code(
     state: &AppState,
+    ctx: &RequestContext,
     request: &AuthorizeRequest<'_>,
-    user: &User,
-    home: &Tenant,
-    auth_time: u64,
+    signed_in: (&User, &Tenant, u64),
     session_state: &str,
     set_cookie: Option<HeaderValue>,
 ) -> Response {
-    let code = store::random_token("1.AC.");
-    state.store.codes().insert(
-        code.clone(),
-        AuthCode {
-            client_id: request.client.client_id.clone(),
-            redirect_uri: request.reply.redirect_uri.clone(),
-            code_challenge: request.code_challenge.clone(),
-            upn: user.upn.clone(),
-            tenant_id: home.id.clone(),
-            scopes: request.scope.clone(),
-            nonce: request.nonce.clone(),
-            auth_time,
-            issued_at: state.clock.now(),
-            redeemed: false,
-            realm: store::Realm::Entra,
-        },
-    );
-    tracing::info!(
-        tenant = %home.id,
-        client_id = %request.client.client_id,
-        user = %user.upn,
-        "issued authorization code"
-    );
-    let mut fields = vec![("code", code)];
+    let (user, home, auth_time) = signed_in;
+    let mut fields = Vec::new();
+    let mut hashes = token::issue::IdTokenHashes::default();
+    if request.response_type.code {
+        let code = store::random_token("1.AC.");
+        state.store.codes().insert(
+            code.clone(),
+            AuthCode {
+                client_id: request.client.client_id.clone(),
+                redirect_uri: request.reply.redirect_uri.clone(),
+                code_challenge: request.code_challenge.clone(),
+                upn: user.upn.clone(),
+                tenant_id: home.id.clone(),
+                scopes: request.scope.clone(),
+                nonce: request.nonce.clone(),
+                auth_time,
+                issued_at: state.clock.now(),
+                redeemed: false,
+                realm: store::Realm::Entra,
+            },
+        );
+        tracing::info!(
+            tenant = %home.id,
+            client_id = %request.client.client_id,
+            user = %user.upn,
+            "issued authorization code"
+        );
+        hashes.c_hash = Some(token::issue::half_hash(&code));
+        fields.push(("code", code));
+    }
+    if request.response_type.has_tokens() {
+        match implicit_tokens(state, ctx, request, user, home, auth_time, hashes) {
+            Ok(tokens) => fields.extend(tokens),
+            Err(e) => return request.reply.error(&e, ctx),
+        }
+    }
     if request.client_info {
         fields.push(("client_info", token::client_info(&user.object_id, &home.id)));
     }
@@ -611,6 +735,60 @@ fn issue_code(
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The implicit grant's tokens: an access token (`token`) for the
+/// request's resource scopes, an ID token (`id_token`) with the request's
+/// nonce. No refresh token ever comes from the authorize endpoint.
+fn implicit_tokens(
+    state: &AppState,
+    ctx: &RequestContext,
+    request: &AuthorizeRequest<'_>,
+    user: &User,
+    home: &Tenant,
+    auth_time: u64,
+    mut hashes: token::issue::IdTokenHashes,
+) -> Result<Vec<(&'static str, String)>, EntraError> {
+    let mut scopes = Scopes::parse(&request.scope.join(" "));
+    scopes.oidc.retain(|s| s != "offline_access");
+    let tokens = token::issue::UserTokens {
+        tenant: home,
+        client: request.client,
+        user,
+        scopes: &scopes,
+        nonce: request.nonce.as_deref(),
+        auth_time,
+        offline: false,
+        client_info: false,
+    };
+    let mut fields = Vec::new();
+    if request.response_type.token {
+        // No client authenticates at the authorize endpoint: `azpacr` 0.
+        let body = token::issue::user_tokens_with_claims(
+            state,
+            ctx,
+            &tokens,
+            &Default::default(),
+            token::issue::ClientAcr::Public,
+        )?;
+        let text = |name: &str| match &body[name] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let access_token = text("access_token");
+        hashes.at_hash = Some(token::issue::half_hash(&access_token));
+        fields.push(("access_token", access_token));
+        fields.push(("token_type", text("token_type")));
+        fields.push(("expires_in", text("expires_in")));
+        fields.push(("scope", text("scope")));
+    }
+    if request.response_type.id_token {
+        fields.push((
+            "id_token",
+            token::issue::id_token(state, ctx, &tokens, Some(&hashes))?,
+        ));
+    }
+    Ok(fields)
 }
 
 #[cfg(test)]

@@ -243,7 +243,7 @@ fn tenant<'a>(state: &'a AppState, ctx: &RequestContext, segment: &str) -> Resul
         return Err(B2cError::tenant_not_found(segment));
     };
     state
-        .directory
+        .directory()
         .tenant(id)
         .filter(|t| t.is_named(segment))
         .ok_or_else(|| B2cError::tenant_not_found(segment))
@@ -313,7 +313,7 @@ async fn jwks(
     Path((segment, policy)): Path<(String, String)>,
 ) -> Response {
     match tenant_and_policy(&state, &ctx, &segment, &policy) {
-        Ok((tenant, _)) => reply::json(StatusCode::OK, &state.signing_key.jwks(&issuer(&ctx, tenant))),
+        Ok((tenant, _)) => reply::json(StatusCode::OK, &state.signing_keys.jwks(&issuer(&ctx, tenant))),
         Err(e) => e.to_response(&ctx),
     }
 }
@@ -366,7 +366,7 @@ impl<'a> B2cAuthorize<'a> {
             .get("client_id")
             .ok_or_else(|| Failure::Page(B2cError::missing_client_id()))?;
         let client = state
-            .directory
+            .directory()
             .app(client_id)
             .filter(|app| tenant.is_named(&app.tenant))
             .ok_or_else(|| Failure::Page(B2cError::unknown_client(client_id, &tenant.name)))?;
@@ -510,7 +510,7 @@ impl<'a> B2cAuthorize<'a> {
             .tenant
             .identity_providers
             .iter()
-            .filter_map(|name| state.directory.identity_provider(name))
+            .filter_map(|name| state.directory().identity_provider(name))
             .collect();
         if !providers.is_empty() {
             body.push_str("<p>Sign in with your social account</p>\n");
@@ -564,7 +564,7 @@ async fn authorize(
         // Local accounts of this tenant only: social accounts sign in at
         // their provider.
         let user = state
-            .directory
+            .directory()
             .user(username)
             .filter(|u| request.tenant.is_named(&u.tenant) && u.identity_provider.is_none());
         match user {
@@ -619,7 +619,7 @@ fn resource_of<'a>(
         let Some((resource, value)) = scope.rsplit_once('/') else {
             return Err(B2cError::unsupported_scope(scope));
         };
-        let app = match state.directory.resource_named(resource) {
+        let app = match state.directory().resource_named(resource) {
             Some(Resource::App(app))
                 if tenant.is_named(&app.tenant) && app.scopes.iter().any(|s| s == value) =>
             {
@@ -717,7 +717,7 @@ fn mint(state: &AppState, ctx: &RequestContext, m: &Mint<'_>) -> Result<Value, B
     };
     let access = resource_of(state, m.tenant, m.client, m.scopes)?;
     let now = state.clock.now();
-    let lifetime = state.directory.token_lifetime_secs;
+    let lifetime = state.directory().token_lifetime_secs;
     let iss = issuer(ctx, m.tenant);
     let name = shown_name(m.user);
     let mut body = serde_json::Map::new();
@@ -865,7 +865,7 @@ fn redeem(
     let (tenant, policy) = tenant_and_policy(state, ctx, segment, policy)?;
     let client_id = form.get("client_id").ok_or_else(B2cError::missing_client_id)?;
     let client = state
-        .directory
+        .directory()
         .app(client_id)
         .filter(|app| tenant.is_named(&app.tenant))
         .ok_or_else(|| B2cError::unknown_client(client_id, &tenant.name))?;
@@ -953,7 +953,7 @@ fn redeem(
                 }
             }
             let user = state
-                .directory
+                .directory()
                 .user(&record.upn)
                 .ok_or_else(|| B2cError::invalid_grant(99002, "This user does not exist."))?;
             let scopes = Scopes::parse(&record.scopes.join(" "));
@@ -1002,7 +1002,7 @@ fn redeem(
                 ));
             }
             let user = state
-                .directory
+                .directory()
                 .user(&record.upn)
                 .ok_or_else(|| B2cError::invalid_grant(99002, "This user does not exist."))?;
             let issued_scopes = record.scopes.join(" ");

@@ -152,7 +152,7 @@ async fn provider_authorize(
     let Site::Social(name) = &ctx.site else {
         return provider_error(StatusCode::NOT_FOUND, "Unknown identity provider.");
     };
-    let Some(provider) = state.directory.identity_provider(name) else {
+    let Some(provider) = state.directory().identity_provider(name) else {
         return provider_error(StatusCode::NOT_FOUND, "Unknown identity provider.");
     };
     let (parts, body) = request.into_parts();
@@ -184,7 +184,7 @@ async fn provider_authorize(
     if parts.method == Method::POST && form.raw("password").is_some() {
         let username = form.raw("username").unwrap_or("").trim();
         let password = form.raw("password").unwrap_or("");
-        let user = state.directory.user(username).filter(|u| {
+        let user = state.directory().user(username).filter(|u| {
             u.identity_provider
                 .as_deref()
                 .is_some_and(|p| p.eq_ignore_ascii_case(&provider.name))
@@ -225,7 +225,7 @@ fn returns_to_tenant(
     client_id: Option<&str>,
     redirect_uri: &str,
 ) -> bool {
-    let Some(tenant) = client_id.and_then(|id| state.directory.tenant(id)) else {
+    let Some(tenant) = client_id.and_then(|id| state.directory().tenant(id)) else {
         return false;
     };
     if !tenant
@@ -340,13 +340,13 @@ pub(crate) async fn authresp(
         Some(u.host_str().unwrap_or_default().to_ascii_lowercase()) == request.tenant.login_host()
     });
     let Some(provider) = state
-        .directory
+        .directory()
         .identity_provider(&record.provider)
         .filter(|_| fresh && offered && same_return)
     else {
         return bad("The code from the identity provider is not valid here.");
     };
-    let user = state.directory.user(&record.upn).filter(|u| {
+    let user = state.directory().user(&record.upn).filter(|u| {
         request.tenant.is_named(&u.tenant)
             && u.identity_provider
                 .as_deref()

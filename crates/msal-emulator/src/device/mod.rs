@@ -215,20 +215,20 @@ fn start(
         None
     } else {
         Some(
-            crate::site::tenant_at(&state.directory, &ctx.site, segment)
+            crate::site::tenant_at(state.directory(), &ctx.site, segment)
                 .ok_or_else(|| EntraError::token_tenant_not_found(segment))?,
         )
     };
     let client_id = form.required("client_id")?;
     let client = state
-        .directory
+        .directory()
         .app(client_id)
         .filter(|app| tenant.is_none_or(|t| app.usable_in(t)))
         .ok_or_else(|| EntraError::app_not_found(client_id, tenant.map_or(segment, Tenant::shown_name)))?;
     let scope = form.required("scope")?;
     // Under `common` the client's home tenant holds its resources' service principals.
-    if let Some(t) = tenant.or_else(|| state.directory.tenant(&client.tenant)) {
-        scopes::check(&state.directory, t, &client.client_id, &Scopes::parse(scope))?;
+    if let Some(t) = tenant.or_else(|| state.directory().tenant(&client.tenant)) {
+        scopes::check(state.directory(), t, &client.client_id, &Scopes::parse(scope))?;
     }
     let claims = ClaimsRequest::parse(form.get("claims"))?;
     let interval = state.device_interval_secs;
@@ -297,7 +297,7 @@ struct Pending {
 
 impl Pending {
     fn app<'a>(&self, state: &'a AppState) -> Option<&'a App> {
-        state.directory.app(&self.client_id)
+        state.directory().app(&self.client_id)
     }
 
     fn app_name(&self, state: &AppState) -> String {
@@ -380,8 +380,8 @@ fn session_user(state: &AppState, pending: &Pending, session_id: Option<&str>) -
 
 /// The user named `upn` and their home tenant.
 fn user_and_home<'a>(state: &'a AppState, upn: &str) -> Option<(&'a User, &'a Tenant)> {
-    let user = state.directory.user(upn)?;
-    let home = state.directory.tenant(&user.tenant)?;
+    let user = state.directory().user(upn)?;
+    let home = state.directory().tenant(&user.tenant)?;
     Some((user, home))
 }
 
@@ -392,14 +392,14 @@ fn admitted<'a>(state: &'a AppState, pending: &'a Pending, home: &Tenant) -> Res
         && !home.id.eq_ignore_ascii_case(tenant_id)
     {
         return Err(state
-            .directory
+            .directory()
             .tenant(tenant_id)
             .map_or(tenant_id.as_str(), Tenant::shown_name));
     }
     match pending.app(state) {
         Some(app) if app.usable_in(home) => Ok(()),
         Some(app) => Err(state
-            .directory
+            .directory()
             .tenant(&app.tenant)
             .map_or(app.tenant.as_str(), Tenant::shown_name)),
         None => Err(pending.client_id.as_str()),
@@ -461,7 +461,10 @@ fn sign_in(
     let password = form.raw("password").unwrap_or("");
     let Some((user, home)) = user_and_home(state, username) else {
         let directory = match &pending.tenant_id {
-            Some(id) => state.directory.tenant(id).map_or(id.as_str(), Tenant::shown_name),
+            Some(id) => state
+                .directory()
+                .tenant(id)
+                .map_or(id.as_str(), Tenant::shown_name),
             None => username.rsplit_once('@').map_or(username, |(_, domain)| domain),
         };
         let error = EntraError::user_not_found(username, directory);

@@ -430,9 +430,9 @@ fn issue(state: &AppState, version: WsTrust, text: &str) -> Result<String, Fault
     // Only users of federated domains are "on premises"; every other
     // name is unknown here, and unknown users fail like a wrong password.
     let user = state
-        .directory
+        .directory()
         .user(&rst.username)
-        .filter(|u| state.directory.is_federated(u));
+        .filter(|u| state.directory().is_federated(u));
     let matched = user.is_some_and(|u| constant_time_eq(&u.password, &rst.password));
     let Some(user) = user.filter(|_| matched) else {
         tracing::info!(user = %rst.username, "federation server refused credentials");

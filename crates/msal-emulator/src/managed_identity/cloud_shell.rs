@@ -79,7 +79,7 @@ pub(crate) fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
 
 /// The user signed in to Cloud Shell (see the module docs).
 fn signed_in_user(state: &AppState) -> Option<&User> {
-    let directory = &state.directory;
+    let directory = state.directory();
     let tenant = directory
         .system_assigned_identity()
         .or_else(|| directory.managed_identities.first())
@@ -128,7 +128,7 @@ async fn token(
     let Some(user) = signed_in_user(&state) else {
         return bad("No user is signed in to Cloud Shell: the directory has no users");
     };
-    let Some(tenant) = state.directory.tenant(&user.tenant) else {
+    let Some(tenant) = state.directory().tenant(&user.tenant) else {
         return bad("The signed-in user's tenant does not exist");
     };
     if !super::resource_exists(&state, resource, tenant) {
@@ -143,7 +143,7 @@ async fn token(
         .revocations
         .revoked_at(&user.upn)
         .map_or(now, |r| now.max(r));
-    let lifetime = state.directory.token_lifetime_secs;
+    let lifetime = state.directory().token_lifetime_secs;
     let exp = now.saturating_add(lifetime);
     let name = if user.display_name.is_empty() {
         &user.upn
@@ -175,7 +175,7 @@ async fn token(
         uti: super::unique_token_id(),
         ver: "2.0",
     };
-    let access_token = match state.signing_key.sign(&claims) {
+    let access_token = match state.signing_keys.sign(&claims) {
         Ok(token) => token,
         Err(e) => {
             tracing::error!(error = %e, "signing a Cloud Shell token failed");

@@ -458,7 +458,7 @@ async fn apply_fault(
 /// fault): another of the directory's, else a fixed one nobody has.
 fn other_identity(state: &AppState, named: Option<&str>) -> String {
     state
-        .directory
+        .directory()
         .managed_identities
         .iter()
         .map(|m| m.client_id.as_str())
@@ -643,7 +643,7 @@ pub(crate) fn select<'a>(
             given.push((*name, *kind, value));
         }
     }
-    let directory = &state.directory;
+    let directory = state.directory();
     match given.as_slice() {
         [] => directory
             .system_assigned_identity()
@@ -719,7 +719,7 @@ pub(crate) fn unknown_resource_message(resource: &str, tenant: &str) -> String {
 
 /// Whether `resource` names a resource usable in `tenant`.
 pub(crate) fn resource_exists(state: &AppState, resource: &str, tenant: &crate::Tenant) -> bool {
-    match state.directory.resource_named(resource) {
+    match state.directory().resource_named(resource) {
         Some(Resource::MicrosoftGraph) => true,
         Some(Resource::App(app)) => app.usable_in(tenant),
         None => false,
@@ -735,7 +735,7 @@ pub(crate) fn issue(
     resource: &str,
     xms_cc: &[String],
 ) -> Result<Issued, IssueError> {
-    let Some(tenant) = state.directory.tenant(&identity.tenant) else {
+    let Some(tenant) = state.directory().tenant(&identity.tenant) else {
         // Validation guarantees the tenant; answer as for a bad resource.
         return Err(IssueError::UnknownResource(unknown_resource_message(
             resource,
@@ -769,7 +769,7 @@ pub(crate) fn issue(
         xms_mirid: &identity.resource_id,
         xms_cc,
     };
-    let access_token = state.signing_key.sign(&claims).map_err(|e| {
+    let access_token = state.signing_keys.sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "signing a managed identity token failed");
         IssueError::Signing
     })?;

@@ -48,15 +48,24 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
             "The redirect_uri does not match the one the authorization code was issued for.",
         ));
     }
-    if let Some(challenge) = &record.code_challenge {
-        let verifier = req.form.required("code_verifier")?;
-        if !super::constant_time_eq(&s256(verifier), challenge) {
-            return Err(EntraError::code_verifier_mismatch());
+    // The challenge is kept in its S256 form whatever the method was (see
+    // `authorize::entra_pkce`): one check serves `plain` and `S256`.
+    match &record.code_challenge {
+        Some(challenge) => {
+            let verifier = req.form.required("code_verifier")?;
+            if !super::constant_time_eq(&s256(verifier), challenge) {
+                return Err(EntraError::code_verifier_mismatch());
+            }
         }
+        // A browser redeeming cross-origin (a single-page app) must use PKCE.
+        None if req.headers.contains_key(axum::http::header::ORIGIN) => {
+            return Err(EntraError::pkce_required_cross_origin());
+        }
+        None => {}
     }
     let user = req
         .state
-        .directory
+        .directory()
         .user(&record.upn)
         .ok_or_else(|| EntraError::invalid_grant("The user no longer exists."))?;
 

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::TokenRequest;
 use super::assertion::{self, Check};
 use super::form::TokenForm;
+use super::issue::ClientAcr;
 use crate::directory::{App, AppKind, Tenant};
 use crate::error::EntraError;
 use crate::server::AppState;
@@ -82,7 +83,7 @@ pub(crate) fn find_client<'a>(
     client_id: &str,
 ) -> Result<&'a App, EntraError> {
     state
-        .directory
+        .directory()
         .app(client_id)
         .filter(|app| app.usable_in(tenant))
         .ok_or_else(|| EntraError::app_not_found(client_id, tenant.shown_name()))
@@ -104,7 +105,9 @@ pub(crate) fn authenticate_confidential(
                 audience_ok: &audience_ok,
                 seen: &req.state.assertions,
             };
-            assertion::verify(&check, app, jwt)
+            assertion::verify(&check, app, jwt)?;
+            req.client_acr.set(ClientAcr::Certificate);
+            Ok(())
         }
         ClientCredential::Secret(secret) => {
             // Check every secret so timing does not tell which one nearly matched.
@@ -113,6 +116,7 @@ pub(crate) fn authenticate_confidential(
                 .iter()
                 .fold(false, |acc, s| acc | constant_time_eq(s, secret));
             if matched {
+                req.client_acr.set(ClientAcr::Secret);
                 Ok(())
             } else {
                 Err(EntraError::invalid_client_secret(&app.client_id))
@@ -166,7 +170,7 @@ fn is_token_endpoint(req: &TokenRequest<'_>, app: &App, aud: &str) -> bool {
             super::is_multi_tenant(tenant)
                 || req
                     .state
-                    .directory
+                    .directory()
                     .tenant(tenant)
                     .is_some_and(|t| app.usable_in(t))
         }

@@ -38,15 +38,18 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
                 tenant,
                 client,
                 audience: user_fic::TOKEN_EXCHANGE_AUDIENCE,
+                // The token exchange audience takes v2.0 tokens.
+                version: 2,
                 roles: &[],
                 claims: &req.claims,
                 fmi_path,
+                acr: req.client_acr.get(),
             },
         );
     }
     let resource = req
         .state
-        .directory
+        .directory()
         .resource_named(resource_id)
         .filter(|r| match r {
             Resource::MicrosoftGraph => true,
@@ -73,9 +76,11 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
             tenant,
             client,
             audience: audience(&resource, resource_id),
+            version: crate::scopes::token_version(&resource),
             roles: &roles,
             claims: &req.claims,
             fmi_path,
+            acr: req.client_acr.get(),
         },
     )
 }

@@ -36,7 +36,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     let shown_tenant = req.tenant.map_or("common", |t| t.shown_name());
     let app = req
         .state
-        .directory
+        .directory()
         .app(&auth.client_id)
         .ok_or_else(|| EntraError::app_not_found(&auth.client_id, shown_tenant))?;
     client_auth::authenticate(req, app, &auth.credential)?;
@@ -44,12 +44,12 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     let approved = poll(req, device_code, &auth.client_id)?;
     let user = req
         .state
-        .directory
+        .directory()
         .user(&approved.upn)
         .ok_or_else(|| EntraError::invalid_grant("The user no longer exists."))?;
     let home = req
         .state
-        .directory
+        .directory()
         .tenant(&user.tenant)
         .ok_or_else(|| EntraError::invalid_grant("The user's tenant no longer exists."))?;
     let tenant = req.user_tenant(&home.id)?;
@@ -73,6 +73,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
             client_info: req.form.get("client_info") == Some("1"),
         },
         &approved.claims.merged(&req.claims),
+        req.client_acr.get(),
     )
 }
 

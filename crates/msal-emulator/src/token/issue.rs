@@ -1,48 +1,112 @@
-//! Minting tokens: the v2.0 access-token claim sets (app-only and
-//! delegated), ID tokens, `client_info`, refresh tokens, and the token
+//! Minting tokens: the access-token claim sets (app-only and delegated, in
+//! the v1.0 or v2.0 shape the resource accepts), v2.0 ID tokens, `client_info`, refresh tokens, and the token
 //! response body.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::claims::ClaimsRequest;
 use crate::context::RequestContext;
-use crate::directory::{App, AppKind, Tenant, User};
+use crate::directory::{App, Tenant, User};
 use crate::error::EntraError;
 use crate::scopes::{self, Scopes};
 use crate::server::AppState;
 use crate::store::{self, RefreshGrant};
 
-/// Claims of an app-only (client credentials) v2.0 access token.
-#[derive(Debug, Serialize)]
-struct AppTokenClaims<'a> {
-    aud: &'a str,
-    iss: String,
-    iat: u64,
-    nbf: u64,
-    exp: u64,
-    appid: &'a str,
-    azp: &'a str,
-    /// `1`: the client authenticated with a secret.
-    azpacr: &'static str,
+/// How the client authenticated, as access tokens say it: `azpacr` (v2.0)
+/// and `appidacr` (v1.0) are "0" for a public client, "1" for a client
+/// secret, "2" for a certificate (a signed client assertion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum ClientAcr {
+    /// No credential: a public client.
+    #[default]
+    Public,
+    /// A client secret.
+    Secret,
+    /// A client assertion signed with the app's certificate.
+    Certificate,
+}
+
+impl ClientAcr {
+    /// The claim's value.
+    pub(crate) fn claim(self) -> &'static str {
+        match self {
+            ClientAcr::Public => "0",
+            ClientAcr::Secret => "1",
+            ClientAcr::Certificate => "2",
+        }
+    }
+}
+
+/// The v1.0 issuer: Entra's v1.0 tokens name its security token service,
+/// `https://sts.windows.net/{tid}/` (Azure China's for its hosts), whichever
+/// host the client asked.
+pub(crate) fn v1_issuer(ctx: &RequestContext, tenant_id: &str) -> String {
+    let authority = ctx.base_url.strip_prefix("https://").unwrap_or(&ctx.base_url);
+    let host = authority.split(':').next().unwrap_or(authority);
+    let china = host.ends_with(".cn");
+    let sts = if china {
+        "sts.chinacloudapi.cn"
+    } else {
+        "sts.windows.net"
+    };
+    format!("https://{sts}/{tenant_id}/")
+}
+
+/// Whether `iss` is a v1.0 issuer for `tid` (see [`v1_issuer`]).
+pub(crate) fn is_v1_issuer(iss: &str, tid: &str) -> bool {
+    !tid.is_empty()
+        && ["sts.windows.net", "sts.chinacloudapi.cn"]
+            .iter()
+            .any(|sts| iss == format!("https://{sts}/{tid}/"))
+}
+
+/// The claims every access token has, in the shape of its version: v2.0
+/// (`azp`, `azpacr`, the endpoint's issuer) or v1.0 (`appid`, `appidacr`,
+/// the STS issuer), as Entra shapes a token by what its resource accepts.
+struct AccessBase<'a> {
+    ctx: &'a RequestContext,
+    version: u8,
+    audience: &'a str,
+    tenant: &'a Tenant,
+    client: &'a App,
+    acr: ClientAcr,
+    now: u64,
+    lifetime: u64,
     idtyp: &'static str,
-    oid: String,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    roles: &'a [String],
-    sub: String,
-    tid: &'a str,
-    uti: String,
-    ver: &'static str,
-    /// Client capabilities from the `claims` request (`cp1`: CAE-capable).
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    xms_cc: &'a [String],
-    /// The federated managed identity path the client asked for (`fmi_path`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fmi_path: Option<&'a str>,
+}
+
+impl AccessBase<'_> {
+    fn claims(&self) -> Map<String, Value> {
+        let mut c = Map::new();
+        c.insert("aud".into(), json!(self.audience));
+        let v1 = self.version == 1;
+        let iss = if v1 {
+            v1_issuer(self.ctx, &self.tenant.id)
+        } else {
+            self.ctx.issuer(&self.tenant.id)
+        };
+        c.insert("iss".into(), json!(iss));
+        c.insert("iat".into(), json!(self.now));
+        c.insert("nbf".into(), json!(self.now));
+        c.insert("exp".into(), json!(self.now + self.lifetime));
+        c.insert("appid".into(), json!(self.client.client_id));
+        if v1 {
+            c.insert("appidacr".into(), json!(self.acr.claim()));
+        } else {
+            c.insert("azp".into(), json!(self.client.client_id));
+            c.insert("azpacr".into(), json!(self.acr.claim()));
+        }
+        c.insert("idtyp".into(), json!(self.idtyp));
+        c.insert("tid".into(), json!(self.tenant.id));
+        c.insert("uti".into(), json!(unique_token_id()));
+        c.insert("ver".into(), json!(if v1 { "1.0" } else { "2.0" }));
+        c
+    }
 }
 
 /// What an app-only token is for.
@@ -50,11 +114,15 @@ pub(crate) struct AppToken<'a> {
     pub(crate) tenant: &'a Tenant,
     pub(crate) client: &'a App,
     pub(crate) audience: &'a str,
+    /// The access token version the resource accepts (1 or 2).
+    pub(crate) version: u8,
     pub(crate) roles: &'a [String],
     /// What the request's `claims` parameter asked for.
     pub(crate) claims: &'a ClaimsRequest,
     /// The request's `fmi_path`, carried into the token as a claim.
     pub(crate) fmi_path: Option<&'a str>,
+    /// How the client authenticated.
+    pub(crate) acr: ClientAcr,
 }
 
 /// Signs an app-only access token and builds Entra's token response.
@@ -64,27 +132,35 @@ pub(crate) fn app_token(
     token: &AppToken<'_>,
 ) -> Result<Value, EntraError> {
     let now = token.claims.issue_time(state.clock.now(), None);
-    let lifetime = state.directory.token_lifetime_secs;
+    let lifetime = state.directory().token_lifetime_secs;
     let sp = service_principal_id(token.tenant, token.client);
-    let claims = AppTokenClaims {
-        aud: token.audience,
-        iss: ctx.issuer(&token.tenant.id),
-        iat: now,
-        nbf: now,
-        exp: now + lifetime,
-        appid: &token.client.client_id,
-        azp: &token.client.client_id,
-        azpacr: "1",
+    let mut claims = AccessBase {
+        ctx,
+        version: token.version,
+        audience: token.audience,
+        tenant: token.tenant,
+        client: token.client,
+        acr: token.acr,
+        now,
+        lifetime,
         idtyp: "app",
-        oid: sp.clone(),
-        roles: token.roles,
-        sub: sp,
-        tid: &token.tenant.id,
-        uti: unique_token_id(),
-        ver: "2.0",
-        xms_cc: &token.claims.xms_cc,
-        fmi_path: token.fmi_path,
-    };
+    }
+    .claims();
+    if token.version == 1 {
+        // v1.0 app tokens name the tenant's STS as identity provider.
+        claims.insert("idp".into(), json!(v1_issuer(ctx, &token.tenant.id)));
+    }
+    claims.insert("oid".into(), json!(sp));
+    if !token.roles.is_empty() {
+        claims.insert("roles".into(), json!(token.roles));
+    }
+    claims.insert("sub".into(), json!(sp));
+    if !token.claims.xms_cc.is_empty() {
+        claims.insert("xms_cc".into(), json!(token.claims.xms_cc));
+    }
+    if let Some(path) = token.fmi_path {
+        claims.insert("fmi_path".into(), json!(path));
+    }
     let access_token = sign(state, &claims)?;
     tracing::info!(
         tenant = %token.tenant.id,
@@ -102,37 +178,10 @@ pub(crate) fn app_token(
 
 /// Signs `claims` with the emulator's key.
 pub(crate) fn sign<T: Serialize>(state: &AppState, claims: &T) -> Result<String, EntraError> {
-    state.signing_key.sign(claims).map_err(|e| {
+    state.signing_keys.sign(claims).map_err(|e| {
         tracing::error!(error = %e, "signing a token failed");
         EntraError::server_error()
     })
-}
-
-/// Claims of a delegated (user) v2.0 access token.
-#[derive(Debug, Serialize)]
-struct UserTokenClaims<'a> {
-    aud: &'a str,
-    iss: String,
-    iat: u64,
-    nbf: u64,
-    exp: u64,
-    appid: &'a str,
-    azp: &'a str,
-    /// `0`: public client, no credential; `1`: client secret.
-    azpacr: &'static str,
-    idtyp: &'static str,
-    name: &'a str,
-    oid: &'a str,
-    preferred_username: &'a str,
-    scp: String,
-    sub: String,
-    tid: &'a str,
-    upn: &'a str,
-    uti: String,
-    ver: &'static str,
-    /// Client capabilities from the `claims` request (`cp1`: CAE-capable).
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    xms_cc: &'a [String],
 }
 
 /// Claims of a v2.0 ID token.
@@ -144,6 +193,10 @@ struct IdTokenClaims<'a> {
     nbf: u64,
     exp: u64,
     auth_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c_hash: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_hash: Option<&'a str>,
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
@@ -183,14 +236,14 @@ pub(crate) fn user_tokens_with_claims(
     ctx: &RequestContext,
     t: &UserTokens<'_>,
     claims: &ClaimsRequest,
+    acr: ClientAcr,
 ) -> Result<Value, EntraError> {
-    let grant = scopes::grant(&state.directory, t.tenant, &t.client.client_id, t.scopes)?;
+    let grant = scopes::grant(state.directory(), t.tenant, &t.client.client_id, t.scopes)?;
     let clock_now = state.clock.now();
     // The access token's issue time: may sit up to a second ahead of the
     // clock right after a session revocation (see `revoke_user_sessions`).
     let now = claims.issue_time(clock_now, state.revocations.revoked_at(&t.user.upn));
-    let lifetime = state.directory.token_lifetime_secs;
-    let issuer = ctx.issuer(&t.tenant.id);
+    let lifetime = state.directory().token_lifetime_secs;
     let sub = pairwise_subject(&t.user.object_id, &t.client.client_id);
     let name = shown_name(t.user);
 
@@ -205,30 +258,31 @@ pub(crate) fn user_tokens_with_claims(
     } else {
         grant.scp.clone()
     };
-    let access = UserTokenClaims {
-        aud: &grant.audience,
-        iss: issuer.clone(),
-        iat: now,
-        nbf: now,
-        exp: now + lifetime,
-        appid: &t.client.client_id,
-        azp: &t.client.client_id,
-        azpacr: match t.client.kind {
-            AppKind::Public => "0",
-            AppKind::Confidential => "1",
-        },
+    let mut access = AccessBase {
+        ctx,
+        version: grant.version,
+        audience: &grant.audience,
+        tenant: t.tenant,
+        client: t.client,
+        acr,
+        now,
+        lifetime,
         idtyp: "user",
-        name,
-        oid: &t.user.object_id,
-        preferred_username: &t.user.upn,
-        scp: scp.join(" "),
-        sub: sub.clone(),
-        tid: &t.tenant.id,
-        upn: &t.user.upn,
-        uti: unique_token_id(),
-        ver: "2.0",
-        xms_cc: &claims.xms_cc,
-    };
+    }
+    .claims();
+    access.insert("name".into(), json!(name));
+    access.insert("oid".into(), json!(t.user.object_id));
+    if grant.version == 1 {
+        access.insert("unique_name".into(), json!(t.user.upn));
+    } else {
+        access.insert("preferred_username".into(), json!(t.user.upn));
+    }
+    access.insert("scp".into(), json!(scp.join(" ")));
+    access.insert("sub".into(), json!(sub));
+    access.insert("upn".into(), json!(t.user.upn));
+    if !claims.xms_cc.is_empty() {
+        access.insert("xms_cc".into(), json!(claims.xms_cc));
+    }
     let mut body = serde_json::Map::new();
     body.insert("token_type".into(), json!("Bearer"));
     // The granted scopes, plus the OIDC ones asked for; never offline_access.
@@ -255,26 +309,7 @@ pub(crate) fn user_tokens_with_claims(
         body.insert("refresh_token".into(), json!(rt));
     }
     if t.scopes.has("openid") {
-        let id = IdTokenClaims {
-            aud: &t.client.client_id,
-            iss: issuer,
-            // The ID token is about the sign-in, not resource access: the
-            // CAE floor applied to the access token does not concern it,
-            // and clients reject ID tokens from the future.
-            iat: clock_now,
-            nbf: clock_now,
-            exp: clock_now + lifetime,
-            auth_time: t.auth_time,
-            name,
-            nonce: t.nonce,
-            oid: &t.user.object_id,
-            preferred_username: &t.user.upn,
-            sub,
-            tid: &t.tenant.id,
-            uti: unique_token_id(),
-            ver: "2.0",
-        };
-        body.insert("id_token".into(), json!(sign(state, &id)?));
+        body.insert("id_token".into(), json!(id_token(state, ctx, t, None)?));
     }
     if t.client.family {
         // MSAL stores the refresh token as a family one ("1" is the only family).
@@ -294,6 +329,55 @@ pub(crate) fn user_tokens_with_claims(
         "issued user tokens"
     );
     Ok(Value::Object(body))
+}
+
+/// The hashes an ID token from the authorize endpoint carries of what
+/// travels with it (OpenID Connect Core 3.3.2.11): `c_hash` of the code,
+/// `at_hash` of the access token.
+#[derive(Debug, Default)]
+pub(crate) struct IdTokenHashes {
+    pub(crate) c_hash: Option<String>,
+    pub(crate) at_hash: Option<String>,
+}
+
+/// OpenID Connect's `c_hash`/`at_hash` for RS256: base64url of the left
+/// half of the value's SHA-256.
+pub(crate) fn half_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Signs the user's v2.0 ID token for `t.client`.
+pub(crate) fn id_token(
+    state: &AppState,
+    ctx: &RequestContext,
+    t: &UserTokens<'_>,
+    hashes: Option<&IdTokenHashes>,
+) -> Result<String, EntraError> {
+    // The ID token is about the sign-in, not resource access: the CAE
+    // floor applied to access tokens does not concern it, and clients
+    // reject ID tokens from the future.
+    let now = state.clock.now();
+    let lifetime = state.directory().token_lifetime_secs;
+    let id = IdTokenClaims {
+        aud: &t.client.client_id,
+        iss: ctx.issuer(&t.tenant.id),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        auth_time: t.auth_time,
+        c_hash: hashes.and_then(|h| h.c_hash.as_deref()),
+        at_hash: hashes.and_then(|h| h.at_hash.as_deref()),
+        name: shown_name(t.user),
+        nonce: t.nonce,
+        oid: &t.user.object_id,
+        preferred_username: &t.user.upn,
+        sub: pairwise_subject(&t.user.object_id, &t.client.client_id),
+        tid: &t.tenant.id,
+        uti: unique_token_id(),
+        ver: "2.0",
+    };
+    sign(state, &id)
 }
 
 /// The user's display name, or the UPN when none is set.

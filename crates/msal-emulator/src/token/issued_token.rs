@@ -3,12 +3,12 @@
 //! the federated identity credential of the `user_fic` grant.
 //!
 //! The checks are a resource's: the signature against the key the JWKS
-//! publishes, `exp`/`nbf` against the emulator's clock (which tests move),
+//! publishes (any key still published), `exp`/`nbf` against the emulator's clock (which tests move),
 //! and an issuer of the form `https://{this emulator}/{tid}/v2.0`. What the
 //! claims must say beyond that (audience, subject) is the grant's business.
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use crate::server::AppState;
@@ -46,25 +46,17 @@ impl Verified {
 
 /// Verifies `token` as one this emulator signed and that is valid now.
 pub(crate) fn verify(state: &AppState, token: &str) -> Result<Verified, Rejection> {
-    let jwks = state.signing_key.jwks("");
-    let key = &jwks["keys"][0];
-    let (Some(n), Some(e)) = (key["n"].as_str(), key["e"].as_str()) else {
-        return Err(Rejection::Signature);
-    };
-    let decoding = DecodingKey::from_rsa_components(n, e).map_err(|_| Rejection::Signature)?;
     let mut validation = Validation::new(Algorithm::RS256);
     // Time is checked below against the emulator's clock, the audience by the grant.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let data =
-        jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::InvalidSignature => Rejection::Signature,
-                _ => Rejection::Malformed,
-            }
-        })?;
+    let data = crate::keys::decode_published::<Map<String, Value>>(&state.signing_keys, token, &validation)
+        .map_err(|e| match e.kind() {
+        ErrorKind::InvalidSignature => Rejection::Signature,
+        _ => Rejection::Malformed,
+    })?;
     let claims = data.claims;
     let number = |name: &str| claims.get(name).and_then(Value::as_u64);
     let now = state.clock.now();
@@ -85,8 +77,12 @@ pub(crate) fn verify(state: &AppState, token: &str) -> Result<Verified, Rejectio
     Ok(Verified { claims })
 }
 
-/// Whether `iss` is `https://{this emulator}/{tid}/v2.0`.
+/// Whether `iss` is `https://{this emulator}/{tid}/v2.0`, or the v1.0
+/// issuer of `tid` (for APIs that accept v1.0 tokens).
 fn issued_here(state: &AppState, iss: &str, tid: &str) -> bool {
+    if super::issue::is_v1_issuer(iss, tid) {
+        return true;
+    }
     let Some(rest) = iss.strip_prefix("https://") else {
         return false;
     };

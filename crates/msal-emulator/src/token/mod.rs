@@ -117,6 +117,8 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) headers: &'a HeaderMap,
     /// The request's `claims` parameter, parsed.
     pub(crate) claims: ClaimsRequest,
+    /// How the client authenticated, once it has (tokens' `azpacr`/`appidacr`).
+    pub(crate) client_acr: std::cell::Cell<issue::ClientAcr>,
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
@@ -148,7 +150,7 @@ async fn handle(
         None
     } else {
         Some(
-            crate::site::tenant_at(&state.directory, &ctx.site, tenant)
+            crate::site::tenant_at(state.directory(), &ctx.site, tenant)
                 .ok_or_else(|| EntraError::token_tenant_not_found(tenant))?,
         )
     };
@@ -173,6 +175,7 @@ async fn handle(
         form: &form,
         headers: &parts.headers,
         claims: ClaimsRequest::parse(form.get("claims"))?,
+        client_acr: std::cell::Cell::default(),
     };
     // Signed-request PoP: read before the grant, bound to the issued token after.
     let pop = crate::pop::requested(&form)?;
@@ -207,10 +210,16 @@ impl TokenRequest<'_> {
                 scopes: ssh.user_scopes(),
                 ..*t
             };
-            let body = issue::user_tokens_with_claims(self.state, self.ctx, &t, &self.claims)?;
+            let body = issue::user_tokens_with_claims(
+                self.state,
+                self.ctx,
+                &t,
+                &self.claims,
+                self.client_acr.get(),
+            )?;
             return ssh.certify(&self.state.ssh_ca, &t.user.upn, self.state.clock.now(), body);
         }
-        issue::user_tokens_with_claims(self.state, self.ctx, t, &self.claims)
+        issue::user_tokens_with_claims(self.state, self.ctx, t, &self.claims, self.client_acr.get())
     }
 
     /// Refuses a personal account's grant at `organizations`, and a work
@@ -235,7 +244,7 @@ impl TokenRequest<'_> {
     fn user_home(&self, user: &User) -> Result<&Tenant, EntraError> {
         let home = self
             .state
-            .directory
+            .directory()
             .tenant(&user.tenant)
             .ok_or_else(|| EntraError::invalid_grant("The user's tenant no longer exists."))?;
         self.check_audience(user, home)?;
@@ -262,7 +271,7 @@ impl TokenRequest<'_> {
         }
         let tenant = self
             .state
-            .directory
+            .directory()
             .tenant(tenant_id)
             .ok_or_else(|| EntraError::invalid_grant("The grant's tenant no longer exists."))?;
         if self.organizations && tenant.kind == crate::directory::TenantKind::Consumers {

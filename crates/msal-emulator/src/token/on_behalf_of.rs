@@ -60,7 +60,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     }
     let user = req
         .state
-        .directory
+        .directory()
         .user(upn)
         .filter(|u| u.object_id.eq_ignore_ascii_case(oid))
         .ok_or_else(|| EntraError::obo_invalid_assertion("The assertion's user does not exist."))?;

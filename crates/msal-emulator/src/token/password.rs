@@ -17,7 +17,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     let username = req.form.required("username")?.trim();
     let password = req.form.required("password")?;
     let scope = req.form.required("scope")?;
-    let directory = &req.state.directory;
+    let directory = req.state.directory();
     let Some(user) = directory.user(username) else {
         let shown = match req.tenant {
             Some(t) => t.shown_name(),

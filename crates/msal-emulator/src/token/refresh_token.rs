@@ -48,7 +48,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
     client_auth::authenticate(req, client, &auth.credential)?;
     let user = req
         .state
-        .directory
+        .directory()
         .user(&record.upn)
         .ok_or_else(|| EntraError::invalid_grant("The user no longer exists."))?;
     // A refresh token may be used for any resource; without `scope`, the
@@ -73,6 +73,6 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
 
 /// Whether both client ids name apps in the family of client ids.
 fn both_in_family(req: &TokenRequest<'_>, issued_to: &str, redeemer: &str) -> bool {
-    let family = |id: &str| req.state.directory.app(id).is_some_and(|app| app.family);
+    let family = |id: &str| req.state.directory().app(id).is_some_and(|app| app.family);
     family(issued_to) && family(redeemer)
 }

@@ -34,7 +34,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>, version: saml::SamlVersion) -> Resul
         e @ saml::SamlError::Expired => EntraError::saml_assertion_rejected(&format!("{}.", e)),
         saml::SamlError::NotForUs(detail) => EntraError::saml_assertion_rejected(&detail),
     })?;
-    let directory = &req.state.directory;
+    let directory = req.state.directory();
     // The federation server speaks only for users of federated domains.
     let user = directory
         .user(&verified.upn)

@@ -53,7 +53,7 @@ pub(crate) fn grant(req: &TokenRequest<'_>) -> Result<Value, EntraError> {
         return Err(EntraError::fic_subject(sub));
     }
 
-    let directory = &req.state.directory;
+    let directory = req.state.directory();
     let user = match (req.form.get("username"), req.form.get("user_id")) {
         (Some(_), Some(_)) => {
             return Err(EntraError::malformed(

@@ -166,7 +166,16 @@ async fn sovereign_clouds_speak_entra_under_their_own_host() {
         .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let at = claims(reply.body["access_token"].as_str().unwrap());
-        assert_eq!(at["iss"], format!("{base}/{CONTOSO_TENANT_ID}/v2.0"));
+        // Graph's tokens are v1.0: their issuer is Entra's STS, whichever
+        // host of the cloud asked (the ID token keeps the host's issuer).
+        // (Azure China's own STS for its hosts.)
+        let sts = if host.ends_with(".cn") {
+            "sts.chinacloudapi.cn"
+        } else {
+            "sts.windows.net"
+        };
+        assert_eq!(at["ver"], "1.0");
+        assert_eq!(at["iss"], format!("https://{sts}/{CONTOSO_TENANT_ID}/"));
         assert_eq!(at["tid"], CONTOSO_TENANT_ID);
         assert_eq!(at["appid"], DAEMON_CLIENT_ID);
     }

@@ -165,7 +165,12 @@ async fn verify(em: &Emulator, token: &str, audience: &str, tenant_id: &str) -> 
         DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[audience]);
-    validation.set_issuer(&[format!("{}/{tenant_id}/v2.0", em.url())]);
+    // v2.0 tokens name the endpoint's issuer, v1.0 ones (Microsoft Graph's)
+    // Entra's STS; `ver` tells which, and the tests check it.
+    validation.set_issuer(&[
+        format!("{}/{tenant_id}/v2.0", em.url()),
+        format!("https://sts.windows.net/{tenant_id}/"),
+    ]);
     validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
     jsonwebtoken::decode::<Value>(token, &decoding, &validation)
         .expect("token verifies against the JWKS")
@@ -305,8 +310,10 @@ async fn requests_that_cannot_go_back_to_the_app_get_an_error_page() {
     )
     .await;
 
+    // An unknown response type is shown, not sent (`token` is a known
+    // one: see `implicit_grant_follows_the_app_registration`).
     let mut params = public_params("User.Read");
-    set(&mut params, "response_type", "token");
+    set(&mut params, "response_type", "code bogus");
     check(
         get_authorize(&http, &em, CONTOSO_TENANT_NAME, &params, None).await,
         400,
@@ -464,12 +471,19 @@ async fn code_flow_with_query_response_issues_verifiable_tokens() {
     assert_eq!(at["oid"], ALICE_OBJECT_ID);
     assert_eq!(at["tid"], CONTOSO_TENANT_ID);
     assert_eq!(at["upn"], ALICE_UPN);
-    assert_eq!(at["preferred_username"], ALICE_UPN);
     assert_eq!(at["name"], ALICE_DISPLAY_NAME);
-    assert_eq!(at["azp"], PUBLIC_CLIENT_ID);
+    // Microsoft Graph accepts v1.0 tokens, which Entra issues whichever
+    // endpoint asked ("access tokens ... are created based on the audience
+    // of the token"; access token claims reference): `iss` is the STS,
+    // `unique_name` and `appid`/`appidacr` ("0": a public client) stand
+    // where v2.0 has `preferred_username` and `azp`/`azpacr`.
+    assert_eq!(at["ver"], "1.0");
+    assert_eq!(at["iss"], format!("https://sts.windows.net/{CONTOSO_TENANT_ID}/"));
+    assert_eq!(at["unique_name"], ALICE_UPN);
     assert_eq!(at["appid"], PUBLIC_CLIENT_ID);
-    assert_eq!(at["azpacr"], "0");
-    assert_eq!(at["ver"], "2.0");
+    assert_eq!(at["appidacr"], "0");
+    assert!(at.get("azp").is_none() && at.get("azpacr").is_none());
+    assert!(at.get("preferred_username").is_none());
     assert!(at.get("roles").is_none());
 
     let id = verify(
@@ -790,19 +804,50 @@ async fn pkce_rules_on_authorize() {
     let em = start().await.unwrap();
     let http = browser(&em).unwrap();
 
+    // Entra requires PKCE only for a single-page app's cross-origin
+    // redemption (AADSTS9002325, below); a native public client may leave
+    // it out ("recommended for all application types", authorization code
+    // flow reference).
     let mut no_pkce = public_params("User.Read");
     no_pkce.retain(|(n, _)| !n.starts_with("code_challenge"));
-    let (_, q) = location_params(&get_authorize(&http, &em, CONTOSO_TENANT_NAME, &no_pkce, None).await);
-    assert_eq!(q["error"], "invalid_request");
-    assert!(q["error_description"].starts_with("AADSTS9002325: "));
-    assert_eq!(q["state"], "st-123");
+    let response = get_authorize(&http, &em, CONTOSO_TENANT_NAME, &no_pkce, None).await;
+    assert_eq!(response.status(), 200, "the sign-in page");
 
-    let mut plain = public_params("User.Read");
-    set(&mut plain, "code_challenge_method", "plain");
-    set(&mut plain, "code_challenge", VERIFIER);
-    let (_, q) = location_params(&get_authorize(&http, &em, CONTOSO_TENANT_NAME, &plain, None).await);
-    assert_eq!(q["error"], "invalid_request");
-    assert!(q["error_description"].contains("S256"));
+    // "The Microsoft identity platform supports both plain and S256"; a
+    // challenge without a method is plain. Each must be 43 to 128
+    // characters (AADSTS501491 otherwise).
+    for (method, challenge, status) in [
+        (Some("plain"), VERIFIER.to_owned(), 200),
+        (None, VERIFIER.to_owned(), 200),
+        (Some("S256"), challenge(VERIFIER), 200),
+        (Some("plain"), "short".to_owned(), 302),
+        (Some("S256"), format!("{}x", challenge(VERIFIER)), 302),
+        (Some("S512"), challenge(VERIFIER), 302),
+    ] {
+        let mut params = public_params("User.Read");
+        params.retain(|(n, _)| !n.starts_with("code_challenge"));
+        set(&mut params, "code_challenge", &challenge);
+        if let Some(method) = method {
+            set(&mut params, "code_challenge_method", method);
+        }
+        let response = get_authorize(&http, &em, CONTOSO_TENANT_NAME, &params, None).await;
+        assert_eq!(response.status(), status, "{method:?} {challenge}");
+        if status == 302 {
+            let (_, q) = location_params(&response);
+            assert_eq!(q["error"], "invalid_request");
+            assert_eq!(q["state"], "st-123");
+            let code = if challenge.len() == 5 || challenge.len() == 44 {
+                "AADSTS501491: "
+            } else {
+                "AADSTS9002313: "
+            };
+            assert!(
+                q["error_description"].starts_with(code),
+                "{}",
+                q["error_description"]
+            );
+        }
+    }
 
     // Confidential clients may leave PKCE out.
     let mut web = no_pkce.clone();
@@ -1112,4 +1157,216 @@ async fn common_authority_resolves_the_home_tenant() {
     )
     .await;
     assert_entra_error(&reply, 400, "invalid_request", 50059);
+}
+
+/// The fragment parameters of a 302's `Location` (implicit and hybrid).
+fn fragment_params(response: &Response) -> HashMap<String, String> {
+    assert_eq!(response.status(), StatusCode::FOUND, "expected a redirect");
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(
+        location.query().is_none(),
+        "tokens never travel in the query: {location}"
+    );
+    url::form_urlencoded::parse(location.fragment().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The built-in directory plus a single-page app whose registration
+/// allows the implicit grant's ID and access tokens.
+const SPA_CLIENT_ID: &str = "5d9c1b5e-6f3a-4c1e-9a7b-2f0e8d4c3b21";
+
+async fn start_with_spa() -> Emulator {
+    let mut directory = msal_emulator::Directory::builtin();
+    let mut spa = directory
+        .apps
+        .iter()
+        .find(|a| a.client_id == PUBLIC_CLIENT_ID)
+        .unwrap()
+        .clone();
+    spa.client_id = SPA_CLIENT_ID.into();
+    spa.provisioned_in.clear();
+    spa.personal_accounts = false;
+    spa.implicit_id_tokens = true;
+    spa.implicit_access_tokens = true;
+    directory.apps.push(spa);
+    msal_test_support::start_with(msal_emulator::EmulatorConfig::new(directory))
+        .await
+        .unwrap()
+}
+
+/// Signs Alice in through the form for `params`; the final response.
+async fn sign_alice_in(em: &Emulator, params: &[(&str, String)]) -> Response {
+    let http = browser(em).unwrap();
+    let page = get_authorize(&http, em, CONTOSO_TENANT_NAME, params, None).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    submit(&http, em, &html, ALICE_UPN, ALICE_PASSWORD, None).await
+}
+
+/// OpenID Connect's `c_hash`/`at_hash` for RS256.
+fn half_hash(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(value.as_bytes())[..16])
+}
+
+#[tokio::test]
+async fn implicit_grant_follows_the_app_registration() {
+    let em = start_with_spa().await;
+    let http = browser(&em).unwrap();
+
+    // The registration's implicit grant settings are off by default: Entra
+    // answers AADSTS700054 "response_type 'id_token' is not enabled for
+    // the application" (AADSTS700051 for 'token'), to the app, in the
+    // fragment that is the default response_mode for tokens.
+    for (response_type, code) in [("id_token", 700054), ("token", 700051)] {
+        let mut params = public_params("openid User.Read");
+        set(&mut params, "response_type", response_type);
+        let q = fragment_params(&get_authorize(&http, &em, CONTOSO_TENANT_NAME, &params, None).await);
+        assert_eq!(q["error"], "unsupported_response_type");
+        assert!(
+            q["error_description"].starts_with(&format!(
+                "AADSTS{code}: response_type '{response_type}' is not enabled"
+            )),
+            "{}",
+            q["error_description"]
+        );
+        assert_eq!(q["state"], "st-123");
+    }
+
+    let spa_params = |response_type: &str| {
+        let mut params = public_params("openid User.Read");
+        set(&mut params, "client_id", SPA_CLIENT_ID);
+        set(&mut params, "response_type", response_type);
+        params
+    };
+    // "The query parameter is not supported when requesting an ID token
+    // by using the implicit flow" (implicit grant reference): refused on
+    // the page, nothing goes to the app.
+    let mut query = spa_params("id_token");
+    set(&mut query, "response_mode", "query");
+    let response = get_authorize(&http, &em, CONTOSO_TENANT_NAME, &query, None).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("response_mode"));
+    // An ID token from the authorize endpoint needs a nonce (OpenID Connect
+    // Core 3.2.2.1; the implicit grant reference marks it required).
+    let mut no_nonce = spa_params("id_token");
+    no_nonce.retain(|(n, _)| *n != "nonce");
+    let q = fragment_params(&get_authorize(&http, &em, CONTOSO_TENANT_NAME, &no_nonce, None).await);
+    assert_eq!(q["error"], "invalid_request");
+    assert!(
+        q["error_description"].contains("'nonce'"),
+        "{}",
+        q["error_description"]
+    );
+
+    // Hybrid: a code and an ID token whose c_hash binds the code.
+    let q = fragment_params(&sign_alice_in(&em, &spa_params("code id_token")).await);
+    let id = verify(&em, &q["id_token"], SPA_CLIENT_ID, CONTOSO_TENANT_ID).await;
+    assert_eq!(id["nonce"], "nonce-456");
+    assert_eq!(id["c_hash"], half_hash(&q["code"]));
+    assert!(id.get("at_hash").is_none());
+    assert_eq!(q["state"], "st-123");
+    assert!(q.contains_key("session_state") && !q.contains_key("access_token"));
+    let reply = redeem(
+        &em,
+        CONTOSO_TENANT_NAME,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA_CLIENT_ID),
+            ("code", &q["code"]),
+            ("redirect_uri", LOOPBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // Implicit: an access token (Graph's, v1.0; no client authenticated, so
+    // appidacr 0) and an ID token whose at_hash binds it; never a refresh token.
+    let q = fragment_params(&sign_alice_in(&em, &spa_params("id_token token")).await);
+    assert_eq!(q["token_type"], "Bearer");
+    assert_eq!(q["expires_in"], "3599");
+    assert_eq!(q["scope"], "User.Read openid");
+    assert!(!q.contains_key("refresh_token") && !q.contains_key("code"));
+    let at = verify(&em, &q["access_token"], GRAPH_APP_ID, CONTOSO_TENANT_ID).await;
+    assert_eq!(at["ver"], "1.0");
+    assert_eq!(at["appidacr"], "0");
+    assert_eq!(at["upn"], ALICE_UPN);
+    let id = verify(&em, &q["id_token"], SPA_CLIENT_ID, CONTOSO_TENANT_ID).await;
+    assert_eq!(id["at_hash"], half_hash(&q["access_token"]));
+
+    // form_post is allowed too.
+    let mut posted = spa_params("id_token");
+    set(&mut posted, "response_mode", "form_post");
+    let response = sign_alice_in(&em, &posted).await;
+    assert_eq!(response.status(), 200);
+    let fields: HashMap<String, String> = hidden_inputs(&response.text().await.unwrap())
+        .into_iter()
+        .collect();
+    let id = verify(&em, &fields["id_token"], SPA_CLIENT_ID, CONTOSO_TENANT_ID).await;
+    assert_eq!(id["nonce"], "nonce-456");
+}
+
+#[tokio::test]
+async fn pkce_verifiers_are_checked_at_redemption() {
+    let em = start().await.unwrap();
+    let redeem_code = |code: String, verifier: Option<&'static str>, origin: Option<&'static str>| {
+        let em = &em;
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("client_id", PUBLIC_CLIENT_ID.to_owned()),
+                ("code", code),
+                ("redirect_uri", LOOPBACK.to_owned()),
+            ];
+            if let Some(v) = verifier {
+                form.push(("code_verifier", v.to_owned()));
+            }
+            let mut request = client(em)
+                .unwrap()
+                .post(token_url(em, CONTOSO_TENANT_NAME))
+                .form(&form);
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            Reply::from_response(request.send().await.unwrap()).await
+        }
+    };
+    let code_for = |method: Option<&'static str>| {
+        let em = &em;
+        async move {
+            let mut params = public_params("openid User.Read");
+            params.retain(|(n, _)| !n.starts_with("code_challenge"));
+            match method {
+                Some("S256") => set(&mut params, "code_challenge", &challenge(VERIFIER)),
+                Some(_) => set(&mut params, "code_challenge", VERIFIER),
+                None => {}
+            }
+            if let Some(method) = method {
+                set(&mut params, "code_challenge_method", method);
+            }
+            let (q, _) = sign_in(em, CONTOSO_TENANT_NAME, &params, ALICE_UPN, ALICE_PASSWORD).await;
+            q["code"].clone()
+        }
+    };
+    const OTHER: &str = "another-verifier-that-is-at-least-forty-three-characters";
+
+    // A verifier that does not match: invalid_grant AADSTS501481, for
+    // plain and S256 challenges alike.
+    for method in ["plain", "S256"] {
+        let wrong = redeem_code(code_for(Some(method)).await, Some(OTHER), None).await;
+        assert_entra_error(&wrong, 400, "invalid_grant", 501481);
+        let right = redeem_code(code_for(Some(method)).await, Some(VERIFIER), None).await;
+        assert_eq!(right.status, 200, "{method}: {}", right.body);
+    }
+    // A code issued with a challenge needs the verifier.
+    let missing = redeem_code(code_for(Some("S256")).await, None, None).await;
+    assert_entra_error(&missing, 400, "invalid_request", 900144);
+    // Without PKCE: fine for a native client, refused for a browser's
+    // cross-origin redemption ("Proof Key for Code Exchange is required for
+    // cross-origin authorization code redemption", AADSTS9002325).
+    let browser_side = redeem_code(code_for(None).await, None, Some("https://spa.example")).await;
+    assert_entra_error(&browser_side, 400, "invalid_request", 9002325);
+    let native = redeem_code(code_for(None).await, None, None).await;
+    assert_eq!(native.status, 200, "{}", native.body);
 }

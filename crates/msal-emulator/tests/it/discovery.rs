@@ -252,14 +252,18 @@ async fn instance_discovery_versions_and_errors() {
 }
 
 #[tokio::test]
-async fn jwks_publishes_one_rsa_signing_key() {
+async fn jwks_publishes_the_current_and_the_next_signing_key() {
     let em = start().await.unwrap();
     let http = client(&em).unwrap();
     let url = format!("{}/contoso/discovery/v2.0/keys", em.url());
     let reply = get(&http, &url).await;
     assert_eq!(reply.status, 200);
+    // Entra publishes several keys at once: "there's always more than one
+    // valid key available" (signing key rollover); the first signs now, the
+    // second is the next.
     let keys = reply.body["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0]["kid"], keys[1]["kid"]);
     let key = &keys[0];
     assert_eq!(key["kty"], "RSA");
     assert_eq!(key["use"], "sig");

@@ -14,11 +14,13 @@
 mod common;
 mod device_support;
 
+mod admin;
 mod authorities;
 mod authorize;
 mod device_code;
 mod discovery;
 mod faults;
+mod fidelity;
 mod foci_cae;
 mod independent_validators;
 mod managed_identity;

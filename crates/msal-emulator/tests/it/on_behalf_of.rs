@@ -80,10 +80,11 @@ async fn obo_keeps_the_user_and_names_the_api_as_client() {
     assert_eq!(access["oid"], ALICE_OBJECT_ID);
     assert_eq!(access["upn"], ALICE_UPN);
     assert_eq!(access["tid"], CONTOSO_TENANT_ID);
-    assert_eq!(access["azp"], API_CLIENT_ID);
+    // Graph's token is v1.0: `appid`/`appidacr` ("1": the API's secret).
+    assert_eq!(access["appid"], API_CLIENT_ID);
     assert_eq!(access["aud"], "https://graph.microsoft.com");
     assert_eq!(access["scp"], "User.Read");
-    assert_eq!(access["azpacr"], "1");
+    assert_eq!(access["appidacr"], "1");
     assert!(
         reply.body["refresh_token"].is_string(),
         "offline_access was asked"
@@ -274,7 +275,7 @@ async fn user_fic_exchanges_the_apps_credential_for_the_users_tokens() {
         assert_eq!(reply.status, 200, "{}", reply.body);
         let access = claims(reply.body["access_token"].as_str().unwrap());
         assert_eq!(access["upn"], ALICE_UPN);
-        assert_eq!(access["azp"], DAEMON_CLIENT_ID);
+        assert_eq!(access["appid"], DAEMON_CLIENT_ID);
         assert!(reply.body["refresh_token"].is_string());
     }
 

@@ -45,7 +45,11 @@ async fn verify(em: &Emulator, token: &str, audience: &str) -> Value {
         DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[audience]);
-    validation.set_issuer(&[format!("{}/{CONTOSO_TENANT_ID}/v2.0", em.url())]);
+    // v2.0 tokens name the endpoint's issuer, v1.0 ones Entra's STS.
+    validation.set_issuer(&[
+        format!("{}/{CONTOSO_TENANT_ID}/v2.0", em.url()),
+        format!("https://sts.windows.net/{CONTOSO_TENANT_ID}/"),
+    ]);
     validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
     jsonwebtoken::decode::<Value>(token, &decoding, &validation)
         .expect("token verifies against the JWKS")
@@ -80,11 +84,19 @@ async fn graph_token_verifies_and_carries_roles() {
     )
     .await;
     assert_eq!(claims["tid"], CONTOSO_TENANT_ID);
+    // Microsoft Graph takes v1.0 tokens (access token claims reference:
+    // `appidacr` "1" = client secret; `iss` the STS; `idp` the tenant's STS
+    // for app tokens), not v2.0's `azp`/`azpacr`.
     assert_eq!(claims["appid"], DAEMON_CLIENT_ID);
-    assert_eq!(claims["azp"], DAEMON_CLIENT_ID);
-    assert_eq!(claims["azpacr"], "1");
+    assert_eq!(claims["appidacr"], "1");
+    assert!(claims.get("azp").is_none() && claims.get("azpacr").is_none());
+    assert_eq!(
+        claims["iss"],
+        format!("https://sts.windows.net/{CONTOSO_TENANT_ID}/")
+    );
+    assert_eq!(claims["idp"], claims["iss"]);
     assert_eq!(claims["idtyp"], "app");
-    assert_eq!(claims["ver"], "2.0");
+    assert_eq!(claims["ver"], "1.0");
     assert_eq!(claims["roles"], json!(DAEMON_GRAPH_ROLES));
     assert_eq!(claims["oid"], claims["sub"]);
     assert!(uuid::Uuid::parse_str(claims["oid"].as_str().unwrap()).is_ok());

@@ -103,7 +103,8 @@ async fn obo_keeps_the_user_and_a_second_call_is_served_from_the_cache() {
     let access = claims(first.access_token.expose_secret());
     assert_eq!(access["oid"], builtin::ALICE_OBJECT_ID);
     assert_eq!(access["upn"], builtin::ALICE_UPN);
-    assert_eq!(access["azp"], builtin::API_CLIENT_ID);
+    // `appid`: Graph's tokens are v1.0, which have no `azp`.
+    assert_eq!(access["appid"], builtin::API_CLIENT_ID);
     assert_eq!(access["aud"], "https://graph.microsoft.com");
     let account = first.account.clone().expect("the user's account");
     assert_eq!(account.username, builtin::ALICE_UPN);
@@ -550,7 +551,8 @@ async fn a_user_fic_signs_the_user_in_and_silent_calls_follow() {
     assert_eq!(result.token_source, TokenSource::IdentityProvider);
     let access = claims(result.access_token.expose_secret());
     assert_eq!(access["upn"], builtin::ALICE_UPN);
-    assert_eq!(access["azp"], builtin::DAEMON_CLIENT_ID);
+    // `appid`: Graph's tokens are v1.0, which have no `azp`.
+    assert_eq!(access["appid"], builtin::DAEMON_CLIENT_ID);
     let account = result.account.clone().expect("an account");
     assert_eq!(account.username, builtin::ALICE_UPN);
     assert_eq!(emulator.grant_count("user_fic"), 1);
