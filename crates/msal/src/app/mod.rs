@@ -123,7 +123,7 @@ impl<K: Kind> ClientApplication<K> {
         auth_response: &crate::flows::auth_code::AuthResponse,
     ) -> crate::Result<crate::AuthenticationResult> {
         self.core
-            .with_hooks(Partition::FromResult, async |core| {
+            .with_hooks(|_| Partition::FromResult, async |core| {
                 crate::flows::auth_code::acquire(
                     core,
                     self.kind.credential(),
@@ -197,7 +197,7 @@ impl<K: Kind> ClientApplication<K> {
         S: AsRef<str>,
     {
         self.core
-            .with_hooks(Partition::FromResult, async |core| {
+            .with_hooks(|_| Partition::FromResult, async |core| {
                 crate::flows::refresh_token::acquire(core, self.kind.credential(), refresh_token, scopes)
                     .await
             })
@@ -231,7 +231,7 @@ impl<K: Kind> ClientApplication<K> {
     /// `get_accounts`.
     pub async fn accounts(&self, username: Option<&str>) -> crate::Result<crate::Accounts> {
         self.core
-            .with_hooks(Partition::Known(None), async |core| {
+            .with_hooks(|_| Partition::Known(None), async |core| {
                 Ok(crate::flows::accounts::get_accounts(core, username))
             })
             .await
@@ -242,7 +242,7 @@ impl<K: Kind> ClientApplication<K> {
     /// partition is loaded, the account removed from it, and the result
     /// saved. Without hooks it is `remove_account`.
     pub async fn sign_out(&self, account: &crate::Account) -> crate::Result<()> {
-        let partition = Partition::Known(Some(account.home_account_id.clone()));
+        let partition = |_: &AppCore| Partition::Known(Some(account.home_account_id.clone()));
         self.core
             .with_hooks(partition, async |core| {
                 crate::flows::accounts::remove_account(core, account);

@@ -121,7 +121,7 @@ impl ClientApplication<Public> {
         polling: &DeviceFlowPolling,
     ) -> Result<AuthenticationResult> {
         self.core
-            .with_hooks(Partition::FromResult, async |core| {
+            .with_hooks(|_| Partition::FromResult, async |core| {
                 device_code::acquire(core, None, flow, polling).await
             })
             .await

@@ -60,10 +60,10 @@ impl AppCore {
         call: impl AsyncFnOnce(&AppCore) -> Result<T>,
     ) -> Result<T> {
         match tenant {
-            None => self.with_hooks(partition(self), call).await,
+            None => self.with_hooks(partition, call).await,
             Some(tenant) => {
                 let core = self.for_tenant(tenant)?;
-                core.with_hooks(partition(&core), call).await
+                core.with_hooks(partition, call).await
             }
         }
     }
@@ -77,16 +77,18 @@ impl AppCore {
 
     /// Runs `call` on this core, or, when the application has hooks, on a
     /// cache of the call's own that the hooks load and save.
+    /// `partition` is worked out only when there are hooks, so calls
+    /// without them (cache hits on the hot path) pay nothing for it.
     pub(crate) async fn with_hooks<T: PartitionOf>(
         &self,
-        partition: Partition,
+        partition: impl FnOnce(&AppCore) -> Partition,
         call: impl AsyncFnOnce(&AppCore) -> Result<T>,
     ) -> Result<T> {
         let Some(hooks) = self.hooks.clone() else {
             return call(self).await;
         };
         let scoped = self.with_cache(TokenCache::new());
-        match partition {
+        match partition(self) {
             Partition::Known(key) => {
                 let key = key.as_deref();
                 hooks
