@@ -69,7 +69,7 @@ pub enum AzureRegion {
     Explicit(String),
     /// The region the program runs in: the `REGION_NAME` environment
     /// variable, else the VM's location from the Instance Metadata Service
-    /// (waiting at most [`IMDS_TIMEOUT`]). No region when neither answers.
+    /// (waiting at most 2 seconds). No region when neither answers.
     AutoDetect,
     /// No region, even when `MSAL_FORCE_REGION` is set.
     Off,

@@ -31,14 +31,14 @@
 //! Commands are bounded by short timeouts.
 //!
 //! ## Encryption
-//! With a [`CacheEncryptionKey`] (32 bytes, the same on every instance)
+//! With a `CacheEncryptionKey` (feature `redis`; 32 bytes, the same on every instance)
 //! values are sealed with AES-256-GCM under a random nonce per write, in a
 //! versioned envelope bound to the partition's Redis key. A value that does
 //! not open (another key, altered, copied from another partition, or not
 //! encrypted) is a logged miss.
 //!
 //! ## Redis Cluster
-//! [`RedisConfig::cluster`] takes some node URLs and discovers the rest.
+//! `RedisConfig::cluster` (feature `redis`) takes some node URLs and discovers the rest.
 //! Each partition is one key, hashed whole, so partitions spread over
 //! every slot and node and no command spans slots.
 //!
