@@ -236,6 +236,26 @@ mod tests {
     }
 
     #[test]
+    fn an_mtls_certificate_is_sent_as_token_type_and_keyed_by_its_thumbprint() {
+        let bound = TokenShape::new(&[]).unwrap().mtls(Some("x5t-a"));
+        assert_eq!(bound.key_id(), Some("x5t-a"));
+        assert_eq!(bound.params().collect::<Vec<_>>(), [("token_type", "mtls_pop")]);
+        assert_eq!(bound.ext_key(), cache::ext_cache_key(&[("key_id", "x5t-a")]));
+        assert_eq!(bound.tags().access_token["key_id"], "x5t-a");
+        let other = TokenShape::new(&[]).unwrap().mtls(Some("x5t-b"));
+        assert_ne!(other.ext_key(), bound.ext_key());
+        assert_eq!(TokenShape::new(&[]).unwrap().mtls(None), TokenShape::default());
+        let pop: TokenResponse = serde_json::from_value(serde_json::json!({"token_type": "pop"})).unwrap();
+        let mtls: TokenResponse =
+            serde_json::from_value(serde_json::json!({"token_type": "mtls_pop"})).unwrap();
+        assert!(matches!(
+            bound.check_response(&pop),
+            Err(Error::ProofOfPossession(_))
+        ));
+        assert!(bound.check_response(&mtls).is_ok());
+    }
+
+    #[test]
     fn a_bearer_answer_to_a_pop_request_is_refused() {
         let bound = TokenShape::default().pop(Some(&PopKey::generate_p256().unwrap()));
         let bearer: TokenResponse =
