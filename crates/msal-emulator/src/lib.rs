@@ -57,6 +57,7 @@ pub mod fuzzing;
 mod keys;
 mod live_directory;
 mod managed_identity;
+mod mtls;
 mod oidc;
 mod pop;
 mod regional;

@@ -397,6 +397,8 @@ pub struct Emulator {
     task: Option<JoinHandle<std::io::Result<()>>>,
     /// The managed identity listeners (none when disabled).
     managed_identity_servers: Vec<managed_identity::Server>,
+    /// The mTLS listener.
+    mtls: crate::mtls::Listener,
     /// Keeps the sign-in state in the state directory, if there is one.
     saver: Option<StateSaver>,
 }
@@ -504,9 +506,12 @@ impl Emulator {
                 source,
             })?
             .port();
-        let rustls = RustlsConfig::from_pem(tls.chain_pem.into_bytes(), tls.key_pem.into_bytes())
-            .await
-            .map_err(|e| crypto("TLS")(e.to_string()))?;
+        let rustls = RustlsConfig::from_pem(
+            tls.chain_pem.clone().into_bytes(),
+            tls.key_pem.clone().into_bytes(),
+        )
+        .await
+        .map_err(|e| crypto("TLS")(e.to_string()))?;
 
         let mi_hosts = match (mi_listeners.as_ref(), sf_tls) {
             (Some(listeners), Some(sf_tls)) => {
@@ -590,7 +595,17 @@ impl Emulator {
             },
             None => Vec::new(),
         };
-        tracing::info!(url = %state.url, "emulator listening");
+        let mtls = match crate::mtls::serve(&state, &tls.chain_pem, &tls.key_pem, config.idle_timeout).await {
+            Ok(mtls) => mtls,
+            Err(e) => {
+                handle.shutdown();
+                for server in &managed_identity_servers {
+                    server.handle.shutdown();
+                }
+                return Err(e);
+            }
+        };
+        tracing::info!(url = %state.url, mtls_port = mtls.port, "emulator listening");
         let saver = state_dir.map(|dir| {
             if let Some(persisted) = dir.load_state() {
                 state.store.restore(persisted);
@@ -603,8 +618,19 @@ impl Emulator {
             handle,
             task: Some(task),
             managed_identity_servers,
+            mtls,
             saver,
         })
+    }
+
+    /// `https://127.0.0.1:MTLS_PORT`: the mTLS listener (see [`crate::mtls`]),
+    /// Entra's `{region}.mtlsauth.microsoft.com`. It requires a client
+    /// certificate; its token endpoint
+    /// (`{mtls_url}/{tenant}/oauth2/v2.0/token`) issues `mtls_pop` app
+    /// tokens bound to it, and `{mtls_url}/resource/mtls` accepts them
+    /// (`Authorization: mtls_pop <token>`) over a connection presenting it.
+    pub fn mtls_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.mtls.port)
     }
 
     /// `https://127.0.0.1:PORT`.
@@ -893,6 +919,7 @@ impl Emulator {
     /// few seconds) and waits for the servers to stop.
     pub async fn shutdown(mut self) {
         self.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        self.mtls.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         for server in &self.managed_identity_servers {
             server.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         }
@@ -919,6 +946,7 @@ impl Drop for Emulator {
         if self.task.is_some() {
             self.handle.shutdown();
         }
+        self.mtls.handle.shutdown();
         for server in &self.managed_identity_servers {
             server.handle.shutdown();
         }

@@ -509,6 +509,12 @@ impl ClientApplication<Confidential> {
     pub fn remove_tokens_for_client(&self) -> usize {
         self.inner.remove_tokens_for_client()
     }
+
+    /// See [`crate::ConfidentialClientApplication::mtls_client`] (an async
+    /// reqwest client: the certificate and roots are what it adds).
+    pub fn mtls_client(&self, settings: &crate::mtls::MtlsPop) -> Result<reqwest::Client> {
+        self.inner.mtls_client(settings)
+    }
 }
 
 impl ClientApplication<Public> {
@@ -698,6 +704,7 @@ const _: () = {
         acquire_token_by_user_federated_identity_credential::<Vec<String>, String>,
         acquire_token_by_user_federated_identity_credential_with::<Vec<String>, String>,
         remove_tokens_for_client,
+        mtls_client,
     );
     twins!(ManagedIdentityClient:
         detect_source,

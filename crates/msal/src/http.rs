@@ -199,6 +199,8 @@ pub struct ReqwestHttpClientBuilder {
     /// replacing root-based validation.
     tls: Option<rustls::ClientConfig>,
     no_proxy: bool,
+    /// The client certificate presented in handshakes (mutual TLS).
+    identity: Option<reqwest::Identity>,
 }
 
 impl Default for ReqwestHttpClientBuilder {
@@ -211,6 +213,7 @@ impl Default for ReqwestHttpClientBuilder {
             resolve: Vec::new(),
             tls: None,
             no_proxy: false,
+            identity: None,
         }
     }
 }
@@ -264,8 +267,26 @@ impl ReqwestHttpClientBuilder {
         self
     }
 
+    /// Presents the client certificate of `pem` (a private key and its
+    /// chain, leaf first) in every handshake: mutual TLS (see [`crate::mtls`]).
+    pub(crate) fn client_identity_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        // reqwest's message names no key material.
+        let identity = reqwest::Identity::from_pem(pem).map_err(|e| {
+            Error::InvalidArgument(format!("unusable client certificate for mutual TLS: {e}"))
+        })?;
+        self.identity = Some(identity);
+        Ok(self)
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<ReqwestHttpClient, Error> {
+        Ok(ReqwestHttpClient {
+            client: self.build_reqwest()?,
+        })
+    }
+
+    /// Builds the underlying reqwest client.
+    pub(crate) fn build_reqwest(self) -> Result<reqwest::Client, Error> {
         let mut builder = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
@@ -282,10 +303,12 @@ impl ReqwestHttpClientBuilder {
         for (host, addr) in &self.resolve {
             builder = builder.resolve(host, *addr);
         }
-        let client = builder
+        if let Some(identity) = self.identity {
+            builder = builder.identity(identity);
+        }
+        builder
             .build()
-            .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP client: {e}")))?;
-        Ok(ReqwestHttpClient { client })
+            .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP client: {e}")))
     }
 }
 

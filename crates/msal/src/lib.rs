@@ -59,6 +59,7 @@ mod issuer;
 mod layering;
 mod loopback;
 mod managed_identity;
+pub mod mtls;
 mod oauth2;
 mod pipeline;
 pub mod pop;

@@ -150,6 +150,20 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
     headers: Vec<(String, String)>,
     throttle: ThrottleKey,
 ) -> Result<T> {
+    post_form_via(pipeline, purpose, endpoint, form, headers, throttle, None).await
+}
+
+/// [`post_form`] over `via` instead of the pipeline's transport, when given
+/// (mutual TLS).
+pub(crate) async fn post_form_via<T: DeserializeOwned>(
+    pipeline: &Pipeline,
+    purpose: Purpose,
+    endpoint: &Url,
+    form: Form,
+    headers: Vec<(String, String)>,
+    throttle: ThrottleKey,
+    via: Option<std::sync::Arc<dyn crate::http::HttpClient>>,
+) -> Result<T> {
     let mut headers = headers;
     headers.push((
         "Content-Type".into(),
@@ -157,9 +171,11 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
     ));
     let mut request = HttpRequest::new(Method::Post, endpoint.clone()).with_body(form.finish());
     request.headers = headers;
-    let delivered = pipeline
-        .send(Outgoing::new(purpose, request).throttle_key(throttle))
-        .await?;
+    let mut outgoing = Outgoing::new(purpose, request).throttle_key(throttle);
+    if let Some(via) = via {
+        outgoing = outgoing.via(via);
+    }
+    let delivered = pipeline.send(outgoing).await?;
     parse_json_response(endpoint, &delivered)
 }
 

@@ -97,7 +97,18 @@ pub(crate) fn authenticate_confidential(
 ) -> Result<(), EntraError> {
     debug_assert_eq!(app.kind, AppKind::Confidential);
     match credential {
-        ClientCredential::None => Err(EntraError::missing_client_credential()),
+        // mTLS: the handshake's certificate authenticates the client.
+        ClientCredential::None => match req.tls_client_certificate {
+            Some(certificate) if crate::mtls::registered(app, certificate) => {
+                req.client_acr.set(ClientAcr::Certificate);
+                Ok(())
+            }
+            Some(certificate) => Err(EntraError::client_assertion_key_not_found(
+                &app.client_id,
+                &crate::mtls::thumbprint(certificate),
+            )),
+            None => Err(EntraError::missing_client_credential()),
+        },
         ClientCredential::Assertion(jwt) => {
             let audience_ok = |aud: &str| is_token_endpoint(req, app, aud);
             let check = Check {

@@ -119,6 +119,8 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) claims: ClaimsRequest,
     /// How the client authenticated, once it has (tokens' `azpacr`/`appidacr`).
     pub(crate) client_acr: std::cell::Cell<issue::ClientAcr>,
+    /// The client certificate (DER) of an mTLS request (see [`crate::mtls`]).
+    pub(crate) tls_client_certificate: Option<&'a [u8]>,
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
@@ -128,10 +130,22 @@ pub(crate) async fn token_endpoint(
     Path(tenant): Path<String>,
     request: Request,
 ) -> Response {
+    serve(&state, &ctx, &tenant, request, None).await
+}
+
+/// Serves one token request, arrived over mTLS with `tls_client_certificate`
+/// (see [`crate::mtls`]) or over plain TLS.
+pub(crate) async fn serve(
+    state: &AppState,
+    ctx: &RequestContext,
+    tenant: &str,
+    request: Request,
+    tls_client_certificate: Option<&[u8]>,
+) -> Response {
     let mut details = AccessDetails::default();
-    let response = match handle(&state, &ctx, &tenant, request, &mut details).await {
+    let response = match handle(state, ctx, tenant, request, tls_client_certificate, &mut details).await {
         Ok(body) => reply::json_no_store(StatusCode::OK, &body),
-        Err(e) => e.to_response(&ctx),
+        Err(e) => e.to_response(ctx),
     };
     details.attach(response)
 }
@@ -143,6 +157,7 @@ async fn handle(
     ctx: &RequestContext,
     tenant: &str,
     request: Request,
+    tls_client_certificate: Option<&[u8]>,
     details: &mut AccessDetails,
 ) -> Result<Value, EntraError> {
     let organizations = tenant.eq_ignore_ascii_case("organizations");
@@ -176,9 +191,24 @@ async fn handle(
         headers: &parts.headers,
         claims: ClaimsRequest::parse(form.get("claims"))?,
         client_acr: std::cell::Cell::default(),
+        tls_client_certificate,
     };
+    // mTLS PoP: only at the mTLS endpoint, which issues nothing else.
+    let token_type = form.get("token_type");
+    match tls_client_certificate {
+        Some(_) => crate::mtls::check_request(grant_type, token_type)?,
+        None if token_type.is_some_and(|t| t.eq_ignore_ascii_case(crate::mtls::TOKEN_TYPE)) => {
+            return Err(EntraError::malformed(
+                "mtls_pop tokens are issued at the mTLS endpoint only.",
+            ));
+        }
+        None => {}
+    }
     // Signed-request PoP: read before the grant, bound to the issued token after.
-    let pop = crate::pop::requested(&form)?;
+    let pop = match tls_client_certificate {
+        Some(_) => None,
+        None => crate::pop::requested(&form)?,
+    };
     let issued = match grant {
         GrantType::ClientCredentials => client_credentials::grant(&request),
         GrantType::AuthorizationCode => authorization_code::grant(&request),
@@ -190,7 +220,10 @@ async fn handle(
         GrantType::OnBehalfOf => on_behalf_of::grant(&request),
         GrantType::UserFic => user_fic::grant(&request),
     }?;
-    crate::pop::bind(state, pop.as_ref(), issued)
+    match tls_client_certificate {
+        Some(certificate) => crate::mtls::bind(state, certificate, issued),
+        None => crate::pop::bind(state, pop.as_ref(), issued),
+    }
 }
 
 /// Whether a tenant segment is `common` or `organizations`: the signed-in

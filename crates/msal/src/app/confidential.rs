@@ -264,6 +264,17 @@ impl ClientApplication<Confidential> {
             .cache
             .remove_app_tokens(&self.core.client_id, &environments)
     }
+
+    /// A reqwest client presenting this application's certificate in every
+    /// handshake (trusting `settings`' roots): what sends an mTLS PoP token
+    /// ([`ClientCredentialsOptions::mtls_pop`]) to its resource. Fails unless
+    /// the credential is a certificate with its chain and key.
+    pub fn mtls_client(&self, settings: &crate::mtls::MtlsPop) -> Result<reqwest::Client> {
+        match &*self.kind.credential {
+            ClientCredential::Certificate(certificate) => settings.client(certificate),
+            _ => Err(crate::mtls::no_certificate()),
+        }
+    }
 }
 
 impl ClientApplicationBuilder<Confidential> {

@@ -1,4 +1,4 @@
-//! Access tokens bound to a key (signed-request PoP, SSH certificates):
+//! Access tokens bound to a key (signed-request PoP, mTLS PoP, SSH certificates):
 //! which entries they are, so plain (bearer) lookups never serve them, and
 //! finding the one bound to a given key (PoP tokens by key id and extended
 //! cache key; SSH certificates by key id alone, as MSAL Python keys them). The key id is read under the name
@@ -17,9 +17,6 @@ pub(crate) const KEY_ID: &str = "key_id";
 
 /// Where the other MSALs write it, `KEY_ID` first.
 const KEY_ID_FIELDS: [&str; 3] = [KEY_ID, "keyid", "kid"];
-
-/// The `token_type` of a PoP token.
-const POP: &str = "pop";
 
 /// The key id an entry is bound to, under any MSAL's field name.
 fn key_id_of(extra: &Extra) -> Option<&str> {
@@ -76,14 +73,15 @@ impl TokenCache {
             .cloned()
     }
 
-    /// The longest-lived usable PoP token of `query` bound to `key_id`
-    /// whose target covers `scopes`. `ext_key` is the extended cache key
+    /// The longest-lived usable token of type `token_type` (`pop`,
+    /// `mtls_pop`) of `query` bound to `key_id` whose target covers `scopes`. `ext_key` is the extended cache key
     /// this library would have written; an entry another MSAL wrote
     /// without one still matches when `plain_ext_key_ok` (no other
     /// parameter shapes the request).
     pub(crate) fn find_bound_access_token(
         &self,
         query: &AccessTokenQuery<'_>,
+        token_type: &str,
         key_id: &str,
         (ext_key, plain_ext_key_ok): (&str, bool),
         scopes: &[String],
@@ -108,7 +106,7 @@ impl TokenCache {
             .filter(|at| {
                 at.token_type
                     .as_deref()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(POP))
+                    .is_some_and(|t| t.eq_ignore_ascii_case(token_type))
             })
             .filter(|at| key_id_of(&at.extra) == Some(key_id))
             .filter(
@@ -179,20 +177,20 @@ mod tests {
                 cache.find_access_token(&QUERY, &scopes, 0).is_none(),
                 "{field}: not a bearer token"
             );
-            let found = cache.find_bound_access_token(&QUERY, "k1", ("ext", true), &scopes, 0);
+            let found = cache.find_bound_access_token(&QUERY, "pop", "k1", ("ext", true), &scopes, 0);
             assert_eq!(
                 found.map(|e| e.secret.expose().to_owned()).as_deref(),
                 Some("pop-token")
             );
             assert!(
                 cache
-                    .find_bound_access_token(&QUERY, "k2", ("ext", true), &scopes, 0)
+                    .find_bound_access_token(&QUERY, "pop", "k2", ("ext", true), &scopes, 0)
                     .is_none()
             );
             // Not when the request is shaped by more than the key.
             assert!(
                 cache
-                    .find_bound_access_token(&QUERY, "k1", ("ext", false), &scopes, 0)
+                    .find_bound_access_token(&QUERY, "pop", "k1", ("ext", false), &scopes, 0)
                     .is_none()
             );
         }

@@ -46,6 +46,8 @@ pub(crate) struct Grant<'a> {
     credential: Option<&'a ClientCredential>,
     /// Another endpoint than the authority's token endpoint (a regional one).
     endpoint: Option<&'a Url>,
+    /// Another transport than the pipeline's (mutual TLS, see crate::mtls).
+    via: Option<std::sync::Arc<dyn crate::http::HttpClient>>,
     purpose: Purpose,
     reason: RefreshReason,
 }
@@ -63,6 +65,7 @@ impl<'a> Grant<'a> {
             anchor: None,
             credential: None,
             endpoint: None,
+            via: None,
             purpose: Purpose::TokenRequest,
             reason: RefreshReason::NonSilent,
         }
@@ -129,6 +132,12 @@ impl<'a> Grant<'a> {
     /// Authenticates the client with `credential` (confidential clients).
     pub(crate) fn credential(mut self, credential: Option<&'a ClientCredential>) -> Self {
         self.credential = credential;
+        self
+    }
+
+    /// Sends the request over `transport` instead of the pipeline's client.
+    pub(crate) fn via(mut self, transport: std::sync::Arc<dyn crate::http::HttpClient>) -> Self {
+        self.via = Some(transport);
         self
     }
 
@@ -218,8 +227,16 @@ impl<'a> Call<'a> {
             grant_type = grant.grant_type,
             "requesting tokens"
         );
-        let mut outcome: Result<TokenResponse> =
-            oauth2::post_form(&core.pipeline, grant.purpose, endpoint, form, headers, throttle).await;
+        let mut outcome: Result<TokenResponse> = oauth2::post_form_via(
+            &core.pipeline,
+            grant.purpose,
+            endpoint,
+            form,
+            headers,
+            throttle,
+            grant.via,
+        )
+        .await;
         if core.id_tokens.enabled
             && let Ok(response) = &outcome
             && let Some(id_token) = &response.id_token

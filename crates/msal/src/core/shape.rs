@@ -24,6 +24,8 @@ pub(crate) struct TokenShape {
     ext_key: String,
     /// The id of the key a PoP token is bound to.
     key_id: Option<String>,
+    /// The bound token's type (`pop`, `mtls_pop`), with `key_id`.
+    bound_type: &'static str,
     /// Whether only the PoP key shapes the token (so an entry another MSAL
     /// wrote without an extended key may answer).
     only_key: bool,
@@ -52,6 +54,7 @@ impl TokenShape {
             params: kept,
             ext_key,
             key_id: None,
+            bound_type: "",
             only_key: false,
         })
     }
@@ -70,6 +73,25 @@ impl TokenShape {
         self.params.push(("token_type", pop::TOKEN_TYPE.to_owned()));
         self.params.push(("req_cnf", key.req_cnf()));
         self.key_id = Some(key.key_id().to_owned());
+        self.bound_type = pop::TOKEN_TYPE;
+        self
+    }
+
+    /// Binds the token to the client certificate whose `x5t#S256` is
+    /// `x5t_s256` (mTLS PoP, see crate::mtls), when one is given:
+    /// `token_type=mtls_pop` is sent and the thumbprint is the key id.
+    pub(crate) fn mtls(mut self, x5t_s256: Option<&str>) -> Self {
+        let Some(key_id) = x5t_s256 else {
+            return self;
+        };
+        let mut fields: Vec<(&str, &str)> = self.params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        fields.push((cache::KEY_ID, key_id));
+        self.ext_key = cache::ext_cache_key(&fields);
+        self.only_key = self.params.is_empty();
+        self.params
+            .push(("token_type", crate::mtls::TOKEN_TYPE.to_owned()));
+        self.key_id = Some(key_id.to_owned());
+        self.bound_type = crate::mtls::TOKEN_TYPE;
         self
     }
 
@@ -89,7 +111,14 @@ impl TokenShape {
         now: u64,
     ) -> Option<cache::CachedAccessToken> {
         if let Some(key_id) = &self.key_id {
-            return cache.find_bound_access_token(query, key_id, (&self.ext_key, self.only_key), scopes, now);
+            return cache.find_bound_access_token(
+                query,
+                self.bound_type,
+                key_id,
+                (&self.ext_key, self.only_key),
+                scopes,
+                now,
+            );
         }
         if !self.is_empty() {
             let environments = [query.environment.to_owned()];
@@ -107,9 +136,10 @@ impl TokenShape {
     /// PoP request would be cached and presented as bound to a key it is not.
     pub(crate) fn check_response(&self, response: &TokenResponse) -> Result<()> {
         let token_type = response.token_type.as_deref().unwrap_or("Bearer");
-        if self.key_id.is_some() && !token_type.eq_ignore_ascii_case(pop::TOKEN_TYPE) {
+        if self.key_id.is_some() && !token_type.eq_ignore_ascii_case(self.bound_type) {
             return Err(Error::ProofOfPossession(format!(
-                "a PoP token was asked for, and the identity provider answered with token type {token_type:?}"
+                "a {} token was asked for, and the identity provider answered with token type {token_type:?}",
+                self.bound_type
             )));
         }
         Ok(())
@@ -203,6 +233,26 @@ mod tests {
         let fmi = TokenShape::new(&[("fmi_path", Some("a"))]).unwrap();
         assert_ne!(fmi.clone().pop(Some(&key)).ext_key(), fmi.ext_key());
         assert_eq!(TokenShape::new(&[]).unwrap().pop(None), TokenShape::default());
+    }
+
+    #[test]
+    fn an_mtls_certificate_is_sent_as_token_type_and_keyed_by_its_thumbprint() {
+        let bound = TokenShape::new(&[]).unwrap().mtls(Some("x5t-a"));
+        assert_eq!(bound.key_id(), Some("x5t-a"));
+        assert_eq!(bound.params().collect::<Vec<_>>(), [("token_type", "mtls_pop")]);
+        assert_eq!(bound.ext_key(), cache::ext_cache_key(&[("key_id", "x5t-a")]));
+        assert_eq!(bound.tags().access_token["key_id"], "x5t-a");
+        let other = TokenShape::new(&[]).unwrap().mtls(Some("x5t-b"));
+        assert_ne!(other.ext_key(), bound.ext_key());
+        assert_eq!(TokenShape::new(&[]).unwrap().mtls(None), TokenShape::default());
+        let pop: TokenResponse = serde_json::from_value(serde_json::json!({"token_type": "pop"})).unwrap();
+        let mtls: TokenResponse =
+            serde_json::from_value(serde_json::json!({"token_type": "mtls_pop"})).unwrap();
+        assert!(matches!(
+            bound.check_response(&pop),
+            Err(Error::ProofOfPossession(_))
+        ));
+        assert!(bound.check_response(&mtls).is_ok());
     }
 
     #[test]

@@ -62,6 +62,10 @@ struct Material {
     /// The certificate chain as DER, leaf first; empty when only a
     /// thumbprint was given.
     chain: Vec<Vec<u8>>,
+    /// The key as its PEM label and DER, for mutual TLS (a TLS stack takes
+    /// it in this form, not as aws-lc's key pair); `None` when it was not
+    /// kept (thumbprint-only credentials cannot do mTLS anyway).
+    tls_key: Option<(&'static str, Zeroizing<Vec<u8>>)>,
 }
 
 /// An assertion built earlier, reused while young enough.
@@ -98,7 +102,7 @@ impl ClientCertificate {
             .filter(|b| b.label == "CERTIFICATE")
             .map(|b| b.der.to_vec())
             .collect();
-        Self::with_chain(key, certificates)
+        Self::with_chain(key, tls_key_from_pem(private_key_pem), certificates)
     }
 
     /// A PEM private key and the SHA-1 thumbprint (hex, as the Azure portal
@@ -116,6 +120,7 @@ impl ClientCertificate {
             Material {
                 key,
                 chain: Vec::new(),
+                tls_key: None,
             },
             Thumbprint::Sha1(thumbprint),
         ))
@@ -138,7 +143,7 @@ impl ClientCertificate {
         let pkcs8 = Zeroizing::new(chain.key().as_der().to_vec());
         let key = rsa_from_pkcs8(&pkcs8)?;
         let certificates = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
-        Self::with_chain(key, certificates)
+        Self::with_chain(key, Some(("PRIVATE KEY", pkcs8)), certificates)
     }
 
     /// Whether assertions carry the certificate chain in `x5c`, as subject
@@ -184,6 +189,32 @@ impl ClientCertificate {
         self.material.chain.first().map(|leaf| hex(&sha256(leaf)))
     }
 
+    /// The leaf certificate's `x5t#S256` (base64url SHA-256 of its DER), the
+    /// id mTLS PoP tokens are bound to and cached under; `None` when only a
+    /// SHA-1 thumbprint was given.
+    pub(crate) fn x5t_s256(&self) -> Option<String> {
+        self.material
+            .chain
+            .first()
+            .map(|leaf| URL_SAFE_NO_PAD.encode(sha256(leaf)))
+    }
+
+    /// The key and chain as one PEM text (key first, then the chain leaf
+    /// first), the TLS client identity of mutual TLS; `None` without a
+    /// certificate or a kept key. Zeroed when dropped.
+    pub(crate) fn tls_identity_pem(&self) -> Option<Zeroizing<Vec<u8>>> {
+        let (label, der) = self.material.tls_key.as_ref()?;
+        if self.material.chain.is_empty() {
+            return None;
+        }
+        let mut text = Zeroizing::new(String::new());
+        pem_block(&mut text, label, der);
+        for certificate in &self.material.chain {
+            pem_block(&mut text, "CERTIFICATE", certificate);
+        }
+        Some(Zeroizing::new(text.as_bytes().to_vec()))
+    }
+
     fn new(material: Material, thumbprint: Thumbprint) -> Self {
         ClientCertificate {
             material: Arc::new(material),
@@ -195,7 +226,11 @@ impl ClientCertificate {
     }
 
     /// Orders `certificates` leaf first (the one holding `key`'s public key).
-    fn with_chain(key: RsaKeyPair, mut certificates: Vec<Vec<u8>>) -> Result<Self, CredentialError> {
+    fn with_chain(
+        key: RsaKeyPair,
+        tls_key: Option<(&'static str, Zeroizing<Vec<u8>>)>,
+        mut certificates: Vec<Vec<u8>>,
+    ) -> Result<Self, CredentialError> {
         if certificates.is_empty() {
             return Err(CredentialError::NoCertificate);
         }
@@ -216,6 +251,7 @@ impl ClientCertificate {
             Material {
                 key,
                 chain: certificates,
+                tls_key,
             },
             thumbprint,
         ))
@@ -294,6 +330,31 @@ impl fmt::Debug for ClientCertificate {
             .field("private_key", &"[REDACTED]")
             .finish_non_exhaustive()
     }
+}
+
+/// Appends `der` as a PEM block labelled `label` (64-column base64).
+fn pem_block(out: &mut String, label: &str, der: &[u8]) {
+    let encoded = Zeroizing::new(STANDARD.encode(der));
+    out.push_str(&format!("-----BEGIN {label}-----\n"));
+    for line in encoded.as_bytes().chunks(64) {
+        // Base64 is ASCII, so every chunk is valid UTF-8.
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+}
+
+/// The unencrypted private key block of a PEM text, for mutual TLS (the
+/// one [`key_from_pem`] reads).
+fn tls_key_from_pem(text: &str) -> Option<(&'static str, Zeroizing<Vec<u8>>)> {
+    pem::parse(text)
+        .ok()?
+        .into_iter()
+        .find_map(|block| match block.label.as_str() {
+            "PRIVATE KEY" => Some(("PRIVATE KEY", block.der)),
+            "RSA PRIVATE KEY" if !block.has_headers => Some(("RSA PRIVATE KEY", block.der)),
+            _ => None,
+        })
 }
 
 /// The RSA private key in a PEM text.

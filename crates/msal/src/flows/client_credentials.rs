@@ -6,6 +6,7 @@ use crate::cache::{self, AccessTokenEntry, AccessTokenQuery, CachedAccessToken};
 use crate::core::{AppCore, Grant, TokenShape, save};
 use crate::credential::ClientCredential;
 use crate::error::{Error, Result};
+use crate::mtls::{self, MtlsPop};
 use crate::pop::PopKey;
 use crate::region;
 use crate::result::AuthenticationResult;
@@ -37,6 +38,14 @@ pub struct ClientCredentialsOptions {
     /// tokens are cached apart from bearer tokens, by key; present one with
     /// [`pop_header`](crate::pop::pop_header).
     pub pop: Option<PopKey>,
+    /// Ask for an mTLS proof-of-possession token (`token_type=mtls_pop`)
+    /// over mutual TLS, presenting the application's certificate (a
+    /// [`ClientCertificate`](crate::ClientCertificate) credential is
+    /// required), instead of a bearer token. Such tokens are cached apart,
+    /// under the certificate's `x5t#S256`; present one with
+    /// [`MtlsPop::client`] and [`mtls::authorization_value`]. Excludes
+    /// [`pop`](Self::pop).
+    pub mtls_pop: Option<MtlsPop>,
 }
 
 impl ClientCredentialsOptions {
@@ -64,6 +73,12 @@ impl ClientCredentialsOptions {
         self
     }
 
+    /// Sets [`mtls_pop`](Self::mtls_pop).
+    pub fn mtls_pop(mut self, settings: MtlsPop) -> Self {
+        self.mtls_pop = Some(settings);
+        self
+    }
+
     /// Sets [`fmi_path`](Self::fmi_path).
     pub fn fmi_path(mut self, path: impl Into<String>) -> Self {
         self.fmi_path = Some(path.into());
@@ -71,9 +86,22 @@ impl ClientCredentialsOptions {
     }
 }
 
-/// The shape of an app token: its `fmi_path` and PoP key, if any.
-fn shape_of(options: &ClientCredentialsOptions) -> Result<TokenShape> {
-    Ok(TokenShape::new(&[("fmi_path", options.fmi_path.as_deref())])?.pop(options.pop.as_ref()))
+/// The shape of an app token: its `fmi_path`, and the PoP key or mTLS
+/// certificate it is bound to, if any.
+fn shape_of(options: &ClientCredentialsOptions, credential: &ClientCredential) -> Result<TokenShape> {
+    let certificate = match (&options.mtls_pop, credential) {
+        (None, _) => None,
+        (Some(_), _) if options.pop.is_some() => {
+            return Err(Error::InvalidArgument(
+                "a token is bound either to a PoP key or to the mTLS certificate, not both".into(),
+            ));
+        }
+        (Some(_), ClientCredential::Certificate(c)) => Some(c.x5t_s256().ok_or_else(mtls::no_certificate)?),
+        (Some(_), _) => return Err(mtls::no_certificate()),
+    };
+    Ok(TokenShape::new(&[("fmi_path", options.fmi_path.as_deref())])?
+        .pop(options.pop.as_ref())
+        .mtls(certificate.as_deref()))
 }
 
 pub(crate) async fn acquire<I, S>(
@@ -90,7 +118,7 @@ where
     // future. The network path's future is large (discovery, regional
     // fallback, the request): it is built, boxed, only on a miss, so a hit
     // neither initialises nor moves it.
-    let miss = match look_up(core, scopes, options)? {
+    let miss = match look_up(core, credential, scopes, options)? {
         Lookup::Hit(result) => return Ok(result),
         Lookup::Miss(miss) => miss,
     };
@@ -119,6 +147,8 @@ struct Miss<'a> {
     /// What it found: a token past its `refresh_on`, or none.
     cached: Option<CachedAccessToken>,
     now: u64,
+    /// The mTLS settings of an mTLS PoP request.
+    mtls: Option<&'a MtlsPop>,
 }
 
 /// Checks the arguments and answers from the cache when it can, without
@@ -126,6 +156,7 @@ struct Miss<'a> {
 /// written by another MSAL) costs no request.
 fn look_up<'a, I, S>(
     core: &'a AppCore,
+    credential: &ClientCredential,
     scopes: I,
     options: &'a ClientCredentialsOptions,
 ) -> Result<Lookup<'a>>
@@ -134,7 +165,7 @@ where
     S: AsRef<str>,
 {
     let scopes = super::normalize_scopes(scopes)?;
-    let shape = shape_of(options)?;
+    let shape = shape_of(options, credential)?;
     let challenge = options
         .claims_challenge
         .as_deref()
@@ -148,6 +179,7 @@ where
         offline: None,
         cached: None,
         now,
+        mtls: options.mtls_pop.as_ref(),
     };
     if miss.force {
         return Ok(Lookup::Miss(Box::new(miss)));
@@ -192,13 +224,14 @@ async fn resolve(
         offline,
         mut cached,
         now,
+        mtls,
     } = *miss;
     let (scopes, shape) = (scopes.as_slice(), &shape);
     let correlation_id = super::new_correlation_id();
     if force {
         return request(
             core,
-            credential,
+            (credential, mtls),
             scopes,
             shape,
             claims_challenge,
@@ -222,7 +255,7 @@ async fn resolve(
         Some(entry) => {
             match shared_request(
                 core,
-                credential,
+                (credential, mtls),
                 scopes,
                 shape,
                 &correlation_id,
@@ -240,7 +273,7 @@ async fn resolve(
         None => {
             shared_request(
                 core,
-                credential,
+                (credential, mtls),
                 scopes,
                 shape,
                 &correlation_id,
@@ -261,11 +294,11 @@ pub(crate) async fn renew(
     options: &ClientCredentialsOptions,
 ) -> Result<AuthenticationResult> {
     let scopes = super::normalize_scopes(scopes)?;
-    let shape = shape_of(options)?;
+    let shape = shape_of(options, credential)?;
     let correlation_id = super::new_correlation_id();
     shared_request(
         core,
-        credential,
+        (credential, options.mtls_pop.as_ref()),
         &scopes,
         &shape,
         &correlation_id,
@@ -278,7 +311,7 @@ pub(crate) async fn renew(
 /// flight wait for it and share its result instead of stampeding the IdP.
 async fn shared_request(
     core: &AppCore,
-    credential: &ClientCredential,
+    credential: (&ClientCredential, Option<&MtlsPop>),
     scopes: &[String],
     shape: &TokenShape,
     correlation_id: &str,
@@ -350,9 +383,11 @@ fn lookup_at(
     shape.find_access_token(&core.cache, &query, scopes, now)
 }
 
+/// Sends the token request (over mutual TLS for an mTLS PoP token, the
+/// second member of `credential`) and caches the answer.
 async fn request(
     core: &AppCore,
-    credential: &ClientCredential,
+    (credential, mtls): (&ClientCredential, Option<&MtlsPop>),
     scopes: &[String],
     shape: &TokenShape,
     claims_challenge: Option<&str>,
@@ -362,6 +397,19 @@ async fn request(
     let metadata = core.metadata(correlation_id).await?;
     let call = core.call(ApiId::AcquireTokenForClient, correlation_id, metadata);
     let claims = core.claims(claims_challenge)?;
+    if let Some(mtls) = mtls {
+        let to = (&call, &metadata.token_endpoint);
+        return request_mtls(
+            core,
+            to,
+            (credential, mtls),
+            scopes,
+            shape,
+            claims.as_deref(),
+            reason,
+        )
+        .await;
+    }
     let grant = || {
         Grant::new("client_credentials", scopes)
             .shape(shape)
@@ -399,6 +447,37 @@ async fn request(
     shape.check_response(&response)?;
     let issued = call.issued(scopes, "client_credentials");
     // App tokens carry no ID token to decode or validate.
+    save::save_tagged(&issued, response, None, &shape.tags())
+}
+
+/// The mTLS PoP request: to the mTLS endpoint (regional, or the
+/// configured one), over a transport presenting the certificate, which
+/// authenticates the client (no assertion is sent).
+async fn request_mtls(
+    core: &AppCore,
+    (call, token_endpoint): (&crate::core::Call<'_>, &url::Url),
+    (credential, mtls): (&ClientCredential, &MtlsPop),
+    scopes: &[String],
+    shape: &TokenShape,
+    claims: Option<&str>,
+    reason: RefreshReason,
+) -> Result<AuthenticationResult> {
+    let ClientCredential::Certificate(certificate) = credential else {
+        return Err(mtls::no_certificate());
+    };
+    let region = core.authority.region.region(&core.pipeline).await;
+    let endpoint = mtls.endpoint(region.map(|r| r.name.as_str()), token_endpoint)?;
+    let transport = mtls.transport(certificate)?;
+    tracing::debug!(client_id = %core.client_id, %endpoint, "requesting an mTLS PoP app token");
+    let grant = Grant::new("client_credentials", scopes)
+        .shape(shape)
+        .claims(claims)
+        .reason(reason)
+        .endpoint(&endpoint)
+        .via(transport);
+    let response = call.token(grant).await?;
+    shape.check_response(&response)?;
+    let issued = call.issued(scopes, "client_credentials");
     save::save_tagged(&issued, response, None, &shape.tags())
 }
 

@@ -32,6 +32,7 @@ mod interop_python;
 mod interop_python_certificates;
 mod keyring_store;
 mod managed_identity;
+mod mtls_pop;
 mod no_secrets;
 mod offline_cache;
 mod oidc_provider;
