@@ -245,9 +245,12 @@ impl ClientApplication<Confidential> {
         S: AsRef<str>,
     {
         self.core
-            .with_hooks(|_| Partition::FromResult, async |core| {
-                user_fic::acquire(core, &self.kind.credential, scopes, credential, user, options).await
-            })
+            .with_hooks(
+                |_| Partition::FromResult,
+                async |core| {
+                    user_fic::acquire(core, &self.kind.credential, scopes, credential, user, options).await
+                },
+            )
             .await
     }
 

@@ -123,16 +123,19 @@ impl<K: Kind> ClientApplication<K> {
         auth_response: &crate::flows::auth_code::AuthResponse,
     ) -> crate::Result<crate::AuthenticationResult> {
         self.core
-            .with_hooks(|_| Partition::FromResult, async |core| {
-                crate::flows::auth_code::acquire(
-                    core,
-                    self.kind.credential(),
-                    flow,
-                    auth_response,
-                    crate::telemetry::ApiId::AcquireTokenByAuthCode,
-                )
-                .await
-            })
+            .with_hooks(
+                |_| Partition::FromResult,
+                async |core| {
+                    crate::flows::auth_code::acquire(
+                        core,
+                        self.kind.credential(),
+                        flow,
+                        auth_response,
+                        crate::telemetry::ApiId::AcquireTokenByAuthCode,
+                    )
+                    .await
+                },
+            )
             .await
     }
 
@@ -197,10 +200,13 @@ impl<K: Kind> ClientApplication<K> {
         S: AsRef<str>,
     {
         self.core
-            .with_hooks(|_| Partition::FromResult, async |core| {
-                crate::flows::refresh_token::acquire(core, self.kind.credential(), refresh_token, scopes)
-                    .await
-            })
+            .with_hooks(
+                |_| Partition::FromResult,
+                async |core| {
+                    crate::flows::refresh_token::acquire(core, self.kind.credential(), refresh_token, scopes)
+                        .await
+                },
+            )
             .await
     }
 
@@ -231,9 +237,10 @@ impl<K: Kind> ClientApplication<K> {
     /// `get_accounts`.
     pub async fn accounts(&self, username: Option<&str>) -> crate::Result<crate::Accounts> {
         self.core
-            .with_hooks(|_| Partition::Known(None), async |core| {
-                Ok(crate::flows::accounts::get_accounts(core, username))
-            })
+            .with_hooks(
+                |_| Partition::Known(None),
+                async |core| Ok(crate::flows::accounts::get_accounts(core, username)),
+            )
             .await
     }
 

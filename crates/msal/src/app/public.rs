@@ -121,9 +121,10 @@ impl ClientApplication<Public> {
         polling: &DeviceFlowPolling,
     ) -> Result<AuthenticationResult> {
         self.core
-            .with_hooks(|_| Partition::FromResult, async |core| {
-                device_code::acquire(core, None, flow, polling).await
-            })
+            .with_hooks(
+                |_| Partition::FromResult,
+                async |core| device_code::acquire(core, None, flow, polling).await,
+            )
             .await
     }
 }
