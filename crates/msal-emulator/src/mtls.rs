@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Extension, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
@@ -42,13 +42,12 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::context::RequestContext;
-use crate::directory::{MICROSOFT_GRAPH_APP_ID, MICROSOFT_GRAPH_RESOURCE};
 use crate::error::EntraError;
 use crate::reply;
 use crate::server::{AppState, EmulatorError, counted};
 use crate::stats::Endpoint;
 use crate::token::issue;
-use crate::token::issued_token::{self, Rejection};
+use crate::token::issued_token;
 
 /// The `token_type` of an mTLS PoP request and response, and the
 /// `Authorization` scheme the resource takes (MSAL .NET's `mtls_pop`).
@@ -243,24 +242,8 @@ async fn resource(
 ) -> Response {
     match verify(&state, presented(&tls), &headers) {
         Ok(verified) => reply::json(StatusCode::OK, &verified),
-        Err(reason) => refuse(&reason),
+        Err(reason) => reply::invalid_token(TOKEN_TYPE, &reason),
     }
-}
-
-/// A `401` with an `mtls_pop` challenge saying why.
-fn refuse(reason: &str) -> Response {
-    let mut response = reply::json(
-        StatusCode::UNAUTHORIZED,
-        &json!({"error": "invalid_token", "error_description": reason}),
-    );
-    let challenge = format!(
-        "{TOKEN_TYPE} error=\"invalid_token\", error_description=\"{}\"",
-        reason.replace('"', "'")
-    );
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
 }
 
 /// Checks one request to the resource; the verified facts, or why not.
@@ -279,17 +262,7 @@ fn verify(state: &AppState, certificate: Option<&[u8]>, headers: &HeaderMap) -> 
             "The {scheme} scheme is not accepted: this resource requires mtls_pop."
         ));
     }
-    let token = issued_token::verify(state, token.trim()).map_err(|rejection| match rejection {
-        Rejection::Expired { .. } => "The access token is expired.".to_owned(),
-        Rejection::Signature => "The access token's signature does not verify.".to_owned(),
-        other => format!("The access token is not valid here: {other:?}."),
-    })?;
-    let audience = token.str("aud").unwrap_or_default();
-    if !audience.eq_ignore_ascii_case(MICROSOFT_GRAPH_RESOURCE)
-        && !audience.eq_ignore_ascii_case(MICROSOFT_GRAPH_APP_ID)
-    {
-        return Err("The access token is not for this resource (Microsoft Graph).".into());
-    }
+    let token = issued_token::verify_for_graph(state, token.trim())?;
     let bound_to = token
         .claims
         .get("cnf")

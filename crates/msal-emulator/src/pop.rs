@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -28,13 +28,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::directory::{MICROSOFT_GRAPH_APP_ID, MICROSOFT_GRAPH_RESOURCE};
 use crate::error::EntraError;
 use crate::reply;
 use crate::server::AppState;
 use crate::token::form::TokenForm;
 use crate::token::issue;
-use crate::token::issued_token::{self, Rejection};
+use crate::token::issued_token;
 
 /// How far an SHR's `ts` may be from the emulator's clock, either way.
 pub(crate) const TIMESTAMP_WINDOW_SECS: u64 = 300;
@@ -125,24 +124,8 @@ pub(crate) async fn resource(
 ) -> Response {
     match verify(&state, &method, &uri, &headers, &body) {
         Ok(verified) => reply::json(StatusCode::OK, &verified),
-        Err(reason) => refuse(&reason),
+        Err(reason) => reply::invalid_token("PoP", &reason),
     }
-}
-
-/// A `401` with a PoP challenge saying why.
-fn refuse(reason: &str) -> Response {
-    let mut response = reply::json(
-        StatusCode::UNAUTHORIZED,
-        &json!({"error": "invalid_token", "error_description": reason}),
-    );
-    let challenge = format!(
-        "PoP error=\"invalid_token\", error_description=\"{}\"",
-        reason.replace('"', "'")
-    );
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
 }
 
 fn hash(bytes: &[u8]) -> String {
@@ -227,17 +210,7 @@ fn verify(
         .get("at")
         .and_then(Value::as_str)
         .ok_or("The signed HTTP request carries no access token (at).")?;
-    let token = issued_token::verify(state, at).map_err(|rejection| match rejection {
-        Rejection::Expired { .. } => "The access token is expired.".to_owned(),
-        Rejection::Signature => "The access token's signature does not verify.".to_owned(),
-        other => format!("The access token is not valid here: {other:?}."),
-    })?;
-    let audience = token.str("aud").unwrap_or_default();
-    if !audience.eq_ignore_ascii_case(MICROSOFT_GRAPH_RESOURCE)
-        && !audience.eq_ignore_ascii_case(MICROSOFT_GRAPH_APP_ID)
-    {
-        return Err("The access token is not for this resource (Microsoft Graph).".into());
-    }
+    let token = issued_token::verify_for_graph(state, at)?;
     let bound_to = token
         .claims
         .get("cnf")

@@ -27,3 +27,20 @@ pub(crate) fn json_no_store(status: StatusCode, body: &Value) -> Response {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
+
+/// A resource's `401 invalid_token` with a `WWW-Authenticate` challenge of
+/// `scheme` (`PoP`, `mtls_pop`) saying why.
+pub(crate) fn invalid_token(scheme: &str, reason: &str) -> Response {
+    let mut response = json(
+        StatusCode::UNAUTHORIZED,
+        &serde_json::json!({"error": "invalid_token", "error_description": reason}),
+    );
+    let challenge = format!(
+        "{scheme} error=\"invalid_token\", error_description=\"{}\"",
+        reason.replace('"', "'")
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}

@@ -91,3 +91,21 @@ fn issued_here(state: &AppState, iss: &str, tid: &str) -> bool {
     };
     !tid.is_empty() && state.serves_host(&authority.to_ascii_lowercase()) && path == format!("{tid}/v2.0")
 }
+
+/// The checks a proof-of-possession resource of this emulator makes of the
+/// access token it is shown: issued here, valid, and for Microsoft Graph (the
+/// resource these endpoints stand for). The reason, worded for a 401, when not.
+pub(crate) fn verify_for_graph(state: &AppState, token: &str) -> Result<Verified, String> {
+    let token = verify(state, token).map_err(|rejection| match rejection {
+        Rejection::Expired { .. } => "The access token is expired.".to_owned(),
+        Rejection::Signature => "The access token's signature does not verify.".to_owned(),
+        other => format!("The access token is not valid here: {other:?}."),
+    })?;
+    let audience = token.str("aud").unwrap_or_default();
+    if !audience.eq_ignore_ascii_case(crate::directory::MICROSOFT_GRAPH_RESOURCE)
+        && !audience.eq_ignore_ascii_case(crate::directory::MICROSOFT_GRAPH_APP_ID)
+    {
+        return Err("The access token is not for this resource (Microsoft Graph).".into());
+    }
+    Ok(token)
+}
