@@ -267,7 +267,7 @@ pub(crate) async fn finish(
     result: &AuthenticationResult,
 ) -> Result<(), Error> {
     let sign_in = result.account.as_ref().map(|account| crate::remembered::SignIn {
-        username: account.username.clone(),
+        username: account.username.to_string(),
         authority: target.authority.clone(),
         oidc: target.oidc,
         client_id: target.client_id.clone(),

@@ -163,7 +163,15 @@ fn main() -> ExitCode {
         Command::Emulator(EmulatorCommand { action: None, .. })
     );
     logging::init(cli.verbose, serves_emulator);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Serving (the emulator, the demo's embedded one) uses every core; a
+    // client command makes one request at a time, and a process that
+    // starts no worker threads is served from the cache sooner.
+    let mut builder = if serves_emulator || matches!(cli.command, Command::Demo) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -10,27 +10,31 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::shared_str::SharedStr;
+
 /// A user known to the token cache. Serializable, so a web app can keep the
-/// signed-in account in its session; it holds no secret.
+/// signed-in account in its session; it holds no secret. Its text fields
+/// share the cache's copies ([`SharedStr`]): cloning an account, or listing
+/// thousands, copies no text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Account {
     /// The account's id in its home tenant, `uid.utid` (object id and tenant
     /// id), the same in every tenant the user visits and in every MSAL.
-    pub home_account_id: String,
+    pub home_account_id: SharedStr,
     /// The cloud host the account signed in to, e.g. `login.microsoftonline.com`.
-    pub environment: String,
+    pub environment: SharedStr,
     /// The sign-in name (`preferred_username`, else `upn`); empty when the ID
     /// token carried neither (the `profile` scope was not granted).
-    pub username: String,
+    pub username: SharedStr,
     /// The user's object id in the tenant of [`realm`](Self::realm) (`oid`, else `sub`).
-    pub local_account_id: Option<String>,
+    pub local_account_id: Option<SharedStr>,
     /// The tenant the account entry is for (the cache realm).
-    pub realm: String,
+    pub realm: SharedStr,
     /// `MSSTS` for Entra ID, `ADFS` for AD FS.
-    pub authority_type: String,
+    pub authority_type: SharedStr,
     /// The grant that first established the account, e.g. `authorization_code`.
-    pub account_source: Option<String>,
+    pub account_source: Option<SharedStr>,
 }
 
 /// What `get_accounts` returns: a shared, read-only list of accounts.
@@ -310,7 +314,7 @@ mod tests {
         let by_ref: Vec<&str> = (&accounts).into_iter().map(|a| a.username.as_str()).collect();
         let iter = accounts.clone().into_iter();
         assert_eq!(iter.len(), 2);
-        let by_value: Vec<String> = iter.map(|a| a.username).collect();
+        let by_value: Vec<String> = iter.map(|a| a.username.to_string()).collect();
         assert_eq!(by_ref, by_value);
         let json = serde_json::to_value(&accounts).unwrap();
         assert_eq!(json.as_array().map(Vec::len), Some(2));
@@ -358,7 +362,7 @@ mod tests {
         let listed: Vec<(String, String)> = app
             .get_accounts(None)
             .into_iter()
-            .map(|a| (a.home_account_id, a.username))
+            .map(|a| (a.home_account_id.to_string(), a.username.to_string()))
             .collect();
         assert_eq!(
             listed,

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use url::Url;
@@ -170,9 +170,37 @@ impl Sleeper for TokioSleeper {
 
 /// The default transport: reqwest over rustls, with timeouts on every
 /// request, no redirects, and a response size limit.
+///
+/// The reqwest client (and with it the platform's trusted roots, a few
+/// hundred files to read and parse) is built on the first request, not
+/// when the application is: a process served from its token cache, such
+/// as `msal token` on a warm cache, never pays for it.
 #[derive(Clone, Debug)]
 pub struct ReqwestHttpClient {
-    client: reqwest::Client,
+    inner: Arc<LazyClient>,
+}
+
+#[derive(Debug)]
+struct LazyClient {
+    settings: ReqwestHttpClientBuilder,
+    /// The client, or why it could not be built (said by every request).
+    client: OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl ReqwestHttpClient {
+    fn client(&self) -> Result<&reqwest::Client, &str> {
+        self.inner
+            .client
+            .get_or_init(|| {
+                self.inner
+                    .settings
+                    .clone()
+                    .build_reqwest()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
 }
 
 impl ReqwestHttpClient {
@@ -188,7 +216,7 @@ impl ReqwestHttpClient {
 }
 
 /// Builds a [`ReqwestHttpClient`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ReqwestHttpClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
@@ -278,10 +306,15 @@ impl ReqwestHttpClientBuilder {
         Ok(self)
     }
 
-    /// Builds the client.
+    /// Builds the client. The settings are checked now (certificates are
+    /// parsed as they are added); the reqwest client itself is built on the
+    /// first request (see [`ReqwestHttpClient`]).
     pub fn build(self) -> Result<ReqwestHttpClient, Error> {
         Ok(ReqwestHttpClient {
-            client: self.build_reqwest()?,
+            inner: Arc::new(LazyClient {
+                settings: self,
+                client: OnceLock::new(),
+            }),
         })
     }
 
@@ -328,9 +361,16 @@ impl HttpClient for ReqwestHttpClient {
                 let e = e.without_url();
                 TransportError::new(kind, url_for_errors.clone(), error_chain(&e)).with_source(e)
             };
+            let client = self.client().map_err(|reason| {
+                TransportError::new(
+                    TransportErrorKind::Other,
+                    url_for_errors.clone(),
+                    reason.to_owned(),
+                )
+            })?;
             let mut builder = match request.method {
-                Method::Get => self.client.get(request.url.clone()),
-                Method::Post => self.client.post(request.url.clone()),
+                Method::Get => client.get(request.url.clone()),
+                Method::Post => client.post(request.url.clone()),
             };
             for (name, value) in &request.headers {
                 builder = builder.header(name.as_str(), value.as_str());

@@ -66,6 +66,7 @@ pub mod pop;
 mod region;
 mod result;
 mod secret;
+mod shared_str;
 pub mod ssh_cert;
 mod telemetry;
 #[cfg(test)]
@@ -114,6 +115,7 @@ pub use pipeline::HttpCache;
 pub use region::{AzureRegion, MSAL_FORCE_REGION, REGION_NAME};
 pub use result::{AuthenticationResult, IdTokenClaims, TokenSource};
 pub use secret::{AccessToken, ClientSecret, FederatedCredential, IdToken, Password, UserAssertion};
+pub use shared_str::SharedStr;
 pub use ssh_cert::SshCertRequest;
 
 /// The README's Rust snippets, compiled as doctests.

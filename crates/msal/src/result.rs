@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::account::Account;
 use crate::secret::{AccessToken, IdToken};
+use crate::shared_str::SharedStr;
 
 /// Where a token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub struct AuthenticationResult {
     /// The access token: send it as `Authorization: Bearer <token>`.
     pub access_token: AccessToken,
     /// The token type, normally `Bearer`.
-    pub token_type: String,
+    pub token_type: SharedStr,
     /// When the token expires.
     pub expires_on: SystemTime,
     /// Until when the identity provider's outage resilience extends it, if it said so.
@@ -48,7 +49,7 @@ pub struct AuthenticationResult {
     /// Cache or identity provider.
     pub token_source: TokenSource,
     /// The tenant that issued the token (the cache realm).
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<SharedStr>,
     /// The `client-request-id` of the request, when one was sent.
     pub correlation_id: Option<String>,
     /// The ID token, for user sign-ins that granted `openid`.

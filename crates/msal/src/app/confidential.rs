@@ -60,13 +60,16 @@ impl ClientApplication<Confidential> {
     ///
     /// `scopes` are resource scopes ending in `/.default`, such as
     /// `https://graph.microsoft.com/.default`.
-    pub async fn acquire_token_for_client<I, S>(&self, scopes: I) -> Result<AuthenticationResult>
+    pub fn acquire_token_for_client<I, S>(
+        &self,
+        scopes: I,
+    ) -> impl Future<Output = Result<AuthenticationResult>> + use<'_, I, S>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.acquire_token_for_client_with(scopes, &ClientCredentialsOptions::default())
-            .await
+        // Not an `async fn` of its own: a layer of future less to move a result through.
+        self.acquire_token_for_client_with(scopes, &client_credentials::DEFAULT_OPTIONS)
     }
 
     /// [`acquire_token_for_client`](Self::acquire_token_for_client) with options.
@@ -79,12 +82,17 @@ impl ClientApplication<Confidential> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        if self.core.is_direct(options.tenant.as_deref()) {
+            return client_credentials::acquire(&self.core, &self.kind.credential, scopes, options).await;
+        }
         let partition = |core: &AppCore| Partition::Known(Some(core.app_token_partition()));
-        self.core
+        let call = self
+            .core
             .in_tenant(options.tenant.as_deref(), partition, async |core| {
                 client_credentials::acquire(core, &self.kind.credential, scopes, options).await
-            })
-            .await
+            });
+        // Boxed: this future is large, and a direct call's should not carry it.
+        Box::pin(call).await
     }
 }
 

@@ -148,17 +148,17 @@ impl<K: Kind> ClientApplication<K> {
     /// Fails with [`Error::InteractionRequired`](crate::Error::InteractionRequired)
     /// when only the user can help (no refresh token, or the identity
     /// provider refused it): then sign the user in interactively.
-    pub async fn acquire_token_silent<I, S>(
-        &self,
+    pub fn acquire_token_silent<'a, I, S>(
+        &'a self,
         scopes: I,
-        account: &crate::Account,
-    ) -> crate::Result<crate::AuthenticationResult>
+        account: &'a crate::Account,
+    ) -> impl Future<Output = crate::Result<crate::AuthenticationResult>> + use<'a, I, S, K>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.acquire_token_silent_with(scopes, account, &crate::flows::silent::SilentOptions::default())
-            .await
+        // Not an `async fn` of its own: a layer of future less to move a result through.
+        self.acquire_token_silent_with(scopes, account, &crate::flows::silent::DEFAULT_OPTIONS)
     }
 
     /// [`acquire_token_silent`](Self::acquire_token_silent) with options:
@@ -173,12 +173,18 @@ impl<K: Kind> ClientApplication<K> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let partition = |_: &AppCore| Partition::Known(Some(account.home_account_id.clone()));
-        self.core
+        let credential = self.kind.credential();
+        if self.core.is_direct(options.tenant.as_deref()) {
+            return crate::flows::silent::acquire(&self.core, credential, scopes, account, options).await;
+        }
+        let partition = |_: &AppCore| Partition::Known(Some(account.home_account_id.to_string()));
+        let call = self
+            .core
             .in_tenant(options.tenant.as_deref(), partition, async |core| {
-                crate::flows::silent::acquire(core, self.kind.credential(), scopes, account, options).await
-            })
-            .await
+                crate::flows::silent::acquire(core, credential, scopes, account, options).await
+            });
+        // Boxed: this future is large, and a direct call's should not carry it.
+        Box::pin(call).await
     }
 
     /// Redeems a refresh token obtained elsewhere (ADAL, another OAuth2
@@ -249,7 +255,7 @@ impl<K: Kind> ClientApplication<K> {
     /// partition is loaded, the account removed from it, and the result
     /// saved. Without hooks it is `remove_account`.
     pub async fn sign_out(&self, account: &crate::Account) -> crate::Result<()> {
-        let partition = |_: &AppCore| Partition::Known(Some(account.home_account_id.clone()));
+        let partition = |_: &AppCore| Partition::Known(Some(account.home_account_id.to_string()));
         self.core
             .with_hooks(partition, async |core| {
                 crate::flows::accounts::remove_account(core, account);

@@ -38,7 +38,7 @@ pub(crate) fn is_key_bound(entry: &AccessTokenEntry) -> bool {
         || entry
             .token_type
             .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+            .is_some_and(|t| !super::same_ignoring_case(t, "Bearer"))
 }
 
 impl TokenCache {

@@ -31,6 +31,7 @@ mod persistence;
 mod schema;
 mod surrogates;
 
+use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -80,24 +81,130 @@ use schema::{CacheData, key};
 
 thread_local! {
     /// Where lookups build a key; reused, so the hot path allocates nothing.
-    static KEY_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    static KEY_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The access-token key this thread built last, and from what.
+    static ACCESS_KEY_MEMO: RefCell<KeyMemo> = const { RefCell::new(KeyMemo::new()) };
 }
 
-/// Runs `f` on this thread's key buffer (taken out and put back, so a
-/// nested call or an exiting thread just gets a new string).
-fn with_key_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
-    let mut buffer = KEY_BUFFER
+/// Runs `f` on a value kept in a thread-local cell (taken out and put
+/// back, so a nested call or an exiting thread just gets a fresh value).
+fn with_kept<T: Default, R>(
+    cell: &'static std::thread::LocalKey<RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    let mut kept = cell
         .try_with(|cell| cell.try_borrow_mut().map(|mut kept| std::mem::take(&mut *kept)))
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let result = f(&mut buffer);
-    let _ = KEY_BUFFER.try_with(|cell| {
-        if let Ok(mut kept) = cell.try_borrow_mut() {
-            *kept = buffer;
+    let result = f(&mut kept);
+    let _ = cell.try_with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = kept;
         }
     });
     result
+}
+
+/// Runs `f` on this thread's key buffer.
+fn with_key_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    with_kept(&KEY_BUFFER, f)
+}
+
+/// An access-token key and the lookup fields it was built from. A service
+/// asks for the same token over and over, so the key (fields lowercased
+/// and joined, scopes sorted) is built once and reused while the fields
+/// are the same: comparing them is a few `memcmp`s, building it a pass
+/// over every byte and, for several scopes, a sort and two allocations.
+#[derive(Default)]
+struct KeyMemo {
+    /// The fields, one after another; `ends[i]` is where field `i` ends.
+    fields: String,
+    ends: Vec<usize>,
+    key: String,
+}
+
+impl KeyMemo {
+    const fn new() -> Self {
+        Self {
+            fields: String::new(),
+            ends: Vec::new(),
+            key: String::new(),
+        }
+    }
+
+    /// Whether the memo was built from exactly `fields`.
+    fn holds<'a>(&self, fields: impl Iterator<Item = &'a str>) -> bool {
+        let mut count = 0;
+        let mut start = 0;
+        for field in fields {
+            let Some(&end) = self.ends.get(count) else {
+                return false;
+            };
+            if self.fields.get(start..end) != Some(field) {
+                return false;
+            }
+            count += 1;
+            start = end;
+        }
+        count == self.ends.len()
+    }
+
+    fn remember<'a>(&mut self, fields: impl Iterator<Item = &'a str>) {
+        self.fields.clear();
+        self.ends.clear();
+        for field in fields {
+            self.fields.push_str(field);
+            self.ends.push(self.fields.len());
+        }
+    }
+}
+
+/// Runs `f` on the exact cache key of the access token `query` asks for
+/// with `scopes`, from this thread's memo when it holds that key.
+fn with_access_token_key<R>(query: &AccessTokenQuery<'_>, scopes: &[String], f: impl FnOnce(&str) -> R) -> R {
+    let fields = || {
+        [
+            query.home_account_id.unwrap_or_default(),
+            query.environment,
+            query.client_id,
+            query.realm,
+        ]
+        .into_iter()
+        .chain(scopes.iter().map(String::as_str))
+    };
+    with_kept(&ACCESS_KEY_MEMO, |memo| {
+        if !memo.holds(fields()) {
+            // One scope (the usual request) is its own target: no list to build.
+            let joined;
+            let target = match scopes {
+                [only] => only.as_str(),
+                _ => {
+                    joined = target(scopes);
+                    joined.as_str()
+                }
+            };
+            key::access_token_into(
+                &mut memo.key,
+                query.home_account_id,
+                query.environment,
+                query.client_id,
+                query.realm,
+                target,
+            );
+            memo.remember(fields());
+        }
+        f(&memo.key)
+    })
+}
+
+/// What a silent cache hit serves beside its access token (see
+/// [`TokenCache::hit_context`]).
+pub(crate) struct HitContext {
+    /// The account's ID token for the client and realm, shared with the cache.
+    pub(crate) id_token: Option<CachedSecret>,
+    /// The account's entry there.
+    pub(crate) account: Option<Account>,
 }
 
 /// An access token is treated as expired this many seconds before it does,
@@ -329,30 +436,13 @@ impl TokenCache {
         scopes: &[String],
         now: u64,
     ) -> Option<CachedAccessToken> {
-        // One scope (the usual request) is its own target: no list to build.
-        let joined;
-        let target = match scopes {
-            [only] => only.as_str(),
-            _ => {
-                joined = target(scopes);
-                joined.as_str()
-            }
-        };
         let usable = |entry: &AccessTokenEntry| entry.expires_on > now.saturating_add(EXPIRY_MARGIN_SECS);
         let state = self.read();
         let tokens = &state.data.access_tokens;
-        // The exact key, built in this thread's buffer: a cache hit allocates nothing here.
-        let exact = with_key_buffer(|buffer| {
-            key::access_token_into(
-                buffer,
-                query.home_account_id,
-                query.environment,
-                query.client_id,
-                query.realm,
-                target,
-            );
+        // The exact key, from this thread's memo or built in it: a cache hit allocates nothing here.
+        let exact = with_access_token_key(query, scopes, |key| {
             tokens
-                .get(buffer.as_str())
+                .get(key)
                 .filter(|e| matches(e, query) && usable(e))
                 .cloned()
         });
@@ -376,34 +466,23 @@ impl TokenCache {
             .cloned()
     }
 
-    /// The ID token of `home_account_id` for this client and realm, in the
-    /// first of `environments` that has one.
-    pub(crate) fn find_id_token(
-        &self,
-        home_account_id: &str,
-        environments: &[impl AsRef<str>],
-        client_id: &str,
-        realm: &str,
-    ) -> Option<IdTokenEntry> {
-        let state = self.read();
-        environments.iter().find_map(|environment| {
-            let key = key::id_token(Some(home_account_id), environment.as_ref(), client_id, realm);
-            state.data.id_tokens.get(key.as_str()).cloned()
-        })
-    }
-
-    /// The `Account` entry of `home_account_id` in `environment` and `realm`:
-    /// by its key, else (an entry another MSAL keyed differently) through the index.
-    pub(crate) fn find_account(
+    /// What a silent cache hit serves beside its access token, read under
+    /// one shared lock without allocating a key: the ID token of
+    /// `home_account_id` for this client in `environment` and `realm`, and
+    /// its `Account` entry there (by its key, else, for an entry another
+    /// MSAL keyed differently, through the index) as an [`Account`] sharing
+    /// the entry's text.
+    pub(crate) fn hit_context(
         &self,
         home_account_id: &str,
         environment: &str,
+        client_id: &str,
         realm: &str,
-    ) -> Option<AccountEntry> {
-        let exact = key::account(Some(home_account_id), environment, realm);
+    ) -> HitContext {
         let state = self.read();
+        let data = &state.data;
         let belongs = |a: &AccountEntry| {
-            a.realm.eq_ignore_ascii_case(realm)
+            same_ignoring_case(&a.realm, realm)
                 && owned_by(
                     a.home_account_id.as_deref(),
                     &a.environment,
@@ -411,18 +490,23 @@ impl TokenCache {
                     &[environment],
                 )
         };
-        if let Some(found) = state.data.accounts.get(exact.as_str()).filter(|a| belongs(a)) {
-            return Some(found.clone());
-        }
-        let bucket = AccountBucket::new(environment, home_account_id);
-        state
-            .data
-            .index()
-            .accounts_of(&bucket)
-            .iter()
-            .filter_map(|key| state.data.accounts.get(&**key))
-            .find(|a| belongs(a))
-            .cloned()
+        let (id_token, account) = with_key_buffer(|buffer| {
+            key::id_token_into(buffer, home_account_id, environment, client_id, realm);
+            let id_token = data.id_tokens.get(buffer.as_str()).map(|t| t.secret.clone());
+            key::account_into(buffer, home_account_id, environment, realm);
+            let account = data.accounts.get(buffer.as_str()).filter(|a| belongs(a));
+            (id_token, account.and_then(AccountEntry::to_account))
+        });
+        let account = account.or_else(|| {
+            let bucket = AccountBucket::new(environment, home_account_id);
+            data.index()
+                .accounts_of(&bucket)
+                .iter()
+                .filter_map(|key| data.accounts.get(&**key))
+                .find(|a| belongs(a))
+                .and_then(AccountEntry::to_account)
+        });
+        HitContext { id_token, account }
     }
 
     /// The `Account` entries of `home_account_id` in `environments`, in any
@@ -830,9 +914,15 @@ fn matches(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
 /// Whether an access token is the query's account, environment, client and realm.
 fn matches_location(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {
     entry.home_account_id.as_deref() == query.home_account_id
-        && entry.environment.eq_ignore_ascii_case(query.environment)
-        && entry.client_id.eq_ignore_ascii_case(query.client_id)
-        && entry.realm.eq_ignore_ascii_case(query.realm)
+        && same_ignoring_case(&entry.environment, query.environment)
+        && same_ignoring_case(&entry.client_id, query.client_id)
+        && same_ignoring_case(&entry.realm, query.realm)
+}
+
+/// ASCII case-insensitive equality, with the exact comparison (one
+/// `memcmp`, the usual outcome on a lookup) tried first.
+pub(crate) fn same_ignoring_case(a: &str, b: &str) -> bool {
+    a == b || a.eq_ignore_ascii_case(b)
 }
 
 /// Whether a cached target (space separated) includes every requested scope.

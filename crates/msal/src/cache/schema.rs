@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::account::Account;
 use crate::secret::CachedSecret;
+use crate::shared_str::SharedStr;
 
 /// Fields this library does not know, kept as they were. Boxed, and absent
 /// when there are none (nearly always): an empty map would cost every entry
@@ -168,15 +169,41 @@ pub(crate) mod key {
         realm: &str,
         target: &str,
     ) {
+        join_into(
+            key,
+            &[
+                home_account_id.unwrap_or_default(),
+                environment,
+                "AccessToken",
+                client_id,
+                realm,
+                target,
+            ],
+        );
+    }
+
+    /// [`id_token`] written into `key` (cleared first), to reuse its allocation.
+    pub(crate) fn id_token_into(
+        key: &mut String,
+        home_account_id: &str,
+        environment: &str,
+        client_id: &str,
+        realm: &str,
+    ) {
+        join_into(
+            key,
+            &[home_account_id, environment, "IdToken", client_id, realm, ""],
+        );
+    }
+
+    /// [`account`] written into `key` (cleared first), to reuse its allocation.
+    pub(crate) fn account_into(key: &mut String, home_account_id: &str, environment: &str, realm: &str) {
+        join_into(key, &[home_account_id, environment, realm]);
+    }
+
+    /// `parts` joined with `-` and lowercased, written into `key` (cleared first).
+    fn join_into(key: &mut String, parts: &[&str]) {
         key.clear();
-        let parts = [
-            home_account_id.unwrap_or_default(),
-            environment,
-            "AccessToken",
-            client_id,
-            realm,
-            target,
-        ];
         for (i, part) in parts.iter().enumerate() {
             if i > 0 {
                 key.push('-');
@@ -245,19 +272,20 @@ impl AccountEntry {
     /// account id (another SDK's leftover): it cannot be looked up or
     /// removed by account.
     pub(crate) fn to_account(&self) -> Option<Account> {
-        let text = |s: &str| s.to_owned();
+        // The entry's shared text, not copies: see `SharedStr`.
+        let text = SharedStr::shared;
         Some(Account {
             home_account_id: self
                 .home_account_id
-                .as_deref()
+                .as_ref()
                 .filter(|h| !h.is_empty())
                 .map(text)?,
             environment: text(&self.environment),
             username: text(&self.username),
-            local_account_id: self.local_account_id.as_deref().map(text),
+            local_account_id: self.local_account_id.as_ref().map(text),
             realm: text(&self.realm),
             authority_type: text(&self.authority_type),
-            account_source: self.account_source.as_deref().map(text),
+            account_source: self.account_source.as_ref().map(text),
         })
     }
 }

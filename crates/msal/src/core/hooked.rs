@@ -24,7 +24,7 @@ pub(crate) trait PartitionOf {
 
 impl PartitionOf for AuthenticationResult {
     fn partition(&self) -> Option<String> {
-        self.account.as_ref().map(|a| a.home_account_id.clone())
+        self.account.as_ref().map(|a| a.home_account_id.to_string())
     }
 }
 
@@ -66,6 +66,15 @@ impl AppCore {
                 core.with_hooks(partition, call).await
             }
         }
+    }
+
+    /// Whether a call for `tenant` (a per-request tenant, `None` for the
+    /// application's own) runs on this core as it is: no hooks and no
+    /// other tenant. Such a call skips [`in_tenant`](Self::in_tenant), so a
+    /// cache hit returns before any of its (large) futures is built or
+    /// moved: the applications check this first on their hot paths.
+    pub(crate) fn is_direct(&self, tenant: Option<&str>) -> bool {
+        tenant.is_none() && self.hooks.is_none()
     }
 
     /// The partition of this application's own tokens, MSAL .NET's

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::oauth2::{self, TokenResponse};
 use crate::result::{AuthenticationResult, IdTokenClaims, TokenSource};
 use crate::secret::{AccessToken, IdToken};
+use crate::shared_str::SharedStr;
 use crate::time::{epoch_after, from_epoch, now_epoch};
 
 /// Lifetime assumed when the identity provider omits `expires_in` (RFC 6749 allows it; MSAL uses 600 s).
@@ -143,7 +144,7 @@ fn save_as(
         _ => requested.to_vec(),
     };
     let target = cache::target(&granted);
-    let token_type = response.token_type.clone().unwrap_or_else(|| "Bearer".to_owned());
+    let token_type: Str = response.token_type.as_deref().unwrap_or("Bearer").into();
 
     // uid.utid from client_info; else the ID token's subject (AD FS sends no
     // client_info); else no account at all (app-only tokens).
@@ -217,7 +218,7 @@ fn save_as(
             client_id: shared_client.clone(),
             target: shared_target.clone(),
             realm: shared_realm.clone(),
-            token_type: Some(token_type.as_str().into()),
+            token_type: Some(token_type.clone()),
             cached_at: now,
             expires_on: epoch_after(now, expires_in),
             extended_expires_on: Some(epoch_after(now, ext_expires_in)),
@@ -266,7 +267,7 @@ fn save_as(
 
     Ok(AuthenticationResult {
         access_token: AccessToken::shared(&access_token),
-        token_type,
+        token_type: SharedStr::from(token_type),
         expires_on: from_epoch(epoch_after(now, expires_in)),
         extended_expires_on: Some(from_epoch(epoch_after(now, ext_expires_in))),
         refresh_on: response.refresh_in.map(|r| from_epoch(epoch_after(now, r))),
@@ -277,7 +278,8 @@ fn save_as(
             claims
                 .as_ref()
                 .and_then(|c| c.tenant_id())
-                .map_or(realm, str::to_owned),
+                .map_or(realm, str::to_owned)
+                .into(),
         ),
         correlation_id: Some((*correlation_id).to_owned()),
         id_token: response.id_token.as_ref().map(IdToken::shared),

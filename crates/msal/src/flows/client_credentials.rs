@@ -48,6 +48,16 @@ pub struct ClientCredentialsOptions {
     pub mtls_pop: Option<MtlsPop>,
 }
 
+/// The options of a call without any, for the hot path (no value built per call).
+pub(crate) static DEFAULT_OPTIONS: ClientCredentialsOptions = ClientCredentialsOptions {
+    force_refresh: false,
+    fmi_path: None,
+    claims_challenge: None,
+    tenant: None,
+    pop: None,
+    mtls_pop: None,
+};
+
 impl ClientCredentialsOptions {
     /// Sets [`tenant`](Self::tenant).
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
@@ -89,6 +99,10 @@ impl ClientCredentialsOptions {
 /// The shape of an app token: its `fmi_path`, and the PoP key or mTLS
 /// certificate it is bound to, if any.
 fn shape_of(options: &ClientCredentialsOptions, credential: &ClientCredential) -> Result<TokenShape> {
+    if options.fmi_path.is_none() && options.pop.is_none() && options.mtls_pop.is_none() {
+        // A plain bearer token, nearly every call.
+        return Ok(TokenShape::default());
+    }
     let certificate = match (&options.mtls_pop, credential) {
         (None, _) => None,
         (Some(_), _) if options.pop.is_some() => {

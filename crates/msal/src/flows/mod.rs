@@ -17,6 +17,7 @@ use crate::cache::AccessTokenEntry;
 use crate::error::{Error, Result};
 use crate::result::{AuthenticationResult, TokenSource};
 use crate::secret::AccessToken;
+use crate::shared_str::SharedStr;
 use crate::time::from_epoch;
 
 /// The OpenID Connect scopes every user flow asks for, as MSAL does: `openid`
@@ -47,18 +48,24 @@ pub(crate) fn scopes_of(target: &str) -> Vec<String> {
     target.split_whitespace().map(str::to_owned).collect()
 }
 
+/// `Bearer`, for entries that name no token type.
+pub(crate) fn bearer() -> SharedStr {
+    static BEARER: std::sync::LazyLock<SharedStr> = std::sync::LazyLock::new(|| SharedStr::from("Bearer"));
+    BEARER.clone()
+}
+
 /// A cached access token as a result (sharing the cached secret), with
 /// `scopes`; callers add what they know beyond the entry (account, ID token).
 pub(crate) fn cached_result(entry: &AccessTokenEntry, scopes: Vec<String>) -> AuthenticationResult {
     AuthenticationResult {
         access_token: AccessToken::shared(&entry.secret),
-        token_type: entry.token_type.as_deref().unwrap_or("Bearer").to_owned(),
+        token_type: entry.token_type.as_ref().map_or_else(bearer, SharedStr::shared),
         expires_on: from_epoch(entry.expires_on),
         extended_expires_on: entry.extended_expires_on.map(from_epoch),
         refresh_on: entry.refresh_on.map(from_epoch),
         scopes,
         token_source: TokenSource::Cache,
-        tenant_id: Some(entry.realm.to_string()),
+        tenant_id: Some(SharedStr::shared(&entry.realm)),
         correlation_id: None,
         id_token: None,
         id_token_claims: None,
@@ -142,15 +149,15 @@ where
     Ok(out)
 }
 
-/// `char::is_whitespace` anywhere in `text`, with a byte scan for ASCII
-/// text (every scope in practice), which runs on every token call.
+/// `char::is_whitespace` anywhere in `text`. Runs on every token call, so
+/// first one branch-free pass over the bytes (the compiler vectorizes it):
+/// only text with a byte at or below space (every ASCII whitespace is one)
+/// or a non-ASCII byte gets the exact check.
 fn has_whitespace(text: &str) -> bool {
-    if text.is_ascii() {
-        // The ASCII characters that are Unicode White_Space: \t \n \x0B \x0C \r and space.
-        text.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
-    } else {
-        text.contains(char::is_whitespace)
-    }
+    let suspect = text
+        .bytes()
+        .fold(false, |suspect, b| suspect | (b <= b' ') | (b >= 0x80));
+    suspect && text.contains(char::is_whitespace)
 }
 
 #[cfg(test)]

@@ -55,6 +55,15 @@ pub struct SilentOptions {
     pub ssh_cert: Option<crate::ssh_cert::SshCertRequest>,
 }
 
+/// The options of a call without any, for the hot path (no value built per call).
+pub(crate) static DEFAULT_OPTIONS: SilentOptions = SilentOptions {
+    force_refresh: false,
+    claims_challenge: None,
+    authority: None,
+    tenant: None,
+    ssh_cert: None,
+};
+
 impl SilentOptions {
     /// Sets [`ssh_cert`](Self::ssh_cert).
     pub fn ssh_cert(mut self, request: crate::ssh_cert::SshCertRequest) -> Self {
@@ -352,27 +361,23 @@ fn hit(
     core.telemetry.cache_hit();
     tracing::debug!(client_id = %core.client_id, token_source = "cache", "access token served from the cache");
     let hid = &account.home_account_id;
-    let environments = std::slice::from_ref(&entry.environment);
-    let id_token = core
+    let context = core
         .cache
-        .find_id_token(hid, environments, &core.client_id, &entry.realm);
-    let claims = id_token.as_ref().and_then(|t| {
+        .hit_context(hid, &entry.environment, &core.client_id, &entry.realm);
+    let known = context.id_token.as_ref().and_then(|t| {
         core.id_token_claims
-            .claims(hid, &t.environment, &t.realm, t.secret.expose())
+            .claims(hid, &entry.environment, &entry.realm, t)
     });
-    let account = core
-        .cache
-        .find_account(hid, &entry.environment, &entry.realm)
-        .and_then(|e| e.to_account())
-        .unwrap_or_else(|| account.clone());
     let mut result = super::cached_result(&entry, super::result_scopes(&entry.target, requested));
-    // The tenant that issued the token, even when the authority was `common`.
-    if let Some(tenant) = claims.as_ref().and_then(|c| c.tenant_id()) {
-        result.tenant_id = Some(tenant.to_owned());
+    if let Some(known) = known {
+        // The tenant that issued the token, even when the authority was `common`.
+        if let Some(tenant) = known.tenant_id {
+            result.tenant_id = Some(tenant);
+        }
+        result.id_token_claims = Some(known.claims);
     }
-    result.id_token = id_token.map(|t| IdToken::shared(&t.secret));
-    result.id_token_claims = claims;
-    result.account = Some(account);
+    result.id_token = context.id_token.as_ref().map(IdToken::shared);
+    result.account = Some(context.account.unwrap_or_else(|| account.clone()));
     result
 }
 

@@ -173,8 +173,8 @@ async fn each_user_gets_a_partition_of_their_own_and_silent_calls_read_only_thei
         .acquire_token_by_username_password(builtin::BOB_UPN, Password::new(builtin::BOB_PASSWORD), SCOPES)
         .await
         .unwrap();
-    let alice_key = alice.account.clone().unwrap().home_account_id;
-    let bob_key = bob.account.clone().unwrap().home_account_id;
+    let alice_key = alice.account.clone().unwrap().home_account_id.to_string();
+    let bob_key = bob.account.clone().unwrap().home_account_id.to_string();
     assert_ne!(alice_key, bob_key);
     // A sign-in's partition is known from its result: loaded, merged, saved.
     let seen = store.take_seen();
