@@ -108,7 +108,8 @@ async function measure(op) {
         samples.push(Number(process.hrtime.bigint() - t) / 1000 / batch);
     }
     samples.sort((a, b) => a - b);
-    return { median_us: samples[Math.floor(samples.length / 2)], min_us: samples[0], samples: samples.length, batch };
+    const median = samples[Math.floor(samples.length / 2)];
+    return { median_us: median, min_us: samples[0], samples: samples.length, batch };
 }
 
 // Times op(setup()) with setup untimed, once per sample (a batch of 1).
@@ -122,7 +123,8 @@ async function measureAfter(setup, op) {
         samples.push(Number(process.hrtime.bigint() - t) / 1000);
     }
     samples.sort((a, b) => a - b);
-    return { median_us: samples[Math.floor(samples.length / 2)], min_us: samples[0], samples: samples.length, batch: 1 };
+    const median = samples[Math.floor(samples.length / 2)];
+    return { median_us: median, min_us: samples[0], samples: samples.length, batch: 1 };
 }
 
 function cacheText(n) {
