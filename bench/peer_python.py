@@ -1,7 +1,17 @@
 """MSAL Python runner of bench/compare: the same workloads as
-crates/msal/examples/bench_peer.rs, timed the same way (a few warm-up calls,
-then call by call until the iteration count or the time budget is reached, at
-least 3 samples), printing one JSON line.
+crates/msal/examples/bench_peer.rs, timed the same way, printing one JSON
+line. Timing: a few warm-up calls, then the batch size k is doubled until one
+batch of k consecutive calls takes at least 200 µs (k = 1 for slower calls);
+each sample is one batch's time / k, until the iteration count (samples) or
+the time budget is reached (at least 3 samples); the median sample is the
+result, with k. Every call's result is still checked.
+
+`scaling_*`: calls per second from one thread, then from one thread per core
+at once (Python threads on one application; the GIL lets one run at a time),
+released together by a barrier and stopped after a fixed time.
+
+`obo_hit`: MSAL Python never reads its cache for on-behalf-of: every call
+sends a request (to the canned provider here) and writes the answer.
 
 Cache workloads never touch the network: MSAL Python's `http_client=` gets an
 object answering with the canned discovery and token responses of spec.json.
@@ -17,6 +27,8 @@ saved after a call that changed it.
 
 import argparse
 import json
+import os
+import threading
 import time
 
 import msal
@@ -52,21 +64,42 @@ class CannedHttpClient:
         pass
 
 
+# The shortest time one batch of calls takes, in ns: long enough that the
+# clock reads around it and the clock's resolution are lost in it.
+MIN_BATCH_NS = 200_000
+# The largest batch, so a call that is somehow free still ends.
+MAX_BATCH = 1 << 24
+
+
 def measure(iterations, budget, op):
+    """Times op in batches: k found by doubling until a batch takes
+    MIN_BATCH_NS (that batch is the first sample), then one sample per batch
+    (its time / k)."""
     for _ in range(min(3, max(1, iterations // 10))):
         op()
-    samples = []
+    batch = 1
+    while True:
+        t = time.perf_counter_ns()
+        for _ in range(batch):
+            op()
+        elapsed = time.perf_counter_ns() - t
+        if elapsed >= MIN_BATCH_NS or batch >= MAX_BATCH:
+            break
+        batch *= 2
+    samples = [elapsed / 1000.0 / batch]
     start = time.perf_counter()
     while len(samples) < iterations and (len(samples) < 3 or time.perf_counter() - start < budget):
         t = time.perf_counter_ns()
-        op()
-        samples.append((time.perf_counter_ns() - t) / 1000.0)
+        for _ in range(batch):
+            op()
+        samples.append((time.perf_counter_ns() - t) / 1000.0 / batch)
     samples.sort()
-    return {"median_us": samples[len(samples) // 2], "min_us": samples[0], "samples": len(samples)}
+    return {"median_us": samples[len(samples) // 2], "min_us": samples[0], "samples": len(samples),
+            "batch": batch}
 
 
 def measure_after(iterations, budget, setup, op):
-    """Times op(setup()) with setup untimed, once per sample."""
+    """Times op(setup()) with setup untimed, once per sample (a batch of 1)."""
     samples = []
     start = time.perf_counter()
     while len(samples) < iterations and (len(samples) < 3 or time.perf_counter() - start < budget):
@@ -75,7 +108,90 @@ def measure_after(iterations, budget, setup, op):
         op(prepared)
         samples.append((time.perf_counter_ns() - t) / 1000.0)
     samples.sort()
-    return {"median_us": samples[len(samples) // 2], "min_us": samples[0], "samples": len(samples)}
+    return {"median_us": samples[len(samples) // 2], "min_us": samples[0], "samples": len(samples), "batch": 1}
+
+
+def thread_switches():
+    """This thread's context switches so far: (voluntary, involuntary), from
+    /proc/thread-self/status. Voluntary: it blocked (a lock, the GIL);
+    involuntary: the scheduler preempted it. (0, 0) where unreadable."""
+    counts = {}
+    try:
+        with open("/proc/thread-self/status") as status:
+            for line in status:
+                name, _, rest = line.partition(":")
+                if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                    counts[name] = int(rest)
+    except (OSError, ValueError):
+        pass
+    return counts.get("voluntary_ctxt_switches", 0), counts.get("nonvoluntary_ctxt_switches", 0)
+
+
+def throughput(threads, duration, op):
+    """Calls per second of op from `threads` threads at once: released
+    together by a barrier, stopped after `duration` seconds; the sum of each
+    thread's calls over its own elapsed time. Also the share of the threads'
+    cores the process got (CPU time / (threads x wall time)) and how often a
+    thread blocked or was preempted, per thread-second."""
+    barrier = threading.Barrier(threads + 1)
+    stop = threading.Event()
+    done = [None] * threads
+    errors = []
+
+    def worker(i):
+        barrier.wait()
+        voluntary, involuntary = thread_switches()
+        start = time.perf_counter()
+        calls = 0
+        try:
+            while not stop.is_set():
+                op()
+                calls += 1
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+        seconds = time.perf_counter() - start
+        voluntary_end, involuntary_end = thread_switches()
+        done[i] = (calls, seconds, voluntary_end - voluntary, involuntary_end - involuntary)
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    cpu = time.process_time()
+    barrier.wait()
+    start = time.perf_counter()
+    time.sleep(duration)
+    stop.set()
+    for w in workers:
+        w.join()
+    share = (time.process_time() - cpu) / ((time.perf_counter() - start) * threads)
+    if errors:
+        raise errors[0]
+    seconds = sum(d[1] for d in done)
+    return {"per_s": sum(d[0] / d[1] for d in done), "cpu_share": share,
+            "blocked_per_thread_s": sum(d[2] for d in done) / seconds,
+            "preempted_per_thread_s": sum(d[3] for d in done) / seconds}
+
+
+def scaling(budget, op, runs=3):
+    """One-thread and all-core throughput, alternating, `runs` times each
+    (each run budget / (2 runs) long, at least 0.1 s). The best run of each
+    counts (other load only lowers throughput); the scaling factor is
+    all / (cores x one); cpu_scaling divides out the CPU share each got."""
+    threads = os.cpu_count() or 1
+    duration = max(0.1, budget / (2 * runs))
+    ones, alls = [], []
+    for _ in range(runs):
+        ones.append(throughput(1, duration, op))
+        alls.append(throughput(threads, duration, op))
+    one = max(ones, key=lambda r: r["per_s"])
+    every = max(alls, key=lambda r: r["per_s"])
+    factor = every["per_s"] / (threads * one["per_s"])
+    return {"threads": threads, "one_thread_per_s": one["per_s"], "all_threads_per_s": every["per_s"],
+            "scaling": factor,
+            "cpu_scaling": factor * one["cpu_share"] / every["cpu_share"] if every["cpu_share"] else None,
+            "one_thread": one, "all_threads": every,
+            "runs_one_per_s": [r["per_s"] for r in ones], "runs_all_per_s": [r["per_s"] for r in alls],
+            "seconds_per_run": duration}
 
 
 def proc_status_kb(field):
@@ -118,7 +234,7 @@ def main():
         return cache, text
 
     w = args.workload
-    if w == "cc_hit":
+    if w in ("cc_hit", "scaling_cc_hit"):
         app = offline_app(msal.SerializableTokenCache())
         first = app.acquire_token_for_client([spec["app_scope"]])
         assert first.get("token_source") == "identity_provider", first
@@ -127,16 +243,33 @@ def main():
             r = app.acquire_token_for_client([spec["app_scope"]])
             assert r.get("token_source") == "cache"
 
-        result = measure(args.iterations, args.budget, op)
-    elif w in ("silent_exact", "silent_subset"):
+        result = measure(args.iterations, args.budget, op) if w == "cc_hit" else scaling(args.budget, op)
+    elif w in ("silent_exact", "silent_subset", "scaling_silent"):
         cache, _ = load(args.accounts)
         app = offline_app(cache)
         probe = spec["probe_accounts"][str(args.accounts)]
-        scopes = spec["user_scopes"] if w == "silent_exact" else [spec["subset_scope"]]
+        scopes = [spec["subset_scope"]] if w == "silent_subset" else spec["user_scopes"]
 
         def op():
             r = app.acquire_token_silent(scopes, probe)
             assert r and r.get("token_source") == "cache", r
+
+        result = scaling(args.budget, op) if w == "scaling_silent" else measure(args.iterations, args.budget, op)
+    elif w == "obo_hit":
+        # The middle-tier API's cache of on-behalf-of tokens, loaded: MSAL
+        # Python does not read it for on-behalf-of (each call asks the
+        # provider, here the canned one, and writes the answer to it).
+        with open(spec["obo_caches"][str(args.accounts)]) as f:
+            cache = msal.SerializableTokenCache()
+            cache.deserialize(f.read())
+        assert len(cache._cache["AccessToken"]) == args.accounts
+        app = offline_app(cache)
+        assertion = spec["obo_probe_assertions"][str(args.accounts)]
+        scopes = spec["user_scopes"]
+
+        def op():
+            r = app.acquire_token_on_behalf_of(assertion, scopes)
+            assert r.get("token_source") == "identity_provider", r
 
         result = measure(args.iterations, args.budget, op)
     elif w in ("file_hit", "file_hit_locked"):
@@ -183,7 +316,11 @@ def main():
         cache, _ = load(args.accounts)
         app = offline_app(cache)
         assert len(app.get_accounts()) == args.accounts
-        result = measure(args.iterations, args.budget, app.get_accounts)
+
+        def op():
+            assert len(app.get_accounts()) == args.accounts
+
+        result = measure(args.iterations, args.budget, op)
     elif w == "get_accounts_first":
         _, text = load(args.accounts)
 

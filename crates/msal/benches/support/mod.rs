@@ -1,9 +1,10 @@
 //! Shared by the criterion benches (`benches/*.rs`) and the comparison
 //! runner (`examples/bench_peer.rs`, driven by `bench/compare`): one
 //! generator of large token caches in the unified schema, laid out as MSAL
-//! Python writes them after users sign in to a web app, and an in-memory
-//! identity provider behind the public [`HttpClient`] trait, so cache
-//! workloads never touch the network.
+//! Python writes them after users sign in to a web app (or, for a
+//! middle-tier web API, after it obtained on-behalf-of tokens for them), and
+//! an in-memory identity provider behind the public [`HttpClient`] trait, so
+//! cache workloads never touch the network.
 //!
 //! Everything here goes through the library's public API only (the cache is
 //! loaded with `TokenCache::deserialize`), so the benches measure whatever
@@ -18,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use msal::http::{BoxFuture, HttpClient, HttpRequest, HttpResponse, Method};
 use msal::{Account, ClientSecret, ConfidentialClientApplication, TransportError};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 /// Whether the bench runs as a smoke test rather than to measure: `cargo
 /// test --bench NAME` (as scripts/test runs it) passes no `--bench`, and
@@ -155,6 +157,51 @@ fn id_token_secret(filler: &mut Filler, i: usize, issued: u64) -> String {
 /// (`SerializableTokenCache.serialize`: JSON indented by 4). About 4 KB per
 /// account: 10,000 accounts are about 40 MB.
 pub fn cache_json(accounts: usize) -> String {
+    generate(accounts, false)
+}
+
+/// The cache of a middle-tier web API ([`CLIENT_ID`] as a confidential
+/// client) that obtained on-behalf-of tokens for `accounts` users: the same
+/// entries as [`cache_json`], with each user's access and refresh token
+/// tagged with the hash of the incoming token it was obtained with
+/// ([`incoming_assertion`] of that user), under both names the MSALs that
+/// read the cache for on-behalf-of use: `user_assertion_hash` (this library,
+/// MSAL .NET and Go) and `userAssertionHash` (MSAL Node). MSAL Python writes
+/// neither and never reads the cache for on-behalf-of.
+pub fn obo_cache_json(accounts: usize) -> String {
+    generate(accounts, true)
+}
+
+/// The incoming token user `i` calls the middle-tier API with: a signed
+/// JWT-sized access token for the API (about 1.1 KB), deterministic, so
+/// every runner hashes the same text.
+pub fn incoming_assertion(i: usize) -> String {
+    // Seeded apart from the cache's own filler, which the cache size seeds.
+    let mut filler = Filler((1_u64 << 40) + i as u64);
+    let header = b64(&json!({"typ": "JWT", "alg": "RS256", "kid": "bench"}));
+    let payload = b64(&json!({
+        "aud": format!("api://{CLIENT_ID}"),
+        "iss": format!("https://{ENVIRONMENT}/{TENANT_ID}/v2.0"),
+        "oid": oid(i),
+        "sub": filler.text(43),
+        "tid": TENANT_ID,
+        "scp": "access_as_user",
+        "azp": "3f5e2c1d-0a9b-4c8d-8e7f-6a5b4c3d2e1f",
+        "uti": filler.text(22),
+        "xms_pad": filler.text(150),
+    }));
+    format!("{header}.{payload}.{}", filler.text(342))
+}
+
+/// The hash an on-behalf-of token is cached under: SHA-256 of the incoming
+/// token, base64url without padding (what MSAL Node's `hashString` and MSAL
+/// .NET compute, and this library writes).
+pub fn assertion_hash(assertion: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(assertion.as_bytes()))
+}
+
+/// [`cache_json`], or with `obo` [`obo_cache_json`].
+fn generate(accounts: usize, obo: bool) -> String {
     let issued = now();
     let expires = issued + 30 * 24 * 3600;
     let target = USER_SCOPES.join(" ");
@@ -165,33 +212,42 @@ pub fn cache_json(accounts: usize) -> String {
     let mut accts = Map::new();
     for i in 0..accounts {
         let hid = home_account_id(i);
+        let mut at = json!({
+            "credential_type": "AccessToken",
+            "secret": access_token_secret(&mut filler, &oid(i)),
+            "home_account_id": hid,
+            "environment": ENVIRONMENT,
+            "client_id": CLIENT_ID,
+            "target": target,
+            "realm": TENANT_ID,
+            "token_type": "Bearer",
+            "cached_at": issued.to_string(),
+            "expires_on": expires.to_string(),
+            "extended_expires_on": expires.to_string(),
+        });
+        let mut rt = json!({
+            "credential_type": "RefreshToken",
+            "secret": format!("1.AXEA{}", filler.text(500)),
+            "home_account_id": hid,
+            "environment": ENVIRONMENT,
+            "client_id": CLIENT_ID,
+            "target": target,
+            "last_modification_time": issued.to_string(),
+        });
+        if obo {
+            let hash = Value::String(assertion_hash(&incoming_assertion(i)));
+            for entry in [&mut at, &mut rt] {
+                entry["user_assertion_hash"] = hash.clone();
+                entry["userAssertionHash"] = hash.clone();
+            }
+        }
         ats.insert(
             format!("{hid}-{ENVIRONMENT}-accesstoken-{CLIENT_ID}-{TENANT_ID}-{target}").to_lowercase(),
-            json!({
-                "credential_type": "AccessToken",
-                "secret": access_token_secret(&mut filler, &oid(i)),
-                "home_account_id": hid,
-                "environment": ENVIRONMENT,
-                "client_id": CLIENT_ID,
-                "target": target,
-                "realm": TENANT_ID,
-                "token_type": "Bearer",
-                "cached_at": issued.to_string(),
-                "expires_on": expires.to_string(),
-                "extended_expires_on": expires.to_string(),
-            }),
+            at,
         );
         rts.insert(
             format!("{hid}-{ENVIRONMENT}-refreshtoken-{CLIENT_ID}--{target}").to_lowercase(),
-            json!({
-                "credential_type": "RefreshToken",
-                "secret": format!("1.AXEA{}", filler.text(500)),
-                "home_account_id": hid,
-                "environment": ENVIRONMENT,
-                "client_id": CLIENT_ID,
-                "target": target,
-                "last_modification_time": issued.to_string(),
-            }),
+            rt,
         );
         idts.insert(
             format!("{hid}-{ENVIRONMENT}-idtoken-{CLIENT_ID}-{TENANT_ID}-").to_lowercase(),
