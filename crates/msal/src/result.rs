@@ -96,6 +96,11 @@ impl IdTokenClaims {
         Self(Arc::new(claims))
     }
 
+    /// The same claims in a copy of one's own (not shared with clones of this).
+    pub(crate) fn private_copy(&self) -> Self {
+        Self::new(self.0.as_ref().clone())
+    }
+
     /// Any claim, by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name)

@@ -4,7 +4,7 @@
 //! request, so the identity provider sees the library's health.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Which public API made a request (MSAL's API ids).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,16 +57,59 @@ struct Buffer {
 /// The telemetry an application accumulates between requests.
 #[derive(Debug, Default)]
 pub(crate) struct Telemetry {
-    /// Cache hits since the last successful request: an atomic, not in the
+    /// Cache hits since the last successful request: atomics, not in the
     /// buffer, because every hit counts one and hits must stay cheap.
-    cache_hits: AtomicU64,
+    cache_hits: HitCounter,
     buffer: Mutex<Buffer>,
+}
+
+/// Slots of [`HitCounter`]: enough that the threads of a busy process
+/// rarely share one.
+const HIT_SLOTS: usize = 16;
+
+/// A counter that threads add to in slots of their own (each on its own
+/// cache line), summed when read: one shared atomic would make every cache
+/// hit on every core write the same cache line, and hits would not scale
+/// with cores.
+#[derive(Debug, Default)]
+struct HitCounter([Slot; HIT_SLOTS]);
+
+/// One slot, alone on its cache line (128 bytes: adjacent lines are
+/// fetched in pairs on common CPUs).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Slot(AtomicU64);
+
+impl HitCounter {
+    fn add_one(&self) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed) % HIT_SLOTS;
+        }
+        let slot = SLOT.try_with(|slot| *slot).unwrap_or(0);
+        if let Some(Slot(count)) = self.0.get(slot) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|Slot(count)| count.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn reset(&self) {
+        for Slot(count) in &self.0 {
+            count.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Telemetry {
     /// Records a request served from the cache.
     pub(crate) fn cache_hit(&self) {
-        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        self.cache_hits.add_one();
     }
 
     /// The two telemetry headers for a request.
@@ -82,7 +125,7 @@ impl Telemetry {
                 let errors: Vec<&str> = buffer.failures.iter().map(|(_, _, e)| e.as_str()).collect();
                 format!(
                     "4|{}|{}|{}|",
-                    self.cache_hits.load(Ordering::Relaxed),
+                    self.cache_hits.total(),
                     requests.join(","),
                     errors.join(",")
                 )
@@ -112,7 +155,7 @@ impl Telemetry {
         match error {
             None => {
                 *buffer = Buffer::default();
-                self.cache_hits.store(0, Ordering::Relaxed);
+                self.cache_hits.reset();
             }
             Some(error) => {
                 let size = format!(",{},{correlation_id},{error}", api as u32).len();
@@ -130,6 +173,21 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hits_from_many_threads_are_all_counted_and_reset_together() {
+        let counter = std::sync::Arc::new(HitCounter::default());
+        let threads: Vec<_> = (0..HIT_SLOTS + 3)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| counter.add_one()))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(counter.total(), 1000 * (HIT_SLOTS as u64 + 3));
+        counter.reset();
+        assert_eq!(counter.total(), 0);
+    }
 
     #[test]
     fn headers_follow_schema_4() {

@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
@@ -82,8 +82,9 @@ use schema::{CacheData, key};
 thread_local! {
     /// Where lookups build a key; reused, so the hot path allocates nothing.
     static KEY_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
-    /// The access-token key this thread built last, and from what.
-    static ACCESS_KEY_MEMO: RefCell<KeyMemo> = const { RefCell::new(KeyMemo::new()) };
+    /// The access-token key this thread built last, and from what (boxed:
+    /// taken out and put back on every lookup, it moves as a pointer).
+    static ACCESS_KEY_MEMO: RefCell<Option<Box<KeyMemo>>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` on a value kept in a thread-local cell (taken out and put
@@ -122,17 +123,23 @@ struct KeyMemo {
     fields: String,
     ends: Vec<usize>,
     key: String,
+    /// What the lookup with these fields found last, in which cache and at
+    /// which version of it: served again while that version is current.
+    found: Option<Found>,
+}
+
+/// A lookup's answer as a thread remembers it (see [`KeyMemo`]).
+struct Found {
+    cache: u64,
+    version: u64,
+    entry: CachedAccessToken,
+    /// Whether `entry` is this thread's own copy (see [`private_copy`]),
+    /// made when the memo answers a second time: a token asked for once
+    /// (another user's, in a web app) is not copied.
+    private: bool,
 }
 
 impl KeyMemo {
-    const fn new() -> Self {
-        Self {
-            fields: String::new(),
-            ends: Vec::new(),
-            key: String::new(),
-        }
-    }
-
     /// Whether the memo was built from exactly `fields`.
     fn holds<'a>(&self, fields: impl Iterator<Item = &'a str>) -> bool {
         let mut count = 0;
@@ -151,6 +158,7 @@ impl KeyMemo {
     }
 
     fn remember<'a>(&mut self, fields: impl Iterator<Item = &'a str>) {
+        self.found = None;
         self.fields.clear();
         self.ends.clear();
         for field in fields {
@@ -160,9 +168,13 @@ impl KeyMemo {
     }
 }
 
-/// Runs `f` on the exact cache key of the access token `query` asks for
-/// with `scopes`, from this thread's memo when it holds that key.
-fn with_access_token_key<R>(query: &AccessTokenQuery<'_>, scopes: &[String], f: impl FnOnce(&str) -> R) -> R {
+/// Runs `f` on this thread's memo for the access token `query` asks for
+/// with `scopes`: its exact cache key, and what was found with it last.
+fn with_access_token_memo<R>(
+    query: &AccessTokenQuery<'_>,
+    scopes: &[String],
+    f: impl FnOnce(&mut KeyMemo) -> R,
+) -> R {
     let fields = || {
         [
             query.home_account_id.unwrap_or_default(),
@@ -173,7 +185,8 @@ fn with_access_token_key<R>(query: &AccessTokenQuery<'_>, scopes: &[String], f: 
         .into_iter()
         .chain(scopes.iter().map(String::as_str))
     };
-    with_kept(&ACCESS_KEY_MEMO, |memo| {
+    with_kept(&ACCESS_KEY_MEMO, |kept| {
+        let memo = kept.get_or_insert_with(Box::default);
         if !memo.holds(fields()) {
             // One scope (the usual request) is its own target: no list to build.
             let joined;
@@ -194,8 +207,32 @@ fn with_access_token_key<R>(query: &AccessTokenQuery<'_>, scopes: &[String], f: 
             );
             memo.remember(fields());
         }
-        f(&memo.key)
+        f(memo)
     })
+}
+
+/// A copy of `entry` whose text and secret are this thread's own. A
+/// thread's memo serves it (see [`KeyMemo`]): results built from it clone
+/// and drop reference counts that no other thread touches, so hits on many
+/// cores do not fight over the cache lines of one shared entry. The secret
+/// is zeroed when the last holder of the copy drops it, as any other.
+fn private_copy(entry: &AccessTokenEntry) -> AccessTokenEntry {
+    let own = |text: &Str| Str::from(&**text);
+    AccessTokenEntry {
+        credential_type: own(&entry.credential_type),
+        secret: CachedSecret::from_str(entry.secret.expose()),
+        home_account_id: entry.home_account_id.as_ref().map(own),
+        environment: own(&entry.environment),
+        client_id: own(&entry.client_id),
+        target: own(&entry.target),
+        realm: own(&entry.realm),
+        token_type: entry.token_type.as_ref().map(own),
+        cached_at: entry.cached_at,
+        expires_on: entry.expires_on,
+        extended_expires_on: entry.extended_expires_on,
+        refresh_on: entry.refresh_on,
+        extra: entry.extra.clone(),
+    }
 }
 
 /// What a silent cache hit serves beside its access token (see
@@ -205,6 +242,8 @@ pub(crate) struct HitContext {
     pub(crate) id_token: Option<CachedSecret>,
     /// The account's entry there.
     pub(crate) account: Option<Account>,
+    /// The cache's version these were read at (see [`TokenCache::generation`]).
+    pub(crate) version: u64,
 }
 
 /// An access token is treated as expired this many seconds before it does,
@@ -215,7 +254,28 @@ pub(crate) const EXPIRY_MARGIN_SECS: u64 = 300;
 /// shares the same entries, so one cache can back several applications.
 #[derive(Clone, Default)]
 pub struct TokenCache {
-    inner: Arc<RwLock<State>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Unique in the process (never reused, unlike an address), so a
+    /// thread's memo of another cache's entry can never answer here.
+    id: u64,
+    /// Bumped whenever the entries may change (each exclusive lock), so a
+    /// memo of an entry is known current without taking the lock.
+    version: AtomicU64,
+    state: RwLock<State>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            version: AtomicU64::new(0),
+            state: RwLock::default(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -437,33 +497,54 @@ impl TokenCache {
         now: u64,
     ) -> Option<CachedAccessToken> {
         let usable = |entry: &AccessTokenEntry| entry.expires_on > now.saturating_add(EXPIRY_MARGIN_SECS);
-        let state = self.read();
-        let tokens = &state.data.access_tokens;
-        // The exact key, from this thread's memo or built in it: a cache hit allocates nothing here.
-        let exact = with_access_token_key(query, scopes, |key| {
-            tokens
-                .get(key)
+        let cache = self.inner.id;
+        with_access_token_memo(query, scopes, |memo| {
+            // This thread found it last time, and the cache has not changed
+            // since: no lock, no key, no map. Still usable now means still
+            // the answer: usable entries only drop out as time passes.
+            let current = self.inner.version.load(Ordering::Acquire);
+            if let Some(found) = &mut memo.found
+                && found.cache == cache
+                && found.version == current
+                && usable(&found.entry)
+            {
+                if !found.private {
+                    found.entry = Arc::new(private_copy(&found.entry));
+                    found.private = true;
+                }
+                return Some(found.entry.clone());
+            }
+            let state = self.read();
+            // Read under the shared lock: no writer is between it and the entries read.
+            let version = self.inner.version.load(Ordering::Acquire);
+            let tokens = &state.data.access_tokens;
+            let found = tokens
+                .get(memo.key.as_str())
                 .filter(|e| matches(e, query) && usable(e))
-                .cloned()
-        });
-        if exact.is_some() {
-            return exact;
-        }
-        let bucket = AccessTokenBucket::new(
-            query.client_id,
-            query.environment,
-            query.realm,
-            query.home_account_id,
-        );
-        state
-            .data
-            .index()
-            .access_tokens(&bucket)
-            .iter()
-            .filter_map(|key| tokens.get(&**key))
-            .filter(|e| matches(e, query) && usable(e) && covers(&e.target, scopes))
-            .max_by_key(|e| e.expires_on)
-            .cloned()
+                .or_else(|| {
+                    let bucket = AccessTokenBucket::new(
+                        query.client_id,
+                        query.environment,
+                        query.realm,
+                        query.home_account_id,
+                    );
+                    state
+                        .data
+                        .index()
+                        .access_tokens(&bucket)
+                        .iter()
+                        .filter_map(|key| tokens.get(&**key))
+                        .filter(|e| matches(e, query) && usable(e) && covers(&e.target, scopes))
+                        .max_by_key(|e| e.expires_on)
+                })?;
+            memo.found = Some(Found {
+                cache,
+                version,
+                entry: found.clone(),
+                private: false,
+            });
+            Some(found.clone())
+        })
     }
 
     /// What a silent cache hit serves beside its access token, read under
@@ -506,7 +587,18 @@ impl TokenCache {
                 .find(|a| belongs(a))
                 .and_then(AccountEntry::to_account)
         });
-        HitContext { id_token, account }
+        HitContext {
+            id_token,
+            account,
+            version: self.inner.version.load(Ordering::Acquire),
+        }
+    }
+
+    /// Which cache this is (unique in the process) and its version: what
+    /// was read from it at one generation is current while the generation
+    /// is the same.
+    pub(crate) fn generation(&self) -> (u64, u64) {
+        (self.inner.id, self.inner.version.load(Ordering::Acquire))
     }
 
     /// The `Account` entries of `home_account_id` in `environments`, in any
@@ -803,13 +895,22 @@ impl TokenCache {
     fn read(&self) -> RwLockReadGuard<'_, State> {
         // A panic elsewhere cannot leave entries and index disagreeing (each
         // change updates both before returning), so recover.
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.inner
+        let state = self
+            .inner
+            .state
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Under the exclusive lock, before any change: a reader that sees
+        // the old version read the entries as they were before this write.
+        self.inner.version.fetch_add(1, Ordering::AcqRel);
+        state
     }
 }
 

@@ -262,3 +262,73 @@ fn lookups_at_the_end_of_time_do_not_overflow() {
     let scopes = ["https://graph.microsoft.com/.default".to_owned()];
     assert!(cache.find_access_token(&query, &scopes, u64::MAX).is_none());
 }
+
+/// The thread's memo of the last lookup (see `KeyMemo`) answers only for
+/// the cache and the version it was made at: a change, another cache with
+/// the same key, or the token ageing past the margin is seen at once.
+#[test]
+fn the_thread_s_lookup_memo_never_serves_a_stale_or_foreign_token() {
+    let graph = scopes(&["https://graph.microsoft.com/.default"]);
+    let cache = TokenCache::from_json(PYTHON_CACHE).unwrap();
+    // Three hits: the first fills the memo, the second makes its copy private.
+    for _ in 0..3 {
+        let hit = cache.find_access_token(&query(), &graph, 2000).unwrap();
+        assert_eq!(hit.secret.expose(), "at-secret-value");
+    }
+    // Another cache, same key, another token: its own token, not the memo's.
+    let other = TokenCache::from_json(&PYTHON_CACHE.replace("at-secret-value", "other-secret")).unwrap();
+    for _ in 0..2 {
+        let hit = other.find_access_token(&query(), &graph, 2000).unwrap();
+        assert_eq!(hit.secret.expose(), "other-secret");
+    }
+    assert_eq!(
+        cache
+            .find_access_token(&query(), &graph, 2000)
+            .unwrap()
+            .secret
+            .expose(),
+        "at-secret-value"
+    );
+    // The cache changes (a newer token under the same key): served at once.
+    cache
+        .deserialize(&PYTHON_CACHE.replace("at-secret-value", "renewed-secret"))
+        .unwrap();
+    assert_eq!(
+        cache
+            .find_access_token(&query(), &graph, 2000)
+            .unwrap()
+            .secret
+            .expose(),
+        "renewed-secret"
+    );
+    // Near expiry the memo does not answer either.
+    assert!(cache.find_access_token(&query(), &graph, 4400).is_none());
+    // Removed from the cache: gone for the memo too.
+    cache.deserialize("{}").unwrap();
+    assert!(cache.find_access_token(&query(), &graph, 2000).is_none());
+}
+
+/// The memo's copies are the thread's own: what it returns shares no
+/// allocation with the cache's entry (hits on many cores then touch no
+/// shared reference count), and equals it field for field.
+#[test]
+fn repeated_hits_are_served_from_the_thread_s_own_copy() {
+    let graph = scopes(&["https://graph.microsoft.com/.default"]);
+    let cache = TokenCache::from_json(PYTHON_CACHE).unwrap();
+    let first = cache.find_access_token(&query(), &graph, 2000).unwrap();
+    let second = cache.find_access_token(&query(), &graph, 2000).unwrap();
+    let third = cache.find_access_token(&query(), &graph, 2000).unwrap();
+    assert!(!Arc::ptr_eq(&first, &second), "the second hit is a private copy");
+    assert!(Arc::ptr_eq(&second, &third), "and the copy is reused");
+    assert!(!std::ptr::eq(first.secret.expose(), second.secret.expose()));
+    assert_eq!(*first, *second);
+    // From another thread: that thread's own lookup, the same token.
+    let cache2 = cache.clone();
+    let graph2 = graph.clone();
+    let elsewhere = std::thread::spawn(move || cache2.find_access_token(&query(), &graph2, 2000))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert!(!Arc::ptr_eq(&elsewhere, &third));
+    assert_eq!(*elsewhere, *third);
+}

@@ -20,6 +20,7 @@ mod hooked;
 pub(crate) use hooked::Partition;
 pub(crate) mod call;
 mod claims_memo;
+pub(crate) use claims_memo::Known;
 mod id_token;
 pub(crate) mod save;
 mod shape;

@@ -360,24 +360,17 @@ fn hit(
 ) -> AuthenticationResult {
     core.telemetry.cache_hit();
     tracing::debug!(client_id = %core.client_id, token_source = "cache", "access token served from the cache");
-    let hid = &account.home_account_id;
-    let context = core
-        .cache
-        .hit_context(hid, &entry.environment, &core.client_id, &entry.realm);
-    let known = context.id_token.as_ref().and_then(|t| {
-        core.id_token_claims
-            .claims(hid, &entry.environment, &entry.realm, t)
-    });
+    let extras = memo::extras(core, &account.home_account_id, &entry.environment, &entry.realm);
     let mut result = super::cached_result(&entry, super::result_scopes(&entry.target, requested));
-    if let Some(known) = known {
+    if let Some(known) = extras.known {
         // The tenant that issued the token, even when the authority was `common`.
         if let Some(tenant) = known.tenant_id {
             result.tenant_id = Some(tenant);
         }
         result.id_token_claims = Some(known.claims);
     }
-    result.id_token = context.id_token.as_ref().map(IdToken::shared);
-    result.account = Some(context.account.unwrap_or_else(|| account.clone()));
+    result.id_token = extras.id_token.as_ref().map(IdToken::shared);
+    result.account = Some(extras.account.unwrap_or_else(|| account.clone()));
     result
 }
 
@@ -580,5 +573,6 @@ fn reason_for(service: &ServiceError) -> InteractionReason {
     }
 }
 
+mod memo;
 #[cfg(test)]
 mod tests;

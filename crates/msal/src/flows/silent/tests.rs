@@ -364,3 +364,43 @@ async fn cache_hits_are_counted_in_the_next_request_s_telemetry_and_carry_the_id
         .map(|(_, v)| v.clone());
     assert_eq!(last.as_deref(), Some("4|2|||"));
 }
+
+/// Hits answered from the thread's memo (see `memo`) see every change of
+/// the cache at once: a refresh's new access and ID tokens (and claims),
+/// and a sign-out.
+#[tokio::test]
+async fn repeated_hits_follow_every_change_of_the_cache() {
+    let idp = FakeIdp::new();
+    let cache = cache(None);
+    let app = app(&idp, &cache);
+    let alice = alice(&app);
+    idp.respond(200, success(None));
+    app.acquire_token_silent(["User.Read"], &alice).await.unwrap();
+    for _ in 0..3 {
+        let hit = app.acquire_token_silent(["User.Read"], &alice).await.unwrap();
+        assert_eq!(hit.token_source, TokenSource::Cache);
+        assert_eq!(hit.access_token.expose_secret(), "at-secret-alice-oid");
+        let claims = hit.id_token_claims.unwrap();
+        assert_eq!(claims.preferred_username(), Some("alice@contoso.com"));
+    }
+    // A forced refresh brings a new access token and a new ID token.
+    let mut renewed = testing::user_token_response(OID, "alice.renamed@contoso.com", "", 2000);
+    renewed["scope"] = json!("User.Read openid profile");
+    renewed["access_token"] = json!("at-renewed");
+    idp.respond(200, renewed);
+    let forced = SilentOptions::default().force_refresh(true);
+    app.acquire_token_silent_with(["User.Read"], &alice, &forced)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let hit = app.acquire_token_silent(["User.Read"], &alice).await.unwrap();
+        assert_eq!(hit.token_source, TokenSource::Cache);
+        assert_eq!(hit.access_token.expose_secret(), "at-renewed");
+        let claims = hit.id_token_claims.unwrap();
+        assert_eq!(claims.preferred_username(), Some("alice.renamed@contoso.com"));
+    }
+    // Signed out: no hit is left to serve, from the memo or otherwise.
+    app.remove_account(&alice);
+    let error = app.acquire_token_silent(["User.Read"], &alice).await.unwrap_err();
+    assert!(error.is_interaction_required(), "{error:?}");
+}
