@@ -26,6 +26,7 @@ saved after a call that changed it.
 """
 
 import argparse
+import itertools
 import json
 import os
 import threading
@@ -255,6 +256,18 @@ def main():
             assert r and r.get("token_source") == "cache", r
 
         result = scaling(args.budget, op) if w == "scaling_silent" else measure(args.iterations, args.budget, op)
+    elif w == "silent_rotating":
+        # A different account on every call (see bench_peer's rotation).
+        cache, _ = load(args.accounts)
+        app = offline_app(cache)
+        rotation = itertools.cycle(spec["rotation_accounts"][str(args.accounts)])
+        scopes = spec["user_scopes"]
+
+        def op():
+            r = app.acquire_token_silent(scopes, next(rotation))
+            assert r and r.get("token_source") == "cache", r
+
+        result = measure(args.iterations, args.budget, op)
     elif w == "obo_hit":
         # The middle-tier API's cache of on-behalf-of tokens, loaded: MSAL
         # Python does not read it for on-behalf-of (each call asks the

@@ -138,7 +138,10 @@ function loaded(n) {
 }
 
 function probeAccount(n) {
-    const p = spec.probe_accounts[String(n)];
+    return accountInfo(spec.probe_accounts[String(n)]);
+}
+
+function accountInfo(p) {
     return {
         homeAccountId: p.home_account_id,
         environment: p.environment,
@@ -222,6 +225,19 @@ switch (args.workload) {
         const request = { account: probeAccount(accounts), scopes };
         result = await measure(async () => {
             const r = await app.acquireTokenSilent(request);
+            check(r.fromCache, "cache hit");
+        });
+        break;
+    }
+    case "silent_rotating": {
+        // A different account on every call (see bench_peer's rotation).
+        const app = loaded(accounts);
+        const rotation = spec.rotation_accounts[String(accounts)].map(accountInfo);
+        let next = 0;
+        result = await measure(async () => {
+            const account = rotation[next];
+            next = (next + 1) % rotation.length;
+            const r = await app.acquireTokenSilent({ account, scopes: spec.user_scopes });
             check(r.fromCache, "cache hit");
         });
         break;

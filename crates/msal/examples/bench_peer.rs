@@ -106,6 +106,17 @@ fn number<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Resu
     }
 }
 
+/// The accounts the `silent_rotating` workload asks for in turn: spread
+/// over the cache, so consecutive calls are for other accounts (and each
+/// library does the whole lookup every call).
+fn rotation_indices(accounts: usize) -> impl Iterator<Item = usize> {
+    let count = ROTATION.min(accounts);
+    (0..count).map(move |k| k * accounts / count)
+}
+
+/// How many accounts `silent_rotating` cycles through.
+const ROTATION: usize = 64;
+
 /// Writes the caches and the spec every runner reads: file names, ids,
 /// scopes, the probe accounts, and the canned identity provider answers.
 fn spec(args: &[String]) -> Result<(), String> {
@@ -117,6 +128,7 @@ fn spec(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut caches = serde_json::Map::new();
     let mut probes = serde_json::Map::new();
+    let mut rotations = serde_json::Map::new();
     for accounts in SIZES {
         let path = dir.join(format!("cache-{accounts}.json"));
         std::fs::write(&path, support::cache_json(accounts))
@@ -126,6 +138,11 @@ fn spec(args: &[String]) -> Result<(), String> {
         probes.insert(
             accounts.to_string(),
             serde_json::to_value(&account).map_err(|e| e.to_string())?,
+        );
+        let rotation: Vec<_> = rotation_indices(accounts).map(support::account).collect();
+        rotations.insert(
+            accounts.to_string(),
+            serde_json::to_value(&rotation).map_err(|e| e.to_string())?,
         );
     }
     let mut obo_caches = serde_json::Map::new();
@@ -152,6 +169,7 @@ fn spec(args: &[String]) -> Result<(), String> {
         "app_scope": support::APP_SCOPE,
         "caches": caches,
         "probe_accounts": probes,
+        "rotation_accounts": rotations,
         "obo_caches": obo_caches,
         "obo_probe_assertions": obo_assertions,
         "canned": idp.bodies(),
@@ -540,6 +558,22 @@ async fn workload(spec: &Value, args: &[String]) -> Result<Value, String> {
             } else {
                 measure_async(iterations, budget, hit).await
             }
+        }
+        "silent_rotating" => {
+            // The exact-scope hit for a different account on every call:
+            // what a web app serving many users does, with no repeat for a
+            // per-thread memo to answer.
+            let (cache, _) = load(accounts)?;
+            let app = support::offline_app(&cache);
+            let rotation: Vec<_> = rotation_indices(accounts).map(support::account).collect();
+            let next = std::cell::Cell::new(0usize);
+            let hit = async || {
+                let i = next.get();
+                next.set((i + 1) % rotation.len());
+                let hit = app.acquire_token_silent(support::USER_SCOPES, &rotation[i]).await;
+                assert!(from_cache(&hit), "a cache hit");
+            };
+            measure_async(iterations, budget, hit).await
         }
         "obo_hit" => {
             // A middle-tier API's cache of on-behalf-of tokens for many users;

@@ -148,7 +148,8 @@ impl KeyMemo {
             let Some(&end) = self.ends.get(count) else {
                 return false;
             };
-            if self.fields.get(start..end) != Some(field) {
+            // Bytes, not `str` ranges: no char-boundary checks on this path.
+            if self.fields.as_bytes().get(start..end) != Some(field.as_bytes()) {
                 return false;
             }
             count += 1;

@@ -56,6 +56,7 @@ pub(crate) fn bearer() -> SharedStr {
 
 /// A cached access token as a result (sharing the cached secret), with
 /// `scopes`; callers add what they know beyond the entry (account, ID token).
+#[inline(always)]
 pub(crate) fn cached_result(entry: &AccessTokenEntry, scopes: Vec<String>) -> AuthenticationResult {
     AuthenticationResult {
         access_token: AccessToken::shared(&entry.secret),
@@ -133,7 +134,7 @@ where
     let scopes = scopes.into_iter();
     let mut out: Vec<String> = Vec::with_capacity(scopes.size_hint().0);
     for scope in scopes {
-        let scope = scope.as_ref().trim();
+        let scope = trimmed(scope.as_ref());
         if scope.is_empty() {
             return Err(Error::InvalidArgument("a scope is empty".into()));
         }
@@ -147,6 +148,19 @@ where
         }
     }
     Ok(out)
+}
+
+/// `text` without surrounding whitespace; a scope that starts and ends
+/// with a visible ASCII character (every scope in practice) is returned as
+/// it is, without the Unicode-aware scan.
+fn trimmed(text: &str) -> &str {
+    let visible = |b: &u8| *b > b' ' && *b < 0x80;
+    let bytes = text.as_bytes();
+    if bytes.first().is_some_and(visible) && bytes.last().is_some_and(visible) {
+        text
+    } else {
+        text.trim()
+    }
 }
 
 /// `char::is_whitespace` anywhere in `text`. Runs on every token call, so
