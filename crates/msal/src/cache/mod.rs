@@ -189,23 +189,20 @@ fn with_access_token_memo<R>(
     with_kept(&ACCESS_KEY_MEMO, |kept| {
         let memo = kept.get_or_insert_with(Box::default);
         if !memo.holds(fields()) {
-            // One scope (the usual request) is its own target: no list to build.
-            let joined;
-            let target = match scopes {
-                [only] => only.as_str(),
-                _ => {
-                    joined = target(scopes);
-                    joined.as_str()
-                }
-            };
+            // The target in the memo's field buffer first (remember()
+            // rewrites that buffer next), so no string is allocated.
+            memo.fields.clear();
+            target_into(&mut memo.fields, scopes);
+            let target = std::mem::take(&mut memo.fields);
             key::access_token_into(
                 &mut memo.key,
                 query.home_account_id,
                 query.environment,
                 query.client_id,
                 query.realm,
-                target,
+                &target,
             );
+            memo.fields = target;
             memo.remember(fields());
         }
         f(memo)
@@ -998,10 +995,38 @@ impl std::fmt::Debug for TokenCache {
 
 /// The cache `target`: scopes sorted and joined by spaces.
 pub(crate) fn target(scopes: &[String]) -> String {
-    let mut sorted: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    sorted.join(" ")
+    let mut joined = String::new();
+    target_into(&mut joined, scopes);
+    joined
+}
+
+/// [`target`] written into `out` (appended). Up to eight scopes (every
+/// request in practice) are sorted on the stack: lookups call this.
+fn target_into(out: &mut String, scopes: &[String]) {
+    let mut push_all = |sorted: &mut [&str]| {
+        sorted.sort_unstable();
+        let mut previous = None;
+        for scope in sorted.iter().copied() {
+            if previous == Some(scope) {
+                continue;
+            }
+            if previous.is_some() {
+                out.push(' ');
+            }
+            out.push_str(scope);
+            previous = Some(scope);
+        }
+    };
+    let mut stack = [""; 8];
+    match stack.get_mut(..scopes.len()) {
+        Some(sorted) => {
+            for (slot, scope) in sorted.iter_mut().zip(scopes) {
+                *slot = scope;
+            }
+            push_all(sorted);
+        }
+        None => push_all(&mut scopes.iter().map(String::as_str).collect::<Vec<_>>()),
+    }
 }
 
 fn matches(entry: &AccessTokenEntry, query: &AccessTokenQuery<'_>) -> bool {

@@ -90,20 +90,36 @@ pub(super) fn extras(core: &AppCore, home_account_id: &str, environment: &str, r
         known,
         account: context.account,
     };
-    let memo = Memo {
-        cache: generation.0,
-        version: context.version,
-        client_id: core.client_id.clone(),
-        home_account_id: home_account_id.to_owned(),
-        environment: environment.to_owned(),
-        realm: realm.to_owned(),
-        extras: extras.clone(),
-        private: false,
-    };
     let _ = MEMO.try_with(|slot| {
-        if let Ok(mut slot) = slot.try_borrow_mut() {
-            *slot = Some(Box::new(memo));
-        }
+        let Ok(mut slot) = slot.try_borrow_mut() else {
+            return;
+        };
+        // The thread's memo is rewritten in place: its strings keep their
+        // buffers, so a call for another account allocates nothing here.
+        let memo = slot.get_or_insert_with(|| {
+            Box::new(Memo {
+                cache: 0,
+                version: 0,
+                client_id: String::new(),
+                home_account_id: String::new(),
+                environment: String::new(),
+                realm: String::new(),
+                extras: extras.clone(),
+                private: false,
+            })
+        });
+        let set = |field: &mut String, value: &str| {
+            field.clear();
+            field.push_str(value);
+        };
+        memo.cache = generation.0;
+        memo.version = context.version;
+        set(&mut memo.client_id, &core.client_id);
+        set(&mut memo.home_account_id, home_account_id);
+        set(&mut memo.environment, environment);
+        set(&mut memo.realm, realm);
+        memo.extras = extras.clone();
+        memo.private = false;
     });
     extras
 }
