@@ -12,7 +12,8 @@ use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use super::schema::CacheData;
+use super::index::Indexed;
+use super::schema::wire::Loaded;
 use super::{TokenCache, malformed};
 use crate::error::CacheError;
 
@@ -39,11 +40,11 @@ impl TokenCache {
                 content: false,
             },
         );
-        let data = match serde_json::from_reader::<_, CacheData>(&mut reader) {
-            Ok(data) => data,
+        let fresh = match serde_json::from_reader::<_, Loaded>(&mut reader) {
+            Ok(loaded) => Indexed::loaded(loaded),
             Err(e) if e.is_io() => return Err(io_error(path, io::Error::from(e))),
             // Like `deserialize("")`: nothing but whitespace is an empty cache.
-            Err(e) if e.is_eof() && !reader.get_ref().content => CacheData::default(),
+            Err(e) if e.is_eof() && !reader.get_ref().content => Indexed::default(),
             // Lone surrogate escapes: read again, whole, with them replaced
             // (see the `surrogates` module); rare, so the stream stays the rule.
             Err(e) if super::surrogates::is_lone_surrogate(&e) => {
@@ -55,7 +56,7 @@ impl TokenCache {
             Err(e) => return Err(malformed(&e)),
         };
         let cache = Self::new();
-        cache.replace(data);
+        cache.install(fresh);
         Ok(cache)
     }
 
