@@ -86,6 +86,8 @@ pub(crate) struct Loader {
     /// One shared copy of each key tail, and the last one (the next key's, mostly).
     tails: foldhash::HashMap<Box<str>, Tail>,
     last_tail: Option<Tail>,
+    /// How many entries the last section had.
+    section_len: usize,
     index: Index,
 }
 
@@ -553,12 +555,26 @@ impl<'de, T: SectionEntry> Visitor<'de> for SectionSeed<'_, T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let loader = self.loader;
-        let mut entries: Vec<(Key, T, Option<SecretSpan>)> = Vec::new();
+        // Sized like the section before (sections are mostly alike): no
+        // doubling, whose old and new lists would both take memory.
+        let mut entries: Vec<(Key, T)> = Vec::with_capacity(loader.section_len);
+        // (position, span) of each secret, until its buffer is sealed.
+        let mut secrets: Vec<(usize, SecretSpan)> = Vec::new();
         while map.next_key_seed(KeySeed(&mut loader.key))?.is_some() {
             loader.secret = None;
             let entry = map.next_value_seed(EntrySeed::<T>::new(loader))?;
             let key = loader.key_for(entry.owner());
-            entries.push((key, entry, loader.secret.take()));
+            if let Some(span) = loader.secret.take() {
+                secrets.push((entries.len(), span));
+            }
+            entries.push((key, entry));
+        }
+        loader.section_len = entries.len();
+        loader.secrets.seal();
+        for (at, span) in secrets {
+            if let Some(secret) = entries.get_mut(at).and_then(|(_, entry)| entry.secret_mut()) {
+                *secret = loader.secrets.secret(span);
+            }
         }
         // Our own files are sorted already; of equal keys the later stays,
         // as with Python's json.
@@ -572,18 +588,14 @@ impl<'de, T: SectionEntry> Visitor<'de> for SectionSeed<'_, T> {
                 same
             });
         }
-        loader.secrets.seal();
-        let Loader { secrets, index, .. } = loader;
+        let index = &mut loader.index;
         // Sized once: about one account group per owned entry of a section.
         index.reserve_accounts(entries.iter().filter(|e| e.1.owner().is_some()).count());
         // The map is built from the list in place (no second list), with
         // full nodes, the index alongside.
         Ok(entries
             .into_iter()
-            .map(|(key, mut entry, span)| {
-                if let (Some(span), Some(secret)) = (span, entry.secret_mut()) {
-                    *secret = secrets.secret(span);
-                }
+            .map(|(key, entry)| {
                 let value = entry.into_value();
                 T::index(index, &key, &value);
                 (key, value)
