@@ -20,6 +20,11 @@ use crate::error::CacheError;
 /// Large enough that a 40 MB cache takes few system calls.
 const BUFFER: usize = 256 * 1024;
 
+/// Reading: smaller, as the buffer is held beside the whole cache being
+/// built (a write's is beside a finished one); a system call per 64 KiB
+/// is still noise next to parsing them.
+const READ_BUFFER: usize = 64 * 1024;
+
 impl TokenCache {
     /// Loads a cache file. A missing or blank file is an empty cache; a
     /// malformed one is a [`CacheError::Malformed`] and is left untouched on
@@ -34,7 +39,7 @@ impl TokenCache {
             Err(source) => return Err(io_error(path, source)),
         };
         let mut reader = BufReader::with_capacity(
-            BUFFER,
+            READ_BUFFER,
             Blank {
                 inner: file,
                 content: false,

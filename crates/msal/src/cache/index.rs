@@ -224,34 +224,59 @@ impl AccountSlot {
 type HashMap<K, V> = foldhash::HashMap<K, V>;
 
 /// Account slots by group id, the slots kept densely in a list and the
-/// table holding only positions: a table of slots would hold a third again
-/// as many (mostly empty) buckets as there are accounts, each a slot wide.
+/// table holding only their positions: a table of slots would hold a third
+/// again as many (mostly empty) buckets as there are accounts, each a slot
+/// wide. Group ids are hashes already, so they are the table's hashes.
 #[derive(Debug, Default)]
 struct Groups {
-    /// Group id to position in `slots`.
-    positions: HashMap<u64, usize>,
+    /// Positions in `slots`, found by group id.
+    positions: hashbrown::HashTable<u32>,
     slots: Vec<(u64, AccountSlot)>,
 }
 
 impl Groups {
+    /// The group id of the slot at `at` (to rehash the table).
+    fn group_at(slots: &[(u64, AccountSlot)], at: u32) -> u64 {
+        slots.get(at as usize).map_or(0, |(group, _)| *group)
+    }
+
+    /// The position of `group`'s slot.
+    fn position(&self, group: u64) -> Option<usize> {
+        let slots = &self.slots;
+        let found = self
+            .positions
+            .find(group, |&at| Self::group_at(slots, at) == group)?;
+        Some(*found as usize)
+    }
+
     fn get(&self, group: u64) -> Option<&AccountSlot> {
-        let at = *self.positions.get(&group)?;
-        self.slots.get(at).map(|(_, slot)| slot)
+        self.slots.get(self.position(group)?).map(|(_, slot)| slot)
     }
 
     /// Makes room for `groups` groups in all (not `groups` more).
     fn reserve(&mut self, groups: usize) {
         let more = groups.saturating_sub(self.slots.len());
-        self.positions.reserve(more);
+        let slots = &self.slots;
+        self.positions.reserve(more, |&at| Self::group_at(slots, at));
         self.slots.reserve_exact(more);
     }
 
     fn add(&mut self, group: u64, pick: Pick, key: &Key) {
-        let slots = &mut self.slots;
-        let at = *self.positions.entry(group).or_insert_with(|| {
-            slots.push((group, AccountSlot::default()));
-            slots.len() - 1
-        });
+        let at = match self.position(group) {
+            Some(at) => at,
+            None => match u32::try_from(self.slots.len()) {
+                Ok(new) => {
+                    self.slots.push((group, AccountSlot::default()));
+                    let slots = &self.slots;
+                    self.positions
+                        .insert_unique(group, new, |&at| Self::group_at(slots, at));
+                    new as usize
+                }
+                // Four billion accounts: not indexed (lookups would not find
+                // them; the cache cannot get there in memory anyway).
+                Err(_) => return,
+            },
+        };
         if let Some((_, slot)) = self.slots.get_mut(at) {
             pick(slot).insert(key);
         }
@@ -260,28 +285,39 @@ impl Groups {
     /// Removes `key` from the group's list, and the group once it is empty
     /// (the last slot moves into its place).
     fn remove(&mut self, group: u64, pick: Pick, key: &dyn KeyText) {
-        let Some(&at) = self.positions.get(&group) else {
+        let Some(at) = self.position(group) else {
             return;
         };
         let Some((_, slot)) = self.slots.get_mut(at) else {
             return;
         };
         pick(slot).remove(key);
-        if slot.is_empty() {
-            self.positions.remove(&group);
-            self.slots.swap_remove(at);
-            if let Some((moved, _)) = self.slots.get(at) {
-                self.positions.insert(*moved, at);
-            }
+        if !slot.is_empty() {
+            return;
         }
+        if let Ok(entry) = self.positions.find_entry(group, |&p| p as usize == at) {
+            entry.remove();
+        }
+        self.slots.swap_remove(at);
+        // The slot that was last is now at `at`: repoint its position.
+        let last = self.slots.len();
+        if let (Some((moved, _)), Ok(at)) = (self.slots.get(at), u32::try_from(at))
+            && let Some(position) = self.positions.find_mut(*moved, |&p| p as usize == last)
+        {
+            *position = at;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
     }
 }
 
 /// Equal when they hold the same groups, whatever the order of the slots.
 impl PartialEq for Groups {
     fn eq(&self, other: &Self) -> bool {
-        self.slots.len() == other.slots.len()
-            && self.positions.len() == self.slots.len()
+        self.len() == other.len()
+            && self.positions.len() == self.len()
             && self
                 .slots
                 .iter()

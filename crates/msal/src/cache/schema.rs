@@ -77,7 +77,7 @@ wire::entry! {
         credential_type: Str,
         secret: CachedSecret,
         /// `null` for app-only tokens: MSAL Python matches on the explicit null.
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         client_id: Str,
         target: Str,
@@ -95,7 +95,7 @@ wire::entry! {
     pub(crate) struct RefreshTokenEntry {
         credential_type: Str,
         secret: CachedSecret,
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         client_id: Str,
         target: Option<Str> [skip_none],
@@ -109,7 +109,7 @@ wire::entry! {
     pub(crate) struct IdTokenEntry {
         credential_type: Str,
         secret: CachedSecret,
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         realm: Str,
         client_id: Str,
@@ -119,7 +119,7 @@ wire::entry! {
 wire::entry! {
     /// An `Account` entry.
     pub(crate) struct AccountEntry {
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         realm: Str,
         local_account_id: Option<Str> [unique],

@@ -283,6 +283,11 @@ impl<V> Section<V> {
         self.0.remove_entry(&key.parts() as &dyn KeyText)
     }
 
+    /// Moves every entry of `other` here; of equal keys, `other`'s stays.
+    pub(crate) fn append(&mut self, other: &mut Self) {
+        self.0.append(&mut other.0);
+    }
+
     #[cfg(test)]
     pub(crate) fn retain(&mut self, keep: impl FnMut(&Key, &mut V) -> bool) {
         self.0.retain(keep);

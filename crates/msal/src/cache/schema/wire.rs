@@ -36,6 +36,9 @@ use crate::secret::{CachedSecret, SecretArena, SecretSpan};
 /// How many fields remember the last text they read (see [`Interner::intern_at`]).
 const RECENT: usize = 16;
 
+/// The slot of home account ids (see [`Interner::intern_owner`]).
+pub(crate) const OWNER_SLOT: usize = usize::MAX;
+
 /// One shared copy of each distinct text read from one document. Hashed
 /// with foldhash: seeded per process, and several times faster than SipHash
 /// on the short strings of a cache.
@@ -45,6 +48,15 @@ pub(crate) struct Interner {
     /// The last text read into each field slot: consecutive entries mostly
     /// repeat it, and a comparison is cheaper than a hash lookup.
     recent: [Option<Str>; RECENT],
+    /// Home account ids, one per account, in the order of the first section
+    /// that has any. Keys start with the id, so every section lists the
+    /// accounts in that order: the id read is nearly always the one
+    /// expected, and it is not hashed (nor held in `texts`).
+    owners: Vec<Str>,
+    /// The position in `owners` of the id expected next.
+    next_owner: usize,
+    /// The id read last (an account's entries are adjacent).
+    last_owner: Option<Str>,
 }
 
 impl Interner {
@@ -57,8 +69,76 @@ impl Interner {
         shared
     }
 
+    /// A home account id (see `owners`): the one just read, the one
+    /// expected (or the one after, when a section lacks an account), or in
+    /// an unexpected order one from `texts` (a copy, if the id was first
+    /// read in the first section, which holds them apart).
+    fn intern_owner(&mut self, text: &str) -> Str {
+        let shared = match &self.last_owner {
+            Some(last) if **last == *text => return last.clone(),
+            _ => self.expected(text).unwrap_or_else(|| {
+                if self.owners.is_empty() {
+                    // The first section: listed once it is read (see `list_owners`).
+                    Str::from(text)
+                } else {
+                    self.intern(text)
+                }
+            }),
+        };
+        self.last_owner = Some(shared.clone());
+        shared
+    }
+
+    /// The owner expected next, if `text` is it (or the one after it).
+    fn expected(&mut self, text: &str) -> Option<Str> {
+        for skip in 0..2 {
+            let at = self.next_owner + skip;
+            if let Some(owner) = self.owners.get(at)
+                && **owner == *text
+            {
+                self.next_owner = at + 1;
+                return Some(owner.clone());
+            }
+        }
+        None
+    }
+
+    /// A section starts: its accounts are expected from the first.
+    fn start_section(&mut self) {
+        self.next_owner = 0;
+        self.last_owner = None;
+    }
+
+    /// Lists the accounts of the first section that has any, in its order,
+    /// from its entries' (already shared) ids.
+    fn list_owners<'a>(&mut self, ids: impl Iterator<Item = &'a Str> + Clone) {
+        if !self.owners.is_empty() {
+            return;
+        }
+        let distinct = |ids: &mut dyn Iterator<Item = &'a Str>| {
+            let mut last: Option<&Str> = None;
+            ids.filter(move |id| {
+                let new = last.is_none_or(|last| !Str::ptr_eq(last, id));
+                last = Some(id);
+                new
+            })
+            .count()
+        };
+        // Sized exactly: the list lives as long as the load.
+        let mut owners = Vec::with_capacity(distinct(&mut ids.clone()));
+        for id in ids {
+            if owners.last().is_none_or(|last: &Str| !Str::ptr_eq(last, id)) {
+                owners.push(id.clone());
+            }
+        }
+        self.owners = owners;
+    }
+
     /// [`intern`](Self::intern), trying the last text of `slot` first.
     fn intern_at(&mut self, slot: usize, text: &str) -> Str {
+        if slot == OWNER_SLOT {
+            return self.intern_owner(text);
+        }
         let slot = slot % RECENT;
         if let Some(Some(last)) = self.recent.get(slot)
             && **last == *text
@@ -89,6 +169,8 @@ pub(crate) struct Loader {
     /// How many entries the last section had.
     section_len: usize,
     index: Index,
+    /// Whether the index holds entries replaced since (see [`SectionSeed`]).
+    stale_index: bool,
 }
 
 impl Loader {
@@ -238,7 +320,8 @@ pub(crate) trait Entry: Sized {
 /// Declares an entry struct (every field public, plus `extra`) with its
 /// reader and its `Serialize`. A field marked `[skip_none]` is left out
 /// of the output when it is `None` (otherwise `None` is written as `null`);
-/// one marked `[unique]` is not interned.
+/// one marked `[unique]` is not interned; `[owner]` marks the home account
+/// id (see [`Interner::intern_owner`]).
 macro_rules! entry {
     (
         $(#[$meta:meta])*
@@ -294,7 +377,9 @@ macro_rules! entry {
                 while let Some(name) = map.next_key::<Name>()? {
                     match name {
                         $(Name::$field => {
-                            let slot = if $crate::cache::schema::wire::entry!(@unique $($flag)?) {
+                            let slot = if $crate::cache::schema::wire::entry!(@owner $($flag)?) {
+                                Some($crate::cache::schema::wire::OWNER_SLOT)
+                            } else if $crate::cache::schema::wire::entry!(@unique $($flag)?) {
                                 None
                             } else {
                                 Some(Slot::$field as usize)
@@ -342,6 +427,8 @@ macro_rules! entry {
     (@skip $($other:ident)?) => { false };
     (@unique unique) => { true };
     (@unique $($other:ident)?) => { false };
+    (@owner owner) => { true };
+    (@owner $($other:ident)?) => { false };
 }
 pub(crate) use entry;
 
@@ -350,6 +437,10 @@ pub(crate) use entry;
 pub(crate) trait SectionEntry: Entry {
     /// The map's value: the entry, or the entry shared.
     type Value;
+    /// Whether the section is read in halves (see [`SectionSeed`]): the
+    /// `Account` section, which every MSAL writes after the token sections
+    /// (only `AppMetadata`, a few entries, comes later).
+    const IN_HALVES: bool = false;
     /// The entry's home account id, which its key usually starts with.
     fn owner(&self) -> Option<&Str>;
     fn into_value(self) -> Self::Value;
@@ -398,6 +489,7 @@ impl SectionEntry for IdTokenEntry {
 
 impl SectionEntry for AccountEntry {
     type Value = Self;
+    const IN_HALVES: bool = true;
     fn owner(&self) -> Option<&Str> {
         self.home_account_id.as_ref()
     }
@@ -517,7 +609,11 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 }
             }
         }
-        let index = if repeated { Index::of(&data) } else { loader.index };
+        let index = if repeated || loader.stale_index {
+            Index::of(&data)
+        } else {
+            loader.index
+        };
         Ok(Loaded { data, index })
     }
 }
@@ -553,29 +649,101 @@ impl<'de, T: SectionEntry> Visitor<'de> for SectionSeed<'_, T> {
         f.write_str("a section of cache entries (a JSON object)")
     }
 
+    /// Entries are read into a list, which becomes a map (in place, with
+    /// full nodes) once the section is read. The section read last (see
+    /// [`SectionEntry::IN_HALVES`]), expected to be as long as the one
+    /// before, is read in two halves merged at the end: the list held
+    /// beside the whole cache (the load's peak memory) is then half a
+    /// section, for one more move of each of its entries.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let loader = self.loader;
-        // Sized like the section before (sections are mostly alike): no
-        // doubling, whose old and new lists would both take memory.
-        let mut entries: Vec<(Key, T)> = Vec::with_capacity(loader.section_len);
-        // (position, span) of each secret, until its buffer is sealed.
-        let mut secrets: Vec<(usize, SecretSpan)> = Vec::new();
+        let half = match loader.section_len {
+            expected if T::IN_HALVES && expected > 0 => (expected / 2 + 1).max(MIN_CHUNK),
+            _ => usize::MAX,
+        };
+        let mut chunk = Chunk::<T>::new(loader.section_len.min(half));
+        // Maps of earlier chunks, oldest first, each larger than the next.
+        let mut runs: Vec<Section<T::Value>> = Vec::new();
+        let mut kept = 0;
+        loader.interner.start_section();
         while map.next_key_seed(KeySeed(&mut loader.key))?.is_some() {
             loader.secret = None;
             let entry = map.next_value_seed(EntrySeed::<T>::new(loader))?;
             let key = loader.key_for(entry.owner());
-            if let Some(span) = loader.secret.take() {
-                secrets.push((entries.len(), span));
+            chunk.push(key, entry, loader.secret.take());
+            if chunk.entries.len() == half {
+                let run = chunk.finish(loader, half);
+                kept += run.len();
+                push_run(&mut runs, run);
             }
-            entries.push((key, entry));
         }
-        loader.section_len = entries.len();
+        let run = chunk.finish(loader, 0);
+        kept += run.len();
+        push_run(&mut runs, run);
+        let mut section = runs.pop().unwrap_or_default();
+        while let Some(mut older) = runs.pop() {
+            older.append(&mut section);
+            section = older;
+        }
+        // A key in two chunks: the later entry replaced the earlier, which
+        // the index still holds.
+        loader.stale_index |= section.len() != kept;
+        loader.section_len = section.len();
+        Ok(section)
+    }
+}
+
+/// The least number of entries read before a list becomes a map.
+const MIN_CHUNK: usize = 1024;
+
+/// Adds `run` (the newest) to `runs`, merging it into the one before while
+/// that is no larger; later entries replace earlier ones with the same key.
+fn push_run<V>(runs: &mut Vec<Section<V>>, mut run: Section<V>) {
+    while let Some(older) = runs.last_mut()
+        && older.len() <= run.len()
+    {
+        older.append(&mut run);
+        if let Some(merged) = runs.pop() {
+            run = merged;
+        }
+    }
+    if !run.is_empty() || runs.is_empty() {
+        runs.push(run);
+    }
+}
+
+/// Entries read and not yet in a map, with where their secrets went.
+struct Chunk<T> {
+    entries: Vec<(Key, T)>,
+    /// (position, span) of each secret, until its buffer is sealed.
+    secrets: Vec<(usize, SecretSpan)>,
+}
+
+impl<T: SectionEntry> Chunk<T> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(capacity),
+            secrets: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, key: Key, entry: T, secret: Option<SecretSpan>) {
+        if let Some(span) = secret {
+            self.secrets.push((self.entries.len(), span));
+        }
+        self.entries.push((key, entry));
+    }
+
+    /// The entries as a map, their secrets filled in and indexed; the
+    /// list is left empty, with room for `next` entries.
+    fn finish(&mut self, loader: &mut Loader, next: usize) -> Section<T::Value> {
         loader.secrets.seal();
-        for (at, span) in secrets {
-            if let Some(secret) = entries.get_mut(at).and_then(|(_, entry)| entry.secret_mut()) {
+        for (at, span) in self.secrets.drain(..) {
+            if let Some(secret) = self.entries.get_mut(at).and_then(|(_, entry)| entry.secret_mut()) {
                 *secret = loader.secrets.secret(span);
             }
         }
+        let mut entries = std::mem::take(&mut self.entries);
         // Our own files are sorted already; of equal keys the later stays,
         // as with Python's json.
         if !entries.is_sorted_by(|a, b| a.0 < b.0) {
@@ -588,19 +756,26 @@ impl<'de, T: SectionEntry> Visitor<'de> for SectionSeed<'_, T> {
                 same
             });
         }
+        loader
+            .interner
+            .list_owners(entries.iter().filter_map(|(_, entry)| entry.owner()));
         let index = &mut loader.index;
         // Sized once: about one account group per owned entry of a section.
-        index.reserve_accounts(entries.iter().filter(|e| e.1.owner().is_some()).count());
-        // The map is built from the list in place (no second list), with
-        // full nodes, the index alongside.
-        Ok(entries
+        let owned = entries.iter().filter(|e| e.1.owner().is_some()).count();
+        index.reserve_accounts(owned.max(loader.section_len));
+        // The list becomes the map's input in place (no second list).
+        let section = entries
             .into_iter()
             .map(|(key, entry)| {
                 let value = entry.into_value();
                 T::index(index, &key, &value);
                 (key, value)
             })
-            .collect())
+            .collect();
+        if next > 0 {
+            self.entries = Vec::with_capacity(next);
+        }
+        section
     }
 }
 
