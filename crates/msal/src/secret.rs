@@ -406,4 +406,38 @@ mod tests {
         assert_eq!(t.expose_secret(), "eyJhbGciOi.payload.sig");
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"refresh-token-value\"");
     }
+
+    #[test]
+    fn packed_secrets_read_back_whatever_their_size_and_outlive_the_arena() {
+        let mut arena = SecretArena::default();
+        let huge = "h".repeat(SecretArena::CAPACITY + 1);
+        // Enough to fill several buffers, with sizes that straddle their ends.
+        let texts: Vec<String> = (0..2_000)
+            .map(|n| match n {
+                7 => String::new(),
+                500 => huge.clone(),
+                n => format!("{n}-{}", "é".repeat(n % 300)),
+            })
+            .collect();
+        let spans: Vec<SecretSpan> = texts.iter().map(|text| arena.push(text)).collect();
+        // Not handed out before the buffers are shared.
+        assert_eq!(arena.secret(spans[3]).expose(), "");
+        arena.seal();
+        let secrets: Vec<CachedSecret> = spans.iter().map(|span| arena.secret(*span)).collect();
+        drop(arena);
+        for (secret, text) in secrets.iter().zip(&texts) {
+            assert_eq!(secret.expose(), text);
+        }
+        // Debug stays redacted for packed secrets too.
+        assert_eq!(format!("{:?}", secrets[1]), REDACTED);
+        assert!(secrets[1] == CachedSecret::new("1-é"));
+        // More secrets after a seal go to new buffers.
+        let mut arena = SecretArena::default();
+        let first = arena.push("first");
+        arena.seal();
+        let second = arena.push("second");
+        arena.seal();
+        assert_eq!(arena.secret(first).expose(), "first");
+        assert_eq!(arena.secret(second).expose(), "second");
+    }
 }

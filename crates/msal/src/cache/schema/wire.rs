@@ -983,3 +983,6 @@ impl Visitor<'_> for EpochSeed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
