@@ -200,8 +200,10 @@ fn a_served_token_stays_readable_after_the_cache_is_replaced() {
 
 #[test]
 fn keys_of_an_entry_without_its_owner_prefix_are_kept_whole() {
-    let mut loader = Loader::default();
-    loader.key = "other-prefix".into();
+    let mut loader = Loader {
+        key: "other-prefix".into(),
+        ..Default::default()
+    };
     let owner = Str::from("uid.utid");
     assert!(!loader.key_for(Some(&owner)).is_split());
     loader.key = "uid.utid".into();
