@@ -47,6 +47,7 @@ impl KeyText for (&str, &str) {
 }
 
 impl KeyText for Key {
+    #[inline]
     fn parts(&self) -> (&str, &str) {
         let tail = match &self.tail {
             Some(tail) => &tail.0,
@@ -57,10 +58,34 @@ impl KeyText for Key {
 }
 
 /// Compares the texts `a.0 + a.1` and `b.0 + b.1` without joining them.
+/// Lookups compare a whole text with stored keys, mostly split ones: those
+/// two shapes take a direct path.
+#[inline]
 fn compare(a: (&str, &str), b: (&str, &str)) -> Ordering {
-    if a.1.is_empty() && b.1.is_empty() {
-        return a.0.cmp(b.0);
+    match (a.1.is_empty(), b.1.is_empty()) {
+        (true, true) => a.0.cmp(b.0),
+        (false, true) => split_with_whole(a, b.0),
+        (true, false) => split_with_whole(b, a.0).reverse(),
+        (false, false) => compare_parts(a, b),
     }
+}
+
+/// Compares `head + tail` with `whole`.
+#[inline]
+fn split_with_whole((head, tail): (&str, &str), whole: &str) -> Ordering {
+    let (head, whole) = (head.as_bytes(), whole.as_bytes());
+    match whole.split_at_checked(head.len()) {
+        Some((start, rest)) => head.cmp(start).then_with(|| tail.as_bytes().cmp(rest)),
+        // `whole` is shorter than `head`: decided within it.
+        None => match head.get(..whole.len()).map(|start| start.cmp(whole)) {
+            Some(Ordering::Equal) | None => Ordering::Greater,
+            Some(unequal) => unequal,
+        },
+    }
+}
+
+/// [`compare`] for any two splits.
+fn compare_parts(a: (&str, &str), b: (&str, &str)) -> Ordering {
     let (mut x, mut x_next) = (a.0.as_bytes(), a.1.as_bytes());
     let (mut y, mut y_next) = (b.0.as_bytes(), b.1.as_bytes());
     loop {
