@@ -154,25 +154,34 @@ pub(crate) struct CachedSecret {
 /// `(start, end)` of a secret that is its whole buffer (one of any length).
 const WHOLE: (u32, u32) = (0, u32::MAX);
 
-/// Text holding one or more secrets, zeroed (to its capacity) on drop. Never
-/// grown after secrets refer to it: growing would move the bytes and leave
-/// a copy behind unzeroed.
-#[derive(Default)]
-pub(crate) struct SecretBuffer(String);
+/// Text holding one or more secrets, zeroed on drop. Never grown after
+/// secrets refer to it: growing would move the bytes and leave a copy
+/// behind unzeroed.
+pub(crate) struct SecretBuffer {
+    text: String,
+    /// Whether the spare capacity may hold old bytes too (a `String` handed
+    /// in by a caller may once have held more). An arena's never does, and
+    /// zeroing it would touch pages that were never mapped in.
+    spare_used: bool,
+}
 
 impl Drop for SecretBuffer {
     fn drop(&mut self) {
-        // The written bytes only: the spare capacity never held a secret
-        // (the buffer never moved), and zeroing it would touch pages that
-        // were never mapped in.
-        self.0.as_mut_str().zeroize();
+        if self.spare_used {
+            self.text.zeroize();
+        } else {
+            self.text.as_mut_str().zeroize();
+        }
     }
 }
 
 impl CachedSecret {
     pub(crate) fn new(secret: impl Into<String>) -> Self {
         // The String's own buffer becomes the secret's: no copy to zero.
-        Self::whole(Arc::new(SecretBuffer(secret.into())))
+        Self::whole(Arc::new(SecretBuffer {
+            text: secret.into(),
+            spare_used: true,
+        }))
     }
 
     fn whole(buffer: Arc<SecretBuffer>) -> Self {
@@ -188,11 +197,11 @@ impl CachedSecret {
             return "";
         };
         if (self.start, self.end) == WHOLE {
-            return &buffer.0;
+            return &buffer.text;
         }
         // Spans come from `SecretArena::push`, so this always finds the text.
         buffer
-            .0
+            .text
             .get(self.start as usize..self.end as usize)
             .unwrap_or_default()
     }
@@ -277,7 +286,10 @@ impl SecretArena {
     pub(crate) fn seal(&mut self) {
         self.close();
         for text in self.closed.drain(..) {
-            self.sealed.push(Arc::new(SecretBuffer(text)));
+            self.sealed.push(Arc::new(SecretBuffer {
+                text,
+                spare_used: false,
+            }));
         }
     }
 
@@ -291,6 +303,16 @@ impl SecretArena {
                 end: span.end,
             },
             None => CachedSecret::default(),
+        }
+    }
+}
+
+/// A load that fails midway drops buffers not yet sealed: zeroed too.
+impl Drop for SecretArena {
+    fn drop(&mut self) {
+        self.open.as_mut_str().zeroize();
+        for text in &mut self.closed {
+            text.as_mut_str().zeroize();
         }
     }
 }
