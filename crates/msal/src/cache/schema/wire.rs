@@ -664,30 +664,29 @@ impl<'de, T: SectionEntry> Visitor<'de> for SectionSeed<'_, T> {
         let mut chunk = Chunk::<T>::new(loader.section_len.min(half));
         // Maps of earlier chunks, oldest first, each larger than the next.
         let mut runs: Vec<Section<T::Value>> = Vec::new();
-        let mut kept = 0;
+        let mut read = 0;
         loader.interner.start_section();
         while map.next_key_seed(KeySeed(&mut loader.key))?.is_some() {
             loader.secret = None;
             let entry = map.next_value_seed(EntrySeed::<T>::new(loader))?;
             let key = loader.key_for(entry.owner());
             chunk.push(key, entry, loader.secret.take());
+            read += 1;
             if chunk.entries.len() == half {
                 let run = chunk.finish(loader, half);
-                kept += run.len();
                 push_run(&mut runs, run);
             }
         }
         let run = chunk.finish(loader, 0);
-        kept += run.len();
         push_run(&mut runs, run);
         let mut section = runs.pop().unwrap_or_default();
         while let Some(mut older) = runs.pop() {
             older.append(&mut section);
             section = older;
         }
-        // A key in two chunks: the later entry replaced the earlier, which
-        // the index still holds.
-        loader.stale_index |= section.len() != kept;
+        // A key read twice: the later entry replaced the earlier, which the
+        // index still holds (rare: rebuilt once the document is read).
+        loader.stale_index |= section.len() != read;
         loader.section_len = section.len();
         Ok(section)
     }
@@ -743,19 +742,7 @@ impl<T: SectionEntry> Chunk<T> {
                 *secret = loader.secrets.secret(span);
             }
         }
-        let mut entries = std::mem::take(&mut self.entries);
-        // Our own files are sorted already; of equal keys the later stays,
-        // as with Python's json.
-        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries.dedup_by(|later, kept| {
-                let same = later.0 == kept.0;
-                if same {
-                    std::mem::swap(later, kept);
-                }
-                same
-            });
-        }
+        let entries = std::mem::take(&mut self.entries);
         loader
             .interner
             .list_owners(entries.iter().filter_map(|(_, entry)| entry.owner()));
@@ -763,7 +750,10 @@ impl<T: SectionEntry> Chunk<T> {
         // Sized once: about one account group per owned entry of a section.
         let owned = entries.iter().filter(|e| e.1.owner().is_some()).count();
         index.reserve_accounts(owned.max(loader.section_len));
-        // The list becomes the map's input in place (no second list).
+        // The list becomes the map's input in place (no second list), sorted
+        // (stably; our own files are sorted already) and of equal keys the
+        // later kept, as with Python's json. The index took both: see the
+        // count in `SectionSeed`.
         let section = entries
             .into_iter()
             .map(|(key, entry)| {
