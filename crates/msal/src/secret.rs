@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 const REDACTED: &str = "[REDACTED]";
 
@@ -131,33 +131,188 @@ impl fmt::Debug for IdToken {
 
 /// A secret held in the token cache (access, refresh and ID tokens). It is
 /// written to the serialized cache as a plain string, as every MSAL does, and
-/// redacted everywhere else. Clones share one allocation (a cache hit hands
-/// the token out without copying it), zeroed when the last clone is dropped.
+/// redacted everywhere else. Clones share one buffer (a cache hit hands the
+/// token out without copying it), zeroed when the last holder drops it.
+///
+/// A secret made at run time has a buffer of its own. Secrets read from a
+/// serialized cache are packed into [`SecretBuffer`]s of some hundred
+/// kilobytes each (see [`SecretArena`]): one allocation for hundreds of
+/// tokens instead of one each, so loading, holding and dropping a large cache
+/// costs far less. The price: a packed secret's bytes are zeroed when every
+/// secret of its buffer is gone, not when it alone is (a token replaced in
+/// the cache lingers, unreadable through the API, until its neighbours go
+/// too), and a result holding one token keeps its buffer alive.
 #[derive(Clone, Default)]
-pub(crate) struct CachedSecret(Arc<str>);
+pub(crate) struct CachedSecret {
+    /// `None` for the empty secret (an entry not yet filled in).
+    buffer: Option<Arc<SecretBuffer>>,
+    /// The secret's bytes in `buffer`; [`WHOLE`] for all of it.
+    start: u32,
+    end: u32,
+}
 
-impl CachedSecret {
-    pub(crate) fn new(secret: impl Into<String>) -> Self {
-        // The String's buffer is copied into the shared one; zero it.
-        let owned = Zeroizing::new(secret.into());
-        Self::from_str(&owned)
-    }
+/// `(start, end)` of a secret that is its whole buffer (one of any length).
+const WHOLE: (u32, u32) = (0, u32::MAX);
 
-    /// Copies a secret read from a serialized cache.
-    pub(crate) fn from_str(secret: &str) -> Self {
-        Self(Arc::from(secret))
-    }
+/// Text holding one or more secrets, zeroed on drop. Never grown after
+/// secrets refer to it: growing would move the bytes and leave a copy
+/// behind unzeroed.
+pub(crate) struct SecretBuffer {
+    text: String,
+    /// Whether the spare capacity may hold old bytes too (a `String` handed
+    /// in by a caller may once have held more). An arena's never does, and
+    /// zeroing it would touch pages that were never mapped in.
+    spare_used: bool,
+}
 
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
+impl Drop for SecretBuffer {
+    fn drop(&mut self) {
+        if self.spare_used {
+            self.text.zeroize();
+        } else {
+            self.text.as_mut_str().zeroize();
+        }
     }
 }
 
-impl Drop for CachedSecret {
+impl CachedSecret {
+    pub(crate) fn new(secret: impl Into<String>) -> Self {
+        // The String's own buffer becomes the secret's: no copy to zero.
+        Self::whole(Arc::new(SecretBuffer {
+            text: secret.into(),
+            spare_used: true,
+        }))
+    }
+
+    fn whole(buffer: Arc<SecretBuffer>) -> Self {
+        Self {
+            buffer: Some(buffer),
+            start: WHOLE.0,
+            end: WHOLE.1,
+        }
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        let Some(buffer) = &self.buffer else {
+            return "";
+        };
+        if (self.start, self.end) == WHOLE {
+            return &buffer.text;
+        }
+        // Spans come from `SecretArena::push`, so this always finds the text.
+        buffer
+            .text
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Packs the secrets of one load into shared [`SecretBuffer`]s: each secret
+/// is appended to the open buffer (which never grows past the capacity it
+/// was made with), and once a batch of entries is read, [`seal`](Self::seal)
+/// turns the buffers into shared ones and [`secret`](Self::secret) hands
+/// out each entry's [`CachedSecret`].
+#[derive(Default)]
+pub(crate) struct SecretArena {
+    open: String,
+    sealed: Vec<Arc<SecretBuffer>>,
+    /// Buffers filled and closed, not yet sealed.
+    closed: Vec<String>,
+}
+
+/// Where [`SecretArena::push`] put a secret, until the buffer is sealed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SecretSpan {
+    buffer: u32,
+    start: u32,
+    end: u32,
+}
+
+impl SecretArena {
+    /// Large enough that a buffer holds hundreds of tokens (and is mapped
+    /// apart from the heap), small enough that one token kept by a caller
+    /// keeps little else alive.
+    const CAPACITY: usize = 256 * 1024;
+
+    /// Copies `secret` into the open buffer (a new one when it does not
+    /// fit); one larger than a buffer gets a buffer of its own.
+    pub(crate) fn push(&mut self, secret: &str) -> SecretSpan {
+        if secret.is_empty() {
+            // No buffer: `secret` gives the empty secret.
+            return SecretSpan {
+                buffer: u32::MAX,
+                ..SecretSpan::default()
+            };
+        }
+        if secret.len() > Self::CAPACITY {
+            self.close();
+            self.closed.push(String::from(secret));
+            return SecretSpan {
+                buffer: self.index_of_last_closed(),
+                start: WHOLE.0,
+                end: WHOLE.1,
+            };
+        }
+        if self.open.capacity() - self.open.len() < secret.len() {
+            self.close();
+            self.open = String::with_capacity(Self::CAPACITY);
+        }
+        let start = self.open.len();
+        self.open.push_str(secret);
+        // Offsets within CAPACITY fit.
+        let offset = |at: usize| u32::try_from(at).unwrap_or(u32::MAX);
+        SecretSpan {
+            buffer: offset(self.sealed.len() + self.closed.len()),
+            start: offset(start),
+            end: offset(self.open.len()),
+        }
+    }
+
+    /// Moves the open buffer (if any) to the closed ones, keeping its index.
+    fn close(&mut self) {
+        let open = std::mem::take(&mut self.open);
+        if open.capacity() > 0 {
+            self.closed.push(open);
+        }
+    }
+
+    fn index_of_last_closed(&self) -> u32 {
+        u32::try_from(self.sealed.len() + self.closed.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// Shares every buffer written so far (the open one included, so the
+    /// next secret starts a new buffer): spans pushed before can be
+    /// turned into secrets.
+    pub(crate) fn seal(&mut self) {
+        self.close();
+        for text in self.closed.drain(..) {
+            self.sealed.push(Arc::new(SecretBuffer {
+                text,
+                spare_used: false,
+            }));
+        }
+    }
+
+    /// The secret at `span`, sharing its sealed buffer; empty if the buffer
+    /// is not sealed yet.
+    pub(crate) fn secret(&self, span: SecretSpan) -> CachedSecret {
+        match self.sealed.get(span.buffer as usize) {
+            Some(buffer) => CachedSecret {
+                buffer: Some(buffer.clone()),
+                start: span.start,
+                end: span.end,
+            },
+            None => CachedSecret::default(),
+        }
+    }
+}
+
+/// A load that fails midway drops buffers not yet sealed: zeroed too.
+impl Drop for SecretArena {
     fn drop(&mut self) {
-        // Only the last holder may (and can) write to the shared bytes.
-        if let Some(bytes) = Arc::get_mut(&mut self.0) {
-            bytes.zeroize();
+        self.open.as_mut_str().zeroize();
+        for text in &mut self.closed {
+            text.as_mut_str().zeroize();
         }
     }
 }
@@ -272,5 +427,39 @@ mod tests {
         assert_eq!(s.expose_secret(), "p@ssw0rd-value");
         assert_eq!(t.expose_secret(), "eyJhbGciOi.payload.sig");
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"refresh-token-value\"");
+    }
+
+    #[test]
+    fn packed_secrets_read_back_whatever_their_size_and_outlive_the_arena() {
+        let mut arena = SecretArena::default();
+        let huge = "h".repeat(SecretArena::CAPACITY + 1);
+        // Enough to fill several buffers, with sizes that straddle their ends.
+        let texts: Vec<String> = (0..2_000)
+            .map(|n| match n {
+                7 => String::new(),
+                500 => huge.clone(),
+                n => format!("{n}-{}", "é".repeat(n % 300)),
+            })
+            .collect();
+        let spans: Vec<SecretSpan> = texts.iter().map(|text| arena.push(text)).collect();
+        // Not handed out before the buffers are shared.
+        assert_eq!(arena.secret(spans[3]).expose(), "");
+        arena.seal();
+        let secrets: Vec<CachedSecret> = spans.iter().map(|span| arena.secret(*span)).collect();
+        drop(arena);
+        for (secret, text) in secrets.iter().zip(&texts) {
+            assert_eq!(secret.expose(), text);
+        }
+        // Debug stays redacted for packed secrets too.
+        assert_eq!(format!("{:?}", secrets[1]), REDACTED);
+        assert!(secrets[1] == CachedSecret::new("1-é"));
+        // More secrets after a seal go to new buffers.
+        let mut arena = SecretArena::default();
+        let first = arena.push("first");
+        arena.seal();
+        let second = arena.push("second");
+        arena.seal();
+        assert_eq!(arena.secret(first).expose(), "first");
+        assert_eq!(arena.secret(second).expose(), "second");
     }
 }

@@ -12,12 +12,18 @@ use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use super::schema::CacheData;
+use super::index::Indexed;
+use super::schema::wire::Loaded;
 use super::{TokenCache, malformed};
 use crate::error::CacheError;
 
 /// Large enough that a 40 MB cache takes few system calls.
 const BUFFER: usize = 256 * 1024;
+
+/// Reading: smaller, as the buffer is held beside the whole cache being
+/// built (a write's is beside a finished one); a system call per 64 KiB
+/// is still noise next to parsing them.
+const READ_BUFFER: usize = 64 * 1024;
 
 impl TokenCache {
     /// Loads a cache file. A missing or blank file is an empty cache; a
@@ -33,17 +39,17 @@ impl TokenCache {
             Err(source) => return Err(io_error(path, source)),
         };
         let mut reader = BufReader::with_capacity(
-            BUFFER,
+            READ_BUFFER,
             Blank {
                 inner: file,
                 content: false,
             },
         );
-        let data = match serde_json::from_reader::<_, CacheData>(&mut reader) {
-            Ok(data) => data,
+        let fresh = match serde_json::from_reader::<_, Loaded>(&mut reader) {
+            Ok(loaded) => Indexed::loaded(loaded),
             Err(e) if e.is_io() => return Err(io_error(path, io::Error::from(e))),
             // Like `deserialize("")`: nothing but whitespace is an empty cache.
-            Err(e) if e.is_eof() && !reader.get_ref().content => CacheData::default(),
+            Err(e) if e.is_eof() && !reader.get_ref().content => Indexed::default(),
             // Lone surrogate escapes: read again, whole, with them replaced
             // (see the `surrogates` module); rare, so the stream stays the rule.
             Err(e) if super::surrogates::is_lone_surrogate(&e) => {
@@ -55,7 +61,7 @@ impl TokenCache {
             Err(e) => return Err(malformed(&e)),
         };
         let cache = Self::new();
-        cache.replace(data);
+        cache.install(fresh);
         Ok(cache)
     }
 

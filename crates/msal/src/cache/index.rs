@@ -7,8 +7,10 @@
 //! fields lookups filter on: app tokens by client, environment and realm;
 //! everything of a user by environment and home account (one slot per
 //! account, its lists inline when they hold one key); on-behalf-of entries
-//! by client, environment and assertion hash. Keys are the map's own
-//! `Arc<str>`s, so indexing an entry allocates no key.
+//! by client, environment and assertion hash. Keys are clones of the map's
+//! own [`Key`]s (shared text), so indexing an entry allocates no key. A
+//! loaded document is indexed as it is read (see `schema::wire`);
+//! [`Index::of`] builds the same index from finished maps.
 //!
 //! Grouping fields are compared case-insensitively (ASCII lowercase in the
 //! group names), but an assertion hash exactly. A group can hold more than a
@@ -26,8 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub(crate) use super::schema::Key;
+use super::schema::wire::Loaded;
 use super::schema::{
-    AccessTokenEntry, AccountEntry, AppMetadataEntry, CacheData, Extra, IdTokenEntry, RefreshTokenEntry,
+    AccessTokenEntry, AccountEntry, AppMetadataEntry, CacheData, Extra, IdTokenEntry, KeyText,
+    RefreshTokenEntry,
 };
 
 /// The extra field under which on-behalf-of entries carry the hash of the
@@ -37,20 +41,30 @@ pub(crate) const USER_ASSERTION_HASH: &str = "user_assertion_hash";
 /// The keys of one group, sorted, so results come out in the order a linear
 /// scan over the (sorted) section gives them. Most groups hold one key,
 /// which is kept inline.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Keys {
-    #[default]
-    None,
     One(Key),
-    Many(Vec<Key>),
+    /// No key (`None`), or two and more. Boxed, and no third variant, so
+    /// that a list is the size of one key: a slot holds four lists.
+    #[allow(
+        clippy::box_collection,
+        reason = "a thin pointer keeps the list one key wide; a bare Vec would widen every slot"
+    )]
+    Other(Option<Box<Vec<Key>>>),
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::Other(None)
+    }
 }
 
 impl Keys {
     fn as_slice(&self) -> &[Key] {
         match self {
-            Keys::None => &[],
             Keys::One(key) => std::slice::from_ref(key),
-            Keys::Many(keys) => keys,
+            Keys::Other(Some(keys)) => keys,
+            Keys::Other(None) => &[],
         }
     }
 
@@ -60,34 +74,40 @@ impl Keys {
 
     fn insert(&mut self, key: &Key) {
         match self {
-            Keys::None => *self = Keys::One(key.clone()),
-            Keys::One(one) => match (**one).cmp(&**key) {
+            Keys::Other(None) => *self = Keys::One(key.clone()),
+            Keys::One(one) => match (*one).cmp(key) {
                 std::cmp::Ordering::Equal => {}
-                std::cmp::Ordering::Less => *self = Keys::Many(vec![one.clone(), key.clone()]),
-                std::cmp::Ordering::Greater => *self = Keys::Many(vec![key.clone(), one.clone()]),
+                std::cmp::Ordering::Less => {
+                    *self = Keys::Other(Some(Box::new(vec![one.clone(), key.clone()])))
+                }
+                std::cmp::Ordering::Greater => {
+                    *self = Keys::Other(Some(Box::new(vec![key.clone(), one.clone()])))
+                }
             },
-            Keys::Many(keys) => {
-                if let Err(at) = keys.binary_search_by(|k| (**k).cmp(&**key)) {
+            Keys::Other(Some(keys)) => {
+                if let Err(at) = keys.binary_search_by(|k| k.cmp(key)) {
                     keys.insert(at, key.clone());
                 }
             }
         }
     }
 
-    fn remove(&mut self, key: &str) {
+    fn remove(&mut self, key: &dyn KeyText) {
         match self {
-            Keys::None => {}
+            Keys::Other(None) => {}
             Keys::One(one) => {
-                if &**one == key {
-                    *self = Keys::None;
+                if **one == *key {
+                    *self = Keys::default();
                 }
             }
-            Keys::Many(keys) => {
+            Keys::Other(Some(keys)) => {
                 if let Ok(at) = keys.binary_search_by(|k| (**k).cmp(key)) {
                     keys.remove(at);
                 }
-                if let [only] = keys.as_slice() {
-                    *self = Keys::One(only.clone());
+                match keys.as_slice() {
+                    [only] => *self = Keys::One(only.clone()),
+                    [] => *self = Keys::default(),
+                    _ => {}
                 }
             }
         }
@@ -207,39 +227,137 @@ impl AccountSlot {
 /// Keyed by group id (already a hash; foldhash mixes it cheaply).
 type HashMap<K, V> = foldhash::HashMap<K, V>;
 
+/// Account slots by group id, the slots kept densely in a list and the
+/// table holding only their positions: a table of slots would hold a third
+/// again as many (mostly empty) buckets as there are accounts, each a slot
+/// wide. Group ids are hashes already, so they are the table's hashes.
+#[derive(Debug, Default)]
+struct Groups {
+    /// Positions in `slots`, found by group id.
+    positions: hashbrown::HashTable<u32>,
+    slots: Vec<(u64, AccountSlot)>,
+}
+
+impl Groups {
+    /// The group id of the slot at `at` (to rehash the table).
+    fn group_at(slots: &[(u64, AccountSlot)], at: u32) -> u64 {
+        slots.get(at as usize).map_or(0, |(group, _)| *group)
+    }
+
+    /// The position of `group`'s slot.
+    fn position(&self, group: u64) -> Option<usize> {
+        let slots = &self.slots;
+        let found = self
+            .positions
+            .find(group, |&at| Self::group_at(slots, at) == group)?;
+        Some(*found as usize)
+    }
+
+    fn get(&self, group: u64) -> Option<&AccountSlot> {
+        self.slots.get(self.position(group)?).map(|(_, slot)| slot)
+    }
+
+    /// Makes room for `groups` groups in all (not `groups` more).
+    fn reserve(&mut self, groups: usize) {
+        let more = groups.saturating_sub(self.slots.len());
+        let slots = &self.slots;
+        self.positions.reserve(more, |&at| Self::group_at(slots, at));
+        self.slots.reserve_exact(more);
+    }
+
+    fn add(&mut self, group: u64, pick: Pick, key: &Key) {
+        let at = match self.position(group) {
+            Some(at) => at,
+            None => match u32::try_from(self.slots.len()) {
+                Ok(new) => {
+                    self.slots.push((group, AccountSlot::default()));
+                    let slots = &self.slots;
+                    self.positions
+                        .insert_unique(group, new, |&at| Self::group_at(slots, at));
+                    new as usize
+                }
+                // Four billion accounts: not indexed (lookups would not find
+                // them; the cache cannot get there in memory anyway).
+                Err(_) => return,
+            },
+        };
+        if let Some((_, slot)) = self.slots.get_mut(at) {
+            pick(slot).insert(key);
+        }
+    }
+
+    /// Removes `key` from the group's list, and the group once it is empty
+    /// (the last slot moves into its place).
+    fn remove(&mut self, group: u64, pick: Pick, key: &dyn KeyText) {
+        let Some(at) = self.position(group) else {
+            return;
+        };
+        let Some((_, slot)) = self.slots.get_mut(at) else {
+            return;
+        };
+        pick(slot).remove(key);
+        if !slot.is_empty() {
+            return;
+        }
+        if let Ok(entry) = self.positions.find_entry(group, |&p| p as usize == at) {
+            entry.remove();
+        }
+        self.slots.swap_remove(at);
+        // The slot that was last is now at `at`: repoint its position.
+        let last = self.slots.len();
+        if let (Some((moved, _)), Ok(at)) = (self.slots.get(at), u32::try_from(at))
+            && let Some(position) = self.positions.find_mut(*moved, |&p| p as usize == last)
+        {
+            *position = at;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// Equal when they hold the same groups, whatever the order of the slots.
+impl PartialEq for Groups {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.positions.len() == self.len()
+            && self
+                .slots
+                .iter()
+                .all(|(group, slot)| other.get(*group) == Some(slot))
+    }
+}
+
 /// The indexes. Compared in tests against one rebuilt from scratch.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Index {
     /// Access tokens without an account, by client, environment and realm.
     app_tokens: HashMap<u64, Keys>,
     /// By environment and home account.
-    accounts: HashMap<u64, AccountSlot>,
+    accounts: Groups,
     /// By client, environment and `user_assertion_hash` (only access and
     /// refresh tokens carry one).
-    assertions: HashMap<u64, AccountSlot>,
+    assertions: Groups,
 }
 
 /// Which list of a slot an entry goes to.
 type Pick = fn(&mut AccountSlot) -> &mut Keys;
 
-fn add_to(map: &mut HashMap<u64, AccountSlot>, group: Option<u64>, pick: Pick, key: &Key) {
+fn add_to(groups: &mut Groups, group: Option<u64>, pick: Pick, key: &Key) {
     if let Some(group) = group {
-        pick(map.entry(group).or_default()).insert(key);
+        groups.add(group, pick, key);
     }
 }
 
-fn remove_from(map: &mut HashMap<u64, AccountSlot>, group: Option<u64>, pick: Pick, key: &str) {
-    let Some(group) = group else { return };
-    if let Some(slot) = map.get_mut(&group) {
-        pick(slot).remove(key);
-        if slot.is_empty() {
-            map.remove(&group);
-        }
+fn remove_from(groups: &mut Groups, group: Option<u64>, pick: Pick, key: &dyn KeyText) {
+    if let Some(group) = group {
+        groups.remove(group, pick, key);
     }
 }
 
-fn slot_keys(map: &HashMap<u64, AccountSlot>, group: u64, pick: fn(&AccountSlot) -> &Keys) -> &[Key] {
-    map.get(&group).map_or(&[], |slot| pick(slot).as_slice())
+fn slot_keys(groups: &Groups, group: u64, pick: fn(&AccountSlot) -> &Keys) -> &[Key] {
+    groups.get(group).map_or(&[], |slot| pick(slot).as_slice())
 }
 
 impl Index {
@@ -294,7 +412,32 @@ impl Index {
         AssertionBucket::of(client_id, environment, extra).map(|b| b.0)
     }
 
-    fn add_access_token(&mut self, key: &Key, e: &AccessTokenEntry) {
+    /// The index of finished maps, entry by entry.
+    pub(crate) fn of(data: &CacheData) -> Self {
+        let mut index = Index::default();
+        // About one group per account entry: sized once rather than grown.
+        index.reserve_accounts(data.accounts.len());
+        for (key, entry) in &data.access_tokens {
+            index.add_access_token(key, entry);
+        }
+        for (key, entry) in &data.refresh_tokens {
+            index.add_refresh_token(key, entry);
+        }
+        for (key, entry) in &data.id_tokens {
+            index.add_id_token(key, entry);
+        }
+        for (key, entry) in &data.accounts {
+            index.add_account(key, entry);
+        }
+        index
+    }
+
+    /// Makes room for `groups` account groups in all (not `groups` more).
+    pub(crate) fn reserve_accounts(&mut self, groups: usize) {
+        self.accounts.reserve(groups);
+    }
+
+    pub(crate) fn add_access_token(&mut self, key: &Key, e: &AccessTokenEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         match account {
             Some(group) => add_to(&mut self.accounts, Some(group), |s| &mut s.access_tokens, key),
@@ -308,7 +451,7 @@ impl Index {
         add_to(&mut self.assertions, assertion, |s| &mut s.access_tokens, key);
     }
 
-    fn remove_access_token(&mut self, key: &str, e: &AccessTokenEntry) {
+    fn remove_access_token(&mut self, key: &dyn KeyText, e: &AccessTokenEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         match account {
             Some(group) => remove_from(&mut self.accounts, Some(group), |s| &mut s.access_tokens, key),
@@ -326,36 +469,36 @@ impl Index {
         remove_from(&mut self.assertions, assertion, |s| &mut s.access_tokens, key);
     }
 
-    fn add_refresh_token(&mut self, key: &Key, e: &RefreshTokenEntry) {
+    pub(crate) fn add_refresh_token(&mut self, key: &Key, e: &RefreshTokenEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         add_to(&mut self.accounts, account, |s| &mut s.refresh_tokens, key);
         let assertion = Self::assertion_group(&e.client_id, &e.environment, &e.extra);
         add_to(&mut self.assertions, assertion, |s| &mut s.refresh_tokens, key);
     }
 
-    fn remove_refresh_token(&mut self, key: &str, e: &RefreshTokenEntry) {
+    fn remove_refresh_token(&mut self, key: &dyn KeyText, e: &RefreshTokenEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         remove_from(&mut self.accounts, account, |s| &mut s.refresh_tokens, key);
         let assertion = Self::assertion_group(&e.client_id, &e.environment, &e.extra);
         remove_from(&mut self.assertions, assertion, |s| &mut s.refresh_tokens, key);
     }
 
-    fn add_id_token(&mut self, key: &Key, e: &IdTokenEntry) {
+    pub(crate) fn add_id_token(&mut self, key: &Key, e: &IdTokenEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         add_to(&mut self.accounts, account, |s| &mut s.id_tokens, key);
     }
 
-    fn remove_id_token(&mut self, key: &str, e: &IdTokenEntry) {
+    fn remove_id_token(&mut self, key: &dyn KeyText, e: &IdTokenEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         remove_from(&mut self.accounts, account, |s| &mut s.id_tokens, key);
     }
 
-    fn add_account(&mut self, key: &Key, e: &AccountEntry) {
+    pub(crate) fn add_account(&mut self, key: &Key, e: &AccountEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         add_to(&mut self.accounts, account, |s| &mut s.accounts, key);
     }
 
-    fn remove_account(&mut self, key: &str, e: &AccountEntry) {
+    fn remove_account(&mut self, key: &dyn KeyText, e: &AccountEntry) {
         let account = Self::account_group(&e.environment, e.home_account_id.as_deref());
         remove_from(&mut self.accounts, account, |s| &mut s.accounts, key);
     }
@@ -386,23 +529,14 @@ impl Default for Indexed {
 }
 
 impl Indexed {
-    /// Indexes freshly read entries in one pass over them.
+    /// Indexes entries in one pass over them.
     pub(crate) fn new(data: CacheData) -> Self {
-        let mut index = Index::default();
-        // About one group per account entry: sized once rather than grown.
-        index.accounts.reserve(data.accounts.len());
-        for (key, entry) in &data.access_tokens {
-            index.add_access_token(key, entry);
-        }
-        for (key, entry) in &data.refresh_tokens {
-            index.add_refresh_token(key, entry);
-        }
-        for (key, entry) in &data.id_tokens {
-            index.add_id_token(key, entry);
-        }
-        for (key, entry) in &data.accounts {
-            index.add_account(key, entry);
-        }
+        let index = Index::of(&data);
+        Self::loaded(Loaded { data, index })
+    }
+
+    /// A document read with its index (see `schema::wire`).
+    pub(crate) fn loaded(Loaded { data, index }: Loaded) -> Self {
         Self {
             data,
             index,
@@ -474,10 +608,10 @@ impl Indexed {
     }
 
     /// Removes an access token; returns whether there was one.
-    pub(crate) fn remove_access_token(&mut self, key: &str) -> bool {
+    pub(crate) fn remove_access_token<Q: KeyText + ?Sized>(&mut self, key: &Q) -> bool {
         match self.data.access_tokens.remove(key) {
             Some(old) => {
-                self.index.remove_access_token(key, &old);
+                self.index.remove_access_token(&key.parts(), &old);
                 true
             }
             None => false,
@@ -485,10 +619,10 @@ impl Indexed {
     }
 
     /// Removes a refresh token; returns whether there was one.
-    pub(crate) fn remove_refresh_token(&mut self, key: &str) -> bool {
+    pub(crate) fn remove_refresh_token<Q: KeyText + ?Sized>(&mut self, key: &Q) -> bool {
         match self.data.refresh_tokens.remove(key) {
             Some(old) => {
-                self.index.remove_refresh_token(key, &old);
+                self.index.remove_refresh_token(&key.parts(), &old);
                 true
             }
             None => false,
@@ -496,10 +630,10 @@ impl Indexed {
     }
 
     /// Removes an ID token; returns whether there was one.
-    pub(crate) fn remove_id_token(&mut self, key: &str) -> bool {
+    pub(crate) fn remove_id_token<Q: KeyText + ?Sized>(&mut self, key: &Q) -> bool {
         match self.data.id_tokens.remove(key) {
             Some(old) => {
-                self.index.remove_id_token(key, &old);
+                self.index.remove_id_token(&key.parts(), &old);
                 true
             }
             None => false,
@@ -507,10 +641,10 @@ impl Indexed {
     }
 
     /// Removes an `Account` entry; returns whether there was one.
-    pub(crate) fn remove_account(&mut self, key: &str) -> bool {
+    pub(crate) fn remove_account<Q: KeyText + ?Sized>(&mut self, key: &Q) -> bool {
         match self.data.accounts.remove(key) {
             Some(old) => {
-                self.index.remove_account(key, &old);
+                self.index.remove_account(&key.parts(), &old);
                 self.account_version = next_account_version();
                 true
             }
@@ -523,11 +657,11 @@ impl Indexed {
     /// `user_assertion_hash`); the entry is reindexed anyway in case it did.
     pub(crate) fn update_refresh_token<R>(
         &mut self,
-        key: &str,
+        key: &(impl KeyText + ?Sized),
         change: impl FnOnce(&mut RefreshTokenEntry) -> R,
     ) -> Option<R> {
         let (shared, mut entry) = self.data.refresh_tokens.remove_entry(key)?;
-        self.index.remove_refresh_token(key, &entry);
+        self.index.remove_refresh_token(&shared, &entry);
         let result = change(&mut entry);
         self.index.add_refresh_token(&shared, &entry);
         self.data.refresh_tokens.insert(shared, entry);

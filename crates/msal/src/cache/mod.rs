@@ -32,8 +32,8 @@ mod schema;
 mod surrogates;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -76,8 +76,9 @@ pub(crate) use schema::Str;
 /// A cached access token as lookups return it: shared with the cache, so a
 /// hit copies a pointer, not the entry.
 pub(crate) type CachedAccessToken = Arc<AccessTokenEntry>;
+use schema::wire::Loaded;
 pub(crate) use schema::{AccessTokenEntry, AccountEntry, AppMetadataEntry, IdTokenEntry, RefreshTokenEntry};
-use schema::{CacheData, key};
+use schema::{CacheData, Section, key};
 
 thread_local! {
     /// Where lookups build a key; reused, so the hot path allocates nothing.
@@ -218,7 +219,7 @@ fn private_copy(entry: &AccessTokenEntry) -> AccessTokenEntry {
     let own = |text: &Str| Str::from(&**text);
     AccessTokenEntry {
         credential_type: own(&entry.credential_type),
-        secret: CachedSecret::from_str(entry.secret.expose()),
+        secret: CachedSecret::new(entry.secret.expose()),
         home_account_id: entry.home_account_id.as_ref().map(own),
         environment: own(&entry.environment),
         client_id: own(&entry.client_id),
@@ -352,27 +353,33 @@ impl TokenCache {
     /// [`serialize`](Self::serialize) or any MSAL). An empty string is an
     /// empty cache. On error the cache is left exactly as it was.
     pub fn deserialize(&self, json: &str) -> Result<(), CacheError> {
-        let data = if json.trim().is_empty() {
-            CacheData::default()
+        let fresh = if json.trim().is_empty() {
+            Indexed::default()
         } else {
-            match serde_json::from_str::<CacheData>(json) {
-                Ok(data) => data,
+            // Indexed while read (see `schema::wire`).
+            let loaded = match serde_json::from_str::<Loaded>(json) {
+                Ok(loaded) => loaded,
                 // One lone surrogate (MSAL Python reads it) must not cost every entry.
                 Err(e) if surrogates::is_lone_surrogate(&e) => {
-                    serde_json::from_str::<CacheData>(&surrogates::replace_lone_surrogates(json))
+                    serde_json::from_str::<Loaded>(&surrogates::replace_lone_surrogates(json))
                         .map_err(|e| malformed(&e))?
                 }
                 Err(e) => return Err(malformed(&e)),
-            }
+            };
+            Indexed::loaded(loaded)
         };
-        self.replace(data);
+        self.install(fresh);
         Ok(())
     }
 
-    /// Installs freshly read entries: indexed before the lock is taken, and
-    /// the old entries dropped after it is released.
+    /// Installs entries made elsewhere, indexed before the lock is taken.
     fn replace(&self, data: CacheData) {
-        let fresh = Indexed::new(data);
+        self.install(Indexed::new(data));
+    }
+
+    /// Installs an indexed cache; the old entries are dropped after the
+    /// lock is released.
+    fn install(&self, fresh: Indexed) {
         let old = {
             let mut state = self.write();
             *state.changed.get_mut() = false;
@@ -913,7 +920,7 @@ impl TokenCache {
 }
 
 /// See [`TokenCache::accounts`]. Linear in the number of `Account` entries.
-fn list_accounts(entries: &BTreeMap<Key, AccountEntry>, environment: &str) -> Arc<Vec<Account>> {
+fn list_accounts(entries: &Section<AccountEntry>, environment: &str) -> Arc<Vec<Account>> {
     let mut accounts: Vec<Account> = Vec::with_capacity(entries.len());
     let mut positions: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     positions.reserve(entries.len());
@@ -935,7 +942,7 @@ fn list_accounts(entries: &BTreeMap<Key, AccountEntry>, environment: &str) -> Ar
 }
 
 /// The keys among `keys` whose entries in `section` `keep` accepts.
-fn keys_where<T>(keys: &[Key], section: &BTreeMap<Key, T>, keep: impl Fn(&T) -> bool) -> Vec<Key> {
+fn keys_where<T>(keys: &[Key], section: &Section<T>, keep: impl Fn(&T) -> bool) -> Vec<Key> {
     keys.iter()
         .filter(|key| section.get(&***key).is_some_and(&keep))
         .cloned()

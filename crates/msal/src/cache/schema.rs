@@ -9,11 +9,11 @@
 //! Text fields are shared [`Str`]s: a cache read from JSON holds one copy of
 //! each distinct environment, client id, realm, target and home account id
 //! however many entries name it (see [`wire`]), and map keys are the same
-//! [`Key`]s the index holds.
+//! [`Key`]s the index holds, made of those shared texts (see [`section`]).
 
-mod wire;
+mod section;
+pub(crate) mod wire;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -56,19 +56,18 @@ impl From<Map<String, Value>> for Extra {
 /// Text shared between entries.
 pub(crate) type Str = Arc<str>;
 
-/// A map key, shared with the index's sets.
-pub(crate) type Key = Arc<str>;
+pub(crate) use section::{Key, KeyText, Section, Tail};
 
 /// The whole cache document. Serialized and deserialized by hand in
 /// [`wire`]: sections in this order, then the sections other MSALs add.
 #[derive(Debug, Default)]
 pub(crate) struct CacheData {
     /// Shared: lookups hand out the entry itself.
-    pub access_tokens: BTreeMap<Key, Arc<AccessTokenEntry>>,
-    pub refresh_tokens: BTreeMap<Key, RefreshTokenEntry>,
-    pub id_tokens: BTreeMap<Key, IdTokenEntry>,
-    pub accounts: BTreeMap<Key, AccountEntry>,
-    pub app_metadata: BTreeMap<Key, AppMetadataEntry>,
+    pub access_tokens: Section<Arc<AccessTokenEntry>>,
+    pub refresh_tokens: Section<RefreshTokenEntry>,
+    pub id_tokens: Section<IdTokenEntry>,
+    pub accounts: Section<AccountEntry>,
+    pub app_metadata: Section<AppMetadataEntry>,
     /// Sections other MSALs add.
     pub extra: Map<String, Value>,
 }
@@ -79,7 +78,7 @@ wire::entry! {
         credential_type: Str,
         secret: CachedSecret,
         /// `null` for app-only tokens: MSAL Python matches on the explicit null.
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         client_id: Str,
         target: Str,
@@ -97,7 +96,7 @@ wire::entry! {
     pub(crate) struct RefreshTokenEntry {
         credential_type: Str,
         secret: CachedSecret,
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         client_id: Str,
         target: Option<Str> [skip_none],
@@ -111,7 +110,7 @@ wire::entry! {
     pub(crate) struct IdTokenEntry {
         credential_type: Str,
         secret: CachedSecret,
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         realm: Str,
         client_id: Str,
@@ -121,7 +120,7 @@ wire::entry! {
 wire::entry! {
     /// An `Account` entry.
     pub(crate) struct AccountEntry {
-        home_account_id: Option<Str>,
+        home_account_id: Option<Str> [owner],
         environment: Str,
         realm: Str,
         local_account_id: Option<Str> [unique],

@@ -128,10 +128,7 @@ pub(super) fn extras(core: &AppCore, home_account_id: &str, environment: &str, r
 fn private_copy(extras: &Extras) -> Extras {
     let own = |text: &SharedStr| SharedStr::from(text.as_str());
     Extras {
-        id_token: extras
-            .id_token
-            .as_ref()
-            .map(|t| CachedSecret::from_str(t.expose())),
+        id_token: extras.id_token.as_ref().map(|t| CachedSecret::new(t.expose())),
         known: extras.known.as_ref().map(|known| Known {
             claims: known.claims.private_copy(),
             tenant_id: known.tenant_id.as_ref().map(own),
