@@ -297,6 +297,32 @@ struct Listings {
     by_environment: HashMap<String, Arc<Vec<Account>>>,
 }
 
+impl Listings {
+    /// The listings of every environment that `data`'s accounts are in.
+    fn of(data: &Indexed) -> Self {
+        let mut environments: Vec<String> = Vec::new();
+        for account in data.accounts.values() {
+            if !environments
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&account.environment))
+            {
+                environments.push(account.environment.to_ascii_lowercase());
+            }
+        }
+        let by_environment = environments
+            .into_iter()
+            .map(|environment| {
+                let listed = list_accounts(&data.accounts, &environment);
+                (environment, listed)
+            })
+            .collect();
+        Self {
+            version: data.account_version(),
+            by_environment,
+        }
+    }
+}
+
 impl State {
     fn mark_changed(&mut self) {
         *self.changed.get_mut() = true;
@@ -380,9 +406,16 @@ impl TokenCache {
     /// Installs an indexed cache; the old entries are dropped after the
     /// lock is released.
     fn install(&self, fresh: Indexed) {
+        // Its account listings are built now, before the lock is taken and
+        // while the entries just read are still in the CPU's caches: the
+        // first `get_accounts` after a load is then as cheap as a repeated
+        // one (listings are kept current: after this, one that the
+        // accounts' changes made stale is rebuilt on its next call).
+        let listings = Listings::of(&fresh);
         let old = {
             let mut state = self.write();
             *state.changed.get_mut() = false;
+            *state.listings.get_mut().unwrap_or_else(|p| p.into_inner()) = listings;
             std::mem::replace(&mut state.data, fresh)
         };
         drop(old);

@@ -332,3 +332,36 @@ fn repeated_hits_are_served_from_the_thread_s_own_copy() {
     assert!(!Arc::ptr_eq(&elsewhere, &third));
     assert_eq!(*elsewhere, *third);
 }
+
+/// A load builds the account listing with the entries: the first listing
+/// after it is the one already built (shared, not rebuilt), and a change
+/// of the accounts makes a new one.
+#[test]
+fn a_load_lists_its_accounts_at_once() {
+    let account = |hid: &str| {
+        serde_json::json!({
+            "home_account_id": hid, "environment": "login.microsoftonline.com", "realm": "tenant",
+            "local_account_id": "oid", "username": format!("{hid}@contoso.com"), "authority_type": "MSSTS",
+        })
+    };
+    let doc = serde_json::json!({"Account": {
+        "a.t-login.microsoftonline.com-tenant": account("a.t"),
+        "b.t-login.microsoftonline.com-tenant": account("b.t"),
+    }});
+    let cache = TokenCache::from_json(&doc.to_string()).unwrap();
+    {
+        let state = cache.read();
+        let listings = state.listings.lock().unwrap();
+        assert_eq!(listings.version, state.data.account_version());
+        assert_eq!(listings.by_environment["login.microsoftonline.com"].len(), 2);
+    }
+    let first = cache.accounts("Login.MicrosoftOnline.com");
+    assert!(Arc::ptr_eq(&first, &cache.accounts("login.microsoftonline.com")));
+    assert_eq!(first.len(), 2);
+    assert!(cache.accounts("login.windows.net").is_empty());
+    // Signed out of one: the next listing is new, and current.
+    assert!(cache.remove_account("login.microsoftonline.com", "a.t", "client"));
+    let after = cache.accounts("login.microsoftonline.com");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].home_account_id, "b.t");
+}
