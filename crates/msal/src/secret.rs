@@ -218,6 +218,8 @@ pub(crate) struct SecretArena {
     sealed: Vec<Arc<SecretBuffer>>,
     /// Buffers filled and closed, not yet sealed.
     closed: Vec<String>,
+    /// The capacity of the next buffer (0: [`SecretArena::FIRST_CAPACITY`]).
+    next_capacity: usize,
 }
 
 /// Where [`SecretArena::push`] put a secret, until the buffer is sealed.
@@ -233,6 +235,12 @@ impl SecretArena {
     /// apart from the heap), small enough that one token kept by a caller
     /// keeps little else alive.
     const CAPACITY: usize = 256 * 1024;
+
+    /// The first buffer's capacity; each next one doubles, up to
+    /// [`CAPACITY`](Self::CAPACITY). A small cache (one user's partition,
+    /// read on every call of a web farm) then costs a few kilobytes, not a
+    /// quarter megabyte to map, fault in, zero and unmap.
+    const FIRST_CAPACITY: usize = 4 * 1024;
 
     /// Copies `secret` into the open buffer (a new one when it does not
     /// fit); one larger than a buffer gets a buffer of its own.
@@ -255,7 +263,9 @@ impl SecretArena {
         }
         if self.open.capacity() - self.open.len() < secret.len() {
             self.close();
-            self.open = String::with_capacity(Self::CAPACITY);
+            let capacity = self.next_capacity.max(Self::FIRST_CAPACITY);
+            self.next_capacity = (capacity * 2).min(Self::CAPACITY);
+            self.open = String::with_capacity(capacity.max(secret.len()));
         }
         let start = self.open.len();
         self.open.push_str(secret);
