@@ -5,11 +5,10 @@
 //! each MSAL writes it: `key_id` (MSAL Python and Node, and this library),
 //! `keyid` (MSAL Go) and `kid` (MSAL .NET).
 
-use super::index::AccessTokenBucket;
 use super::schema::Extra;
 use super::{
     AccessTokenEntry, AccessTokenQuery, CachedAccessToken, EXPIRY_MARGIN_SECS, EXT_CACHE_KEY, TokenCache,
-    covers, matches_location,
+    covers, grouped_tokens, matches_location,
 };
 
 /// The entry field this library writes a bound token's key id in.
@@ -54,19 +53,7 @@ impl TokenCache {
         now: u64,
     ) -> Option<CachedAccessToken> {
         let state = self.read();
-        let tokens = &state.data.access_tokens;
-        let bucket = AccessTokenBucket::new(
-            query.client_id,
-            query.environment,
-            query.realm,
-            query.home_account_id,
-        );
-        state
-            .data
-            .index()
-            .access_tokens(&bucket)
-            .iter()
-            .filter_map(|k| tokens.get(&**k))
+        grouped_tokens(&state, query)
             .filter(|e| matches_location(e, query) && key_id(e) == Some(key))
             .filter(|e| e.expires_on > now.saturating_add(EXPIRY_MARGIN_SECS) && covers(&e.target, scopes))
             .max_by_key(|e| e.expires_on)
@@ -88,21 +75,8 @@ impl TokenCache {
         now: u64,
     ) -> Option<CachedAccessToken> {
         let state = self.read();
-        let data = &state.data;
-        let bucket = AccessTokenBucket::new(
-            query.client_id,
-            query.environment,
-            query.realm,
-            query.home_account_id,
-        );
-        data.index()
-            .access_tokens(&bucket)
-            .iter()
-            .filter_map(|key| data.access_tokens.get(&**key))
-            .filter(|at| at.home_account_id.as_deref() == query.home_account_id)
-            .filter(|at| at.client_id.eq_ignore_ascii_case(query.client_id))
-            .filter(|at| at.environment.eq_ignore_ascii_case(query.environment))
-            .filter(|at| at.realm.eq_ignore_ascii_case(query.realm))
+        grouped_tokens(&state, query)
+            .filter(|at| matches_location(at, query))
             .filter(|at| {
                 at.token_type
                     .as_deref()

@@ -560,18 +560,7 @@ impl TokenCache {
                 .get(memo.key.as_str())
                 .filter(|e| matches(e, query) && usable(e))
                 .or_else(|| {
-                    let bucket = AccessTokenBucket::new(
-                        query.client_id,
-                        query.environment,
-                        query.realm,
-                        query.home_account_id,
-                    );
-                    state
-                        .data
-                        .index()
-                        .access_tokens(&bucket)
-                        .iter()
-                        .filter_map(|key| tokens.get(&**key))
+                    grouped_tokens(&state, query)
                         .filter(|e| matches(e, query) && usable(e) && covers(&e.target, scopes))
                         .max_by_key(|e| e.expires_on)
                 })?;
@@ -972,6 +961,27 @@ fn list_accounts(entries: &Section<AccountEntry>, environment: &str) -> Arc<Vec<
         }
     }
     Arc::new(accounts)
+}
+
+/// The access tokens in `query`'s index group (its client, environment,
+/// realm and account): what every lookup that is not by exact key filters.
+fn grouped_tokens<'s>(
+    state: &'s State,
+    query: &AccessTokenQuery<'_>,
+) -> impl Iterator<Item = &'s CachedAccessToken> {
+    let bucket = AccessTokenBucket::new(
+        query.client_id,
+        query.environment,
+        query.realm,
+        query.home_account_id,
+    );
+    let tokens = &state.data.access_tokens;
+    state
+        .data
+        .index()
+        .access_tokens(&bucket)
+        .iter()
+        .filter_map(move |key| tokens.get(&**key))
 }
 
 /// The keys among `keys` whose entries in `section` `keep` accepts.
