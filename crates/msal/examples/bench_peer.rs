@@ -486,6 +486,19 @@ fn run(args: &[String]) -> Result<(), String> {
     let spec: Value =
         serde_json::from_str(&std::fs::read_to_string(&spec_path).map_err(|e| format!("{spec_path}: {e}"))?)
             .map_err(|e| format!("{spec_path}: {e}"))?;
+    if required(args, "--workload")? == "rss" {
+        // Before any async runtime is made: holding a cache needs none, and
+        // the runtime's own memory is not the cache's.
+        let accounts = number(args, "--accounts", 0)?;
+        let path = spec["caches"][accounts.to_string()]
+            .as_str()
+            .ok_or_else(|| format!("no cache of {accounts} accounts in the spec"))?
+            .to_owned();
+        // The spec's memory is the runner's, not the cache's: freed first.
+        drop(spec);
+        println!("{}", rss(&path, accounts)?);
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -494,6 +507,24 @@ fn run(args: &[String]) -> Result<(), String> {
     let result = rt.block_on(workload(&spec, args))?;
     println!("{result}");
     Ok(())
+}
+
+/// The `rss` workload: the resident size of this process once it holds
+/// the cache of `accounts` accounts.
+fn rss(path: &str, accounts: usize) -> Result<Value, String> {
+    // Loaded the way this library loads a cache file: streamed from the
+    // file, with no copy of the whole text in memory.
+    let cache = TokenCache::load_from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?;
+    check(cache.access_token_count() == accounts, "every token loaded")?;
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    let field = |name: &str| -> Value {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(Value::Null, Value::from)
+    };
+    Ok(json!({"peak_rss_kb": field("VmHWM:"), "rss_kb": field("VmRSS:")}))
 }
 
 /// A cache file of the spec: `section` is `caches` or `obo_caches`.
@@ -702,24 +733,7 @@ async fn workload(spec: &Value, args: &[String]) -> Result<Value, String> {
                 assert!(cache.deserialize(&json).is_ok());
             })
         }
-        "rss" => {
-            // Loaded the way this library loads a cache file: streamed from
-            // the file, with no copy of the whole text in memory.
-            let path = spec["caches"][accounts.to_string()]
-                .as_str()
-                .ok_or_else(|| format!("no cache of {accounts} accounts in the spec"))?;
-            let cache = TokenCache::load_from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?;
-            check(cache.access_token_count() == accounts, "every token loaded")?;
-            let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
-            let field = |name: &str| -> Value {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    .map_or(Value::Null, Value::from)
-            };
-            json!({"peak_rss_kb": field("VmHWM:"), "rss_kb": field("VmRSS:")})
-        }
+        "rss" => return Err("rss is measured before the runtime starts (see run)".into()),
         "first_token" => {
             let url = required(args, "--emulator")?;
             let ca = std::fs::read(required(args, "--ca")?).map_err(|e| e.to_string())?;
