@@ -258,13 +258,16 @@ impl TokenCache {
     /// Takes over `other`'s entries (already indexed), dropping this
     /// cache's; marks the result unchanged, as freshly loaded.
     pub(crate) fn adopt(&self, other: TokenCache) {
-        let fresh = {
+        // The account listings its load built come along (see `install`).
+        let (fresh, listings) = {
             let mut theirs = other.write();
-            std::mem::take(&mut theirs.data)
+            let listings = std::mem::take(theirs.listings.get_mut().unwrap_or_else(|p| p.into_inner()));
+            (std::mem::take(&mut theirs.data), listings)
         };
         let old = {
             let mut state: std::sync::RwLockWriteGuard<'_, State> = self.write();
             *state.changed.get_mut() = false;
+            *state.listings.get_mut().unwrap_or_else(|p| p.into_inner()) = listings;
             std::mem::replace(&mut state.data, fresh)
         };
         // Dropped outside the lock: a large cache takes a while to free.
